@@ -1,0 +1,24 @@
+// hypha: the command-line tool. Each subcommand lives in its own file.
+#include <CLI/CLI.hpp>
+
+#include <iostream>
+
+#include "term_command.hpp"
+
+int main(int argc, char** argv) {
+  CLI::App app{"hypha: Erlang/OTP distribution for C++"};
+  app.require_subcommand(1);
+  int exit_code = 0;
+  hypha::cli::add_term_command(app, exit_code);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::cerr << "hypha: " << e.what() << " (see hypha --help)\n";
+    return 2;
+  }
+  return exit_code;
+}

@@ -1,0 +1,4 @@
+// hypha's public API: every layer's public headers.
+#pragma once
+
+#include "hypha/term.hpp"

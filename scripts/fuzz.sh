@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Runs each fuzz target of the `fuzz` build for a bounded time (seconds: $1 for the ETF decoder,
+# a third of it for the parser), starting from its regression corpus. New inputs go to a work
+# directory under build/; a crash leaves its input in build/fuzz/artifacts/ and fails the run:
+# copy that file into fuzz/corpus/<target>/ so it is replayed by every later test run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+seconds=${1:-60}
+bin=build/fuzz/fuzz
+mkdir -p build/fuzz/artifacts
+run() {
+  local target=$1 secs=$2
+  local work=build/fuzz/work/$target
+  mkdir -p "$work"
+  echo "fuzz: $target for ${secs}s"
+  "$bin/${target}_fuzz" -max_total_time="$secs" -print_final_stats=1 -max_len=65536 \
+    -artifact_prefix=build/fuzz/artifacts/"$target"- "$work" "fuzz/corpus/$target" 2>&1 \
+    | grep -E '^(stat::number_of_executed_runs|stat::new_units_added|==[0-9]+==ERROR|SUMMARY|property failed|INFO: seed)' || true
+  return "${PIPESTATUS[0]}"
+}
+run etf_decode "$seconds"
+run term_parse $(( seconds / 3 > 5 ? seconds / 3 : 5 ))

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Installs, with apt-get, every Debian package hypha needs to build, test, demo and benchmark.
+# Idempotent: when everything is present it prints nothing and exits 0.
+# Justification for each package: docs/dependencies.md.
+set -euo pipefail
+
+packages=(
+  # toolchain
+  g++ clang libclang-rt-14-dev cmake ninja-build make pkg-config
+  # libraries (see docs/dependencies.md)
+  zlib1g-dev libcli11-dev libgtest-dev libgmock-dev
+  # the reference implementation, peer of the interop tests and the benchmarks
+  erlang-nox erlang-dev
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
+  [[ "$status" == "install ok installed" ]] || missing+=("$p")
+done
+[[ ${#missing[@]} -eq 0 ]] && exit 0
+
+echo "setup: installing ${missing[*]}" >&2
+sudo_cmd=()
+[[ $(id -u) -eq 0 ]] || sudo_cmd=(sudo)
+export DEBIAN_FRONTEND=noninteractive
+if ! "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/tmp/hypha-setup.log 2>&1; then
+  "${sudo_cmd[@]}" apt-get update -qq >>/tmp/hypha-setup.log 2>&1
+  "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >>/tmp/hypha-setup.log 2>&1 \
+    || { echo "setup: apt-get failed, see /tmp/hypha-setup.log" >&2; tail -20 /tmp/hypha-setup.log >&2; exit 1; }
+fi

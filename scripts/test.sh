@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# The test command of the README (and of CI, through .ci/run): installs what is missing, builds,
+# and runs every test.
+#   1. release build (g++): unit tests and interop tests against real Erlang (erl, installed by setup)
+#   2. fuzz build (clang, ASan+UBSan): the unit tests again under sanitizers, the fuzz regression corpora
+#   3. the fuzzers themselves for a bounded time (FUZZ_SECONDS, default 60 for the ETF decoder)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh
+jobs=$(nproc)
+
+echo "== release build and tests (g++)"
+cmake --preset release >/dev/null
+cmake --build --preset release -j "$jobs"
+ctest --preset release -j "$jobs"
+
+echo "== sanitizer build and tests (clang, ASan+UBSan, libFuzzer)"
+cmake --preset fuzz >/dev/null
+cmake --build --preset fuzz -j "$jobs"
+ctest --preset fuzz -j "$jobs"
+
+echo "== fuzzing"
+scripts/fuzz.sh "${FUZZ_SECONDS:-60}"
+echo "== all tests passed"

@@ -1,0 +1,38 @@
+#include "hypha/term/convert.hpp"
+
+#include "utf8.hpp"
+
+namespace hypha {
+
+std::string ConversionError::message() const {
+  std::string m = "expected " + expected + ", found " + found;
+  if (!where.empty()) m += " (at " + where + ")";
+  return m;
+}
+
+ConversionError conversion_error(std::string expected, const Term& t) {
+  std::string shown = t.to_string();
+  if (shown.size() > 120) shown = shown.substr(0, 117) + "...";
+  return ConversionError{std::move(expected), std::move(shown), {}};
+}
+
+ConversionError nest(ConversionError e, std::string step) {
+  e.where = e.where.empty() ? std::move(step) : e.where + " of " + step;
+  return e;
+}
+
+Converted<std::string> TermConverter<std::string>::from_term(const Term& t) {
+  if (t.is_binary()) return std::string(t.binary_view());
+  if (t.is_proper_list()) {
+    std::string out;
+    for (const auto& e : t.list_elements()) {
+      if (!e.is_small_integer() || !detail::is_unicode_scalar(e.small_integer()))
+        return unexpected(conversion_error("binary or charlist", t));
+      detail::utf8_append(out, static_cast<char32_t>(e.small_integer()));
+    }
+    return out;
+  }
+  return unexpected(conversion_error("binary or charlist", t));
+}
+
+}  // namespace hypha
