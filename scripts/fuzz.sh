@@ -11,12 +11,18 @@ mkdir -p build/fuzz/artifacts
 run() {
   local target=$1 secs=$2
   local work=build/fuzz/work/$target
+  local log=build/fuzz/$target.log
   mkdir -p "$work"
   echo "fuzz: $target for ${secs}s"
+  local rc=0
   "$bin/${target}_fuzz" -max_total_time="$secs" -print_final_stats=1 -max_len=65536 \
-    -artifact_prefix=build/fuzz/artifacts/"$target"- "$work" "fuzz/corpus/$target" 2>&1 \
-    | grep -E '^(stat::number_of_executed_runs|stat::new_units_added|==[0-9]+==ERROR|SUMMARY|property failed|INFO: seed)' || true
-  return "${PIPESTATUS[0]}"
+    -artifact_prefix=build/fuzz/artifacts/"$target"- "$work" "fuzz/corpus/$target" >"$log" 2>&1 || rc=$?
+  grep -E '^stat::(number_of_executed_units|average_exec_per_sec|new_units_added)' "$log" || true
+  if [[ $rc -ne 0 ]]; then
+    tail -n 40 "$log"
+    echo "fuzz: $target FAILED (exit $rc); the input is in build/fuzz/artifacts/ (add it to fuzz/corpus/$target/)"
+    return 1
+  fi
 }
 run etf_decode "$seconds"
 run term_parse $(( seconds / 3 > 5 ? seconds / 3 : 5 ))

@@ -80,9 +80,10 @@ class Decoder {
 
  private:
   void need(std::size_t n) {
-    if (end_ - pos_ < n)
-      fail(pos_, "truncated: " + std::to_string(n) + " bytes needed, " + std::to_string(end_ - pos_) +
-                     " left");
+    if (end_ - pos_ < n) [[unlikely]] truncated(n);
+  }
+  [[noreturn, gnu::noinline]] void truncated(std::size_t n) {
+    fail(pos_, "truncated: " + std::to_string(n) + " bytes needed, " + std::to_string(end_ - pos_) + " left");
   }
   // Each of `count` items takes at least `min_bytes`: refuse counts the input cannot hold before
   // allocating anything for them.
@@ -176,8 +177,12 @@ class Decoder {
         text = converted;
       }
     }
+    // Messages repeat their atoms: a few recent ones are matched on their bytes, without hashing.
+    auto& slot = recent_[(text.size() ^ (text.empty() ? 0 : static_cast<unsigned char>(text.back()))) % kRecent];
+    if (slot && slot->text == text) return AtomAccess::from(slot);
     detail::InternStatus st;
     const auto* e = detail::intern(text, opts_.allow_new_atoms, &st);
+    slot = e;
     switch (st) {
       case detail::InternStatus::Found: break;
       case detail::InternStatus::Created:
@@ -354,6 +359,8 @@ class Decoder {
     return Term(std::move(f));
   }
 
+  static constexpr std::size_t kRecent = 16;
+  const detail::AtomEntry* recent_[kRecent] = {};
   const std::uint8_t* p_;
   std::size_t pos_ = 0;
   std::size_t end_;

@@ -72,12 +72,18 @@ std::size_t size_of(const Term& t) {
   return 0;
 }
 
+// Writes in one pass into `out`, growing it as needed (a separate sizing pass would walk the term
+// twice, and large terms are bound by memory traffic, not by arithmetic).
 class Writer {
  public:
-  explicit Writer(std::uint8_t* p) : p_(p) {}
-  std::uint8_t* pos() const { return p_; }
+  explicit Writer(std::vector<std::uint8_t>& out) : out_(out) {
+    grow(std::max<std::size_t>(64, out.capacity() - out.size()));
+  }
+  // Trims `out` to what was written.
+  void finish() { out_.resize(static_cast<std::size_t>(p_ - out_.data())); }
 
   void term(const Term& t) {
+    ensure(kMaxHeader);
     switch (t.kind()) {
       case Kind::Nil: u8(tag::kNil); return;
       case Kind::Atom: atom(t.atom_value()); return;
@@ -100,6 +106,7 @@ class Writer {
       case Kind::List: {
         const auto elems = t.list_elements();
         if (is_byte_string(t)) {
+          ensure(3 + elems.size());
           u8(tag::kString);
           u16(static_cast<std::uint16_t>(elems.size()));
           for (const auto& e : elems) u8(static_cast<std::uint8_t>(e.small_integer()));
@@ -124,6 +131,7 @@ class Writer {
         u8(bits == 8 ? tag::kBinary : tag::kBitBinary);
         u32(static_cast<std::uint32_t>(bytes.size()));
         if (bits != 8) u8(static_cast<std::uint8_t>(bits));
+        ensure(bytes.size());
         raw(bytes.data(), bytes.size());
         return;
       }
@@ -151,6 +159,7 @@ class Writer {
           u8(tag::kExport); atom(f.module); atom(f.function); u8(tag::kSmallInteger); u8(f.arity);
         } else {
           u8(tag::kNewFun);
+          ensure(t.local_fun().encoded.size());
           raw(t.local_fun().encoded.data(), t.local_fun().encoded.size());
         }
         return;
@@ -158,6 +167,20 @@ class Writer {
   }
 
  private:
+  // The largest fixed part written before ensure() is called again: a V4 port or a pid with
+  // its header, excluding its atom (atom() ensures its own room).
+  static constexpr std::size_t kMaxHeader = 32;
+
+  void ensure(std::size_t n) {
+    if (static_cast<std::size_t>(end_ - p_) < n) grow(n);
+  }
+  void grow(std::size_t n) {
+    const std::size_t used = p_ ? static_cast<std::size_t>(p_ - out_.data()) : out_.size();
+    out_.resize(std::max(used + n, out_.size() * 2));
+    p_ = out_.data() + used;
+    end_ = out_.data() + out_.size();
+  }
+
   void u8(std::uint8_t v) { *p_++ = v; }
   void u16(std::uint16_t v) { p_[0] = static_cast<std::uint8_t>(v >> 8); p_[1] = static_cast<std::uint8_t>(v); p_ += 2; }
   void u32(std::uint32_t v) {
@@ -170,6 +193,7 @@ class Writer {
 
   void atom(Atom a) {
     const auto text = a.text();
+    ensure(3 + text.size() + kMaxHeader);  // and room for the fixed fields that follow a node atom
     if (text.size() <= 255) { u8(tag::kSmallAtomUtf8); u8(static_cast<std::uint8_t>(text.size())); }
     else { u8(tag::kAtomUtf8); u16(static_cast<std::uint16_t>(text.size())); }
     raw(reinterpret_cast<const std::uint8_t*>(text.data()), text.size());
@@ -191,13 +215,16 @@ class Writer {
     }
     const BigInt b = t.big_integer();
     const auto mag = b.magnitude_bytes();
+    ensure(6 + mag.size());
     if (mag.size() <= 255) { u8(tag::kSmallBig); u8(static_cast<std::uint8_t>(mag.size())); }
     else { u8(tag::kLargeBig); u32(static_cast<std::uint32_t>(mag.size())); }
     u8(b.negative() ? 1 : 0);
     raw(mag.data(), mag.size());
   }
 
-  std::uint8_t* p_;
+  std::vector<std::uint8_t>& out_;
+  std::uint8_t* p_ = nullptr;
+  std::uint8_t* end_ = nullptr;
 };
 
 }  // namespace
@@ -205,16 +232,26 @@ class Writer {
 std::size_t encoded_size(const Term& t) { return size_of(t); }
 
 void encode_append(std::vector<std::uint8_t>& out, const Term& t) {
-  const std::size_t n = size_of(t);
-  const std::size_t start = out.size();
-  out.resize(start + n);
-  Writer w(out.data() + start);
+  Writer w(out);
   w.term(t);
+  w.finish();
+}
+
+// A first guess at the output size, from the top level only, to spare most of the regrowth
+// of large terms; being wrong costs only a reallocation.
+std::size_t size_hint(const Term& t) {
+  switch (t.kind()) {
+    case Kind::List: return 8 + t.list_elements().size() * 24;
+    case Kind::Tuple: return 8 + t.tuple_size() * 24;
+    case Kind::Map: return 8 + t.map_size() * 48;
+    case Kind::Binary: return 8 + t.binary_bytes().size();
+    default: return 64;
+  }
 }
 
 std::vector<std::uint8_t> encode(const Term& t, const EncodeOptions& opts) {
   std::vector<std::uint8_t> out;
-  out.reserve(1 + size_of(t));
+  out.reserve(1 + size_hint(t));
   out.push_back(kVersion);
   encode_append(out, t);
   if (opts.compression <= 0) return out;

@@ -43,8 +43,8 @@ TEST(Term, BoolsAreAtoms) {
 }
 
 TEST(Term, FloatsMustBeFinite) {
-  EXPECT_THROW(Term(std::numeric_limits<double>::infinity()), std::invalid_argument);
-  EXPECT_THROW(Term(std::nan("")), std::invalid_argument);
+  EXPECT_THROW((void)Term(std::numeric_limits<double>::infinity()), std::invalid_argument);
+  EXPECT_THROW((void)Term(std::nan("")), std::invalid_argument);
 }
 
 TEST(Term, ListTailsFlatten) {
