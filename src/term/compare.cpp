@@ -10,17 +10,20 @@ namespace hypha {
 using namespace detail;
 using so = std::strong_ordering;
 
+// The orders of pids, ports and references are OTP's, as observed with lists:sort/1 (the
+// interop test term_order checks them): pids by serial, id, node, creation; ports and
+// references by node, creation, then their numbers (references from the last word).
 std::strong_ordering operator<=>(const Pid& a, const Pid& b) noexcept {
-  if (auto c = a.node <=> b.node; c != 0) return c;
   if (auto c = a.serial <=> b.serial; c != 0) return c;
   if (auto c = a.id <=> b.id; c != 0) return c;
+  if (auto c = a.node <=> b.node; c != 0) return c;
   return a.creation <=> b.creation;
 }
 
 std::strong_ordering operator<=>(const Port& a, const Port& b) noexcept {
   if (auto c = a.node <=> b.node; c != 0) return c;
-  if (auto c = a.id <=> b.id; c != 0) return c;
-  return a.creation <=> b.creation;
+  if (auto c = a.creation <=> b.creation; c != 0) return c;
+  return a.id <=> b.id;
 }
 
 bool operator==(const Ref& a, const Ref& b) noexcept {
@@ -30,10 +33,11 @@ bool operator==(const Ref& a, const Ref& b) noexcept {
 
 std::strong_ordering operator<=>(const Ref& a, const Ref& b) noexcept {
   if (auto c = a.node <=> b.node; c != 0) return c;
+  if (auto c = a.creation <=> b.creation; c != 0) return c;
   if (auto c = a.len <=> b.len; c != 0) return c;
   for (std::size_t i = a.len; i-- > 0;)
     if (auto c = a.ids[i] <=> b.ids[i]; c != 0) return c;
-  return a.creation <=> b.creation;
+  return std::strong_ordering::equal;
 }
 
 std::strong_ordering operator<=>(const LocalFun& a, const LocalFun& b) noexcept {
