@@ -122,6 +122,25 @@ TEST(Etf, ListsStringsAndImproperTails) {
   EXPECT_EQ(decode_ok({131, 108, 0, 0, 0, 1, 97, 1, 107, 0, 1, 2}), parse("[1,2]"));
 }
 
+TEST(Etf, TuplesSmallAndLarge) {
+  std::vector<Term> elems;
+  for (int i = 0; i < 256; ++i) elems.emplace_back(i);
+  Term large = Term::tuple(std::span<const Term>(elems));
+  EXPECT_EQ(etf::encode(large)[1], 105);
+  EXPECT_EQ(roundtrip(large), large);
+  elems.pop_back();
+  Term small = Term::tuple(std::span<const Term>(elems));
+  EXPECT_EQ(etf::encode(small)[1], 104);
+  EXPECT_EQ(roundtrip(small), small);
+  EXPECT_EQ(decode_ok({131, 105, 0, 0, 0, 0}), Term::tuple({}));
+}
+
+TEST(Etf, FormsOtpNoLongerProducesAreRefusedByName) {
+  EXPECT_NE(decode_err({131, 117, 0, 0, 0, 0}).reason.find("FUN_EXT"), std::string::npos);
+  EXPECT_NE(decode_err({131, 121, 0}).reason.find("LOCAL_EXT"), std::string::npos);
+  EXPECT_NE(decode_err({131, 104, 1, 80, 0}).reason.find("compressed term inside"), std::string::npos);
+}
+
 TEST(Etf, PidsPortsRefsEveryTag) {
   const Bytes node = {100, 0, 3, 'a', '@', 'b'};
   auto with = [&](std::initializer_list<std::uint8_t> head, std::initializer_list<std::uint8_t> tail) {

@@ -37,6 +37,13 @@ TEST(Term, IntegersNormaliseSoEqualValuesAreEqual) {
   EXPECT_EQ(big.big_integer().to_string(), "18446744073709551615");
 }
 
+TEST(Term, Literals) {
+  using namespace hypha::literals;
+  EXPECT_EQ("ok"_atom, Term::atom("ok"));
+  EXPECT_EQ("ok"_a, Atom("ok"));
+  EXPECT_EQ(Term::tuple({"reply"_atom, 42, 1.5}).to_string(), "{reply,42,1.5}");
+}
+
 TEST(Term, BoolsAreAtoms) {
   EXPECT_TRUE(Term(true).is_atom(Atom("true")));
   EXPECT_EQ(Term(false), Term::atom("false"));

@@ -262,6 +262,12 @@ bool erlang_equal(const Term& a, const Term& b) noexcept;
 
 std::ostream& operator<<(std::ostream& os, const Term& t);
 
+namespace literals {
+// "ok"_atom is Term::atom("ok"); "ok"_a is Atom("ok").
+inline Term operator""_atom(const char* s, std::size_t n) { return Term::atom(std::string_view(s, n)); }
+inline Atom operator""_a(const char* s, std::size_t n) { return Atom(std::string_view(s, n)); }
+}  // namespace literals
+
 }  // namespace hypha
 
 template <>
