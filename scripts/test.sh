@@ -3,7 +3,8 @@
 # and runs every test.
 #   1. release build (g++): unit tests and interop tests against real Erlang (erl, installed by setup)
 #   2. fuzz build (clang, ASan+UBSan): the unit tests again under sanitizers, the fuzz regression corpora
-#   3. the fuzzers themselves for a bounded time (FUZZ_SECONDS, default 60 for the ETF decoder)
+#   3. ThreadSanitizer build: the process runtime's tests
+#   4. the fuzzers themselves for a bounded time (FUZZ_SECONDS, default 60 for the ETF decoder)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
@@ -18,6 +19,11 @@ echo "== sanitizer build and tests (clang, ASan+UBSan, libFuzzer)"
 cmake --preset fuzz >/dev/null
 cmake --build --preset fuzz -j "$jobs"
 ctest --preset fuzz -j "$jobs"
+
+echo "== ThreadSanitizer build and the concurrent runtime's tests (clang)"
+cmake --preset tsan >/dev/null
+cmake --build --preset tsan -j "$jobs" --target process_test
+ctest --preset tsan -j "$jobs" -L unit -R '^(Runtime|RuntimeTest)\.'
 
 echo "== fuzzing"
 scripts/fuzz.sh "${FUZZ_SECONDS:-60}"

@@ -1,4 +1,5 @@
 // hypha's public API: every layer's public headers.
 #pragma once
 
+#include "hypha/process.hpp"
 #include "hypha/term.hpp"

@@ -1,0 +1,172 @@
+// Process: what a running hypha process sees of itself. Every process body receives one:
+//
+//   rt.spawn([](hypha::Process& self) -> hypha::Task<> {
+//     for (;;) {
+//       hypha::Term msg = co_await self.receive();
+//       ...
+//     }
+//   });
+//
+// Processes are lightweight (a few hundred bytes plus their coroutine frames), run on the
+// runtime's worker threads one at a time each, and share nothing: they talk by messages. A
+// receive suspends the process, never the worker thread.
+//
+// Receive is Erlang's selective receive: receive(pred) takes the first message in the mailbox
+// for which pred is true and leaves the others in order; receive(pred, timeout) gives nullopt
+// when nothing matched in time. While one receive waits, each new message is tested once, not
+// the whole mailbox again.
+//
+// A Process reference is valid only inside its own body, on its own thread.
+#pragma once
+
+#include <chrono>
+#include <concepts>
+#include <coroutine>
+#include <functional>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "hypha/process/task.hpp"
+#include "hypha/term/term.hpp"
+
+namespace hypha {
+
+class Runtime;
+class Process;
+
+namespace detail {
+struct ProcessCore;
+
+// A non-owning reference to a callable bool(const Term&); nullptr matches everything.
+class MatchRef {
+ public:
+  MatchRef() = default;
+  template <class F>
+  explicit MatchRef(F& f) noexcept
+      : obj_(&f), call_([](void* o, const Term& t) { return static_cast<bool>((*static_cast<F*>(o))(t)); }) {}
+  bool operator()(const Term& t) const { return !call_ || call_(obj_, t); }
+
+ private:
+  void* obj_ = nullptr;
+  bool (*call_)(void*, const Term&) = nullptr;
+};
+
+void begin_wait(ProcessCore* p, std::coroutine_handle<> h, MatchRef match, std::int64_t timeout_ms);
+std::optional<Term> take_received(ProcessCore* p);
+}  // namespace detail
+
+// Thrown to end the current process with a reason: `throw hypha::Exit(reason)` or
+// self.exit(reason). Any other exception that leaves a process body ends it with the reason
+// {exception, <<"what()">>}.
+class Exit {
+ public:
+  explicit Exit(Term reason) : reason_(std::move(reason)) {}
+  const Term& reason() const noexcept { return reason_; }
+
+ private:
+  Term reason_;
+};
+
+// Reasons and tags Erlang code expects.
+namespace atoms {
+Atom normal();
+Atom kill();
+Atom killed();
+Atom noproc();
+Atom noconnection();
+Atom EXIT();   // 'EXIT'
+Atom DOWN();   // 'DOWN'
+Atom process();
+}  // namespace atoms
+
+// A timer started with send_after; cancel it with Runtime::cancel_timer.
+struct TimerRef {
+  std::uint64_t id = 0;
+};
+
+// The outcome of receive(timeout): the message, or nullopt when the time ran out.
+template <class Pred, bool kTimed>
+class ReceiveAwaiter {
+ public:
+  ReceiveAwaiter(detail::ProcessCore* p, Pred pred, std::int64_t timeout_ms)
+      : p_(p), pred_(std::move(pred)), timeout_ms_(timeout_ms) {}
+  bool await_ready() const noexcept { return false; }
+  void await_suspend(std::coroutine_handle<> h) { detail::begin_wait(p_, h, match(), timeout_ms_); }
+  auto await_resume() {
+    if constexpr (kTimed) {
+      return detail::take_received(p_);
+    } else {
+      return std::move(*detail::take_received(p_));
+    }
+  }
+
+ private:
+  detail::MatchRef match() {
+    if constexpr (std::is_same_v<Pred, std::nullptr_t>) return {};
+    else return detail::MatchRef(pred_);
+  }
+  detail::ProcessCore* p_;
+  Pred pred_;
+  std::int64_t timeout_ms_;
+};
+
+using ProcessBody = std::function<Task<>(Process&)>;
+
+class Process {
+ public:
+  explicit Process(detail::ProcessCore* core) noexcept : core_(core) {}
+
+  Pid pid() const noexcept;
+  Runtime& runtime() const noexcept;
+
+  // Messages. Sending never blocks. To a name not registered: false (Erlang raises badarg).
+  void send(const Pid& to, Term msg);
+  bool send(Atom name, Term msg);
+  void send(Atom name, Atom node, Term msg);
+
+  auto receive() { return ReceiveAwaiter<std::nullptr_t, false>(core_, nullptr, -1); }
+  auto receive(std::chrono::milliseconds timeout) {
+    return ReceiveAwaiter<std::nullptr_t, true>(core_, nullptr, timeout.count());
+  }
+  template <class Pred>
+    requires std::predicate<Pred&, const Term&>
+  auto receive(Pred pred) {
+    return ReceiveAwaiter<Pred, false>(core_, std::move(pred), -1);
+  }
+  template <class Pred>
+    requires std::predicate<Pred&, const Term&>
+  auto receive(Pred pred, std::chrono::milliseconds timeout) {
+    return ReceiveAwaiter<Pred, true>(core_, std::move(pred), timeout.count());
+  }
+  // Suspends for `d` (a receive that matches nothing).
+  auto sleep(std::chrono::milliseconds d) {
+    return receive([](const Term&) { return false; }, d);
+  }
+
+  // Links, monitors and exit signals, with Erlang's semantics.
+  void link(const Pid& other);
+  void unlink(const Pid& other);
+  Ref monitor(const Pid& target);
+  Ref monitor(Atom name, Atom node);       // a registered name; DOWN names {Name, Node}
+  bool demonitor(const Ref& ref, bool flush = false);
+  bool trap_exit(bool on);                 // returns the previous setting
+  bool trapping_exits() const noexcept;
+  [[noreturn]] void exit(Term reason);     // ends this process
+  void exit(const Pid& target, Term reason);  // exit/2: sends an exit signal
+
+  Pid spawn(ProcessBody body);
+  Pid spawn_link(ProcessBody body);
+  std::pair<Pid, Ref> spawn_monitor(ProcessBody body);
+
+  bool register_name(Atom name);
+  TimerRef send_after(std::chrono::milliseconds delay, const Pid& to, Term msg);
+  Ref make_ref();
+
+ private:
+  detail::ProcessCore* core_;
+};
+
+}  // namespace hypha

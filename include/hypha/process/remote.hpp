@@ -1,0 +1,29 @@
+// RemoteTransport: the narrow interface through which the process runtime hands everything
+// addressed to another node (a pid whose node is not this one, a {Name, Node} pair). The node
+// layer implements it; the runtime never includes network code. Calls come from any thread and
+// must not block.
+#pragma once
+
+#include "hypha/term/term.hpp"
+
+namespace hypha {
+
+class RemoteTransport {
+ public:
+  virtual ~RemoteTransport() = default;
+  // `from` is nullopt for sends from outside any process (Erlang's SEND without a sender).
+  virtual void send(const Pid* from, const Pid& to, const Term& msg) = 0;
+  virtual void send_name(const Pid* from, Atom name, Atom node, const Term& msg) = 0;
+  virtual void link(const Pid& from, const Pid& to) = 0;
+  virtual void unlink(const Pid& from, const Pid& to) = 0;
+  // An exit signal: from a link (`linked`, the sender died) or from exit/2.
+  virtual void exit(const Pid& from, const Pid& to, const Term& reason, bool linked) = 0;
+  // `target` is a pid or an atom (a name registered on `node`).
+  virtual void monitor(const Pid& from, const Term& target, Atom node, const Ref& ref) = 0;
+  virtual void demonitor(const Pid& from, const Term& target, Atom node, const Ref& ref) = 0;
+  // The monitored local process died: tell the remote watcher.
+  virtual void monitor_exit(const Pid& from, const Term& watched, const Pid& watcher, const Ref& ref,
+                            const Term& reason) = 0;
+};
+
+}  // namespace hypha

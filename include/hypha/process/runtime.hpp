@@ -1,0 +1,111 @@
+// Runtime: the process runtime of one node. It owns the worker threads that run processes
+// (default: one per core), the process table, registered names, and timers.
+//
+//   hypha::Runtime rt;                                  // nonode@nohost, one worker per core
+//   hypha::Pid echo = rt.spawn([](hypha::Process& self) -> hypha::Task<> { ... });
+//   hypha::Mailbox me = rt.mailbox();                   // receive from plain threads (main, tests)
+//   rt.send(echo, hypha::Term::tuple({me.pid(), "hello"_atom}));
+//   auto reply = me.receive(std::chrono::seconds(1));
+//
+// Scheduling: a process made runnable by a message is queued on the sender's worker, next in
+// line (a ping-pong pair stays on one thread, as on the BEAM); idle workers steal. Sending never
+// blocks. Messages between processes of this runtime are passed by reference, never copied or
+// encoded. Everything addressed to another node goes to the RemoteTransport, if one is set.
+//
+// Thread-safety: every member may be called from any thread. Destroying the runtime stops the
+// workers and destroys the processes that are still alive (without exit signals).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <vector>
+
+#include "hypha/process/mailbox.hpp"
+#include "hypha/process/process.hpp"
+#include "hypha/process/remote.hpp"
+
+namespace hypha {
+
+struct RuntimeOptions {
+  Atom node = atoms::nonode_nohost();
+  std::uint32_t creation = 0;
+  unsigned threads = 0;  // 0: one per core
+};
+
+struct SpawnOptions {
+  bool trap_exit = false;  // start with trap_exit set (no window in which an exit kills it)
+};
+
+enum class ProcessStatus { Runnable, Running, Waiting, Exiting };
+
+struct ProcessInfo {
+  ProcessStatus status;
+  std::size_t message_queue_len;
+  std::optional<Atom> registered_name;
+  std::vector<Pid> links;
+  std::size_t monitors;      // monitors this process holds
+  std::size_t monitored_by;  // monitors on this process
+  bool trap_exit;
+};
+
+class Runtime {
+ public:
+  explicit Runtime(RuntimeOptions opts = {});
+  ~Runtime();
+  Runtime(const Runtime&) = delete;
+  Runtime& operator=(const Runtime&) = delete;
+
+  Atom node() const noexcept;
+  std::uint32_t creation() const noexcept;
+  bool is_local(const Pid& p) const noexcept;
+
+  Pid spawn(ProcessBody body, const SpawnOptions& opts = {});
+  Mailbox mailbox();
+
+  // Sends from outside any process (no sender). Local names: false when not registered.
+  void send(const Pid& to, Term msg);
+  bool send(Atom name, Term msg);
+  void send(Atom name, Atom node, Term msg);
+  // exit/2 from outside any process.
+  void exit(const Pid& target, Term reason);
+
+  bool register_name(Atom name, const Pid& pid);
+  bool unregister_name(Atom name);
+  std::optional<Pid> whereis(Atom name) const;
+  std::vector<Atom> registered() const;
+
+  Ref make_ref();
+  TimerRef send_after(std::chrono::milliseconds delay, const Pid& to, Term msg);
+  TimerRef send_after(std::chrono::milliseconds delay, Atom name, Term msg);
+  bool cancel_timer(TimerRef t);  // false if it already fired or was cancelled
+
+  bool alive(const Pid& p) const;
+  std::optional<ProcessInfo> process_info(const Pid& p) const;
+  std::size_t process_count() const noexcept;
+  unsigned threads() const noexcept;
+
+  // The node layer plugs in here (nullptr: remote sends are dropped, as to an unreachable node).
+  void set_remote(RemoteTransport* remote) noexcept;
+
+  // Entry points for the node layer: signals that arrived from other nodes for local processes.
+  void deliver(const Pid& to, Term msg);
+  bool deliver_name(Atom name, Term msg);
+  void deliver_exit(const Pid& from, const Pid& to, Term reason, bool linked);
+  void deliver_link(const Pid& remote, const Pid& local);    // false link target: exit noproc back
+  void deliver_unlink(const Pid& remote, const Pid& local);
+  // A remote process monitors a local one (`target` a local pid or registered name).
+  void deliver_monitor(const Pid& watcher, const Term& target, const Ref& ref);
+  void deliver_demonitor(const Pid& watcher, const Term& target, const Ref& ref);
+  // A process of `node` that local processes linked to or monitored died, or the node went away.
+  void deliver_down(const Pid& watcher, const Ref& ref, const Term& watched, Term reason);
+
+  struct Impl;
+
+ private:
+  friend class Mailbox;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace hypha

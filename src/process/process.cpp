@@ -1,0 +1,354 @@
+// The public faces of the runtime: Runtime, Process (a process's view of itself) and Mailbox.
+#include "runtime_impl.hpp"
+
+namespace hypha {
+
+using detail::Envelope;
+using detail::ProcessCore;
+
+// ---------------------------------------------------------------------------------- receive
+
+namespace detail {
+
+void begin_wait(ProcessCore* p, std::coroutine_handle<> h, MatchRef match, std::int64_t timeout_ms) {
+  p->resume_point = h;
+  p->waiting = true;
+  p->match = match;
+  p->scan_prev = nullptr;
+  p->timed_out = timeout_ms == 0;
+  p->received.reset();
+  const std::uint32_t gen = ++p->wait_gen;
+  if (timeout_ms > 0) {
+    Runtime::Impl* rt = p->rt;
+    const Pid pid = p->pid;
+    p->wait_timer = rt->timers.start(std::chrono::milliseconds(timeout_ms), [rt, pid, gen] {
+      if (ProcessCore* q = rt->acquire(pid)) {
+        auto* e = new Envelope();
+        e->type = Envelope::Type::Timeout;
+        e->a = Term(static_cast<std::int64_t>(gen));
+        rt->push(q, e);
+        Runtime::Impl::release(q);
+      }
+    });
+  }
+}
+
+std::optional<Term> take_received(ProcessCore* p) {
+  std::optional<Term> r = std::move(p->received);
+  p->received.reset();
+  return r;
+}
+
+}  // namespace detail
+
+// ---------------------------------------------------------------------------------- Process
+
+Pid Process::pid() const noexcept { return core_->pid; }
+Runtime& Process::runtime() const noexcept { return *core_->rt->owner; }
+
+void Process::send(const Pid& to, Term msg) { core_->rt->send(&core_->pid, to, std::move(msg)); }
+bool Process::send(Atom name, Term msg) { return core_->rt->send_name(&core_->pid, name, std::move(msg)); }
+void Process::send(Atom name, Atom node, Term msg) {
+  if (node == core_->rt->node) {
+    core_->rt->send_name(&core_->pid, name, std::move(msg));
+    return;
+  }
+  if (auto* r = core_->rt->remote.load(std::memory_order_acquire)) r->send_name(&core_->pid, name, node, msg);
+}
+
+void Process::link(const Pid& other) { core_->rt->link(core_, other); }
+void Process::unlink(const Pid& other) { core_->rt->unlink(core_, other); }
+Ref Process::monitor(const Pid& target) { return core_->rt->monitor(core_, Term(target), target.node); }
+Ref Process::monitor(Atom name, Atom node) { return core_->rt->monitor(core_, Term(name), node); }
+bool Process::demonitor(const Ref& ref, bool flush) { return core_->rt->demonitor(core_, ref, flush); }
+
+bool Process::trap_exit(bool on) { return std::exchange(core_->trap_exit, on); }
+bool Process::trapping_exits() const noexcept { return core_->trap_exit; }
+void Process::exit(Term reason) { throw Exit(std::move(reason)); }
+void Process::exit(const Pid& target, Term reason) {
+  core_->rt->send_exit(core_->pid, target, std::move(reason), false);
+}
+
+Pid Process::spawn(ProcessBody body) { return core_->rt->spawn(std::move(body), {}); }
+Pid Process::spawn_link(ProcessBody body) { return core_->rt->spawn(std::move(body), {}, core_); }
+std::pair<Pid, Ref> Process::spawn_monitor(ProcessBody body) {
+  // Monitor before the child can run, so its exit cannot be missed.
+  ProcessCore* child = core_->rt->create(false);
+  child->body = std::move(body);
+  child->body_task = child->body(child->handle);
+  child->resume_point = child->body_task.handle();
+  const Pid pid = child->pid;
+  Ref ref = core_->rt->monitor(core_, Term(pid), pid.node);
+  core_->rt->sched.schedule(child);
+  return {pid, ref};
+}
+
+bool Process::register_name(Atom name) { return runtime().register_name(name, core_->pid); }
+TimerRef Process::send_after(std::chrono::milliseconds delay, const Pid& to, Term msg) {
+  return runtime().send_after(delay, to, std::move(msg));
+}
+Ref Process::make_ref() { return core_->rt->make_ref(); }
+
+// ---------------------------------------------------------------------------------- Runtime
+
+Runtime::Runtime(RuntimeOptions opts) : impl_(std::make_unique<Impl>(this, opts)) {}
+Runtime::~Runtime() = default;
+
+Atom Runtime::node() const noexcept { return impl_->node; }
+std::uint32_t Runtime::creation() const noexcept { return impl_->creation; }
+bool Runtime::is_local(const Pid& p) const noexcept { return impl_->is_local(p); }
+unsigned Runtime::threads() const noexcept { return impl_->sched.threads(); }
+std::size_t Runtime::process_count() const noexcept { return impl_->count.load(std::memory_order_relaxed); }
+void Runtime::set_remote(RemoteTransport* remote) noexcept { impl_->remote.store(remote, std::memory_order_release); }
+
+Pid Runtime::spawn(ProcessBody body, const SpawnOptions& opts) { return impl_->spawn(std::move(body), opts); }
+
+Mailbox Runtime::mailbox() {
+  ProcessCore* p = impl_->create(true);
+  p->ext();  // wake() relies on it existing
+  p->state.store(detail::State::Waiting);
+  return Mailbox(this, p);
+}
+
+void Runtime::send(const Pid& to, Term msg) { impl_->send(nullptr, to, std::move(msg)); }
+bool Runtime::send(Atom name, Term msg) { return impl_->send_name(nullptr, name, std::move(msg)); }
+void Runtime::send(Atom name, Atom node, Term msg) {
+  if (node == impl_->node) {
+    impl_->send_name(nullptr, name, std::move(msg));
+    return;
+  }
+  if (auto* r = impl_->remote.load(std::memory_order_acquire)) r->send_name(nullptr, name, node, msg);
+}
+
+void Runtime::exit(const Pid& target, Term reason) {
+  // From outside any process: the signal names the target itself as sender, which makes exit(Pid,
+  // normal) a no-op unless trapped, as erlang:exit/2 from another process would be.
+  impl_->send_exit(Pid{impl_->node, 0, 0, impl_->creation}, target, std::move(reason), false);
+}
+
+bool Runtime::register_name(Atom name, const Pid& pid) {
+  if (name == atoms::undefined()) return false;
+  ProcessCore* p = impl_->acquire(pid);
+  if (!p) return false;
+  bool ok = false;
+  {
+    std::unique_lock names_lock(impl_->names_mu);
+    std::lock_guard lock(p->lock);
+    if (p->alive && !(p->extra && p->extra->name) && !impl_->names.count(name)) {
+      impl_->names.emplace(name, pid);
+      p->ext().name = name;
+      ok = true;
+    }
+  }
+  Impl::release(p);
+  return ok;
+}
+
+bool Runtime::unregister_name(Atom name) {
+  std::optional<Pid> pid;
+  {
+    std::unique_lock lock(impl_->names_mu);
+    auto it = impl_->names.find(name);
+    if (it == impl_->names.end()) return false;
+    pid = it->second;
+    impl_->names.erase(it);
+  }
+  if (ProcessCore* p = impl_->acquire(*pid)) {
+    {
+      std::lock_guard lock(p->lock);
+      if (p->extra) p->extra->name.reset();
+    }
+    Impl::release(p);
+  }
+  return true;
+}
+
+std::optional<Pid> Runtime::whereis(Atom name) const {
+  std::shared_lock lock(impl_->names_mu);
+  auto it = impl_->names.find(name);
+  if (it == impl_->names.end()) return std::nullopt;
+  return it->second;
+}
+
+std::vector<Atom> Runtime::registered() const {
+  std::shared_lock lock(impl_->names_mu);
+  std::vector<Atom> out;
+  out.reserve(impl_->names.size());
+  for (const auto& [name, pid] : impl_->names) out.push_back(name);
+  return out;
+}
+
+Ref Runtime::make_ref() { return impl_->make_ref(); }
+
+TimerRef Runtime::send_after(std::chrono::milliseconds delay, const Pid& to, Term msg) {
+  Impl* impl = impl_.get();
+  return {impl->timers.start(delay, [impl, to, m = std::move(msg)]() mutable { impl->send(nullptr, to, std::move(m)); })};
+}
+
+TimerRef Runtime::send_after(std::chrono::milliseconds delay, Atom name, Term msg) {
+  Impl* impl = impl_.get();
+  return {impl->timers.start(delay, [impl, name, m = std::move(msg)]() mutable {
+    impl->send_name(nullptr, name, std::move(m));
+  })};
+}
+
+bool Runtime::cancel_timer(TimerRef t) { return impl_->timers.cancel(t.id); }
+
+bool Runtime::alive(const Pid& p) const {
+  ProcessCore* c = impl_->acquire(p);
+  if (!c) return false;
+  Impl::release(c);
+  return true;
+}
+
+std::optional<ProcessInfo> Runtime::process_info(const Pid& pid) const {
+  ProcessCore* p = impl_->acquire(pid);
+  if (!p) return std::nullopt;
+  ProcessInfo info{};
+  switch (p->state.load(std::memory_order_acquire)) {
+    case detail::State::Runnable: info.status = ProcessStatus::Runnable; break;
+    case detail::State::Running: info.status = ProcessStatus::Running; break;
+    case detail::State::Waiting: info.status = ProcessStatus::Waiting; break;
+    default: info.status = ProcessStatus::Exiting; break;
+  }
+  info.message_queue_len = p->queued.load(std::memory_order_relaxed);
+  {
+    std::lock_guard lock(p->lock);
+    if (p->extra) {
+      info.registered_name = p->extra->name;
+      info.links = p->extra->links;
+      info.monitors = p->extra->monitoring.size();
+      info.monitored_by = p->extra->monitored_by.size();
+    }
+    info.trap_exit = p->trap_exit;
+  }
+  Impl::release(p);
+  return info;
+}
+
+// Signals from other nodes.
+void Runtime::deliver(const Pid& to, Term msg) { impl_->send(nullptr, to, std::move(msg)); }
+bool Runtime::deliver_name(Atom name, Term msg) { return impl_->send_name(nullptr, name, std::move(msg)); }
+void Runtime::deliver_exit(const Pid& from, const Pid& to, Term reason, bool linked) {
+  impl_->send_exit(from, to, std::move(reason), linked);
+}
+
+void Runtime::deliver_link(const Pid& remote, const Pid& local) {
+  ProcessCore* p = impl_->acquire(local);
+  bool ok = false;
+  if (p) {
+    std::lock_guard lock(p->lock);
+    if (p->alive) {
+      auto& links = p->ext().links;
+      if (std::find(links.begin(), links.end(), remote) == links.end()) links.push_back(remote);
+      ok = true;
+    }
+  }
+  if (p) Impl::release(p);
+  if (!ok) {
+    if (auto* r = impl_->remote.load(std::memory_order_acquire)) r->exit(local, remote, Term(atoms::noproc()), true);
+  }
+}
+
+void Runtime::deliver_unlink(const Pid& remote, const Pid& local) {
+  if (ProcessCore* p = impl_->acquire(local)) {
+    {
+      std::lock_guard lock(p->lock);
+      if (p->extra) {
+        auto& links = p->extra->links;
+        links.erase(std::remove(links.begin(), links.end(), remote), links.end());
+      }
+    }
+    Impl::release(p);
+  }
+}
+
+void Runtime::deliver_monitor(const Pid& watcher, const Term& target, const Ref& ref) {
+  std::optional<Pid> pid;
+  if (target.is_atom()) pid = whereis(target.atom_value());
+  else if (target.is_pid()) pid = target.pid();
+  const Term watched = target.is_atom() ? Term::tuple({target, Term(impl_->node)}) : target;
+  ProcessCore* p = pid ? impl_->acquire(*pid) : nullptr;
+  bool added = false;
+  if (p) {
+    std::lock_guard lock(p->lock);
+    if (p->alive) {
+      p->ext().monitored_by.push_back({ref, watcher, watched});
+      added = true;
+    }
+  }
+  if (p) Impl::release(p);
+  if (!added) {
+    if (auto* r = impl_->remote.load(std::memory_order_acquire))
+      r->monitor_exit(pid.value_or(Pid{impl_->node, 0, 0, impl_->creation}), watched, watcher, ref, Term(atoms::noproc()));
+  }
+}
+
+void Runtime::deliver_demonitor(const Pid&, const Term& target, const Ref& ref) {
+  std::optional<Pid> pid;
+  if (target.is_atom()) pid = whereis(target.atom_value());
+  else if (target.is_pid()) pid = target.pid();
+  if (!pid) return;
+  if (ProcessCore* p = impl_->acquire(*pid)) {
+    {
+      std::lock_guard lock(p->lock);
+      if (p->extra) std::erase_if(p->extra->monitored_by, [&](const detail::Monitor& m) { return m.ref == ref; });
+    }
+    Impl::release(p);
+  }
+}
+
+void Runtime::deliver_down(const Pid& watcher, const Ref& ref, const Term& watched, Term reason) {
+  impl_->send_down(watcher, ref, watched, reason, true);
+}
+
+// ---------------------------------------------------------------------------------- Mailbox
+
+Mailbox::Mailbox(Mailbox&& o) noexcept : rt_(o.rt_), core_(std::exchange(o.core_, nullptr)) {}
+Mailbox& Mailbox::operator=(Mailbox&& o) noexcept {
+  if (this != &o) {
+    this->~Mailbox();
+    rt_ = o.rt_;
+    core_ = std::exchange(o.core_, nullptr);
+  }
+  return *this;
+}
+Mailbox::~Mailbox() {
+  if (core_) rt_->impl_->terminate(core_, Term(atoms::normal()));
+}
+
+Pid Mailbox::pid() const noexcept { return core_->pid; }
+
+Term Mailbox::receive() { return *receive([](const Term&) { return true; }, std::chrono::milliseconds(-1)); }
+std::optional<Term> Mailbox::receive(std::chrono::milliseconds timeout) {
+  return receive([](const Term&) { return true; }, timeout);
+}
+
+std::optional<Term> Mailbox::receive(const std::function<bool(const Term&)>& pred, std::chrono::milliseconds timeout) {
+  Runtime::Impl* rt = rt_->impl_.get();
+  ProcessCore* p = core_;
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  auto fn = pred;
+  p->match = detail::MatchRef(fn);
+  p->scan_prev = nullptr;
+  for (;;) {
+    rt->drain(p);
+    if (rt->try_match(p)) return detail::take_received(p);
+    auto& x = p->ext();
+    std::unique_lock lock(x.mu);
+    if (!p->inbox.empty()) continue;
+    if (timeout.count() < 0) {
+      x.cv.wait(lock, [&] { return !p->inbox.empty(); });
+    } else if (!x.cv.wait_until(lock, deadline, [&] { return !p->inbox.empty(); })) {
+      return std::nullopt;
+    }
+  }
+}
+
+void Mailbox::send(const Pid& to, Term msg) { rt_->impl_->send(&core_->pid, to, std::move(msg)); }
+void Mailbox::link(const Pid& other) { rt_->impl_->link(core_, other); }
+Ref Mailbox::monitor(const Pid& target) { return rt_->impl_->monitor(core_, Term(target), target.node); }
+bool Mailbox::demonitor(const Ref& ref, bool flush) { return rt_->impl_->demonitor(core_, ref, flush); }
+std::size_t Mailbox::queue_length() const { return core_->queued.load(std::memory_order_relaxed); }
+
+}  // namespace hypha

@@ -1,0 +1,539 @@
+// The process runtime: table, delivery, the run loop of a process, exits, links and monitors.
+#include <algorithm>
+#include <random>
+
+#include "runtime_impl.hpp"
+
+namespace hypha {
+
+using detail::Envelope;
+using detail::ProcessCore;
+using detail::State;
+
+namespace atoms {
+Atom normal() { static const Atom a("normal"); return a; }
+Atom kill() { static const Atom a("kill"); return a; }
+Atom killed() { static const Atom a("killed"); return a; }
+Atom noproc() { static const Atom a("noproc"); return a; }
+Atom noconnection() { static const Atom a("noconnection"); return a; }
+Atom EXIT() { static const Atom a("EXIT"); return a; }
+Atom DOWN() { static const Atom a("DOWN"); return a; }
+Atom process() { static const Atom a("process"); return a; }
+}  // namespace atoms
+
+namespace detail {
+ProcessCore::~ProcessCore() {
+  for (Envelope* e = inbox.take_all(); e;) delete std::exchange(e, e->next);
+  for (Envelope* e = msg_head; e;) delete std::exchange(e, e->next);
+  delete extra;
+}
+}  // namespace detail
+
+namespace {
+// How many times a process may be resumed before it yields its worker to others.
+constexpr int kBudget = 64;
+
+Envelope* message(Term msg) {
+  auto* e = new Envelope();
+  e->a = std::move(msg);
+  return e;
+}
+
+Envelope* exit_envelope(const Pid& from, Term reason, bool linked) {
+  auto* e = new Envelope();
+  e->type = Envelope::Type::Exit;
+  e->a = Term(from);
+  e->b = std::move(reason);
+  e->linked = linked;
+  return e;
+}
+
+bool erase_pid(std::vector<Pid>& v, const Pid& p) {
+  auto it = std::find(v.begin(), v.end(), p);
+  if (it == v.end()) return false;
+  v.erase(it);
+  return true;
+}
+}  // namespace
+
+Runtime::Impl::Impl(Runtime* o, const RuntimeOptions& opts)
+    : owner(o),
+      node(opts.node),
+      creation(opts.creation),
+      ref_salt(std::random_device{}()),
+      sched(opts.threads, [this](ProcessCore* p) { run(p); }) {}
+
+Runtime::Impl::~Impl() {
+  sched.stop();
+  timers.stop();
+  for (auto& shard : shards) {
+    for (auto& [key, p] : shard.procs) {
+      p->body_task = Task<>();
+      release(p);
+    }
+    shard.procs.clear();
+  }
+}
+
+// ---------------------------------------------------------------------------------- table
+
+ProcessCore* Runtime::Impl::acquire(const Pid& pid) const {
+  if (!is_local(pid)) return nullptr;
+  const std::uint64_t key = pid_key(pid);
+  Shard& shard = shards[key % kShards];
+  std::lock_guard lock(shard.lock);
+  auto it = shard.procs.find(key);
+  if (it == shard.procs.end()) return nullptr;
+  it->second->refs.fetch_add(1, std::memory_order_relaxed);
+  return it->second;
+}
+
+void Runtime::Impl::release(ProcessCore* p) {
+  if (p->refs.fetch_sub(1, std::memory_order_acq_rel) == 1) delete p;
+}
+
+ProcessCore* Runtime::Impl::create(bool blocking) {
+  auto* p = new ProcessCore();
+  p->rt = this;
+  p->handle = Process(p);
+  p->blocking = blocking;
+  p->trap_exit = blocking;
+  const std::uint64_t n = next_pid.fetch_add(1, std::memory_order_relaxed);
+  p->pid = Pid{node, static_cast<std::uint32_t>(n), static_cast<std::uint32_t>(n >> 32), creation};
+  const std::uint64_t key = pid_key(p->pid);
+  Shard& shard = shards[key % kShards];
+  {
+    std::lock_guard lock(shard.lock);
+    shard.procs.emplace(key, p);
+  }
+  count.fetch_add(1, std::memory_order_relaxed);
+  return p;
+}
+
+void Runtime::Impl::remove(ProcessCore* p) {
+  const std::uint64_t key = pid_key(p->pid);
+  Shard& shard = shards[key % kShards];
+  {
+    std::lock_guard lock(shard.lock);
+    shard.procs.erase(key);
+  }
+  count.fetch_sub(1, std::memory_order_relaxed);
+}
+
+// ---------------------------------------------------------------------------------- delivery
+
+void Runtime::Impl::wake(ProcessCore* p) {
+  if (p->blocking) {
+    auto& x = p->ext();  // created with the mailbox, so no race on allocation
+    std::lock_guard lock(x.mu);
+    x.cv.notify_all();
+    return;
+  }
+  State expected = State::Waiting;
+  if (p->state.compare_exchange_strong(expected, State::Runnable, std::memory_order_acq_rel)) sched.schedule(p);
+}
+
+void Runtime::Impl::push(ProcessCore* p, Envelope* e) {
+  if (e->type == Envelope::Type::Message) p->queued.fetch_add(1, std::memory_order_relaxed);
+  p->inbox.push(e);
+  wake(p);
+}
+
+void Runtime::Impl::send(const Pid* from, const Pid& to, Term msg) {
+  if (!is_local(to)) {
+    if (auto* r = remote.load(std::memory_order_acquire)) r->send(from, to, msg);
+    return;
+  }
+  if (ProcessCore* p = acquire(to)) {
+    push(p, message(std::move(msg)));
+    release(p);
+  }
+}
+
+bool Runtime::Impl::send_name(const Pid* from, Atom name, Term msg) {
+  std::optional<Pid> pid;
+  {
+    std::shared_lock lock(names_mu);
+    auto it = names.find(name);
+    if (it != names.end()) pid = it->second;
+  }
+  if (!pid) return false;
+  send(from, *pid, std::move(msg));
+  return true;
+}
+
+void Runtime::Impl::send_exit(const Pid& from, const Pid& to, Term reason, bool linked) {
+  if (!is_local(to)) {
+    if (auto* r = remote.load(std::memory_order_acquire)) r->exit(from, to, reason, linked);
+    return;
+  }
+  if (ProcessCore* p = acquire(to)) {
+    push(p, exit_envelope(from, std::move(reason), linked));
+    release(p);
+  }
+}
+
+// A monitor fired: it ends on the watcher's side too, then the DOWN message goes out.
+void Runtime::Impl::send_down(const Pid& watcher, const Ref& ref, const Term& watched, const Term& reason,
+                              bool only_if_monitoring) {
+  ProcessCore* w = acquire(watcher);
+  if (!w) return;
+  std::size_t removed = 0;
+  {
+    std::lock_guard lock(w->lock);
+    if (w->extra) removed = std::erase_if(w->extra->monitoring, [&](const auto& m) { return m.first == ref; });
+  }
+  if (only_if_monitoring && removed == 0) {  // demonitored meanwhile: the DOWN is void
+    release(w);
+    return;
+  }
+  push(w, message(Term::tuple({Term(atoms::DOWN()), Term(ref), Term(atoms::process()), watched, reason})));
+  release(w);
+}
+
+// ---------------------------------------------------------------------------------- running
+
+// Moves what arrived into the process: messages to its queue, signals handled.
+void Runtime::Impl::drain(ProcessCore* p) {
+  for (Envelope* e = p->inbox.take_all(); e;) {
+    Envelope* next = e->next;
+    e->next = nullptr;
+    switch (e->type) {
+      case Envelope::Type::Message:
+        if (p->msg_tail) p->msg_tail->next = e;
+        else p->msg_head = e;
+        p->msg_tail = e;
+        break;
+      case Envelope::Type::Exit:
+        exit_signal(p, e->a.pid(), std::move(e->b), e->linked);
+        delete e;
+        break;
+      case Envelope::Type::Timeout:
+        if (p->waiting && e->a.small_integer() == p->wait_gen) p->timed_out = true;
+        delete e;
+        break;
+    }
+    e = next;
+  }
+}
+
+void Runtime::Impl::exit_signal(ProcessCore* p, const Pid& from, Term reason, bool linked) {
+  if (linked) {
+    std::lock_guard lock(p->lock);
+    // A link exit only counts while the link exists (it may have been unlinked meanwhile).
+    if (!p->extra || !erase_pid(p->extra->links, from)) return;
+  }
+  const bool is_kill = !linked && reason.is_atom(atoms::kill());
+  if (is_kill && !p->blocking) {
+    p->pending_exit = Term(atoms::killed());
+    return;
+  }
+  if (p->trap_exit) {
+    auto* e = message(Term::tuple({Term(atoms::EXIT()), Term(from), reason}));
+    p->queued.fetch_add(1, std::memory_order_relaxed);
+    if (p->msg_tail) p->msg_tail->next = e;
+    else p->msg_head = e;
+    p->msg_tail = e;
+    return;
+  }
+  if (reason.is_atom(atoms::normal()) && !(from == p->pid)) return;
+  p->pending_exit = std::move(reason);
+}
+
+bool Runtime::Impl::try_match(ProcessCore* p) {
+  Envelope* prev = p->scan_prev;
+  Envelope* e = prev ? prev->next : p->msg_head;
+  for (; e; prev = e, e = e->next) {
+    if (!p->match(e->a)) continue;
+    if (prev) prev->next = e->next;
+    else p->msg_head = e->next;
+    if (p->msg_tail == e) p->msg_tail = prev;
+    p->received = std::move(e->a);
+    p->queued.fetch_sub(1, std::memory_order_relaxed);
+    delete e;
+    p->scan_prev = nullptr;
+    return true;
+  }
+  p->scan_prev = prev;  // next time, test only what arrives after this
+  return false;
+}
+
+void Runtime::Impl::run(ProcessCore* p) {
+  p->state.store(State::Running, std::memory_order_release);
+  for (int budget = kBudget; budget > 0; --budget) {
+    drain(p);
+    if (p->pending_exit) return terminate(p, std::move(*p->pending_exit));
+    if (p->waiting) {
+      bool ready;
+      try {
+        ready = try_match(p);
+      } catch (const std::exception& ex) {
+        return terminate(p, Term::tuple({Term::atom("exception"), Term::binary(ex.what())}));
+      }
+      if (!ready && p->timed_out) {
+        p->received.reset();
+        ready = true;
+      }
+      if (!ready) {
+        // Sleep until a signal arrives; one that came in meanwhile reschedules at once.
+        p->state.store(State::Waiting, std::memory_order_seq_cst);
+        if (p->inbox.empty()) return;
+        State expected = State::Waiting;
+        if (!p->state.compare_exchange_strong(expected, State::Running)) return;
+        continue;
+      }
+      p->waiting = false;
+      if (p->wait_timer) {
+        timers.cancel(p->wait_timer);
+        p->wait_timer = 0;
+      }
+    }
+    try {
+      p->resume_point.resume();
+      auto h = p->body_task.handle();
+      if (h.done()) {
+        Task<> done = std::move(p->body_task);
+        done.await_resume();  // rethrows what ended the body
+        return terminate(p, Term(atoms::normal()));
+      }
+    } catch (const Exit& e) {
+      return terminate(p, e.reason());
+    } catch (const std::exception& e) {
+      return terminate(p, Term::tuple({Term::atom("exception"), Term::binary(e.what())}));
+    } catch (...) {
+      return terminate(p, Term::tuple({Term::atom("exception"), Term::binary("unknown")}));
+    }
+    if (!p->waiting) {
+      return terminate(p, Term::tuple({Term::atom("exception"),
+                                       Term::binary("process suspended outside receive")}));
+    }
+  }
+  // Out of budget: let the others run.
+  p->state.store(State::Runnable, std::memory_order_release);
+  sched.schedule(p);
+}
+
+void Runtime::Impl::terminate(ProcessCore* p, Term reason) {
+  p->body_task = Task<>();  // destroys the coroutine frames
+  if (p->wait_timer) timers.cancel(p->wait_timer);
+  std::vector<Pid> links;
+  std::vector<detail::Monitor> watchers;
+  std::vector<std::pair<Ref, Term>> monitoring;
+  std::optional<Atom> name;
+  {
+    std::lock_guard lock(p->lock);
+    p->alive = false;
+    if (p->extra) {
+      links = std::move(p->extra->links);
+      watchers = std::move(p->extra->monitored_by);
+      monitoring = std::move(p->extra->monitoring);
+      name = p->extra->name;
+    }
+  }
+  p->state.store(State::Dead, std::memory_order_release);
+  if (name) {
+    std::unique_lock lock(names_mu);
+    auto it = names.find(*name);
+    if (it != names.end() && it->second == p->pid) names.erase(it);
+  }
+  remove(p);
+  const Pid self = p->pid;
+  for (const Pid& l : links) send_exit(self, l, reason, true);
+  for (const auto& m : watchers) {
+    if (is_local(m.watcher)) send_down(m.watcher, m.ref, m.watched, reason);
+    else if (auto* r = remote.load(std::memory_order_acquire)) r->monitor_exit(self, m.watched, m.watcher, m.ref, reason);
+  }
+  for (const auto& held : monitoring) {
+    const Ref& ref = held.first;  // (clang 14 cannot capture structured bindings)
+    const Term& target = held.second;
+    if (target.is_pid() && is_local(target.pid())) {
+      if (ProcessCore* t = acquire(target.pid())) {
+        {
+          std::lock_guard lock(t->lock);
+          if (t->extra) std::erase_if(t->extra->monitored_by, [&](const detail::Monitor& m) { return m.ref == ref; });
+        }
+        release(t);
+      }
+    } else if (auto* r = remote.load(std::memory_order_acquire)) {
+      const Term& pid_or_name = target.is_tuple() ? target[0] : target;
+      const Atom node = target.is_tuple() ? target[1].atom_value() : target.pid().node;
+      r->demonitor(self, pid_or_name, node, ref);
+    }
+  }
+  release(p);  // the table's reference
+}
+
+// ---------------------------------------------------------------------------------- links, monitors
+
+void Runtime::Impl::link(ProcessCore* self, const Pid& other) {
+  if (other == self->pid) return;
+  if (!is_local(other)) {
+    {
+      std::lock_guard lock(self->lock);
+      auto& links = self->ext().links;
+      if (std::find(links.begin(), links.end(), other) != links.end()) return;
+      links.push_back(other);
+    }
+    if (auto* r = remote.load(std::memory_order_acquire)) r->link(self->pid, other);
+    else push(self, exit_envelope(other, Term(atoms::noconnection()), true));
+    return;
+  }
+  ProcessCore* o = acquire(other);
+  bool linked = false;
+  if (o) {
+    // Both sides under their locks, in address order, so an exit cannot slip between them.
+    ProcessCore* first = self < o ? self : o;
+    ProcessCore* second = self < o ? o : self;
+    std::scoped_lock lock(first->lock, second->lock);
+    if (o->alive) {
+      auto& mine = self->ext().links;
+      if (std::find(mine.begin(), mine.end(), other) == mine.end()) {
+        mine.push_back(other);
+        o->ext().links.push_back(self->pid);
+      }
+      linked = true;
+    }
+  }
+  if (o) release(o);
+  if (!linked) {
+    {
+      std::lock_guard lock(self->lock);
+      self->ext().links.push_back(other);
+    }
+    push(self, exit_envelope(other, Term(atoms::noproc()), true));
+  }
+}
+
+void Runtime::Impl::unlink(ProcessCore* self, const Pid& other) {
+  {
+    std::lock_guard lock(self->lock);
+    if (self->extra) erase_pid(self->extra->links, other);
+  }
+  if (!is_local(other)) {
+    if (auto* r = remote.load(std::memory_order_acquire)) r->unlink(self->pid, other);
+    return;
+  }
+  if (ProcessCore* o = acquire(other)) {
+    {
+      std::lock_guard lock(o->lock);
+      if (o->extra) erase_pid(o->extra->links, self->pid);
+    }
+    release(o);
+  }
+}
+
+Ref Runtime::Impl::monitor(ProcessCore* self, const Term& target, Atom target_node) {
+  const Ref ref = make_ref();
+  // What the DOWN message will name: the pid, or {Name, Node} for a name.
+  const Term watched = target.is_atom() ? Term::tuple({target, Term(target_node)}) : target;
+  const bool local = target.is_atom() ? target_node == node : is_local(target.pid());
+  if (!local) {
+    {
+      std::lock_guard lock(self->lock);
+      self->ext().monitoring.emplace_back(ref, watched);
+    }
+    if (auto* r = remote.load(std::memory_order_acquire)) r->monitor(self->pid, target, target_node, ref);
+    else send_down(self->pid, ref, watched, Term(atoms::noconnection()));
+    return ref;
+  }
+  std::optional<Pid> pid;
+  if (target.is_atom()) {
+    std::shared_lock lock(names_mu);
+    auto it = names.find(target.atom_value());
+    if (it != names.end()) pid = it->second;
+  } else {
+    pid = target.pid();
+  }
+  ProcessCore* t = pid ? acquire(*pid) : nullptr;
+  bool added = false;
+  if (t) {
+    std::lock_guard lock(t->lock);
+    if (t->alive) {
+      t->ext().monitored_by.push_back({ref, self->pid, watched});
+      added = true;
+    }
+  }
+  if (added) {
+    std::lock_guard lock(self->lock);
+    self->ext().monitoring.emplace_back(ref, Term(*pid));
+  } else {
+    send_down(self->pid, ref, watched, Term(atoms::noproc()));
+  }
+  if (t) release(t);
+  return ref;
+}
+
+bool Runtime::Impl::demonitor(ProcessCore* self, const Ref& ref, bool flush) {
+  std::optional<Term> target;
+  {
+    std::lock_guard lock(self->lock);
+    if (self->extra) {
+      auto& mon = self->extra->monitoring;
+      auto it = std::find_if(mon.begin(), mon.end(), [&](const auto& m) { return m.first == ref; });
+      if (it != mon.end()) {
+        target = std::move(it->second);
+        mon.erase(it);
+      }
+    }
+  }
+  if (target) {
+    if (target->is_pid() && is_local(target->pid())) {
+      if (ProcessCore* t = acquire(target->pid())) {
+        {
+          std::lock_guard lock(t->lock);
+          if (t->extra) std::erase_if(t->extra->monitored_by, [&](const detail::Monitor& m) { return m.ref == ref; });
+        }
+        release(t);
+      }
+    } else if (auto* r = remote.load(std::memory_order_acquire)) {
+      const Term& pid_or_name = target->is_tuple() ? (*target)[0] : *target;
+      const Atom tnode = target->is_tuple() ? (*target)[1].atom_value() : target->pid().node;
+      r->demonitor(self->pid, pid_or_name, tnode, ref);
+    }
+  }
+  if (flush) {
+    drain(self);
+    const Term ref_term(ref);
+    Envelope* prev = nullptr;
+    for (Envelope* e = self->msg_head; e;) {
+      Envelope* next = e->next;
+      const Term& m = e->a;
+      if (m.is_tuple() && m.tuple_size() == 5 && m[0].is_atom(atoms::DOWN()) && m[1] == ref_term) {
+        if (prev) prev->next = next;
+        else self->msg_head = next;
+        if (self->msg_tail == e) self->msg_tail = prev;
+        if (self->scan_prev == e) self->scan_prev = prev;
+        self->queued.fetch_sub(1, std::memory_order_relaxed);
+        delete e;
+      } else {
+        prev = e;
+      }
+      e = next;
+    }
+  }
+  return target.has_value();
+}
+
+Pid Runtime::Impl::spawn(ProcessBody body, const SpawnOptions& opts, ProcessCore* link_with) {
+  ProcessCore* p = create(false);
+  p->trap_exit = opts.trap_exit;
+  p->body = std::move(body);
+  p->body_task = p->body(p->handle);
+  p->resume_point = p->body_task.handle();
+  const Pid pid = p->pid;
+  if (link_with) link(link_with, pid);
+  sched.schedule(p);  // state is Runnable from birth
+  return pid;
+}
+
+Ref Runtime::Impl::make_ref() {
+  const std::uint64_t n = next_ref.fetch_add(1, std::memory_order_relaxed);
+  Ref r;
+  r.node = node;
+  r.creation = creation;
+  r.len = 3;
+  r.ids = {static_cast<std::uint32_t>(n & 0x3FFFF), static_cast<std::uint32_t>(n >> 18), ref_salt, 0, 0};
+  return r;
+}
+
+}  // namespace hypha

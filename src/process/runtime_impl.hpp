@@ -1,0 +1,77 @@
+// Runtime::Impl: the process table, names, scheduler and timers (private to the process library).
+#pragma once
+
+#include <array>
+#include <mutex>
+#include <shared_mutex>
+#include <unordered_map>
+
+#include "core.hpp"
+#include "scheduler.hpp"
+#include "timers.hpp"
+
+namespace hypha {
+
+struct Runtime::Impl {
+  Impl(Runtime* owner, const RuntimeOptions& opts);
+  ~Impl();
+
+  // --- process table ---
+  detail::ProcessCore* acquire(const Pid& pid) const;  // +1 ref, or nullptr when gone
+  static void release(detail::ProcessCore* p);
+  detail::ProcessCore* create(bool blocking);
+  void remove(detail::ProcessCore* p);
+
+  // --- delivery ---
+  void push(detail::ProcessCore* p, detail::Envelope* e);
+  void wake(detail::ProcessCore* p);
+  void send(const Pid* from, const Pid& to, Term msg);
+  bool send_name(const Pid* from, Atom name, Term msg);
+  void send_exit(const Pid& from, const Pid& to, Term reason, bool linked);
+  void send_down(const Pid& watcher, const Ref& ref, const Term& watched, const Term& reason,
+                 bool only_if_monitoring = false);
+
+  // --- the life of a process ---
+  void run(detail::ProcessCore* p);
+  void drain(detail::ProcessCore* p);
+  void exit_signal(detail::ProcessCore* p, const Pid& from, Term reason, bool linked);
+  bool try_match(detail::ProcessCore* p);
+  void terminate(detail::ProcessCore* p, Term reason);
+
+  // --- links and monitors, from a local process ---
+  void link(detail::ProcessCore* self, const Pid& other);
+  void unlink(detail::ProcessCore* self, const Pid& other);
+  Ref monitor(detail::ProcessCore* self, const Term& target, Atom node);
+  bool demonitor(detail::ProcessCore* self, const Ref& ref, bool flush);
+  Pid spawn(ProcessBody body, const SpawnOptions& opts, detail::ProcessCore* link_with = nullptr);
+
+  Ref make_ref();
+  bool is_local(const Pid& p) const noexcept { return p.node == node && p.creation == creation; }
+
+  Runtime* owner;
+  Atom node;
+  std::uint32_t creation;
+  std::atomic<RemoteTransport*> remote{nullptr};
+
+  static constexpr std::size_t kShards = 64;
+  struct Shard {
+    mutable detail::SpinLock lock;
+    std::unordered_map<std::uint64_t, detail::ProcessCore*> procs;
+  };
+  mutable std::array<Shard, kShards> shards;
+  std::atomic<std::uint64_t> next_pid{1};
+  std::atomic<std::size_t> count{0};
+
+  mutable std::shared_mutex names_mu;
+  std::unordered_map<Atom, Pid> names;
+
+  std::atomic<std::uint64_t> next_ref{1};
+  std::uint32_t ref_salt;
+
+  detail::Timers timers;
+  detail::Scheduler sched;  // last: its threads stop first
+};
+
+inline std::uint64_t pid_key(const Pid& p) { return (std::uint64_t{p.serial} << 32) | p.id; }
+
+}  // namespace hypha
