@@ -1,5 +1,6 @@
 #!/usr/bin/env escript
 %% -*- erlang -*-
+-mode(compile).
 %% BEAM side of the term benchmark: builds the two benchmark terms, writes them as ETF for the
 %% hypha side (so both measure the same terms), and times term_to_binary/binary_to_term on them.
 %% Usage: escript term_bench.escript DIR
