@@ -34,6 +34,8 @@ class BadResultAccess : public std::logic_error {
 template <class T, class E>
 class [[nodiscard]] Result {
  public:
+  // A default error, for generic code that needs default construction (asio's co_spawn does).
+  Result() : v_(std::in_place_index<1>) {}
   Result(const T& v) : v_(std::in_place_index<0>, v) {}
   Result(T&& v) : v_(std::in_place_index<0>, std::move(v)) {}
   template <class G>

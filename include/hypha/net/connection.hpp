@@ -1,0 +1,73 @@
+// DistConnection: one established distribution connection (after the handshake). It frames
+// packets with a 4-byte length, batches queued frames into few writes, sends ticks when idle and
+// declares the peer dead when nothing arrives for the tick time (net_ticktime), as OTP does.
+//
+// Limits and backpressure: a frame longer than max_frame closes the connection (the peer is
+// broken or hostile). Frames wait in an outgoing queue while the socket is busy; when the queue
+// holds more than max_queued bytes, the peer is not keeping up and the connection is closed:
+// the node then reports nodedown/noconnection to everything that depends on the peer, exactly as
+// if the network had failed, instead of growing memory without bound or blocking senders.
+//
+// send() and close() may be called from any thread; the callbacks run on the I/O thread.
+#pragma once
+
+#include <asio/awaitable.hpp>
+#include <asio/ip/tcp.hpp>
+#include <asio/steady_timer.hpp>
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <span>
+#include <string>
+#include <vector>
+
+namespace hypha::net {
+
+struct ConnectionLimits {
+  std::size_t max_frame = 64u << 20;
+  std::size_t max_queued = 64u << 20;
+};
+
+class DistConnection : public std::enable_shared_from_this<DistConnection> {
+ public:
+  using PacketFn = std::function<void(std::span<const std::uint8_t>)>;
+  using ClosedFn = std::function<void(const std::string& reason)>;
+
+  DistConnection(asio::ip::tcp::socket sock, std::chrono::milliseconds ticktime, ConnectionLimits limits);
+  // Starts reading and ticking. `on_packet` gets each non-tick packet; `on_closed` is called once.
+  void start(PacketFn on_packet, ClosedFn on_closed);
+  // Queues a frame that already starts with its 4-byte length. False when closed or over limit.
+  bool send(std::vector<std::uint8_t> frame);
+  void close(const std::string& reason);
+  bool closed() const noexcept { return closed_.load(std::memory_order_acquire); }
+  std::size_t queued_bytes() const;
+
+ private:
+  asio::awaitable<void> read_loop();
+  asio::awaitable<void> tick_loop();
+  void write_next();
+  void shut(const std::string& reason);
+
+  asio::ip::tcp::socket sock_;
+  asio::steady_timer tick_timer_;
+  std::chrono::milliseconds ticktime_;
+  ConnectionLimits limits_;
+  PacketFn on_packet_;
+  ClosedFn on_closed_;
+
+  mutable std::mutex mu_;
+  std::deque<std::vector<std::uint8_t>> pending_;
+  std::size_t pending_bytes_ = 0;
+  bool writing_ = false;
+  std::vector<std::vector<std::uint8_t>> inflight_;
+
+  std::atomic<bool> closed_{false};
+  std::chrono::steady_clock::time_point last_read_;
+  std::chrono::steady_clock::time_point last_write_;
+};
+
+}  // namespace hypha::net

@@ -1,0 +1,52 @@
+// The distribution handshake, version 6 (OTP 23+, the only one OTP 25-28 speak), both sides:
+// name exchange, status, MD5 challenge and acknowledgement (erl_dist_protocol.html, dist_util.erl).
+// Messages are framed with a 2-byte length. Each function reads and writes only its socket and
+// returns the peer, or why the handshake failed (wrong cookie, missing mandatory flags, ...).
+#pragma once
+
+#include <asio/awaitable.hpp>
+#include <asio/ip/tcp.hpp>
+#include <cstdint>
+#include <functional>
+#include <string>
+
+#include "hypha/term/result.hpp"
+
+namespace hypha::net {
+
+struct HandshakeConfig {
+  std::string name;  // this node, "alive@host"
+  std::string cookie;
+  std::uint64_t flags = 0;
+  std::uint32_t creation = 0;
+};
+
+struct PeerInfo {
+  std::string name;
+  std::uint64_t flags = 0;
+  std::uint32_t creation = 0;
+};
+
+// What an accepting node answers a peer that wants to connect (the status message).
+enum class AcceptStatus {
+  Ok,
+  OkSimultaneous,  // we were connecting to it too, and give way
+  Nok,             // we were connecting to it too, and our attempt wins
+  Alive,           // we believe we are already connected; the peer says whether to replace it
+  NotAllowed,
+};
+
+// Initiator. `expected` is the node we meant to reach; `on_alive` answers the "alive" status
+// (true: the peer's old connection to us is stale, replace it).
+asio::awaitable<Result<PeerInfo, std::string>> handshake_connect(asio::ip::tcp::socket& sock,
+                                                                 const HandshakeConfig& cfg,
+                                                                 const std::string& expected,
+                                                                 std::function<bool()> on_alive);
+
+// Acceptor. `decide` is asked once the peer has named itself; `replace` is called when the peer
+// answered "true" to Alive.
+asio::awaitable<Result<PeerInfo, std::string>> handshake_accept(
+    asio::ip::tcp::socket& sock, const HandshakeConfig& cfg,
+    std::function<AcceptStatus(const PeerInfo&)> decide);
+
+}  // namespace hypha::net

@@ -1,0 +1,186 @@
+// The embedded EPMD: ALIVE2 (register while the connection lasts), PORT_PLEASE2, NAMES and DUMP,
+// as the epmd program answers them. Requests are limited in size; anything malformed closes that
+// one connection.
+#include <asio/co_spawn.hpp>
+#include <asio/detached.hpp>
+#include <asio/read.hpp>
+#include <asio/redirect_error.hpp>
+#include <asio/use_awaitable.hpp>
+#include <asio/write.hpp>
+#include <mutex>
+#include <random>
+
+#include "bytes.hpp"
+#include "hypha/net/epmd.hpp"
+
+namespace hypha::net {
+
+using asio::ip::tcp;
+using asio::use_awaitable;
+
+struct EpmdServer::State : std::enable_shared_from_this<EpmdServer::State> {
+  explicit State(asio::any_io_executor e) : ex(e), acceptor(e) {}
+  asio::any_io_executor ex;
+  tcp::acceptor acceptor;
+  std::uint16_t port = 0;
+  mutable std::mutex mu;
+  std::map<std::string, NodeEntry> nodes;
+  std::uint32_t next_creation = std::random_device{}() | 1;
+  std::vector<std::weak_ptr<tcp::socket>> open;  // registrations, closed on stop()
+
+  asio::awaitable<void> accept_loop();
+  asio::awaitable<void> serve(std::shared_ptr<tcp::socket> sock);
+};
+
+namespace {
+constexpr std::size_t kMaxRequest = 4096;
+}
+
+asio::awaitable<void> EpmdServer::State::accept_loop() {
+  auto self = shared_from_this();
+  for (;;) {
+    asio::error_code ec;
+    auto sock = std::make_shared<tcp::socket>(co_await acceptor.async_accept(asio::redirect_error(use_awaitable, ec)));
+    if (ec) {
+      if (!acceptor.is_open()) co_return;
+      continue;
+    }
+    asio::co_spawn(ex, serve(std::move(sock)), asio::detached);
+  }
+}
+
+asio::awaitable<void> EpmdServer::State::serve(std::shared_ptr<tcp::socket> sock) {
+  auto self = shared_from_this();
+  asio::error_code ec;
+  std::array<std::uint8_t, 2> lenb;
+  co_await asio::async_read(*sock, asio::buffer(lenb), asio::redirect_error(use_awaitable, ec));
+  if (ec) co_return;
+  const std::size_t len = get16(lenb.data());
+  if (len == 0 || len > kMaxRequest) co_return;
+  Bytes req(len);
+  co_await asio::async_read(*sock, asio::buffer(req), asio::redirect_error(use_awaitable, ec));
+  if (ec) co_return;
+
+  switch (req[0]) {
+    case 120: {  // ALIVE2_REQ
+      if (req.size() < 13) co_return;
+      NodeEntry e;
+      e.port = get16(&req[1]);
+      e.type = req[3];
+      e.protocol = req[4];
+      e.highest = get16(&req[5]);
+      e.lowest = get16(&req[7]);
+      const std::size_t nlen = get16(&req[9]);
+      if (nlen == 0 || req.size() < 11 + nlen + 2) co_return;
+      e.name.assign(reinterpret_cast<const char*>(&req[11]), nlen);
+      const std::size_t elen = get16(&req[11 + nlen]);
+      if (req.size() < 13 + nlen + elen) co_return;
+      e.extra.assign(reinterpret_cast<const char*>(&req[13 + nlen]), elen);
+      std::uint32_t creation = 0;
+      bool ok = false;
+      {
+        std::lock_guard lock(mu);
+        if (!nodes.count(e.name)) {
+          nodes.emplace(e.name, e);
+          creation = next_creation++;
+          if (next_creation == 0) next_creation = 1;
+          open.push_back(sock);
+          ok = true;
+        }
+      }
+      Bytes resp{118, static_cast<std::uint8_t>(ok ? 0 : 1)};
+      put32(resp, creation);
+      co_await asio::async_write(*sock, asio::buffer(resp), asio::redirect_error(use_awaitable, ec));
+      if (!ok || ec) co_return;
+      // Registered while this connection stays open.
+      std::array<std::uint8_t, 64> sink;
+      while (!ec) co_await sock->async_read_some(asio::buffer(sink), asio::redirect_error(use_awaitable, ec));
+      std::lock_guard lock(mu);
+      nodes.erase(e.name);
+      co_return;
+    }
+    case 122: {  // PORT_PLEASE2_REQ
+      const std::string name(reinterpret_cast<const char*>(&req[1]), req.size() - 1);
+      Bytes resp{119};
+      {
+        std::lock_guard lock(mu);
+        auto it = nodes.find(name);
+        if (it == nodes.end()) {
+          resp.push_back(1);
+        } else {
+          const NodeEntry& e = it->second;
+          resp.push_back(0);
+          put16(resp, e.port);
+          resp.push_back(e.type);
+          resp.push_back(e.protocol);
+          put16(resp, e.highest);
+          put16(resp, e.lowest);
+          put16(resp, static_cast<std::uint16_t>(e.name.size()));
+          resp.insert(resp.end(), e.name.begin(), e.name.end());
+          put16(resp, static_cast<std::uint16_t>(e.extra.size()));
+          resp.insert(resp.end(), e.extra.begin(), e.extra.end());
+        }
+      }
+      co_await asio::async_write(*sock, asio::buffer(resp), asio::redirect_error(use_awaitable, ec));
+      co_return;
+    }
+    case 110:    // NAMES_REQ
+    case 100: {  // DUMP_REQ
+      Bytes resp;
+      put32(resp, port);
+      std::string text;
+      {
+        std::lock_guard lock(mu);
+        for (const auto& [name, e] : nodes) {
+          if (req[0] == 110) text += "name " + name + " at port " + std::to_string(e.port) + "\n";
+          else text += "active name     <" + name + "> at port " + std::to_string(e.port) + "\n";
+        }
+      }
+      resp.insert(resp.end(), text.begin(), text.end());
+      co_await asio::async_write(*sock, asio::buffer(resp), asio::redirect_error(use_awaitable, ec));
+      co_return;
+    }
+    default:
+      co_return;  // KILL_REQ, STOP_REQ and unknown requests: refused by closing
+  }
+}
+
+EpmdServer::EpmdServer(asio::any_io_executor ex) : state_(std::make_shared<State>(ex)) {}
+EpmdServer::~EpmdServer() { stop(); }
+
+Result<std::uint16_t, std::string> EpmdServer::start(std::uint16_t port) {
+  asio::error_code ec;
+  tcp::endpoint ep(tcp::v4(), port);
+  state_->acceptor.open(ep.protocol(), ec);
+  if (!ec) state_->acceptor.set_option(tcp::acceptor::reuse_address(true), ec);
+  if (!ec) state_->acceptor.bind(ep, ec);
+  if (!ec) state_->acceptor.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) {
+    state_->acceptor.close();
+    return unexpected("cannot listen on EPMD port " + std::to_string(port) + ": " + ec.message());
+  }
+  state_->port = state_->acceptor.local_endpoint().port();
+  asio::co_spawn(state_->ex, state_->accept_loop(), asio::detached);
+  return state_->port;
+}
+
+void EpmdServer::stop() {
+  auto st = state_;
+  asio::post(st->ex, [st] {
+    asio::error_code ec;
+    st->acceptor.close(ec);
+    std::lock_guard lock(st->mu);
+    for (auto& w : st->open)
+      if (auto s = w.lock()) s->close(ec);
+    st->open.clear();
+  });
+}
+
+std::vector<NodeEntry> EpmdServer::nodes() const {
+  std::lock_guard lock(state_->mu);
+  std::vector<NodeEntry> out;
+  for (const auto& [name, e] : state_->nodes) out.push_back(e);
+  return out;
+}
+
+}  // namespace hypha::net
