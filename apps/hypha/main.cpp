@@ -3,6 +3,7 @@
 
 #include <iostream>
 
+#include "node_commands.hpp"
 #include "term_command.hpp"
 
 int main(int argc, char** argv) {
@@ -10,6 +11,7 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   int exit_code = 0;
   hypha::cli::add_term_command(app, exit_code);
+  hypha::cli::add_node_commands(app, exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

@@ -106,6 +106,7 @@ bool DistConnection::send(std::vector<std::uint8_t> frame) {
 
 void DistConnection::write_next() {
   std::vector<asio::const_buffer> bufs;
+  std::optional<std::string> drained_close;
   {
     std::lock_guard lock(mu_);
     inflight_.clear();
@@ -116,11 +117,10 @@ void DistConnection::write_next() {
     }
     if (inflight_.empty() || closed()) {
       writing_ = false;
-      return;
+      drained_close = close_when_drained_;
     }
   }
-  bufs.reserve(inflight_.size());
-  for (const auto& f : inflight_) bufs.emplace_back(asio::buffer(f));
+  if (!writing_now(bufs, drained_close)) return;
   last_write_ = Clock::now();
   auto self = shared_from_this();
   asio::async_write(sock_, bufs, [self](const asio::error_code& ec, std::size_t) {
@@ -130,6 +130,17 @@ void DistConnection::write_next() {
     }
     self->write_next();
   });
+}
+
+// After write_next() took the queue: false (and the drained close, if one waits) when nothing is left.
+bool DistConnection::writing_now(std::vector<asio::const_buffer>& bufs, const std::optional<std::string>& drained_close) {
+  if (inflight_.empty() || closed()) {
+    if (drained_close && !closed()) shut(*drained_close);
+    return false;
+  }
+  bufs.reserve(inflight_.size());
+  for (const auto& f : inflight_) bufs.emplace_back(asio::buffer(f));
+  return true;
 }
 
 std::size_t DistConnection::queued_bytes() const {
@@ -142,6 +153,20 @@ void DistConnection::close(const std::string& reason) {
   asio::post(sock_.get_executor(), [self, reason] { self->shut(reason); });
 }
 
+void DistConnection::close_after_flush(const std::string& reason) {
+  auto self = shared_from_this();
+  asio::post(sock_.get_executor(), [self, reason] {
+    {
+      std::lock_guard lock(self->mu_);
+      if (self->writing_ || !self->pending_.empty()) {
+        self->close_when_drained_ = reason;
+        return;
+      }
+    }
+    self->shut(reason);
+  });
+}
+
 void DistConnection::shut(const std::string& reason) {
   if (closed_.exchange(true, std::memory_order_acq_rel)) return;
   asio::error_code ec;
@@ -149,6 +174,7 @@ void DistConnection::shut(const std::string& reason) {
   sock_.close(ec);
   tick_timer_.cancel();
   if (on_closed_) on_closed_(reason);
+  closed_promise_.set_value();
 }
 
 }  // namespace hypha::net

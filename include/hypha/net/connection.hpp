@@ -13,14 +13,17 @@
 
 #include <asio/awaitable.hpp>
 #include <asio/ip/tcp.hpp>
+#include <asio/buffer.hpp>
 #include <asio/steady_timer.hpp>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <future>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -43,13 +46,18 @@ class DistConnection : public std::enable_shared_from_this<DistConnection> {
   // Queues a frame that already starts with its 4-byte length. False when closed or over limit.
   bool send(std::vector<std::uint8_t> frame);
   void close(const std::string& reason);
+  // Closes once what is queued has been written (leaving a cluster without losing the last sends).
+  void close_after_flush(const std::string& reason);
   bool closed() const noexcept { return closed_.load(std::memory_order_acquire); }
+  // Ready once the connection is closed.
+  std::shared_future<void> closed_future() const { return closed_future_; }
   std::size_t queued_bytes() const;
 
  private:
   asio::awaitable<void> read_loop();
   asio::awaitable<void> tick_loop();
   void write_next();
+  bool writing_now(std::vector<asio::const_buffer>& bufs, const std::optional<std::string>& drained_close);
   void shut(const std::string& reason);
 
   asio::ip::tcp::socket sock_;
@@ -66,6 +74,9 @@ class DistConnection : public std::enable_shared_from_this<DistConnection> {
   std::vector<std::vector<std::uint8_t>> inflight_;
 
   std::atomic<bool> closed_{false};
+  std::promise<void> closed_promise_;
+  std::shared_future<void> closed_future_ = closed_promise_.get_future().share();
+  std::optional<std::string> close_when_drained_;  // under mu_
   std::chrono::steady_clock::time_point last_read_;
   std::chrono::steady_clock::time_point last_write_;
 };

@@ -1,0 +1,182 @@
+#include "node_commands.hpp"
+
+#include <CLI/CLI.hpp>
+#include <signal.h>
+#include <unistd.h>
+
+#include <asio/co_spawn.hpp>
+#include <asio/io_context.hpp>
+#include <asio/use_future.hpp>
+#include <iostream>
+#include <memory>
+#include <random>
+
+#include "hypha/net/epmd.hpp"
+#include "hypha/node/node.hpp"
+#include "hypha/term/text.hpp"
+
+namespace hypha::cli {
+
+namespace {
+
+struct ClientOptions {
+  std::string name;   // --name (long)
+  std::string sname;  // --sname (short)
+  std::string cookie;
+  int timeout_ms = 5000;
+};
+
+void add_client_options(CLI::App* cmd, ClientOptions& o) {
+  cmd->add_option("--name", o.name, "this client's long node name (default: a unique one)");
+  cmd->add_option("--sname", o.sname, "this client's short node name");
+  cmd->add_option("--cookie", o.cookie, "the cluster cookie (default: HYPHA_COOKIE, else ~/.erlang.cookie)");
+  cmd->add_option("--timeout", o.timeout_ms, "milliseconds to wait for the node (default 5000)");
+}
+
+int fail(const std::string& what) {
+  std::cerr << "hypha: " << what << "\n";
+  return 1;
+}
+
+// A hidden, unpublished node for one command; its name is unique unless one is given, and long
+// or short like the target's.
+Result<std::unique_ptr<Node>, std::string> client_node(const ClientOptions& o, const std::string& target) {
+  std::string name = !o.name.empty() ? o.name : o.sname;
+  if (name.empty()) {
+    const auto at = target.find('@');
+    const std::string host = at == std::string::npos ? "" : target.substr(at + 1);
+    name = "hypha_client_" + std::to_string(::getpid()) + "_" + std::to_string(std::random_device{}() % 100000);
+    if (!host.empty()) name += "@" + host;
+  }
+  NodeOptions opts;
+  opts.name = name;
+  opts.cookie = o.cookie;
+  opts.hidden = true;
+  opts.publish = false;
+  opts.embedded_epmd = false;
+  opts.threads = 1;
+  opts.setup_timeout = std::chrono::milliseconds(o.timeout_ms);
+  return Node::start(opts);
+}
+
+struct NodeCmd {
+  std::string name, cookie, inbox;
+  bool hidden = false;
+  int ticktime = 60;
+  int port = 0;
+};
+
+int run_node(const NodeCmd& o) {
+  // Signals go to sigwait below, not to the node's threads.
+  sigset_t sigs;
+  sigemptyset(&sigs);
+  sigaddset(&sigs, SIGINT);
+  sigaddset(&sigs, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
+  NodeOptions opts;
+  opts.name = o.name;
+  opts.cookie = o.cookie;
+  opts.hidden = o.hidden;
+  opts.net_ticktime = std::chrono::seconds(o.ticktime);
+  opts.listen_port = static_cast<std::uint16_t>(o.port);
+  auto node = Node::start(opts);
+  if (!node) return fail("node: " + node.error());
+  Node& n = **node;
+  if (!o.inbox.empty()) {
+    // A registered process that prints what it receives: a window into the node from the shell.
+    const std::string inbox = o.inbox;
+    Pid p = n.runtime().spawn([inbox](Process& self) -> Task<> {
+      for (;;) {
+        Term m = co_await self.receive();
+        std::cout << inbox << " received " << m.to_string() << std::endl;
+      }
+    });
+    n.runtime().register_name(Atom(o.inbox), p);
+  }
+  std::cout << "node " << n.name().text() << " started (port " << n.port() << ", epmd "
+            << (n.serves_epmd() ? "embedded" : "external") << ")" << std::endl;
+  int sig = 0;
+  sigwait(&sigs, &sig);
+  std::cout << "node " << n.name().text() << " stopping (" << (sig == SIGINT ? "SIGINT" : "SIGTERM") << ")"
+            << std::endl;
+  n.stop();
+  return 0;
+}
+
+int run_ping(const std::string& target, const ClientOptions& o) {
+  auto node = client_node(o, target);
+  if (!node) return fail("ping: " + node.error());
+  auto name = Atom::make(target);
+  const bool pong = name && (*node)->ping(*name, std::chrono::milliseconds(o.timeout_ms));
+  std::cout << (pong ? "pong" : "pang") << std::endl;
+  return pong ? 0 : 1;
+}
+
+int run_send(const std::string& target, const std::string& dest, const std::string& text, const ClientOptions& o) {
+  auto term = parse_term(text);
+  if (!term) return fail("send: " + term.error().message());
+  auto name = Atom::make(target);
+  auto to = Atom::make(dest);
+  if (!name || !to) return fail("send: bad node or process name");
+  auto node = client_node(o, target);
+  if (!node) return fail("send: " + node.error());
+  auto up = (*node)->connect(*name, std::chrono::milliseconds(o.timeout_ms));
+  if (!up) return fail("send: " + up.error());
+  (*node)->runtime().send(*to, *name, *term);
+  (*node)->stop();  // flushes the message before leaving
+  return 0;
+}
+
+int run_names(const std::string& host) {
+  asio::io_context io;
+  const std::uint16_t port = net::epmd_port();
+  auto fut = asio::co_spawn(io, net::epmd_names(host, port), asio::use_future);
+  io.run();
+  auto r = fut.get();
+  if (!r) {
+    std::cerr << "epmd: Cannot connect to " << (host == "127.0.0.1" || host == "localhost" ? "local epmd" : host)
+              << "\n";
+    return 1;
+  }
+  std::cout << "epmd: up and running on port " << port << " with data:\n" << *r;
+  return 0;
+}
+
+}  // namespace
+
+void add_node_commands(CLI::App& app, int& exit_code) {
+  auto node = std::make_shared<NodeCmd>();
+  auto* n = app.add_subcommand("node", "Run a node in the foreground until SIGINT/SIGTERM");
+  n->add_option("--name", node->name, "node name, alive@host (or alive for a short name)")->required();
+  n->add_option("--cookie", node->cookie, "the cluster cookie (default: HYPHA_COOKIE, else ~/.erlang.cookie)");
+  n->add_flag("--hidden", node->hidden, "a hidden node, as erl -hidden");
+  n->add_option("--ticktime", node->ticktime, "net_ticktime in seconds (default 60)");
+  n->add_option("--port", node->port, "distribution port (default: any free one)");
+  n->add_option("--inbox", node->inbox, "register a process under this name that prints what it receives");
+  n->callback([node, &exit_code] { exit_code = run_node(*node); });
+
+  auto ping_opts = std::make_shared<ClientOptions>();
+  auto ping_target = std::make_shared<std::string>();
+  auto* p = app.add_subcommand("ping", "Print pong (exit 0) or pang (exit 1)");
+  p->add_option("NODE", *ping_target, "the node, alive@host")->required();
+  add_client_options(p, *ping_opts);
+  p->callback([ping_opts, ping_target, &exit_code] { exit_code = run_ping(*ping_target, *ping_opts); });
+
+  auto send_opts = std::make_shared<ClientOptions>();
+  auto send_args = std::make_shared<std::array<std::string, 3>>();
+  auto* s = app.add_subcommand("send", "Send TERM to the process registered as NAME on NODE");
+  s->add_option("NODE", (*send_args)[0], "the node, alive@host")->required();
+  s->add_option("NAME", (*send_args)[1], "the registered name")->required();
+  s->add_option("TERM", (*send_args)[2], "the message, in Erlang syntax")->required();
+  add_client_options(s, *send_opts);
+  s->callback([send_opts, send_args, &exit_code] {
+    exit_code = run_send((*send_args)[0], (*send_args)[1], (*send_args)[2], *send_opts);
+  });
+
+  auto host = std::make_shared<std::string>("127.0.0.1");
+  auto* nm = app.add_subcommand("names", "List the nodes registered with EPMD, as epmd -names does");
+  nm->add_option("HOST", *host, "the host (default 127.0.0.1)");
+  nm->callback([host, &exit_code] { exit_code = run_names(*host); });
+}
+
+}  // namespace hypha::cli

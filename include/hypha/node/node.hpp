@@ -1,0 +1,88 @@
+// Node: a C++ program as a member of an Erlang cluster. It owns the process Runtime (whose pids
+// carry this node's name and creation), registers with EPMD (starting an embedded one when the
+// EPMD port is free), accepts and makes distribution connections, and routes everything between
+// local processes and other nodes, C++ or BEAM, with Erlang's semantics: sends to remote pids and
+// {Name, Node}, links and monitors across nodes, noconnection/nodedown when a peer is lost, and the
+// net_kernel service that makes net_adm:ping/Node.ping answer pong.
+//
+//   auto node = hypha::Node::start({.name = "foo@127.0.0.1", .cookie = "secret"});
+//   if (!node) { std::cerr << node.error(); return 1; }
+//   hypha::Runtime& rt = (*node)->runtime();
+//   bool up = (*node)->ping(hypha::Atom("bar@127.0.0.1"));
+//
+// Thread-safety: every member may be called from any thread. The node's network I/O runs on one
+// thread of its own; processes run on the runtime's workers.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "hypha/process/runtime.hpp"
+#include "hypha/term/result.hpp"
+
+namespace hypha {
+
+struct NodeOptions {
+  // "alive@host" (long names need a host with a dot or an IP address) or just "alive", which
+  // becomes a short name on this host.
+  std::string name;
+  // Empty: HYPHA_COOKIE, else ~/.erlang.cookie (created as erl creates it when missing).
+  std::string cookie;
+  bool hidden = false;                      // not in other nodes' nodes(), as erl -hidden
+  std::chrono::milliseconds net_ticktime = std::chrono::seconds(60);
+  std::chrono::milliseconds setup_timeout = std::chrono::seconds(7);  // net_setuptime
+  unsigned threads = 0;                     // process workers; 0: one per core
+  std::uint16_t listen_port = 0;            // 0: any free port
+  bool embedded_epmd = true;                // serve EPMD ourselves when its port is free
+  bool publish = true;                      // register with EPMD (short-lived clients need not)
+  std::uint16_t epmd_port = 0;              // 0: ERL_EPMD_PORT, else 4369
+  std::size_t max_send_queue = 64u << 20;   // per connection, bytes; past it the connection is closed
+  std::size_t max_frame = 64u << 20;        // largest accepted distribution packet
+};
+
+// The cookie as erl would find it: HYPHA_COOKIE, else ~/.erlang.cookie, creating that file
+// (20 random capital letters, mode 0400) when it does not exist.
+Result<std::string, std::string> default_cookie();
+
+class Node {
+ public:
+  static Result<std::unique_ptr<Node>, std::string> start(NodeOptions opts);
+  ~Node();  // stop()
+  Node(const Node&) = delete;
+  Node& operator=(const Node&) = delete;
+
+  Runtime& runtime() noexcept;
+  Atom name() const noexcept;
+  std::uint32_t creation() const noexcept;
+  std::uint16_t port() const noexcept;       // the distribution listen port
+  bool serves_epmd() const noexcept;         // the embedded EPMD is running in this node
+
+  // Connects (if needed) and asks the peer's net_kernel, as net_adm:ping does.
+  bool ping(Atom node, std::chrono::milliseconds timeout = std::chrono::seconds(5));
+  Result<bool, std::string> connect(Atom node, std::chrono::milliseconds timeout = std::chrono::seconds(7));
+  void disconnect(Atom node);
+  // Connected nodes: visible ones, or all including hidden.
+  std::vector<Atom> nodes(bool include_hidden = false) const;
+
+  // {nodeup, Node} and {nodedown, Node} to `subscriber` for every connection (net_kernel:monitor_nodes).
+  void monitor_nodes(const Pid& subscriber, bool on = true);
+  // One {nodedown, Node} to `subscriber` when the connection to `node` goes (erlang:monitor_node);
+  // immediately if it cannot be made.
+  void monitor_node(const Pid& subscriber, Atom node);
+
+  // Leaves the cluster: closes every connection (peers see nodedown), unregisters from EPMD,
+  // stops the embedded EPMD and the runtime.
+  void stop();
+
+  struct Impl;
+
+ private:
+  explicit Node(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace hypha

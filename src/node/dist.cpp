@@ -1,0 +1,345 @@
+// Distribution messages: what local processes send to other nodes (the RemoteTransport), and the
+// dispatch of control messages that arrive (erl_dist_protocol.html, "Protocol between connected
+// nodes"). Every message is the pass-through byte 112, a control tuple and, for some, a payload.
+#include <asio/co_spawn.hpp>
+#include <asio/detached.hpp>
+
+#include "hypha/net/flags.hpp"
+#include "hypha/net/log.hpp"
+#include "hypha/term/etf.hpp"
+#include "node_impl.hpp"
+
+namespace hypha {
+
+namespace {
+
+enum Op : int {
+  kLink = 1, kSend = 2, kExit = 3, kUnlink = 4, kNodeLink = 5, kRegSend = 6, kGroupLeader = 7, kExit2 = 8,
+  kSendTT = 12, kExitTT = 13, kRegSendTT = 16, kExit2TT = 18, kMonitorP = 19, kDemonitorP = 20,
+  kMonitorPExit = 21, kSendSender = 22, kSendSenderTT = 23, kPayloadExit = 24, kPayloadExitTT = 25,
+  kPayloadExit2 = 26, kPayloadExit2TT = 27, kPayloadMonitorPExit = 28, kSpawnRequest = 29,
+  kSpawnRequestTT = 30, kSpawnReply = 31, kSpawnReplyTT = 32, kAliasSend = 33, kAliasSendTT = 34,
+  kUnlinkId = 35, kUnlinkIdAck = 36,
+};
+
+Term op(int o) { return Term(o); }
+Atom empty_atom() { return Atom(); }
+
+struct BadControl {
+  std::string why;
+};
+
+const Term& at(const Term& t, std::size_t i) {
+  if (!t.is_tuple() || t.tuple_size() <= i) throw BadControl{"control tuple too short"};
+  return t[i];
+}
+const Pid& pid_at(const Term& t, std::size_t i) {
+  const Term& e = at(t, i);
+  if (!e.is_pid()) throw BadControl{"expected a pid at element " + std::to_string(i + 1)};
+  return e.pid();
+}
+const Ref& ref_at(const Term& t, std::size_t i) {
+  const Term& e = at(t, i);
+  if (!e.is_ref()) throw BadControl{"expected a reference at element " + std::to_string(i + 1)};
+  return e.ref();
+}
+const Term& need_payload(const Term* p) {
+  if (!p) throw BadControl{"missing payload"};
+  return *p;
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------- outgoing
+
+Bytes Node::Impl::frame(const Term& ctrl, const Term* payload) {
+  Bytes b(4);
+  b.push_back(112);  // pass-through: no distribution header, no atom cache
+  b.push_back(etf::kVersion);
+  etf::encode_append(b, ctrl);
+  if (payload) {
+    b.push_back(etf::kVersion);
+    etf::encode_append(b, *payload);
+  }
+  const std::size_t n = b.size() - 4;
+  b[0] = static_cast<std::uint8_t>(n >> 24);
+  b[1] = static_cast<std::uint8_t>(n >> 16);
+  b[2] = static_cast<std::uint8_t>(n >> 8);
+  b[3] = static_cast<std::uint8_t>(n);
+  return b;
+}
+
+void Node::Impl::route(Atom node, Bytes f) {
+  std::shared_ptr<net::DistConnection> conn;
+  {
+    std::lock_guard lock(mu);
+    if (stopped) return;
+    Peer& p = peer_locked(node);
+    if (p.state == Peer::State::Up) {
+      conn = p.conn;
+    } else if (p.queued_bytes + f.size() <= opts.max_send_queue) {
+      p.queued_bytes += f.size();
+      p.queued.push_back(std::move(f));
+    }  // else: dropped, as a message to an unreachable node is
+  }
+  if (conn) conn->send(std::move(f));
+}
+
+bool Node::Impl::peer_has(Atom node, std::uint64_t flag) {
+  std::lock_guard lock(mu);
+  auto it = peers.find(node);
+  // Before the handshake we cannot know: assume what every OTP 25+ node supports.
+  return it == peers.end() || it->second->state != Peer::State::Up || (it->second->flags & flag);
+}
+
+void Node::Impl::send(const Pid* from, const Pid& to, const Term& msg) {
+  if (from && peer_has(to.node, net::dflag::kSendSender))
+    route(to.node, frame(Term::tuple({op(kSendSender), Term(*from), Term(to)}), &msg));
+  else
+    route(to.node, frame(Term::tuple({op(kSend), Term(empty_atom()), Term(to)}), &msg));
+}
+
+void Node::Impl::send_name(const Pid* from, Atom name, Atom node, const Term& msg) {
+  // REG_SEND needs a sender; sends from outside any process name net_kernel.
+  const Pid sender = from ? *from : net_kernel.value_or(Pid{self_name, 0, 0, creation_});
+  route(node, frame(Term::tuple({op(kRegSend), Term(sender), Term(empty_atom()), Term(name)}), &msg));
+}
+
+void Node::Impl::send_alias(const Pid* from, const Ref& alias, const Term& msg) {
+  if (alias.node == self_name) return;  // hypha processes have no aliases yet
+  const Pid sender = from ? *from : net_kernel.value_or(Pid{self_name, 0, 0, creation_});
+  route(alias.node, frame(Term::tuple({op(kAliasSend), Term(sender), Term(alias)}), &msg));
+}
+
+void Node::Impl::link(const Pid& from, const Pid& to) {
+  {
+    std::lock_guard lock(mu);
+    peer_locked(to.node).links.emplace(from, to);
+  }
+  route(to.node, frame(Term::tuple({op(kLink), Term(from), Term(to)}), nullptr));
+}
+
+void Node::Impl::unlink(const Pid& from, const Pid& to) {
+  std::uint64_t id = 0;
+  {
+    std::lock_guard lock(mu);
+    auto it = peers.find(to.node);
+    if (it != peers.end()) it->second->links.erase({from, to});
+    id = next_unlink_id++;
+  }
+  if (peer_has(to.node, net::dflag::kUnlinkId))
+    route(to.node, frame(Term::tuple({op(kUnlinkId), Term(static_cast<std::uint64_t>(id)), Term(from), Term(to)}), nullptr));
+  else
+    route(to.node, frame(Term::tuple({op(kUnlink), Term(from), Term(to)}), nullptr));
+}
+
+void Node::Impl::exit(const Pid& from, const Pid& to, const Term& reason, bool linked) {
+  if (linked) {
+    std::lock_guard lock(mu);
+    auto it = peers.find(to.node);
+    if (it == peers.end()) return;  // no connection: the peer already saw noconnection
+    it->second->links.erase({from, to});
+  }
+  const bool payload = peer_has(to.node, net::dflag::kExitPayload);
+  if (payload)
+    route(to.node, frame(Term::tuple({op(linked ? kPayloadExit : kPayloadExit2), Term(from), Term(to)}), &reason));
+  else
+    route(to.node, frame(Term::tuple({op(linked ? kExit : kExit2), Term(from), Term(to), reason}), nullptr));
+}
+
+void Node::Impl::monitor(const Pid& from, const Term& target, Atom node, const Ref& ref) {
+  {
+    std::lock_guard lock(mu);
+    // What the DOWN will name: the pid, or {Name, Node}.
+    peer_locked(node).monitors_out.emplace(ref, std::make_pair(from, target.is_atom() ? Term::tuple({target, Term(node)}) : target));
+  }
+  route(node, frame(Term::tuple({op(kMonitorP), Term(from), target, Term(ref)}), nullptr));
+}
+
+void Node::Impl::demonitor(const Pid& from, const Term& target, Atom node, const Ref& ref) {
+  {
+    std::lock_guard lock(mu);
+    auto it = peers.find(node);
+    if (it == peers.end()) return;
+    it->second->monitors_out.erase(ref);
+  }
+  route(node, frame(Term::tuple({op(kDemonitorP), Term(from), target, Term(ref)}), nullptr));
+}
+
+void Node::Impl::monitor_exit(const Pid& from, const Term& watched, const Pid& watcher, const Ref& ref,
+                              const Term& reason) {
+  {
+    std::lock_guard lock(mu);
+    auto it = peers.find(watcher.node);
+    if (it == peers.end()) return;
+    it->second->monitors_in.erase(ref);
+  }
+  // The process is named as the watcher named it: a registered name stays a name.
+  const Term proc = watched.is_tuple() ? watched[0] : Term(from);
+  if (peer_has(watcher.node, net::dflag::kExitPayload))
+    route(watcher.node, frame(Term::tuple({op(kPayloadMonitorPExit), proc, Term(watcher), Term(ref)}), &reason));
+  else
+    route(watcher.node, frame(Term::tuple({op(kMonitorPExit), proc, Term(watcher), Term(ref), reason}), nullptr));
+}
+
+// ---------------------------------------------------------------------------------- incoming
+
+void Node::Impl::dispatch(Atom node, std::span<const std::uint8_t> packet) {
+  auto close_with = [&](const std::string& why) {
+    log_event(1, "bad_packet", {{"peer", node.text()}, {"reason", why}});
+    std::shared_ptr<net::DistConnection> conn;
+    {
+      std::lock_guard lock(mu);
+      auto it = peers.find(node);
+      if (it != peers.end()) conn = it->second->conn;
+    }
+    if (conn) conn->close("malformed packet: " + why);
+  };
+  if (packet.empty() || packet[0] != 112) {
+    close_with(packet.empty() ? "empty packet" : "unsupported packet type " + std::to_string(packet[0]));
+    return;
+  }
+  etf::DecodeOptions dopts;
+  dopts.max_bytes = opts.max_frame;
+  std::size_t pos = 1;
+  auto next_term = [&]() -> Result<Term, std::string> {
+    if (pos >= packet.size() || packet[pos] != etf::kVersion) return unexpected(std::string("missing version byte"));
+    auto r = etf::decode_prefix(packet.subspan(pos + 1), dopts);
+    if (!r) return unexpected(r.error().message());
+    pos += 1 + r->consumed;
+    return std::move(r->term);
+  };
+  auto ctrl = next_term();
+  if (!ctrl) return close_with("control message: " + ctrl.error());
+  std::optional<Term> payload;
+  if (pos < packet.size()) {
+    auto p = next_term();
+    if (!p) return close_with("payload: " + p.error());
+    payload = std::move(*p);
+  }
+  if (pos != packet.size()) return close_with("trailing bytes after the payload");
+  try {
+    handle_control(node, *ctrl, payload ? &*payload : nullptr);
+  } catch (const BadControl& b) {
+    close_with(b.why + " in " + ctrl->to_string().substr(0, 200));
+  } catch (const BadTermAccess& b) {
+    close_with(std::string(b.what()) + " in " + ctrl->to_string().substr(0, 200));
+  }
+}
+
+void Node::Impl::handle_control(Atom node, const Term& c, const Term* payload) {
+  if (!c.is_tuple() || c.tuple_size() == 0 || !c[0].is_small_integer()) throw BadControl{"control message is not a tagged tuple"};
+  Runtime& r = *rt;
+  switch (c[0].small_integer()) {
+    case kSend: case kSendTT: case kSendSender: case kSendSenderTT:
+      r.deliver(pid_at(c, 2), need_payload(payload));
+      return;
+    case kRegSend: case kRegSendTT: {
+      const Term& name = at(c, 3);
+      if (!name.is_atom()) throw BadControl{"REG_SEND to a non-atom"};
+      r.deliver_name(name.atom_value(), need_payload(payload));  // nobody there: dropped, as in OTP
+      return;
+    }
+    case kLink: {
+      const Pid& from = pid_at(c, 1);
+      const Pid& to = pid_at(c, 2);
+      {
+        std::lock_guard lock(mu);
+        auto it = peers.find(node);
+        if (it != peers.end()) it->second->links.emplace(to, from);
+      }
+      r.deliver_link(from, to);
+      return;
+    }
+    case kUnlink: case kUnlinkId: {
+      const bool with_id = c[0].small_integer() == kUnlinkId;
+      const Pid& from = pid_at(c, with_id ? 2 : 1);
+      const Pid& to = pid_at(c, with_id ? 3 : 2);
+      {
+        std::lock_guard lock(mu);
+        auto it = peers.find(node);
+        if (it != peers.end()) it->second->links.erase({to, from});
+      }
+      r.deliver_unlink(from, to);
+      if (with_id) route(node, frame(Term::tuple({op(kUnlinkIdAck), at(c, 1), Term(to), Term(from)}), nullptr));
+      return;
+    }
+    case kUnlinkIdAck: case kNodeLink: case kGroupLeader: case kSpawnReply: case kSpawnReplyTT:
+      return;
+    case kExit: case kExitTT: case kPayloadExit: case kPayloadExitTT:
+    case kExit2: case kExit2TT: case kPayloadExit2: case kPayloadExit2TT: {
+      const int o = static_cast<int>(c[0].small_integer());
+      const bool linked = o == kExit || o == kExitTT || o == kPayloadExit || o == kPayloadExitTT;
+      const bool in_payload = o == kPayloadExit || o == kPayloadExitTT || o == kPayloadExit2 || o == kPayloadExit2TT;
+      const Pid& from = pid_at(c, 1);
+      const Pid& to = pid_at(c, 2);
+      const Term& reason = in_payload ? need_payload(payload) : at(c, (o == kExitTT || o == kExit2TT) ? 4 : 3);
+      if (linked) {
+        std::lock_guard lock(mu);
+        auto it = peers.find(node);
+        if (it != peers.end()) it->second->links.erase({to, from});
+      }
+      r.deliver_exit(from, to, reason, linked);
+      return;
+    }
+    case kMonitorP: {
+      const Pid& from = pid_at(c, 1);
+      const Term& target = at(c, 2);
+      const Ref& ref = ref_at(c, 3);
+      if (!target.is_pid() && !target.is_atom()) throw BadControl{"MONITOR_P of something not a pid or name"};
+      {
+        std::lock_guard lock(mu);
+        auto it = peers.find(node);
+        if (it != peers.end()) it->second->monitors_in.emplace(ref, std::make_pair(from, target));
+      }
+      r.deliver_monitor(from, target, ref);
+      return;
+    }
+    case kDemonitorP: {
+      const Pid& from = pid_at(c, 1);
+      const Ref& ref = ref_at(c, 3);
+      {
+        std::lock_guard lock(mu);
+        auto it = peers.find(node);
+        if (it != peers.end()) it->second->monitors_in.erase(ref);
+      }
+      r.deliver_demonitor(from, at(c, 2), ref);
+      return;
+    }
+    case kMonitorPExit: case kPayloadMonitorPExit: {
+      const Term& proc = at(c, 1);
+      const Pid& to = pid_at(c, 2);
+      const Ref& ref = ref_at(c, 3);
+      const Term& reason = c[0].small_integer() == kPayloadMonitorPExit ? need_payload(payload) : at(c, 4);
+      Term watched = proc.is_atom() ? Term::tuple({proc, Term(node)}) : proc;
+      {
+        std::lock_guard lock(mu);
+        auto it = peers.find(node);
+        if (it != peers.end()) {
+          auto m = it->second->monitors_out.find(ref);
+          if (m != it->second->monitors_out.end()) {
+            watched = m->second.second;
+            it->second->monitors_out.erase(m);
+          }
+        }
+      }
+      r.deliver_down(to, ref, watched, reason);
+      return;
+    }
+    case kSpawnRequest: case kSpawnRequestTT: {
+      // Served by the rpc layer (a later slice); until then an honest refusal, so the caller's
+      // erpc/rpc gets an error instead of waiting.
+      const Term& req_id = at(c, 1);
+      const Pid& from = pid_at(c, 2);
+      route(node, frame(Term::tuple({op(kSpawnReply), req_id, Term(from), Term(0), Term(Atom("notsup"))}), nullptr));
+      return;
+    }
+    case kAliasSend: case kAliasSendTT:
+      return;  // hypha processes have no aliases yet: dropped, as a message to a dead alias is
+    default:
+      log_event(3, "unknown_control", {{"peer", node.text()}, {"op", std::to_string(c[0].small_integer())}});
+      return;
+  }
+}
+
+}  // namespace hypha

@@ -1,0 +1,453 @@
+// Node: start and stop, EPMD, accepting and making connections, net_kernel, the public API.
+#include <asio/co_spawn.hpp>
+#include <asio/connect.hpp>
+#include <asio/detached.hpp>
+#include <asio/experimental/awaitable_operators.hpp>
+#include <asio/redirect_error.hpp>
+#include <asio/steady_timer.hpp>
+#include <asio/use_awaitable.hpp>
+#include <asio/use_future.hpp>
+#include <unistd.h>
+
+#include <future>
+
+#include "hypha/net/digest.hpp"
+#include "hypha/net/flags.hpp"
+#include "hypha/net/log.hpp"
+#include "node_impl.hpp"
+
+namespace hypha {
+
+using asio::use_awaitable;
+using asio::ip::tcp;
+using namespace asio::experimental::awaitable_operators;
+
+namespace {
+
+std::string short_hostname() {
+  char buf[256] = {};
+  if (gethostname(buf, sizeof buf - 1) != 0) return "localhost";
+  std::string h(buf);
+  if (auto dot = h.find('.'); dot != std::string::npos) h.resize(dot);
+  return h;
+}
+
+Atom a(std::string_view s) { return Atom(s); }
+
+}  // namespace
+
+void Node::Impl::log_event(int level, std::string_view name,
+                           std::initializer_list<std::pair<std::string_view, std::string_view>> f) {
+  log::event(static_cast<log::Level>(level), self_name.text(), name, f);
+}
+
+Node::Impl::Impl(NodeOptions o) : opts(std::move(o)) {}
+
+Node::Impl::~Impl() { stop(); }
+
+Result<bool, std::string> Node::Impl::start() {
+  if (opts.name.empty()) return unexpected(std::string("a node needs a name"));
+  const auto at = opts.name.find('@');
+  alive = opts.name.substr(0, at);
+  host = at == std::string::npos ? short_hostname() : opts.name.substr(at + 1);
+  if (alive.empty() || host.empty()) return unexpected("bad node name '" + opts.name + "'");
+  auto name = Atom::make(alive + "@" + host);
+  if (!name) return unexpected("bad node name: " + name.error());
+  self_name = *name;
+  if (opts.cookie.empty()) {
+    auto c = default_cookie();
+    if (!c) return unexpected(c.error());
+    cookie = *c;
+  } else {
+    cookie = opts.cookie;
+  }
+  epmd = opts.epmd_port ? opts.epmd_port : net::epmd_port();
+  work.emplace(io.get_executor());
+  io_thread = std::thread([this] { io.run(); });
+
+  if (opts.embedded_epmd) {
+    epmd_server = std::make_unique<net::EpmdServer>(io.get_executor());
+    serving_epmd = epmd_server->start(epmd).ok();  // taken: another EPMD serves it
+    if (!serving_epmd) epmd_server.reset();
+  }
+
+  asio::error_code ec;
+  tcp::endpoint ep(tcp::v4(), opts.listen_port);
+  acceptor.open(ep.protocol(), ec);
+  if (!ec) acceptor.set_option(tcp::acceptor::reuse_address(true), ec);
+  if (!ec) acceptor.bind(ep, ec);
+  if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) return unexpected("cannot listen for distribution: " + ec.message());
+  listen_port = acceptor.local_endpoint().port();
+
+  if (opts.publish) {
+    auto reg = asio::co_spawn(io, net::epmd_register(alive, listen_port, opts.hidden, epmd), asio::use_future).get();
+    if (!reg) return unexpected(reg.error());
+    registration = std::move(*reg);
+    creation_ = registration.creation;
+  } else {
+    creation_ = net::new_challenge() | 1;  // any non-zero creation will do for an unpublished node
+  }
+
+  hs = net::HandshakeConfig{std::string(self_name.text()), cookie,
+                            opts.hidden ? (net::dflag::kOurs & ~net::dflag::kPublished) : net::dflag::kOurs,
+                            creation_};
+  rt = std::make_unique<Runtime>(RuntimeOptions{.node = self_name, .creation = creation_, .threads = opts.threads});
+  rt->set_remote(this);
+
+  // net_kernel: answers {is_auth, Node} as OTP's does, which is what net_adm:ping asks.
+  net_kernel = rt->spawn([this](Process& self) -> Task<> {
+    for (;;) {
+      Term m = co_await self.receive();
+      if (!m.is_tuple() || m.tuple_size() != 3 || !m[0].is_atom(a("$gen_call"))) continue;
+      const Term& from = m[1];
+      if (!from.is_tuple() || from.tuple_size() != 2 || !from[0].is_pid()) continue;
+      const Term& req = m[2];
+      Term reply = (req.is_tuple() && req.tuple_size() == 2 && req[0].is_atom(a("is_auth")))
+                       ? Term(a("yes"))
+                       : Term::tuple({Term(atoms::error()), Term(a("not_supported"))});
+      const Term& tag = from[1];
+      const Term msg = Term::tuple({tag, reply});
+      // OTP 24+ callers tag with [alias | Mref]: answer to the alias; the pid accepts it too.
+      if (tag.is_list() && tag.list_elements().size() == 1 && tag.list_elements()[0].is_atom(a("alias")) &&
+          tag.list_tail().is_ref()) {
+        const Pid me = self.pid();
+        send_alias(&me, tag.list_tail().ref(), msg);
+      } else {
+        self.send(from[0].pid(), msg);
+      }
+    }
+  });
+  rt->register_name(a("net_kernel"), *net_kernel);
+
+  asio::co_spawn(io, accept_loop(), asio::detached);
+  log_event(2, "node_started", {{"port", std::to_string(listen_port)},
+                               {"epmd", serving_epmd ? "embedded" : "external"},
+                               {"creation", std::to_string(creation_)}});
+  return true;
+}
+
+void Node::Impl::stop() {
+  std::vector<std::shared_ptr<Peer>> all;
+  {
+    std::lock_guard lock(mu);
+    if (stopped) return;
+    stopped = true;
+    for (auto& [n, p] : peers) all.push_back(p);
+  }
+  // Leave cleanly: what is queued goes out, then each peer sees the connection close.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+  for (auto& p : all) {
+    if (!p->conn) continue;
+    p->conn->close_after_flush("node stopping");
+    p->conn->closed_future().wait_until(deadline);
+  }
+  if (io_thread.joinable()) {
+    asio::post(io, [this] {
+      asio::error_code ec;
+      acceptor.close(ec);
+      if (registration.socket) registration.socket->close(ec);
+    });
+    if (epmd_server) epmd_server->stop();
+    auto drained = asio::co_spawn(io, []() -> asio::awaitable<void> { co_return; }, asio::use_future);
+    drained.wait();
+  }
+  if (rt) rt->set_remote(nullptr);
+  rt.reset();
+  work.reset();
+  io.stop();
+  if (io_thread.joinable()) io_thread.join();
+}
+
+// ---------------------------------------------------------------------------------- connecting
+
+Peer& Node::Impl::peer_locked(Atom node) {
+  auto& p = peers[node];
+  if (!p) {
+    p = std::make_shared<Peer>();
+    p->name = node;
+    p->attempt = next_attempt++;
+    asio::co_spawn(io, connect_attempt(node, p->attempt), asio::detached);
+  }
+  return *p;
+}
+
+void Node::Impl::ensure_connection(Atom node, std::function<void(bool)> waiter) {
+  bool up = false;
+  {
+    std::lock_guard lock(mu);
+    if (stopped) {
+      if (waiter) waiter(false);
+      return;
+    }
+    Peer& p = peer_locked(node);
+    up = p.state == Peer::State::Up;
+    if (!up && waiter) p.waiters.push_back(std::move(waiter));
+  }
+  if (up && waiter) waiter(true);
+}
+
+asio::awaitable<void> Node::Impl::connect_attempt(Atom node, std::uint64_t attempt) {
+  const std::string full(node.text());
+  const auto at = full.find('@');
+  if (at == std::string::npos) {
+    fail_attempt(node, attempt, "not a node name");
+    co_return;
+  }
+  const std::string peer_alive = full.substr(0, at), peer_host = full.substr(at + 1);
+  auto sock = std::make_shared<tcp::socket>(io);
+  auto attempt_body = [&]() -> asio::awaitable<Result<net::PeerInfo, std::string>> {
+    auto entry = co_await net::epmd_port_please(peer_host, peer_alive, epmd);
+    if (!entry) co_return unexpected(entry.error());
+    tcp::resolver resolver(io);
+    asio::error_code ec;
+    auto eps = co_await resolver.async_resolve(peer_host, std::to_string(entry->port), asio::redirect_error(use_awaitable, ec));
+    if (ec) co_return unexpected("cannot resolve " + peer_host + ": " + ec.message());
+    co_await asio::async_connect(*sock, eps, asio::redirect_error(use_awaitable, ec));
+    if (ec) co_return unexpected("cannot connect to " + full + ": " + ec.message());
+    auto shaken = co_await net::handshake_connect(*sock, hs, full, [] { return true; });
+    if (!shaken) log_event(1, "handshake_failed", {{"peer", full}, {"reason", shaken.error()}});
+    co_return shaken;
+  };
+  asio::steady_timer timer(io, opts.setup_timeout);
+  auto outcome = co_await (attempt_body() || timer.async_wait(use_awaitable));
+  if (outcome.index() == 1) {
+    fail_attempt(node, attempt, "connection setup timed out");
+    co_return;
+  }
+  auto& r = std::get<0>(outcome);
+  if (!r) {
+    fail_attempt(node, attempt, r.error());
+    co_return;
+  }
+  establish(node, std::move(*sock), *r, attempt);
+}
+
+asio::awaitable<void> Node::Impl::accept_loop() {
+  for (;;) {
+    asio::error_code ec;
+    tcp::socket sock = co_await acceptor.async_accept(asio::redirect_error(use_awaitable, ec));
+    if (ec) {
+      if (!acceptor.is_open()) co_return;
+      continue;
+    }
+    asio::co_spawn(io, accept_one(std::move(sock)), asio::detached);
+  }
+}
+
+asio::awaitable<void> Node::Impl::accept_one(tcp::socket sock) {
+  std::optional<Atom> claimed;  // the pending peer this accept created or took over
+  auto decide_fn = [&](const net::PeerInfo& peer) {
+    auto status = decide(peer);
+    if (status == net::AcceptStatus::Ok || status == net::AcceptStatus::OkSimultaneous)
+      claimed = Atom::make(peer.name).value_or(Atom());
+    return status;
+  };
+  asio::steady_timer timer(io, opts.setup_timeout);
+  auto outcome = co_await (net::handshake_accept(sock, hs, decide_fn) || timer.async_wait(use_awaitable));
+  std::string failure;
+  if (outcome.index() == 1) failure = "handshake timed out";
+  else if (!std::get<0>(outcome)) failure = std::get<0>(outcome).error();
+  if (!failure.empty()) {
+    const bool bad_cookie = failure.find("wrong cookie") != std::string::npos;
+    log_event(bad_cookie ? 1 : 3, "connection_refused", {{"reason", failure}});
+    if (claimed) fail_attempt(*claimed, 0, failure);
+    co_return;
+  }
+  const net::PeerInfo info = std::get<0>(outcome).value();
+  auto name = Atom::make(info.name);
+  if (!name) co_return;
+  establish(*name, std::move(sock), info, 0);
+}
+
+net::AcceptStatus Node::Impl::decide(const net::PeerInfo& info) {
+  auto name = Atom::make(info.name);
+  if (!name || info.name.find('@') == std::string::npos) return net::AcceptStatus::NotAllowed;
+  std::lock_guard lock(mu);
+  if (stopped) return net::AcceptStatus::NotAllowed;
+  auto& p = peers[*name];
+  if (!p) {
+    p = std::make_shared<Peer>();
+    p->name = *name;
+    p->attempt = 0;
+    return net::AcceptStatus::Ok;
+  }
+  if (p->state == Peer::State::Up) return net::AcceptStatus::Alive;
+  if (p->attempt == 0) return net::AcceptStatus::Nok;  // another accept for it is under way
+  // Both sides are connecting: the node with the greater name keeps its own attempt (net_kernel).
+  if (self_name > *name) return net::AcceptStatus::Nok;
+  p->attempt = 0;  // our attempt gives way to this accept
+  return net::AcceptStatus::OkSimultaneous;
+}
+
+void Node::Impl::establish(Atom node, tcp::socket sock, const net::PeerInfo& info, std::uint64_t attempt) {
+  auto conn = std::make_shared<net::DistConnection>(
+      std::move(sock), opts.net_ticktime, net::ConnectionLimits{opts.max_frame, opts.max_send_queue});
+  std::vector<Bytes> frames;
+  std::vector<std::function<void(bool)>> waiters;
+  std::shared_ptr<net::DistConnection> replaced;
+  {
+    std::lock_guard lock(mu);
+    auto it = peers.find(node);
+    if (stopped || it == peers.end() || (it->second->state == Peer::State::Pending && it->second->attempt != attempt))
+      return;  // superseded: `conn` (and its socket) just goes away
+    auto& p = it->second;
+    if (p->state == Peer::State::Up) replaced = p->conn;
+    p->state = Peer::State::Up;
+    p->conn = conn;
+    p->flags = info.flags;
+    p->creation = info.creation;
+    frames = std::move(p->queued);
+    p->queued_bytes = 0;
+    waiters = std::move(p->waiters);
+  }
+  if (replaced) replaced->close("replaced by a new connection");
+  conn->start([this, node](std::span<const std::uint8_t> packet) { dispatch(node, packet); },
+              [this, node, weak = std::weak_ptr<net::DistConnection>(conn)](const std::string& reason) {
+                if (auto c = weak.lock()) connection_lost(node, c, reason);
+              });
+  for (auto& f : frames) conn->send(std::move(f));
+  for (auto& w : waiters) w(true);
+  log_event(2, "nodeup", {{"peer", node.text()}});
+  notify_nodes(node, true);
+}
+
+void Node::Impl::fail_attempt(Atom node, std::uint64_t attempt, const std::string& reason) {
+  std::shared_ptr<Peer> peer;
+  {
+    std::lock_guard lock(mu);
+    auto it = peers.find(node);
+    if (it == peers.end() || it->second->state != Peer::State::Pending || it->second->attempt != attempt) return;
+    peer = it->second;
+    peers.erase(it);
+  }
+  log_event(3, "connect_failed", {{"peer", node.text()}, {"reason", reason}});
+  for (auto& w : peer->waiters) w(false);
+  peer_gone(peer);
+}
+
+void Node::Impl::connection_lost(Atom node, const std::shared_ptr<net::DistConnection>& conn, const std::string& reason) {
+  std::shared_ptr<Peer> peer;
+  {
+    std::lock_guard lock(mu);
+    auto it = peers.find(node);
+    if (it == peers.end() || it->second->conn != conn) return;
+    peer = it->second;
+    peers.erase(it);
+  }
+  log_event(2, "nodedown", {{"peer", node.text()}, {"reason", reason}});
+  peer_gone(peer);
+  notify_nodes(node, false);
+}
+
+void Node::Impl::peer_gone(const std::shared_ptr<Peer>& peer) {
+  if (!rt) return;
+  const Term noconnection(atoms::noconnection());
+  for (const auto& [local, remote] : peer->links) rt->deliver_exit(remote, local, noconnection, true);
+  for (const auto& [ref, watch] : peer->monitors_out) rt->deliver_down(watch.first, ref, watch.second, noconnection);
+  for (const auto& [ref, watch] : peer->monitors_in) rt->deliver_demonitor(watch.first, watch.second, ref);
+  const Term down = Term::tuple({Term(a("nodedown")), Term(peer->name)});
+  for (const Pid& p : peer->node_monitors) rt->deliver(p, down);
+}
+
+void Node::Impl::notify_nodes(Atom node, bool up) {
+  std::vector<Pid> subs;
+  {
+    std::lock_guard lock(mu);
+    subs = node_subscribers;
+  }
+  const Term msg = Term::tuple({Term(a(up ? "nodeup" : "nodedown")), Term(node)});
+  for (const Pid& p : subs) rt->deliver(p, msg);
+}
+
+// ---------------------------------------------------------------------------------- public API
+
+Node::Node(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Node::~Node() { stop(); }
+
+Result<std::unique_ptr<Node>, std::string> Node::start(NodeOptions opts) {
+  auto impl = std::make_unique<Impl>(std::move(opts));
+  auto started = impl->start();
+  if (!started) return unexpected(started.error());
+  return std::unique_ptr<Node>(new Node(std::move(impl)));
+}
+
+void Node::stop() {
+  if (impl_) impl_->stop();
+}
+
+Runtime& Node::runtime() noexcept { return *impl_->rt; }
+Atom Node::name() const noexcept { return impl_->self_name; }
+std::uint32_t Node::creation() const noexcept { return impl_->creation_; }
+std::uint16_t Node::port() const noexcept { return impl_->listen_port; }
+bool Node::serves_epmd() const noexcept { return impl_->serving_epmd; }
+
+Result<bool, std::string> Node::connect(Atom node, std::chrono::milliseconds timeout) {
+  if (node == impl_->self_name) return true;
+  auto done = std::make_shared<std::promise<bool>>();
+  auto fut = done->get_future();
+  impl_->ensure_connection(node, [done](bool ok) { done->set_value(ok); });
+  if (fut.wait_for(timeout) != std::future_status::ready)
+    return unexpected("connecting to " + std::string(node.text()) + " timed out");
+  if (!fut.get()) return unexpected("cannot connect to " + std::string(node.text()));
+  return true;
+}
+
+void Node::disconnect(Atom node) {
+  std::shared_ptr<net::DistConnection> conn;
+  {
+    std::lock_guard lock(impl_->mu);
+    auto it = impl_->peers.find(node);
+    if (it != impl_->peers.end()) conn = it->second->conn;
+  }
+  if (conn) conn->close("disconnected");
+}
+
+std::vector<Atom> Node::nodes(bool include_hidden) const {
+  std::vector<Atom> out;
+  std::lock_guard lock(impl_->mu);
+  for (const auto& [name, p] : impl_->peers)
+    if (p->state == Peer::State::Up && (include_hidden || (p->flags & net::dflag::kPublished))) out.push_back(name);
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+void Node::monitor_nodes(const Pid& subscriber, bool on) {
+  std::lock_guard lock(impl_->mu);
+  auto& subs = impl_->node_subscribers;
+  subs.erase(std::remove(subs.begin(), subs.end(), subscriber), subs.end());
+  if (on) subs.push_back(subscriber);
+}
+
+void Node::monitor_node(const Pid& subscriber, Atom node) {
+  impl_->ensure_connection(node, {});
+  bool added = false;
+  {
+    std::lock_guard lock(impl_->mu);
+    auto it = impl_->peers.find(node);
+    if (it != impl_->peers.end()) {
+      it->second->node_monitors.push_back(subscriber);
+      added = true;
+    }
+  }
+  if (!added) impl_->rt->deliver(subscriber, Term::tuple({Term(a("nodedown")), Term(node)}));
+}
+
+bool Node::ping(Atom node, std::chrono::milliseconds timeout) {
+  if (node == impl_->self_name) return true;
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  if (!connect(node, timeout)) return false;
+  Mailbox me = impl_->rt->mailbox();
+  const Ref tag = impl_->rt->make_ref();
+  const Term call = Term::tuple({Term(a("$gen_call")), Term::tuple({Term(me.pid()), Term(tag)}),
+                                 Term::tuple({Term(a("is_auth")), Term(impl_->self_name)})});
+  const Pid from = me.pid();
+  impl_->send_name(&from, a("net_kernel"), node, call);
+  const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+  auto reply = me.receive(
+      [&](const Term& m) { return m.is_tuple() && m.tuple_size() == 2 && m[0] == Term(tag); },
+      std::max(left, std::chrono::milliseconds(0)));
+  return reply && (*reply)[1].is_atom(a("yes"));
+}
+
+}  // namespace hypha

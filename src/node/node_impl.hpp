@@ -1,0 +1,117 @@
+// Node::Impl (private to the node library): peers, connection setup, the RemoteTransport.
+#pragma once
+
+#include <asio/io_context.hpp>
+#include <asio/ip/tcp.hpp>
+#include <map>
+#include <mutex>
+#include <set>
+#include <thread>
+#include <unordered_map>
+
+#include "hypha/net/connection.hpp"
+#include "hypha/net/epmd.hpp"
+#include "hypha/net/handshake.hpp"
+#include "hypha/node/node.hpp"
+
+namespace hypha {
+
+using Bytes = std::vector<std::uint8_t>;
+
+// One other node: a connection being set up or up, and what depends on it.
+struct Peer {
+  enum class State { Pending, Up };
+  Atom name;
+  State state = State::Pending;
+  std::uint64_t attempt = 0;  // the outgoing attempt that owns a pending peer; 0: an accept does
+  std::shared_ptr<net::DistConnection> conn;
+  std::uint64_t flags = 0;
+  std::uint32_t creation = 0;
+
+  std::vector<Bytes> queued;  // frames sent while pending
+  std::size_t queued_bytes = 0;
+  std::vector<std::function<void(bool)>> waiters;  // connect() calls
+
+  // What must hear noconnection when this peer goes.
+  std::set<std::pair<Pid, Pid>> links;                 // (local, remote)
+  std::map<Ref, std::pair<Pid, Term>> monitors_out;    // local watcher -> remote target (pid or {Name, Node})
+  std::map<Ref, std::pair<Pid, Term>> monitors_in;     // remote watcher -> local target (pid or name)
+  std::vector<Pid> node_monitors;                      // monitor_node subscribers
+};
+
+struct Node::Impl : RemoteTransport {
+  explicit Impl(NodeOptions o);
+  ~Impl() override;
+
+  Result<bool, std::string> start();
+  void stop();
+
+  // --- connections ---
+  // The peer, created with a connection attempt under way when there is none. Call with `mu` held.
+  Peer& peer_locked(Atom node);
+  // Starts an attempt when there is neither connection nor attempt; `waiter` hears how it ends.
+  void ensure_connection(Atom node, std::function<void(bool)> waiter);
+  asio::awaitable<void> connect_attempt(Atom node, std::uint64_t attempt);
+  asio::awaitable<void> accept_loop();
+  asio::awaitable<void> accept_one(asio::ip::tcp::socket sock);
+  net::AcceptStatus decide(const net::PeerInfo& peer);
+  void establish(Atom node, asio::ip::tcp::socket sock, const net::PeerInfo& info, std::uint64_t attempt);
+  void fail_attempt(Atom node, std::uint64_t attempt, const std::string& reason);
+  void connection_lost(Atom node, const std::shared_ptr<net::DistConnection>& conn, const std::string& reason);
+  // Signals everything that depended on a peer that is gone.
+  void peer_gone(const std::shared_ptr<Peer>& peer);
+
+  // --- outgoing ---
+  static Bytes frame(const Term& ctrl, const Term* payload);
+  // Sends now, queues while connecting, or starts connecting. False when impossible (no name).
+  void route(Atom node, Bytes frame);
+  bool peer_has(Atom node, std::uint64_t flag);
+  void send_alias(const Pid* from, const Ref& alias, const Term& msg);
+
+  // RemoteTransport
+  void send(const Pid* from, const Pid& to, const Term& msg) override;
+  void send_name(const Pid* from, Atom name, Atom node, const Term& msg) override;
+  void link(const Pid& from, const Pid& to) override;
+  void unlink(const Pid& from, const Pid& to) override;
+  void exit(const Pid& from, const Pid& to, const Term& reason, bool linked) override;
+  void monitor(const Pid& from, const Term& target, Atom node, const Ref& ref) override;
+  void demonitor(const Pid& from, const Term& target, Atom node, const Ref& ref) override;
+  void monitor_exit(const Pid& from, const Term& watched, const Pid& watcher, const Ref& ref,
+                    const Term& reason) override;
+
+  // --- incoming ---
+  void dispatch(Atom node, std::span<const std::uint8_t> packet);
+  void handle_control(Atom node, const Term& ctrl, const Term* payload);
+
+  void notify_nodes(Atom node, bool up);
+  void log_event(int level, std::string_view name, std::initializer_list<std::pair<std::string_view, std::string_view>> f);
+
+  NodeOptions opts;
+  Atom self_name;
+  std::string alive, host;
+  std::string cookie;
+  std::uint32_t creation_ = 0;
+  std::uint16_t epmd = 4369;
+  net::HandshakeConfig hs;
+
+  asio::io_context io;
+  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work;
+  std::thread io_thread;
+  std::unique_ptr<net::EpmdServer> epmd_server;
+  bool serving_epmd = false;
+  net::EpmdRegistration registration;
+  asio::ip::tcp::acceptor acceptor{io};
+  std::uint16_t listen_port = 0;
+
+  std::unique_ptr<Runtime> rt;
+  std::optional<Pid> net_kernel;
+
+  std::mutex mu;
+  std::unordered_map<Atom, std::shared_ptr<Peer>> peers;
+  std::uint64_t next_attempt = 1;
+  std::uint64_t next_unlink_id = 1;
+  std::vector<Pid> node_subscribers;
+  bool stopped = false;
+};
+
+}  // namespace hypha
