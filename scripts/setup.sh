@@ -10,7 +10,7 @@ packages=(
   # libraries (see docs/dependencies.md)
   zlib1g-dev libcli11-dev libasio-dev libssl-dev libgtest-dev libgmock-dev
   # the reference implementation, peer of the interop tests and the benchmarks
-  erlang-nox erlang-dev
+  erlang-nox erlang-dev elixir
 )
 
 missing=()

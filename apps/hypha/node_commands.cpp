@@ -60,11 +60,35 @@ Result<std::unique_ptr<Node>, std::string> client_node(const ClientOptions& o, c
 }
 
 struct NodeCmd {
-  std::string name, cookie, inbox;
+  std::string name, cookie;
+  std::vector<std::string> inboxes;
   bool hidden = false;
   int ticktime = 60;
   int port = 0;
 };
+
+// An inbox: a registered process that prints every message it receives (a window into the node
+// from the shell), and obeys a few commands so that other nodes can exercise links and monitors:
+//   {ping, From} -> From ! {pong, self()}     {link, Pid}     {monitor, Pid}
+//   {trap_exit, Bool}                         {exit, Reason}: ends with Reason
+ProcessBody inbox_process(const std::string& name) {
+  return [name](Process& self) -> Task<> {
+    const Atom ping("ping"), link("link"), monitor("monitor"), trap("trap_exit"), exit("exit");
+    for (;;) {
+      Term m = co_await self.receive();
+      // A command is carried out before its line is printed: the line means it is done.
+      const bool command = m.is_tuple() && m.tuple_size() == 2 && m[0].is_atom();
+      const Atom cmd = command ? m[0].atom_value() : Atom();
+      const Term arg = command ? m[1] : Term();
+      if (cmd == ping && arg.is_pid()) self.send(arg.pid(), Term::tuple({Term(Atom("pong")), Term(self.pid())}));
+      else if (cmd == link && arg.is_pid()) self.link(arg.pid());
+      else if (cmd == monitor && arg.is_pid()) self.monitor(arg.pid());
+      else if (cmd == trap && arg.is_atom()) self.trap_exit(arg.is_atom(atoms::true_()));
+      std::cout << name << " received " << m.to_string() << std::endl;
+      if (cmd == exit) self.exit(arg);
+    }
+  };
+}
 
 int run_node(const NodeCmd& o) {
   // Signals go to sigwait below, not to the node's threads.
@@ -82,17 +106,7 @@ int run_node(const NodeCmd& o) {
   auto node = Node::start(opts);
   if (!node) return fail("node: " + node.error());
   Node& n = **node;
-  if (!o.inbox.empty()) {
-    // A registered process that prints what it receives: a window into the node from the shell.
-    const std::string inbox = o.inbox;
-    Pid p = n.runtime().spawn([inbox](Process& self) -> Task<> {
-      for (;;) {
-        Term m = co_await self.receive();
-        std::cout << inbox << " received " << m.to_string() << std::endl;
-      }
-    });
-    n.runtime().register_name(Atom(o.inbox), p);
-  }
+  for (const auto& inbox : o.inboxes) n.runtime().register_name(Atom(inbox), n.runtime().spawn(inbox_process(inbox)));
   std::cout << "node " << n.name().text() << " started (port " << n.port() << ", epmd "
             << (n.serves_epmd() ? "embedded" : "external") << ")" << std::endl;
   int sig = 0;
@@ -152,7 +166,8 @@ void add_node_commands(CLI::App& app, int& exit_code) {
   n->add_flag("--hidden", node->hidden, "a hidden node, as erl -hidden");
   n->add_option("--ticktime", node->ticktime, "net_ticktime in seconds (default 60)");
   n->add_option("--port", node->port, "distribution port (default: any free one)");
-  n->add_option("--inbox", node->inbox, "register a process under this name that prints what it receives");
+  n->add_option("--inbox", node->inboxes,
+                "register a process under this name that prints what it receives (repeatable; see inbox_process)");
   n->callback([node, &exit_code] { exit_code = run_node(*node); });
 
   auto ping_opts = std::make_shared<ClientOptions>();
