@@ -3,7 +3,7 @@
 # and runs every test.
 #   1. release build (g++): unit tests and interop tests against real Erlang (erl, installed by setup)
 #   2. fuzz build (clang, ASan+UBSan): the unit tests again under sanitizers, the fuzz regression corpora
-#   3. ThreadSanitizer build: the process runtime's tests
+#   3. ThreadSanitizer build: the process runtime's, network's and nodes' tests
 #   4. the fuzzers themselves for a bounded time (FUZZ_SECONDS, default 60 for the ETF decoder)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,10 +20,10 @@ cmake --preset fuzz >/dev/null
 cmake --build --preset fuzz -j "$jobs"
 ctest --preset fuzz -j "$jobs"
 
-echo "== ThreadSanitizer build and the concurrent runtime's tests (clang)"
+echo "== ThreadSanitizer build: the runtime's, network's and nodes' tests (clang)"
 cmake --preset tsan >/dev/null
-cmake --build --preset tsan -j "$jobs" --target process_test
-ctest --preset tsan -j "$jobs" -L unit -R '^(Runtime|RuntimeTest)\.'
+cmake --build --preset tsan -j "$jobs" --target process_test net_test node_test
+ctest --preset tsan -j "$jobs" -R '^(Runtime|RuntimeTest|Digest|Flags|Epmd|Handshake|NodeTest)\.'
 
 echo "== fuzzing"
 scripts/fuzz.sh "${FUZZ_SECONDS:-60}"

@@ -152,11 +152,12 @@ void Node::Impl::stop() {
     auto drained = asio::co_spawn(io, []() -> asio::awaitable<void> { co_return; }, asio::use_future);
     drained.wait();
   }
+  // The I/O thread ends before the runtime: its callbacks deliver into the runtime.
   if (rt) rt->set_remote(nullptr);
-  rt.reset();
   work.reset();
   io.stop();
   if (io_thread.joinable()) io_thread.join();
+  rt.reset();
 }
 
 // ---------------------------------------------------------------------------------- connecting

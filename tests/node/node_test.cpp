@@ -1,0 +1,258 @@
+// Nodes in one test process: C++ to C++ over real loopback connections, plus raw peers that
+// misbehave (garbage frames, no reading, no ticking).
+#include "hypha/node/node.hpp"
+
+#include <gtest/gtest.h>
+
+#include <asio/co_spawn.hpp>
+#include <asio/io_context.hpp>
+#include <asio/use_future.hpp>
+#include <asio/write.hpp>
+#include <thread>
+
+#include "hypha/net/flags.hpp"
+#include "hypha/net/handshake.hpp"
+#include "hypha/term/text.hpp"
+
+namespace hypha {
+namespace {
+
+using namespace std::chrono_literals;
+using namespace hypha::literals;
+using asio::ip::tcp;
+
+constexpr auto kWait = 5s;
+
+std::uint16_t free_port() {
+  asio::io_context io;
+  tcp::acceptor a(io, tcp::endpoint(asio::ip::address_v4::loopback(), 0));
+  return a.local_endpoint().port();
+}
+
+Term T(std::string_view s) { return parse_term(s).value(); }
+
+class NodeTest : public ::testing::Test {
+ protected:
+  std::uint16_t epmd = free_port();
+  std::vector<std::unique_ptr<Node>> nodes;
+
+  Node& start(const std::string& name, const std::string& cookie = "cookie", NodeOptions extra = {}) {
+    extra.name = name + "@127.0.0.1";
+    extra.cookie = cookie;
+    extra.epmd_port = epmd;
+    extra.threads = 2;
+    auto n = Node::start(extra);
+    EXPECT_TRUE(n.ok()) << (n.ok() ? "" : n.error());
+    nodes.push_back(std::move(*n));
+    return *nodes.back();
+  }
+};
+
+Task<> echo(Process& self) {
+  for (;;) {
+    Term m = co_await self.receive();
+    if (m.is_tuple() && m.tuple_size() == 2 && m[0].is_pid()) self.send(m[0].pid(), m[1]);
+    if (m.is_tuple() && m.tuple_size() == 2 && m[0].is_atom(Atom("exit"))) self.exit(m[1]);
+  }
+}
+
+TEST_F(NodeTest, TwoNodesPingAndListEachOther) {
+  Node& a = start("a");
+  Node& b = start("b");
+  EXPECT_TRUE(a.serves_epmd());
+  EXPECT_FALSE(b.serves_epmd());
+  EXPECT_TRUE(a.ping(b.name()));
+  EXPECT_EQ(a.nodes(), std::vector<Atom>{b.name()});
+  EXPECT_EQ(b.nodes(), std::vector<Atom>{a.name()});
+  EXPECT_FALSE(a.ping(Atom("nobody@127.0.0.1"), 2s));
+}
+
+TEST_F(NodeTest, SendsToPidsAndNamesAcrossNodesKeepOrder) {
+  Node& a = start("a");
+  Node& b = start("b");
+  Pid e = b.runtime().spawn(echo);
+  ASSERT_TRUE(b.runtime().register_name(Atom("echo"), e));
+  Mailbox me = a.runtime().mailbox();
+  a.runtime().send(Atom("echo"), b.name(), Term::tuple({Term(me.pid()), "by_name"_atom}));
+  EXPECT_EQ(me.receive(kWait), "by_name"_atom);
+  for (int i = 0; i < 10000; ++i) me.send(e, Term::tuple({Term(me.pid()), Term(i)}));
+  for (int i = 0; i < 10000; ++i) {
+    auto m = me.receive(kWait);
+    ASSERT_TRUE(m);
+    ASSERT_EQ(*m, Term(i));
+  }
+}
+
+TEST_F(NodeTest, MonitorAcrossNodesGivesTheExitReason) {
+  Node& a = start("a");
+  Node& b = start("b");
+  Pid e = b.runtime().spawn(echo);
+  Mailbox me = a.runtime().mailbox();
+  Ref r = me.monitor(e);
+  // A round trip first, so the monitor is in place before the exit order.
+  me.send(e, Term::tuple({Term(me.pid()), "sync"_atom}));
+  ASSERT_EQ(me.receive(kWait), "sync"_atom);
+  me.send(e, Term::tuple({"exit"_atom, T("{shutdown,x}")}));
+  EXPECT_EQ(me.receive(kWait), Term::tuple({"DOWN"_atom, Term(r), "process"_atom, Term(e), T("{shutdown,x}")}));
+}
+
+TEST_F(NodeTest, LinkAcrossNodesPropagatesAndTrapExitTurnsItIntoAMessage) {
+  Node& a = start("a");
+  Node& b = start("b");
+  Pid e = b.runtime().spawn(echo);
+  Mailbox me = a.runtime().mailbox();  // mailboxes trap exits
+  me.link(e);
+  me.send(e, Term::tuple({Term(me.pid()), "sync"_atom}));
+  ASSERT_EQ(me.receive(kWait), "sync"_atom);
+  me.send(e, Term::tuple({"exit"_atom, "boom"_atom}));
+  EXPECT_EQ(me.receive(kWait), Term::tuple({"EXIT"_atom, Term(e), "boom"_atom}));
+}
+
+TEST_F(NodeTest, ALinkedRemoteProcessKillsALocalOneThatDoesNotTrap) {
+  Node& a = start("a");
+  Node& b = start("b");
+  Pid e = b.runtime().spawn(echo);
+  Mailbox me = a.runtime().mailbox();
+  Pid local = a.runtime().spawn([e, reply = me.pid()](Process& self) -> Task<> {
+    self.link(e);
+    self.send(e, Term::tuple({Term(self.pid()), "sync"_atom}));
+    co_await self.receive();
+    self.send(reply, "linked"_atom);
+    co_await self.receive();  // killed by the link before anything comes
+  });
+  Ref r = me.monitor(local);
+  ASSERT_EQ(me.receive(kWait), "linked"_atom);
+  me.send(e, Term::tuple({"exit"_atom, "remote_crash"_atom}));
+  EXPECT_EQ(me.receive(kWait), Term::tuple({"DOWN"_atom, Term(r), "process"_atom, Term(local), "remote_crash"_atom}));
+}
+
+TEST_F(NodeTest, AStoppedNodeGivesNoconnectionAndNodedown) {
+  Node& a = start("a");
+  Node& b = start("b");
+  Pid e = b.runtime().spawn(echo);
+  Mailbox me = a.runtime().mailbox();
+  Ref r = me.monitor(e);
+  me.link(e);
+  me.send(e, Term::tuple({Term(me.pid()), "sync"_atom}));
+  ASSERT_EQ(me.receive([](const Term& m) { return m == "sync"_atom; }, kWait), "sync"_atom);
+  a.monitor_nodes(me.pid());  // after the nodeup
+  const Atom bname = b.name();
+  b.stop();
+  std::vector<Term> got;
+  for (int i = 0; i < 3; ++i) {
+    auto m = me.receive(kWait);
+    ASSERT_TRUE(m) << i;
+    got.push_back(*m);
+  }
+  std::sort(got.begin(), got.end());
+  // Tuples sort by size: {nodedown,N}, {'EXIT',P,R}, {'DOWN',...}.
+  EXPECT_EQ(got[0], Term::tuple({"nodedown"_atom, Term(bname)}));
+  EXPECT_EQ(got[1], Term::tuple({"EXIT"_atom, Term(e), "noconnection"_atom}));
+  EXPECT_EQ(got[2], Term::tuple({"DOWN"_atom, Term(r), "process"_atom, Term(e), "noconnection"_atom}));
+  EXPECT_TRUE(a.nodes().empty());
+}
+
+TEST_F(NodeTest, MonitorNodeFiresImmediatelyForAnUnreachableNode) {
+  Node& a = start("a");
+  Mailbox me = a.runtime().mailbox();
+  a.monitor_node(me.pid(), Atom("ghost@127.0.0.1"));
+  EXPECT_EQ(me.receive(10s), Term::tuple({"nodedown"_atom, "ghost@127.0.0.1"_atom}));
+}
+
+TEST_F(NodeTest, WrongCookieIsRefusedAndTheNodeKeepsServing) {
+  Node& a = start("a");
+  Node& b = start("b");
+  Node& c = start("c", "another_cookie");
+  EXPECT_FALSE(c.ping(a.name(), 3s));
+  EXPECT_TRUE(b.ping(a.name()));
+  EXPECT_EQ(a.nodes(), std::vector<Atom>{b.name()});
+}
+
+// A peer written by hand: it handshakes properly, then does what the test says.
+struct RawPeer {
+  asio::io_context io;
+  tcp::socket sock{io};
+  bool connect(std::uint16_t port, const std::string& target, const std::string& cookie) {
+    sock.connect(tcp::endpoint(asio::ip::address_v4::loopback(), port));
+    net::HandshakeConfig cfg{"raw@127.0.0.1", cookie, net::dflag::kOurs, 7};
+    auto f = asio::co_spawn(io, net::handshake_connect(sock, cfg, target, nullptr), asio::use_future);
+    io.run();
+    return f.get().ok();
+  }
+  // True when the other side closed the connection within `timeout`.
+  bool closed_by_peer(std::chrono::milliseconds timeout) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    sock.non_blocking(true);
+    std::array<char, 65536> buf;
+    while (std::chrono::steady_clock::now() < deadline) {
+      asio::error_code ec;
+      sock.read_some(asio::buffer(buf), ec);
+      if (ec == asio::error::eof || ec == asio::error::connection_reset) return true;
+      if (ec && ec != asio::error::would_block) return true;
+      if (ec == asio::error::would_block) std::this_thread::yield();
+    }
+    return false;
+  }
+};
+
+TEST_F(NodeTest, AMalformedFrameClosesThatConnectionOnly) {
+  Node& a = start("a");
+  Node& b = start("b");
+  RawPeer raw;
+  ASSERT_TRUE(raw.connect(a.port(), std::string(a.name().text()), "cookie"));
+  const std::uint8_t garbage[] = {0, 0, 0, 5, 112, 131, 104, 9, 9};  // a tuple that stops short
+  asio::write(raw.sock, asio::buffer(garbage));
+  EXPECT_TRUE(raw.closed_by_peer(kWait));
+  EXPECT_TRUE(a.ping(b.name()));
+}
+
+TEST_F(NodeTest, AnOversizedFrameIsRefused) {
+  NodeOptions small;
+  small.max_frame = 1024;
+  Node& a = start("a", "cookie", small);
+  RawPeer raw;
+  ASSERT_TRUE(raw.connect(a.port(), std::string(a.name().text()), "cookie"));
+  const std::uint8_t header[] = {0, 1, 0, 0};  // announces 65536 bytes
+  asio::write(raw.sock, asio::buffer(header));
+  EXPECT_TRUE(raw.closed_by_peer(kWait));
+}
+
+TEST_F(NodeTest, APeerThatStopsReadingIsDisconnectedAtTheQueueLimit) {
+  NodeOptions small;
+  small.max_send_queue = 256 * 1024;
+  Node& a = start("a", "cookie", small);
+  RawPeer raw;
+  ASSERT_TRUE(raw.connect(a.port(), std::string(a.name().text()), "cookie"));
+  Mailbox me = a.runtime().mailbox();
+  a.monitor_nodes(me.pid());
+  const Pid far{Atom("raw@127.0.0.1"), 1, 0, 7};
+  const Term big = Term::binary(std::string(64 * 1024, 'x'));
+  // The raw peer never reads: socket buffers fill, then the queue, then the connection goes.
+  auto is_down = [](const Term& m) { return m.is_tuple() && m[0].is_atom(Atom("nodedown")); };
+  std::optional<Term> down;
+  for (int i = 0; i < 4000 && !down; ++i) {
+    a.runtime().send(far, big);
+    down = me.receive(is_down, 0ms);
+  }
+  if (!down) down = me.receive(is_down, kWait);
+  EXPECT_EQ(down, Term::tuple({"nodedown"_atom, "raw@127.0.0.1"_atom}));
+}
+
+TEST_F(NodeTest, ASilentPeerIsDroppedAfterTheTickTime) {
+  NodeOptions quick;
+  quick.net_ticktime = 1s;
+  Node& a = start("a", "cookie", quick);
+  RawPeer raw;
+  ASSERT_TRUE(raw.connect(a.port(), std::string(a.name().text()), "cookie"));
+  Mailbox me = a.runtime().mailbox();
+  a.monitor_nodes(me.pid());
+  const auto t0 = std::chrono::steady_clock::now();
+  auto is_down = [](const Term& m) { return m.is_tuple() && m[0].is_atom(Atom("nodedown")); };
+  EXPECT_EQ(me.receive(is_down, kWait), Term::tuple({"nodedown"_atom, "raw@127.0.0.1"_atom}));
+  const auto took = std::chrono::steady_clock::now() - t0;
+  EXPECT_GE(took, 900ms);
+  EXPECT_LE(took, 2500ms);
+}
+
+}  // namespace
+}  // namespace hypha
