@@ -9,9 +9,34 @@ scripts/build.sh >/dev/null
 dir=build/bench-data
 mkdir -p "$dir"
 out=$(mktemp)
-trap 'rm -f "$out"' EXIT
 benches=("$@")
-[[ ${#benches[@]} -eq 0 ]] && benches=(term process)
+[[ ${#benches[@]} -eq 0 ]] && benches=(term process dist)
+
+# Distribution: a C++ server (serving EPMD, embedded) and a BEAM server; every sender against
+# every server. Servers are killed on exit.
+servers=()
+cleanup() { for p in "${servers[@]}"; do kill -9 "$p" 2>/dev/null || true; done; rm -f "$out"; }
+trap cleanup EXIT
+wait_ready() { for _ in $(seq 1 100); do grep -q ready "$1" && return 0; sleep 0.1; done; echo "server not ready: $1" >&2; exit 1; }
+run_dist() {
+  export ERL_EPMD_PORT=34369
+  local cs=cserve_$$@127.0.0.1 bs=bserve_$$@127.0.0.1
+  build/release/bench/dist_bench serve "$cs" > "$dir/cserve.log" 2>&1 & servers+=($!)
+  wait_ready "$dir/cserve.log"
+  escript bench/dist_bench.escript serve "$bs" > "$dir/bserve.log" 2>&1 & servers+=($!)
+  wait_ready "$dir/bserve.log"
+  for spec in 64:200000 1024:100000 65536:4000; do
+    size=${spec%:*} count=${spec#*:}
+    escript bench/dist_bench.escript send "$bs" "$size" "$count" beam
+    build/release/bench/dist_bench send "$cs" "$size" "$count" hypha
+    build/release/bench/dist_bench send "$bs" "$size" "$count" hypha_to_beam
+    escript bench/dist_bench.escript send "$cs" "$size" "$count" beam_to_hypha
+  done
+  escript bench/dist_bench.escript pingpong "$bs" 20000 beam
+  build/release/bench/dist_bench pingpong "$cs" 20000 hypha
+  build/release/bench/dist_bench pingpong "$bs" 20000 hypha_to_beam
+  escript bench/dist_bench.escript pingpong "$cs" 20000 beam_to_hypha
+}
 echo "# hypha benchmarks: $(nproc) cores, $(erl -noshell -eval 'io:format("OTP ~s", [erlang:system_info(otp_release)]), halt().'), $(date -u +%Y-%m-%dT%H:%MZ)"
 for b in "${benches[@]}"; do
   case $b in
@@ -19,15 +44,19 @@ for b in "${benches[@]}"; do
           build/release/bench/term_bench "$dir" | tee -a "$out" ;;
     process) escript bench/process_bench.escript | tee -a "$out"
              build/release/bench/process_bench | tee -a "$out" ;;
-    *) echo "unknown benchmark $b (term, process)" >&2; exit 2 ;;
+    dist) run_dist | tee -a "$out" ;;
+    *) echo "unknown benchmark $b (term, process, dist)" >&2; exit 2 ;;
   esac
 done
-echo "# ratios (above 1: hypha better)"
+echo "# ratios against BEAM-to-BEAM (above 1: better than BEAM)"
 awk '
   { for (i = 1; i <= NF; i++) { split($i, kv, "="); f[kv[1]] = kv[2] }
-    key = f["metric"]; val[f["side"], key] = f["value"]; unit[key] = f["unit"]; if (!(key in seen)) { order[n++] = key; seen[key] = 1 } }
-  END { for (i = 0; i < n; i++) { k = order[i]; b = val["beam", k]; h = val["hypha", k];
-          if (b > 0 && h > 0) {
-            lower_better = (unit[k] == "bytes" || unit[k] == "us");
-            printf "ratio metric=%s hypha=%.4g beam=%.4g unit=%s ratio=%.2f\n", k, h, b, unit[k], lower_better ? b / h : h / b } } }
+    key = f["metric"]; side = f["side"]; val[side, key] = f["value"]; unit[key] = f["unit"]
+    if (!(key in seen)) { order[n++] = key; seen[key] = 1 }
+    if (!(side in sides)) { sidelist[m++] = side; sides[side] = 1 } }
+  END { for (i = 0; i < n; i++) { k = order[i]; b = val["beam", k]
+          for (j = 0; j < m; j++) { s = sidelist[j]; h = val[s, k]
+            if (s == "beam" || !(b > 0) || !(h > 0)) continue
+            lower_better = (unit[k] == "bytes" || unit[k] == "us")
+            printf "ratio metric=%s side=%s value=%.4g beam=%.4g unit=%s ratio=%.2f\n", k, s, h, b, unit[k], lower_better ? b / h : h / b } } }
 ' "$out"

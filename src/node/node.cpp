@@ -413,6 +413,14 @@ std::vector<Atom> Node::nodes(bool include_hidden) const {
   return out;
 }
 
+std::size_t Node::send_queue_bytes(Atom node) const {
+  std::lock_guard lock(impl_->mu);
+  auto it = impl_->peers.find(node);
+  if (it == impl_->peers.end()) return 0;
+  if (it->second->conn) return it->second->conn->queued_bytes();
+  return it->second->queued_bytes;
+}
+
 void Node::monitor_nodes(const Pid& subscriber, bool on) {
   std::lock_guard lock(impl_->mu);
   auto& subs = impl_->node_subscribers;

@@ -68,6 +68,11 @@ class Node {
   // Connected nodes: visible ones, or all including hidden.
   std::vector<Atom> nodes(bool include_hidden = false) const;
 
+  // Bytes waiting to be written to `node` (0 when not connected). Senders that produce faster than
+  // the network carries can wait on this to stay below max_send_queue, as BEAM senders are
+  // suspended by a busy distribution port.
+  std::size_t send_queue_bytes(Atom node) const;
+
   // {nodeup, Node} and {nodedown, Node} to `subscriber` for every connection (net_kernel:monitor_nodes).
   void monitor_nodes(const Pid& subscriber, bool on = true);
   // One {nodedown, Node} to `subscriber` when the connection to `node` goes (erlang:monitor_node);
