@@ -8,6 +8,8 @@
 #include <asio/use_awaitable.hpp>
 #include <asio/write.hpp>
 
+#include <sys/socket.h>
+
 #include "bytes.hpp"
 
 namespace hypha::net {
@@ -20,7 +22,8 @@ DistConnection::DistConnection(asio::ip::tcp::socket sock, std::chrono::millisec
     : sock_(std::move(sock)), tick_timer_(sock_.get_executor()), ticktime_(ticktime), limits_(limits) {
   asio::error_code ec;
   sock_.set_option(asio::ip::tcp::no_delay(true), ec);
-  last_read_ = last_write_ = Clock::now();
+  last_read_ = Clock::now();
+  last_write_ = last_read_.time_since_epoch().count();
 }
 
 void DistConnection::start(PacketFn on_packet, ClosedFn on_closed) {
@@ -31,33 +34,53 @@ void DistConnection::start(PacketFn on_packet, ClosedFn on_closed) {
   asio::co_spawn(sock_.get_executor(), [self]() { return self->tick_loop(); }, asio::detached);
 }
 
+// Reads into one buffer and hands out every complete frame in it, so a burst of small messages
+// costs one system call, not two per message; frames are passed without copying.
 asio::awaitable<void> DistConnection::read_loop() {
   auto self = shared_from_this();
-  std::vector<std::uint8_t> body;
-  std::array<std::uint8_t, 4> head;
+  std::vector<std::uint8_t> buf(256 * 1024);
+  std::size_t begin = 0, end = 0;  // unconsumed bytes: buf[begin, end)
   for (;;) {
+    // Hand out complete frames.
+    while (end - begin >= 4) {
+      const std::size_t len = get32(&buf[begin]);
+      if (len > limits_.max_frame) {
+        shut("frame of " + std::to_string(len) + " bytes exceeds the limit of " + std::to_string(limits_.max_frame));
+        co_return;
+      }
+      if (end - begin < 4 + len) {
+        if (4 + len > buf.size()) {  // a frame larger than the buffer: make room for it
+          std::vector<std::uint8_t> bigger(4 + len);
+          std::copy(buf.begin() + static_cast<std::ptrdiff_t>(begin), buf.begin() + static_cast<std::ptrdiff_t>(end),
+                    bigger.begin());
+          end -= begin;
+          begin = 0;
+          buf.swap(bigger);
+        }
+        break;
+      }
+      const std::span<const std::uint8_t> frame(&buf[begin + 4], len);
+      begin += 4 + len;
+      if (len == 0) continue;  // a tick
+      if (closed()) co_return;
+      on_packet_(frame);
+    }
+    if (begin == end) {
+      begin = end = 0;
+    } else if (buf.size() - end < 4096 || begin > buf.size() / 2) {
+      std::copy(buf.begin() + static_cast<std::ptrdiff_t>(begin), buf.begin() + static_cast<std::ptrdiff_t>(end), buf.begin());
+      end -= begin;
+      begin = 0;
+    }
     asio::error_code ec;
-    co_await asio::async_read(sock_, asio::buffer(head), asio::redirect_error(use_awaitable, ec));
+    const std::size_t n = co_await sock_.async_read_some(asio::buffer(&buf[end], buf.size() - end),
+                                                        asio::redirect_error(use_awaitable, ec));
     if (ec) {
       shut(ec == asio::error::eof ? "connection closed by peer" : "read error: " + ec.message());
       co_return;
     }
+    end += n;
     last_read_ = Clock::now();
-    const std::size_t len = get32(head.data());
-    if (len == 0) continue;  // tick
-    if (len > limits_.max_frame) {
-      shut("frame of " + std::to_string(len) + " bytes exceeds the limit of " + std::to_string(limits_.max_frame));
-      co_return;
-    }
-    body.resize(len);
-    co_await asio::async_read(sock_, asio::buffer(body), asio::redirect_error(use_awaitable, ec));
-    if (ec) {
-      shut("read error: " + ec.message());
-      co_return;
-    }
-    last_read_ = Clock::now();
-    if (closed()) co_return;
-    on_packet_(body);
   }
 }
 
@@ -74,7 +97,8 @@ asio::awaitable<void> DistConnection::tick_loop() {
       shut("net_tick_timeout: nothing received for " + std::to_string(ticktime_.count()) + " ms");
       co_return;
     }
-    if (now - last_write_ >= interval) send(std::vector<std::uint8_t>(4, 0));
+    if (now - Clock::time_point(Clock::duration(last_write_.load())) >= interval)
+      send(std::vector<std::uint8_t>(4, 0));
   }
 }
 
@@ -83,6 +107,18 @@ bool DistConnection::send(std::vector<std::uint8_t> frame) {
   bool start = false;
   {
     std::lock_guard lock(mu_);
+    if (closed()) return false;
+    // Fast path for latency: nothing queued, no write in flight and the connection quiet for a
+    // moment, so write from this thread now without waking the I/O thread (shut() closes the
+    // socket under the same lock). In a burst, frames queue instead and go out in batches.
+    const auto now = Clock::now().time_since_epoch().count();
+    const auto quiet = std::chrono::duration_cast<Clock::duration>(std::chrono::microseconds(20)).count();
+    if (!writing_ && pending_.empty() && now - last_write_.load(std::memory_order_relaxed) > quiet) {
+      const ssize_t n = ::send(sock_.native_handle(), frame.data(), frame.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+      last_write_ = now;
+      if (n == static_cast<ssize_t>(frame.size())) return true;
+      if (n > 0) frame.erase(frame.begin(), frame.begin() + n);  // the rest goes through the queue
+    }
     pending_bytes_ += frame.size();
     if (pending_bytes_ > limits_.max_queued) {
       pending_bytes_ -= frame.size();
@@ -121,7 +157,7 @@ void DistConnection::write_next() {
     }
   }
   if (!writing_now(bufs, drained_close)) return;
-  last_write_ = Clock::now();
+  last_write_ = Clock::now().time_since_epoch().count();
   auto self = shared_from_this();
   asio::async_write(sock_, bufs, [self](const asio::error_code& ec, std::size_t) {
     if (ec) {
@@ -168,10 +204,13 @@ void DistConnection::close_after_flush(const std::string& reason) {
 }
 
 void DistConnection::shut(const std::string& reason) {
-  if (closed_.exchange(true, std::memory_order_acq_rel)) return;
-  asio::error_code ec;
-  sock_.shutdown(asio::ip::tcp::socket::shutdown_both, ec);
-  sock_.close(ec);
+  {
+    std::lock_guard lock(mu_);
+    if (closed_.exchange(true, std::memory_order_acq_rel)) return;
+    asio::error_code ec;
+    sock_.shutdown(asio::ip::tcp::socket::shutdown_both, ec);
+    sock_.close(ec);
+  }
   tick_timer_.cancel();
   if (on_closed_) on_closed_(reason);
   closed_promise_.set_value();

@@ -1,5 +1,7 @@
 #include "scheduler.hpp"
 
+#include <chrono>
+
 namespace hypha::detail {
 
 namespace {
@@ -97,6 +99,15 @@ void Scheduler::loop(Worker& w) {
       run_(p);
       continue;
     }
+    // Spin a little before sleeping: waking a sleeping thread costs several microseconds, and a
+    // reply often arrives within that time (BEAM schedulers do the same).
+    const auto spin_until = std::chrono::steady_clock::now() + std::chrono::microseconds(50);
+    bool found = false;
+    while (!found && std::chrono::steady_clock::now() < spin_until) {
+      std::this_thread::yield();
+      found = queued_.load(std::memory_order_acquire) > 0;
+    }
+    if (found) continue;
     std::unique_lock lock(global_mu_);
     sleeping_.fetch_add(1, std::memory_order_acq_rel);
     idle_cv_.wait(lock, [&] {

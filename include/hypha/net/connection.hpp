@@ -77,8 +77,8 @@ class DistConnection : public std::enable_shared_from_this<DistConnection> {
   std::promise<void> closed_promise_;
   std::shared_future<void> closed_future_ = closed_promise_.get_future().share();
   std::optional<std::string> close_when_drained_;  // under mu_
-  std::chrono::steady_clock::time_point last_read_;
-  std::chrono::steady_clock::time_point last_write_;
+  std::chrono::steady_clock::time_point last_read_;  // I/O thread only
+  std::atomic<std::chrono::steady_clock::rep> last_write_{0};  // written by senders too
 };
 
 }  // namespace hypha::net
