@@ -1,6 +1,14 @@
 #!/usr/bin/env bash
-# The demo command of the README: installs what is missing, builds, and runs the demo.
+# The demo command of the README: installs what is missing, builds, and runs the demos:
+#   1. terms: a real erl encodes, hypha decodes, and back
+#   2. a cluster: two C++ nodes and an Erlang node (ping, send, monitors, kill -9, clean leave)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/build.sh >/dev/null
-exec escript demo/terms.escript "$PWD/build/release/apps/hypha/hypha" "$PWD/build/demo"
+hypha="$PWD/build/release/apps/hypha/hypha"
+echo "######## terms"
+escript demo/terms.escript "$hypha" "$PWD/build/demo"
+echo
+echo "######## cluster"
+# A port mapper of the demo's own, so nothing else on the machine is disturbed.
+ERL_EPMD_PORT=${DEMO_EPMD_PORT:-44369} escript demo/cluster.escript "$hypha"
