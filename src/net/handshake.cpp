@@ -64,7 +64,7 @@ asio::awaitable<Result<PeerInfo, std::string>> handshake_connect(tcp::socket& so
       co_await send_framed(sock, status_message(replace ? "true" : "false"));
       if (!replace) co_return unexpected(std::string("peer already connected to us"));
     } else if (st == "nok") {
-      co_return unexpected(std::string("simultaneous connect: the peer's own attempt wins"));
+      co_return unexpected(std::string(kSimultaneousLost) + ": the peer's own attempt wins");
     } else if (st != "ok" && st != "ok_simultaneous") {
       co_return unexpected("connection refused by the peer (status " + st + ")");
     }

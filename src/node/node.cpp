@@ -192,7 +192,7 @@ asio::awaitable<void> Node::Impl::connect_attempt(Atom node, std::uint64_t attem
   const std::string full(node.text());
   const auto at = full.find('@');
   if (at == std::string::npos) {
-    fail_attempt(node, attempt, "not a node name");
+    fail_attempt(node, Peer::Owner::Connecting, attempt, "not a node name");
     co_return;
   }
   const std::string peer_alive = full.substr(0, at), peer_host = full.substr(at + 1);
@@ -213,12 +213,29 @@ asio::awaitable<void> Node::Impl::connect_attempt(Atom node, std::uint64_t attem
   asio::steady_timer timer(io, opts.setup_timeout);
   auto outcome = co_await (attempt_body() || timer.async_wait(use_awaitable));
   if (outcome.index() == 1) {
-    fail_attempt(node, attempt, "connection setup timed out");
+    fail_attempt(node, Peer::Owner::Connecting, attempt, "connection setup timed out");
     co_return;
   }
   auto& r = std::get<0>(outcome);
+  if (!r && r.error().starts_with(net::kSimultaneousLost)) {
+    // Both sides connected at once and the peer's attempt wins: its connection is arriving on
+    // our acceptor, which takes over this pending peer (and its queued sends and waiters).
+    {
+      std::lock_guard lock(mu);
+      auto it = peers.find(node);
+      if (it != peers.end() && it->second->state == Peer::State::Pending &&
+          it->second->owner == Peer::Owner::Connecting && it->second->attempt == attempt)
+        it->second->owner = Peer::Owner::Awaiting;
+    }
+    asio::steady_timer grace(io, opts.setup_timeout);
+    asio::error_code ec;
+    co_await grace.async_wait(asio::redirect_error(use_awaitable, ec));
+    // A no-op when the peer's connection came (or an accept is under way with its own timeout).
+    fail_attempt(node, Peer::Owner::Awaiting, 0, "the peer's simultaneous connection did not come");
+    co_return;
+  }
   if (!r) {
-    fail_attempt(node, attempt, r.error());
+    fail_attempt(node, Peer::Owner::Connecting, attempt, r.error());
     co_return;
   }
   establish(node, std::move(*sock), *r, attempt);
@@ -252,7 +269,7 @@ asio::awaitable<void> Node::Impl::accept_one(tcp::socket sock) {
   if (!failure.empty()) {
     const bool bad_cookie = failure.find("wrong cookie") != std::string::npos;
     log_event(bad_cookie ? 1 : 3, "connection_refused", {{"reason", failure}});
-    if (claimed) fail_attempt(*claimed, 0, failure);
+    if (claimed) fail_attempt(*claimed, Peer::Owner::Accepting, 0, failure);
     co_return;
   }
   const net::PeerInfo info = std::get<0>(outcome).value();
@@ -270,14 +287,23 @@ net::AcceptStatus Node::Impl::decide(const net::PeerInfo& info) {
   if (!p) {
     p = std::make_shared<Peer>();
     p->name = *name;
-    p->attempt = 0;
+    p->owner = Peer::Owner::Accepting;
     return net::AcceptStatus::Ok;
   }
   if (p->state == Peer::State::Up) return net::AcceptStatus::Alive;
-  if (p->attempt == 0) return net::AcceptStatus::Nok;  // another accept for it is under way
+  switch (p->owner) {
+    case Peer::Owner::Accepting:
+      return net::AcceptStatus::Nok;  // another accept for it is under way
+    case Peer::Owner::Awaiting:
+      p->owner = Peer::Owner::Accepting;  // the connection our lost attempt was waiting for
+      return net::AcceptStatus::Ok;
+    case Peer::Owner::Connecting:
+      break;
+  }
   // Both sides are connecting: the node with the greater name keeps its own attempt (net_kernel).
   if (self_name > *name) return net::AcceptStatus::Nok;
-  p->attempt = 0;  // our attempt gives way to this accept
+  p->owner = Peer::Owner::Accepting;  // our attempt gives way to this accept
+  p->attempt = 0;
   return net::AcceptStatus::OkSimultaneous;
 }
 
@@ -290,7 +316,10 @@ void Node::Impl::establish(Atom node, tcp::socket sock, const net::PeerInfo& inf
   {
     std::lock_guard lock(mu);
     auto it = peers.find(node);
-    if (stopped || it == peers.end() || (it->second->state == Peer::State::Pending && it->second->attempt != attempt))
+    const bool ours = it != peers.end() &&
+                      (attempt ? it->second->owner == Peer::Owner::Connecting && it->second->attempt == attempt
+                               : it->second->owner == Peer::Owner::Accepting || it->second->state == Peer::State::Up);
+    if (stopped || !ours || (attempt && it->second->state == Peer::State::Up))
       return;  // superseded: `conn` (and its socket) just goes away
     auto& p = it->second;
     if (p->state == Peer::State::Up) replaced = p->conn;
@@ -313,12 +342,14 @@ void Node::Impl::establish(Atom node, tcp::socket sock, const net::PeerInfo& inf
   notify_nodes(node, true);
 }
 
-void Node::Impl::fail_attempt(Atom node, std::uint64_t attempt, const std::string& reason) {
+void Node::Impl::fail_attempt(Atom node, Peer::Owner owner, std::uint64_t attempt, const std::string& reason) {
   std::shared_ptr<Peer> peer;
   {
     std::lock_guard lock(mu);
     auto it = peers.find(node);
-    if (it == peers.end() || it->second->state != Peer::State::Pending || it->second->attempt != attempt) return;
+    if (it == peers.end() || it->second->state != Peer::State::Pending || it->second->owner != owner ||
+        (owner == Peer::Owner::Connecting && it->second->attempt != attempt))
+      return;
     peer = it->second;
     peers.erase(it);
   }

@@ -21,9 +21,13 @@ using Bytes = std::vector<std::uint8_t>;
 // One other node: a connection being set up or up, and what depends on it.
 struct Peer {
   enum class State { Pending, Up };
+  // Who is setting up a pending connection: our outgoing attempt, an accepted handshake, or
+  // nobody yet because our attempt lost a simultaneous connect and the peer's is on its way.
+  enum class Owner { Connecting, Accepting, Awaiting };
   Atom name;
   State state = State::Pending;
-  std::uint64_t attempt = 0;  // the outgoing attempt that owns a pending peer; 0: an accept does
+  Owner owner = Owner::Connecting;
+  std::uint64_t attempt = 0;  // our outgoing attempt, when owner is Connecting
   std::shared_ptr<net::DistConnection> conn;
   std::uint64_t flags = 0;
   std::uint32_t creation = 0;
@@ -55,8 +59,10 @@ struct Node::Impl : RemoteTransport {
   asio::awaitable<void> accept_loop();
   asio::awaitable<void> accept_one(asio::ip::tcp::socket sock);
   net::AcceptStatus decide(const net::PeerInfo& peer);
+  // `attempt`: ours that succeeded, or 0 for an accepted connection.
   void establish(Atom node, asio::ip::tcp::socket sock, const net::PeerInfo& info, std::uint64_t attempt);
-  void fail_attempt(Atom node, std::uint64_t attempt, const std::string& reason);
+  // Gives up a pending peer if `owner` (and for Connecting, `attempt`) still owns it.
+  void fail_attempt(Atom node, Peer::Owner owner, std::uint64_t attempt, const std::string& reason);
   void connection_lost(Atom node, const std::shared_ptr<net::DistConnection>& conn, const std::string& reason);
   // Signals everything that depended on a peer that is gone.
   void peer_gone(const std::shared_ptr<Peer>& peer);

@@ -275,11 +275,16 @@ void Runtime::Impl::run(ProcessCore* p) {
         ready = true;
       }
       if (!ready) {
-        // Sleep until a signal arrives; one that came in meanwhile reschedules at once.
+        // Sleep until a signal arrives; one that came in meanwhile reschedules at once. Once
+        // Waiting is published another worker may run (and end) the process, so a reference
+        // keeps it alive for the check that follows.
+        p->refs.fetch_add(1, std::memory_order_relaxed);
         p->state.store(State::Waiting, std::memory_order_seq_cst);
-        if (p->inbox.empty()) return;
         State expected = State::Waiting;
-        if (!p->state.compare_exchange_strong(expected, State::Running)) return;
+        const bool reclaimed =
+            !p->inbox.empty() && p->state.compare_exchange_strong(expected, State::Running);
+        release(p);  // if reclaimed, the table's reference keeps it alive while it runs here
+        if (!reclaimed) return;
         continue;
       }
       p->waiting = false;

@@ -37,7 +37,8 @@ main([Hypha, Dir]) ->
              fun send_to_hypha_name/0, fun send_from_hypha/0, fun order_is_kept/0,
              fun monitor_hypha_process/0, fun link_to_hypha_process/0,
              fun hypha_monitors_erlang_process/0, fun hypha_link_propagates_to_erlang/0,
-             fun elixir_pings_and_lists/0, fun names_lists_registered_nodes/0,
+             fun elixir_pings_and_lists/0, fun erlang_nodes_find_each_other_through_hypha_epmd/0,
+             fun names_lists_registered_nodes/0,
              fun wrong_cookie_is_refused_and_node_serves_on/0,
              fun hung_node_is_noticed_within_ticktime/0, fun kill_9_gives_noconnection/0],
     Results = [run_case(C) || C <- Cases],
@@ -248,6 +249,15 @@ elixir_pings_and_lists() ->
     case string:split(string:trim(Out), "\n", all) of
         [":pong", "true"] -> ok;
         Other -> {elixir_said, Other}
+    end.
+
+%% Another erl node, started here, finds this one through the EPMD that the hypha node serves.
+erlang_nodes_find_each_other_through_hypha_epmd() ->
+    Cmd = "erl -noshell -name other_" ++ os:getpid() ++ "@127.0.0.1 -setcookie " ++ get(cookie) ++
+          " -eval 'io:format(\"~p\", [net_adm:ping(list_to_atom(\"" ++ atom_to_list(node()) ++ "\"))]), halt().'",
+    case string:trim(os:cmd(Cmd)) of
+        "pong" -> ok;
+        Other -> {other_erl_said, Other}
     end.
 
 names_lists_registered_nodes() ->

@@ -152,6 +152,30 @@ TEST_F(NodeTest, AStoppedNodeGivesNoconnectionAndNodedown) {
   EXPECT_TRUE(a.nodes().empty());
 }
 
+TEST_F(NodeTest, SimultaneousConnectsEndWithOneConnection) {
+  Node& a = start("a");
+  Node& b = start("b");
+  for (int round = 0; round < 5; ++round) {
+    Result<bool, std::string> ra = false, rb = false;
+    std::thread ta([&] { ra = a.connect(b.name()); });
+    std::thread tb([&] { rb = b.connect(a.name()); });
+    ta.join();
+    tb.join();
+    EXPECT_TRUE(ra.ok()) << (ra.ok() ? "" : ra.error());
+    EXPECT_TRUE(rb.ok()) << (rb.ok() ? "" : rb.error());
+    EXPECT_EQ(a.nodes(), std::vector<Atom>{b.name()});
+    EXPECT_EQ(b.nodes(), std::vector<Atom>{a.name()});
+    EXPECT_TRUE(a.ping(b.name()));
+    // Both sides see the connection go before the next round.
+    Mailbox ma = a.runtime().mailbox(), mb = b.runtime().mailbox();
+    a.monitor_node(ma.pid(), b.name());
+    b.monitor_node(mb.pid(), a.name());
+    a.disconnect(b.name());
+    EXPECT_TRUE(ma.receive(kWait));
+    EXPECT_TRUE(mb.receive(kWait));
+  }
+}
+
 TEST_F(NodeTest, MonitorNodeFiresImmediatelyForAnUnreachableNode) {
   Node& a = start("a");
   Mailbox me = a.runtime().mailbox();

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <string_view>
 
 #include "hypha/term/result.hpp"
 
@@ -35,6 +36,10 @@ enum class AcceptStatus {
   Alive,           // we believe we are already connected; the peer says whether to replace it
   NotAllowed,
 };
+
+// How handshake_connect's error starts when the peer answered "nok": it was connecting to us at
+// the same time and its attempt wins, so our acceptor will get the connection.
+inline constexpr std::string_view kSimultaneousLost = "simultaneous connect lost";
 
 // Initiator. `expected` is the node we meant to reach; `on_alive` answers the "alive" status
 // (true: the peer's old connection to us is stale, replace it).
