@@ -34,11 +34,11 @@ void DistConnection::start(PacketFn on_packet, ClosedFn on_closed) {
   asio::co_spawn(sock_.get_executor(), [self]() { return self->tick_loop(); }, asio::detached);
 }
 
-// Reads into one buffer and hands out every complete frame in it, so a burst of small messages
+// Reads into one 1 MiB buffer and hands out every complete frame in it, so a burst of small messages
 // costs one system call, not two per message; frames are passed without copying.
 asio::awaitable<void> DistConnection::read_loop() {
   auto self = shared_from_this();
-  std::vector<std::uint8_t> buf(256 * 1024);
+  std::vector<std::uint8_t> buf(1024 * 1024);
   std::size_t begin = 0, end = 0;  // unconsumed bytes: buf[begin, end)
   for (;;) {
     // Hand out complete frames.
