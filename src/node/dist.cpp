@@ -243,11 +243,7 @@ void Node::Impl::handle_control(Atom node, const Term& c, const Term* payload) {
     case kLink: {
       const Pid& from = pid_at(c, 1);
       const Pid& to = pid_at(c, 2);
-      {
-        std::lock_guard lock(mu);
-        auto it = peers.find(node);
-        if (it != peers.end()) it->second->links.emplace(to, from);
-      }
+      with_peer(node, [&](Peer& p) { p.links.emplace(to, from); });
       r.deliver_link(from, to);
       return;
     }
@@ -255,11 +251,7 @@ void Node::Impl::handle_control(Atom node, const Term& c, const Term* payload) {
       const bool with_id = c[0].small_integer() == kUnlinkId;
       const Pid& from = pid_at(c, with_id ? 2 : 1);
       const Pid& to = pid_at(c, with_id ? 3 : 2);
-      {
-        std::lock_guard lock(mu);
-        auto it = peers.find(node);
-        if (it != peers.end()) it->second->links.erase({to, from});
-      }
+      with_peer(node, [&](Peer& p) { p.links.erase({to, from}); });
       r.deliver_unlink(from, to);
       if (with_id) route(node, frame(Term::tuple({op(kUnlinkIdAck), at(c, 1), Term(to), Term(from)}), nullptr));
       return;
@@ -274,11 +266,7 @@ void Node::Impl::handle_control(Atom node, const Term& c, const Term* payload) {
       const Pid& from = pid_at(c, 1);
       const Pid& to = pid_at(c, 2);
       const Term& reason = in_payload ? need_payload(payload) : at(c, (o == kExitTT || o == kExit2TT) ? 4 : 3);
-      if (linked) {
-        std::lock_guard lock(mu);
-        auto it = peers.find(node);
-        if (it != peers.end()) it->second->links.erase({to, from});
-      }
+      if (linked) with_peer(node, [&](Peer& p) { p.links.erase({to, from}); });
       r.deliver_exit(from, to, reason, linked);
       return;
     }
@@ -287,22 +275,14 @@ void Node::Impl::handle_control(Atom node, const Term& c, const Term* payload) {
       const Term& target = at(c, 2);
       const Ref& ref = ref_at(c, 3);
       if (!target.is_pid() && !target.is_atom()) throw BadControl{"MONITOR_P of something not a pid or name"};
-      {
-        std::lock_guard lock(mu);
-        auto it = peers.find(node);
-        if (it != peers.end()) it->second->monitors_in.emplace(ref, std::make_pair(from, target));
-      }
+      with_peer(node, [&](Peer& p) { p.monitors_in.emplace(ref, std::make_pair(from, target)); });
       r.deliver_monitor(from, target, ref);
       return;
     }
     case kDemonitorP: {
       const Pid& from = pid_at(c, 1);
       const Ref& ref = ref_at(c, 3);
-      {
-        std::lock_guard lock(mu);
-        auto it = peers.find(node);
-        if (it != peers.end()) it->second->monitors_in.erase(ref);
-      }
+      with_peer(node, [&](Peer& p) { p.monitors_in.erase(ref); });
       r.deliver_demonitor(from, at(c, 2), ref);
       return;
     }

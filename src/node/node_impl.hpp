@@ -72,6 +72,13 @@ struct Node::Impl : RemoteTransport {
   // Sends now, queues while connecting, or starts connecting. False when impossible (no name).
   void route(Atom node, Bytes frame);
   bool peer_has(Atom node, std::uint64_t flag);
+  // Runs f(peer) under the lock if `node` has a peer entry.
+  template <class F>
+  void with_peer(Atom node, F&& f) {
+    std::lock_guard lock(mu);
+    auto it = peers.find(node);
+    if (it != peers.end()) f(*it->second);
+  }
   void send_alias(const Pid* from, const Ref& alias, const Term& msg);
 
   // RemoteTransport
