@@ -3,6 +3,7 @@
 // term, and printing a term without pids/refs/ports/funs and parsing the text gives it back.
 #include <cstdint>
 #include <cstdlib>
+#include <algorithm>
 #include <cstdio>
 
 #include "hypha/term.hpp"
@@ -43,8 +44,13 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const hypha::Term& t = *r;
   hypha::etf::DecodeOptions roomy;
   roomy.max_new_atoms = 1u << 20;
-  auto again = hypha::etf::decode(hypha::etf::encode(t), roomy);
+  const auto encoded = hypha::etf::encode(t);
+  auto again = hypha::etf::decode(encoded, roomy);
   if (!again || !(*again == t)) die("encode/decode round trip", t);
+  std::vector<std::uint8_t> into(hypha::etf::encoded_size(t));
+  if (hypha::etf::encode_into(into.data(), t) != into.data() + into.size() ||
+      !std::equal(into.begin(), into.end(), encoded.begin() + 1, encoded.end()))
+    die("encode_into differs from encode", t);
   const std::string text = t.to_string();
   if (printable_exactly(t)) {
     auto parsed = hypha::parse_term(text);

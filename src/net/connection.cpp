@@ -98,22 +98,24 @@ asio::awaitable<void> DistConnection::tick_loop() {
       co_return;
     }
     if (now - Clock::time_point(Clock::duration(last_write_.load())) >= interval)
-      send(std::vector<std::uint8_t>(4, 0));
+      send(Frame(4, 0));
   }
 }
 
-bool DistConnection::send(std::vector<std::uint8_t> frame) {
+bool DistConnection::send(Frame frame) {
   if (closed()) return false;
   bool start = false;
   {
     std::lock_guard lock(mu_);
     if (closed()) return false;
-    // Fast path for latency: nothing queued, no write in flight and the connection quiet for a
-    // moment, so write from this thread now without waking the I/O thread (shut() closes the
-    // socket under the same lock). In a burst, frames queue instead and go out in batches.
+    // Fast path: nothing queued, no write in flight and the connection quiet for a moment (or the
+    // frame large), so write from this thread now without waking the I/O thread (shut() closes
+    // the socket under the same lock). In a burst of small frames they queue and go out in batches.
     const auto now = Clock::now().time_since_epoch().count();
     const auto quiet = std::chrono::duration_cast<Clock::duration>(std::chrono::microseconds(20)).count();
-    if (!writing_ && pending_.empty() && now - last_write_.load(std::memory_order_relaxed) > quiet) {
+    // A large frame is worth its own system call even in a burst.
+    const bool large = frame.size() >= 8192;
+    if (!writing_ && pending_.empty() && (large || now - last_write_.load(std::memory_order_relaxed) > quiet)) {
       const ssize_t n = ::send(sock_.native_handle(), frame.data(), frame.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
       last_write_ = now;
       if (n == static_cast<ssize_t>(frame.size())) return true;

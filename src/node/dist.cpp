@@ -53,19 +53,21 @@ const Term& need_payload(const Term* p) {
 // ---------------------------------------------------------------------------------- outgoing
 
 Bytes Node::Impl::frame(const Term& ctrl, const Term* payload) {
-  Bytes b(4);
-  b.push_back(112);  // pass-through: no distribution header, no atom cache
-  b.push_back(etf::kVersion);
-  etf::encode_append(b, ctrl);
+  // Sized once, written once: 4-byte length, pass-through byte, then each term after 131.
+  const std::size_t n = 2 + etf::encoded_size(ctrl) + (payload ? 1 + etf::encoded_size(*payload) : 0);
+  Bytes b(4 + n);
+  std::uint8_t* p = b.data();
+  *p++ = static_cast<std::uint8_t>(n >> 24);
+  *p++ = static_cast<std::uint8_t>(n >> 16);
+  *p++ = static_cast<std::uint8_t>(n >> 8);
+  *p++ = static_cast<std::uint8_t>(n);
+  *p++ = 112;  // pass-through: no distribution header, no atom cache
+  *p++ = etf::kVersion;
+  p = etf::encode_into(p, ctrl);
   if (payload) {
-    b.push_back(etf::kVersion);
-    etf::encode_append(b, *payload);
+    *p++ = etf::kVersion;
+    etf::encode_into(p, *payload);
   }
-  const std::size_t n = b.size() - 4;
-  b[0] = static_cast<std::uint8_t>(n >> 24);
-  b[1] = static_cast<std::uint8_t>(n >> 16);
-  b[2] = static_cast<std::uint8_t>(n >> 8);
-  b[3] = static_cast<std::uint8_t>(n);
   return b;
 }
 

@@ -16,7 +16,7 @@
 
 namespace hypha {
 
-using Bytes = std::vector<std::uint8_t>;
+using Bytes = net::Frame;
 
 // One other node: a connection being set up or up, and what depends on it.
 struct Peer {

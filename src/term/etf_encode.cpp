@@ -76,11 +76,14 @@ std::size_t size_of(const Term& t) {
 // twice, and large terms are bound by memory traffic, not by arithmetic).
 class Writer {
  public:
-  explicit Writer(std::vector<std::uint8_t>& out) : out_(out) {
+  explicit Writer(std::vector<std::uint8_t>& out) : out_(&out) {
     grow(std::max<std::size_t>(64, out.capacity() - out.size()));
   }
+  // Into memory already sized with encoded_size(): no checks, no growth.
+  explicit Writer(std::uint8_t* dst) : p_(dst) {}
+  std::uint8_t* pos() const { return p_; }
   // Trims `out` to what was written.
-  void finish() { out_.resize(static_cast<std::size_t>(p_ - out_.data())); }
+  void finish() { out_->resize(static_cast<std::size_t>(p_ - out_->data())); }
 
   void term(const Term& t) {
     ensure(kMaxHeader);
@@ -172,13 +175,13 @@ class Writer {
   static constexpr std::size_t kMaxHeader = 32;
 
   void ensure(std::size_t n) {
-    if (static_cast<std::size_t>(end_ - p_) < n) grow(n);
+    if (out_ && static_cast<std::size_t>(end_ - p_) < n) grow(n);
   }
   void grow(std::size_t n) {
-    const std::size_t used = p_ ? static_cast<std::size_t>(p_ - out_.data()) : out_.size();
-    out_.resize(std::max(used + n, out_.size() * 2));
-    p_ = out_.data() + used;
-    end_ = out_.data() + out_.size();
+    const std::size_t used = p_ ? static_cast<std::size_t>(p_ - out_->data()) : out_->size();
+    out_->resize(std::max(used + n, out_->size() * 2));
+    p_ = out_->data() + used;
+    end_ = out_->data() + out_->size();
   }
 
   void u8(std::uint8_t v) { *p_++ = v; }
@@ -222,7 +225,7 @@ class Writer {
     raw(mag.data(), mag.size());
   }
 
-  std::vector<std::uint8_t>& out_;
+  std::vector<std::uint8_t>* out_ = nullptr;  // null: writing into fixed memory
   std::uint8_t* p_ = nullptr;
   std::uint8_t* end_ = nullptr;
 };
@@ -230,6 +233,12 @@ class Writer {
 }  // namespace
 
 std::size_t encoded_size(const Term& t) { return size_of(t); }
+
+std::uint8_t* encode_into(std::uint8_t* dst, const Term& t) {
+  Writer w(dst);
+  w.term(t);
+  return w.pos();
+}
 
 void encode_append(std::vector<std::uint8_t>& out, const Term& t) {
   Writer w(out);

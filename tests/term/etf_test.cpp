@@ -293,6 +293,24 @@ TEST(Etf, AtomCacheReferencesResolveFromTheCache) {
   EXPECT_FALSE(etf::decode(Bytes{131, 82, 0}).ok());
 }
 
+TEST(Etf, EncodeIntoWritesExactlyEncodedSizeBytes) {
+  Ref r;
+  r.node = Atom("n@h");
+  r.len = 3;
+  for (const Term& t : {parse("{ok,[1,2|x],#{a => <<1:3>>},\"str\",-1.5,123456789012345678901234567890}"),
+                        Term(Pid{Atom("n@h"), 1, 2, 3}), Term(Port{Atom("n@h"), 1ull << 40, 2}), Term(r),
+                        parse("fun m:f/2"), Term(-9223372036854775807LL - 1), Term::binary(std::string(300, 'b'))}) {
+    const std::size_t n = etf::encoded_size(t);
+    std::vector<std::uint8_t> into(n + 1, 0xEE);
+    EXPECT_EQ(etf::encode_into(into.data(), t), into.data() + n) << t.to_string();
+    EXPECT_EQ(into[n], 0xEE);  // nothing written past the end
+    std::vector<std::uint8_t> appended;
+    etf::encode_append(appended, t);
+    into.pop_back();
+    EXPECT_EQ(into, appended);
+  }
+}
+
 TEST(Etf, DecodePrefixReportsConsumedBytes) {
   Bytes two;
   etf::encode_append(two, Term::atom("a"));

@@ -26,9 +26,35 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
 namespace hypha::net {
+
+// An allocator that leaves new bytes uninitialised: frames are written in full right after they
+// are sized, so zero-filling them first would only cost time.
+template <class T>
+struct UninitAllocator : std::allocator<T> {
+  template <class U>
+  struct rebind {
+    using other = UninitAllocator<U>;
+  };
+  UninitAllocator() = default;
+  template <class U>
+  UninitAllocator(const UninitAllocator<U>&) noexcept {}
+  template <class U>
+  void construct(U* p) noexcept(std::is_nothrow_default_constructible_v<U>) {
+    ::new (static_cast<void*>(p)) U;
+  }
+  template <class U, class... A>
+  void construct(U* p, A&&... a) {
+    ::new (static_cast<void*>(p)) U(std::forward<A>(a)...);
+  }
+};
+
+// One distribution frame, starting with its 4-byte length.
+using Frame = std::vector<std::uint8_t, UninitAllocator<std::uint8_t>>;
 
 struct ConnectionLimits {
   std::size_t max_frame = 64u << 20;
@@ -44,7 +70,7 @@ class DistConnection : public std::enable_shared_from_this<DistConnection> {
   // Starts reading and ticking. `on_packet` gets each non-tick packet; `on_closed` is called once.
   void start(PacketFn on_packet, ClosedFn on_closed);
   // Queues a frame that already starts with its 4-byte length. False when closed or over limit.
-  bool send(std::vector<std::uint8_t> frame);
+  bool send(Frame frame);
   void close(const std::string& reason);
   // Closes once what is queued has been written (leaving a cluster without losing the last sends).
   void close_after_flush(const std::string& reason);
@@ -68,10 +94,10 @@ class DistConnection : public std::enable_shared_from_this<DistConnection> {
   ClosedFn on_closed_;
 
   mutable std::mutex mu_;
-  std::deque<std::vector<std::uint8_t>> pending_;
+  std::deque<Frame> pending_;
   std::size_t pending_bytes_ = 0;
   bool writing_ = false;
-  std::vector<std::vector<std::uint8_t>> inflight_;
+  std::vector<Frame> inflight_;
 
   std::atomic<bool> closed_{false};
   std::promise<void> closed_promise_;

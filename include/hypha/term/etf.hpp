@@ -66,5 +66,8 @@ std::vector<std::uint8_t> encode(const Term& t, const EncodeOptions& opts = {});
 void encode_append(std::vector<std::uint8_t>& out, const Term& t);
 // Bytes encode_append() writes.
 std::size_t encoded_size(const Term& t);
+// Writes the term (no version byte) at `dst`, which must hold encoded_size(t) bytes; returns the
+// end. For callers that size a buffer once for several terms (distribution frames).
+std::uint8_t* encode_into(std::uint8_t* dst, const Term& t);
 
 }  // namespace hypha::etf
