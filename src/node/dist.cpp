@@ -52,23 +52,36 @@ const Term& need_payload(const Term* p) {
 
 // ---------------------------------------------------------------------------------- outgoing
 
-Bytes Node::Impl::frame(const Term& ctrl, const Term* payload) {
-  // Sized once, written once: 4-byte length, pass-through byte, then each term after 131.
-  const std::size_t n = 2 + etf::encoded_size(ctrl) + (payload ? 1 + etf::encoded_size(*payload) : 0);
+Bytes Node::Impl::frame(const Term& ctrl, const Term* payload, bool dist_header) {
+  // Sized once, written once: the 4-byte length, then either a distribution header with no atom
+  // cache references (131 68 0, followed by the terms without version bytes: what a peer that
+  // negotiated DIST_HDR_ATOM_CACHE accepts) or pass-through (112, then each term after 131).
+  const std::size_t head = dist_header ? 3 : 2;
+  const std::size_t n = head + etf::encoded_size(ctrl) + (payload ? (dist_header ? 0 : 1) + etf::encoded_size(*payload) : 0);
   Bytes b(4 + n);
   std::uint8_t* p = b.data();
   *p++ = static_cast<std::uint8_t>(n >> 24);
   *p++ = static_cast<std::uint8_t>(n >> 16);
   *p++ = static_cast<std::uint8_t>(n >> 8);
   *p++ = static_cast<std::uint8_t>(n);
-  *p++ = 112;  // pass-through: no distribution header, no atom cache
-  *p++ = etf::kVersion;
+  if (dist_header) {
+    *p++ = etf::kVersion;
+    *p++ = 68;
+    *p++ = 0;
+  } else {
+    *p++ = 112;
+    *p++ = etf::kVersion;
+  }
   p = etf::encode_into(p, ctrl);
   if (payload) {
-    *p++ = etf::kVersion;
+    if (!dist_header) *p++ = etf::kVersion;
     etf::encode_into(p, *payload);
   }
   return b;
+}
+
+void Node::Impl::send_control(Atom node, const Term& ctrl, const Term* payload) {
+  route(node, frame(ctrl, payload, peer_has(node, net::dflag::kDistHdrAtomCache)));
 }
 
 void Node::Impl::route(Atom node, Bytes f) {
@@ -96,21 +109,21 @@ bool Node::Impl::peer_has(Atom node, std::uint64_t flag) {
 
 void Node::Impl::send(const Pid* from, const Pid& to, const Term& msg) {
   if (from && peer_has(to.node, net::dflag::kSendSender))
-    route(to.node, frame(Term::tuple({op(kSendSender), Term(*from), Term(to)}), &msg));
+    send_control(to.node, Term::tuple({op(kSendSender), Term(*from), Term(to)}), &msg);
   else
-    route(to.node, frame(Term::tuple({op(kSend), Term(empty_atom()), Term(to)}), &msg));
+    send_control(to.node, Term::tuple({op(kSend), Term(empty_atom()), Term(to)}), &msg);
 }
 
 void Node::Impl::send_name(const Pid* from, Atom name, Atom node, const Term& msg) {
   // REG_SEND needs a sender; sends from outside any process name net_kernel.
   const Pid sender = from ? *from : net_kernel.value_or(Pid{self_name, 0, 0, creation_});
-  route(node, frame(Term::tuple({op(kRegSend), Term(sender), Term(empty_atom()), Term(name)}), &msg));
+  send_control(node, Term::tuple({op(kRegSend), Term(sender), Term(empty_atom()), Term(name)}), &msg);
 }
 
 void Node::Impl::send_alias(const Pid* from, const Ref& alias, const Term& msg) {
   if (alias.node == self_name) return;  // hypha processes have no aliases yet
   const Pid sender = from ? *from : net_kernel.value_or(Pid{self_name, 0, 0, creation_});
-  route(alias.node, frame(Term::tuple({op(kAliasSend), Term(sender), Term(alias)}), &msg));
+  send_control(alias.node, Term::tuple({op(kAliasSend), Term(sender), Term(alias)}), &msg);
 }
 
 void Node::Impl::link(const Pid& from, const Pid& to) {
@@ -118,7 +131,7 @@ void Node::Impl::link(const Pid& from, const Pid& to) {
     std::lock_guard lock(mu);
     peer_locked(to.node).links.emplace(from, to);
   }
-  route(to.node, frame(Term::tuple({op(kLink), Term(from), Term(to)}), nullptr));
+  send_control(to.node, Term::tuple({op(kLink), Term(from), Term(to)}), nullptr);
 }
 
 void Node::Impl::unlink(const Pid& from, const Pid& to) {
@@ -130,9 +143,9 @@ void Node::Impl::unlink(const Pid& from, const Pid& to) {
     id = next_unlink_id++;
   }
   if (peer_has(to.node, net::dflag::kUnlinkId))
-    route(to.node, frame(Term::tuple({op(kUnlinkId), Term(static_cast<std::uint64_t>(id)), Term(from), Term(to)}), nullptr));
+    send_control(to.node, Term::tuple({op(kUnlinkId), Term(static_cast<std::uint64_t>(id)), Term(from), Term(to)}), nullptr);
   else
-    route(to.node, frame(Term::tuple({op(kUnlink), Term(from), Term(to)}), nullptr));
+    send_control(to.node, Term::tuple({op(kUnlink), Term(from), Term(to)}), nullptr);
 }
 
 void Node::Impl::exit(const Pid& from, const Pid& to, const Term& reason, bool linked) {
@@ -144,9 +157,9 @@ void Node::Impl::exit(const Pid& from, const Pid& to, const Term& reason, bool l
   }
   const bool payload = peer_has(to.node, net::dflag::kExitPayload);
   if (payload)
-    route(to.node, frame(Term::tuple({op(linked ? kPayloadExit : kPayloadExit2), Term(from), Term(to)}), &reason));
+    send_control(to.node, Term::tuple({op(linked ? kPayloadExit : kPayloadExit2), Term(from), Term(to)}), &reason);
   else
-    route(to.node, frame(Term::tuple({op(linked ? kExit : kExit2), Term(from), Term(to), reason}), nullptr));
+    send_control(to.node, Term::tuple({op(linked ? kExit : kExit2), Term(from), Term(to), reason}), nullptr);
 }
 
 void Node::Impl::monitor(const Pid& from, const Term& target, Atom node, const Ref& ref) {
@@ -155,7 +168,7 @@ void Node::Impl::monitor(const Pid& from, const Term& target, Atom node, const R
     // What the DOWN will name: the pid, or {Name, Node}.
     peer_locked(node).monitors_out.emplace(ref, std::make_pair(from, target.is_atom() ? Term::tuple({target, Term(node)}) : target));
   }
-  route(node, frame(Term::tuple({op(kMonitorP), Term(from), target, Term(ref)}), nullptr));
+  send_control(node, Term::tuple({op(kMonitorP), Term(from), target, Term(ref)}), nullptr);
 }
 
 void Node::Impl::demonitor(const Pid& from, const Term& target, Atom node, const Ref& ref) {
@@ -165,7 +178,7 @@ void Node::Impl::demonitor(const Pid& from, const Term& target, Atom node, const
     if (it == peers.end()) return;
     it->second->monitors_out.erase(ref);
   }
-  route(node, frame(Term::tuple({op(kDemonitorP), Term(from), target, Term(ref)}), nullptr));
+  send_control(node, Term::tuple({op(kDemonitorP), Term(from), target, Term(ref)}), nullptr);
 }
 
 void Node::Impl::monitor_exit(const Pid& from, const Term& watched, const Pid& watcher, const Ref& ref,
@@ -179,36 +192,90 @@ void Node::Impl::monitor_exit(const Pid& from, const Term& watched, const Pid& w
   // The process is named as the watcher named it: a registered name stays a name.
   const Term proc = watched.is_tuple() ? watched[0] : Term(from);
   if (peer_has(watcher.node, net::dflag::kExitPayload))
-    route(watcher.node, frame(Term::tuple({op(kPayloadMonitorPExit), proc, Term(watcher), Term(ref)}), &reason));
+    send_control(watcher.node, Term::tuple({op(kPayloadMonitorPExit), proc, Term(watcher), Term(ref)}), &reason);
   else
-    route(watcher.node, frame(Term::tuple({op(kMonitorPExit), proc, Term(watcher), Term(ref), reason}), nullptr));
+    send_control(watcher.node, Term::tuple({op(kMonitorPExit), proc, Term(watcher), Term(ref), reason}), nullptr);
 }
 
 // ---------------------------------------------------------------------------------- incoming
 
-void Node::Impl::dispatch(Atom node, std::span<const std::uint8_t> packet) {
+// Reads a normal distribution header (131 68 ...: erl_ext_dist.html, "Normal Distribution
+// Header"), updating the connection's atom cache, and returns the atoms this message's
+// ATOM_CACHE_REFs name, in order.
+Result<std::vector<Atom>, std::string> read_dist_header(std::span<const std::uint8_t> p, std::size_t& pos,
+                                                       AtomCache& cache) {
+  auto need = [&](std::size_t n) { return p.size() - pos >= n; };
+  if (!need(1)) return unexpected(std::string("truncated distribution header"));
+  const std::size_t n = p[pos++];
+  std::vector<Atom> refs;
+  if (n == 0) return refs;
+  const std::size_t flag_bytes = n / 2 + 1;
+  if (!need(flag_bytes)) return unexpected(std::string("truncated distribution header flags"));
+  const std::uint8_t* flags = &p[pos];
+  pos += flag_bytes;
+  auto nibble = [&](std::size_t i) { return (i % 2 == 0) ? (flags[i / 2] & 0x0F) : (flags[i / 2] >> 4); };
+  const bool long_atoms = nibble(n) & 1;
+  refs.reserve(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    const unsigned f = nibble(i);
+    const unsigned segment = f & 7;
+    if (!need(1)) return unexpected(std::string("truncated atom cache reference"));
+    const std::size_t slot = segment * 256 + p[pos++];
+    if (f & 8) {  // a new cache entry: the atom's text follows
+      std::size_t len;
+      if (long_atoms) {
+        if (!need(2)) return unexpected(std::string("truncated atom cache entry"));
+        len = (std::size_t{p[pos]} << 8) | p[pos + 1];
+        pos += 2;
+      } else {
+        if (!need(1)) return unexpected(std::string("truncated atom cache entry"));
+        len = p[pos++];
+      }
+      if (!need(len)) return unexpected(std::string("truncated atom cache entry text"));
+      auto atom = Atom::make(std::string_view(reinterpret_cast<const char*>(&p[pos]), len));
+      if (!atom) return unexpected("atom cache entry: " + atom.error());
+      pos += len;
+      cache[slot] = *atom;
+    } else if (!cache[slot]) {
+      return unexpected("reference to an empty atom cache entry " + std::to_string(slot));
+    }
+    refs.push_back(*cache[slot]);
+  }
+  return refs;
+}
+
+void Node::Impl::dispatch(Atom node, std::span<const std::uint8_t> packet, AtomCache& cache) {
   auto close_with = [&](const std::string& why) {
     log_event(1, "bad_packet", {{"peer", node.text()}, {"reason", why}});
     std::shared_ptr<net::DistConnection> conn;
-    {
-      std::lock_guard lock(mu);
-      auto it = peers.find(node);
-      if (it != peers.end()) conn = it->second->conn;
-    }
+    with_peer(node, [&](Peer& p) { conn = p.conn; });
     if (conn) conn->close("malformed packet: " + why);
   };
-  if (packet.empty() || packet[0] != 112) {
-    close_with(packet.empty() ? "empty packet" : "unsupported packet type " + std::to_string(packet[0]));
-    return;
-  }
   etf::DecodeOptions dopts;
   dopts.max_bytes = opts.max_frame;
-  std::size_t pos = 1;
+  std::size_t pos = 0;
+  std::vector<Atom> refs;
+  bool versioned = true;  // terms after pass-through carry 131; after a distribution header they do not
+  if (packet.size() >= 2 && packet[0] == etf::kVersion && packet[1] == 68) {
+    pos = 2;
+    auto r = read_dist_header(packet, pos, cache);
+    if (!r) return close_with(r.error());
+    refs = std::move(*r);
+    dopts.atom_cache = refs;
+    versioned = false;
+  } else if (!packet.empty() && packet[0] == 112) {
+    pos = 1;
+  } else {
+    return close_with(packet.empty() ? "empty packet" : "unsupported packet type " + std::to_string(packet[0]));
+  }
   auto next_term = [&]() -> Result<Term, std::string> {
-    if (pos >= packet.size() || packet[pos] != etf::kVersion) return unexpected(std::string("missing version byte"));
-    auto r = etf::decode_prefix(packet.subspan(pos + 1), dopts);
+    if (versioned) {
+      if (pos >= packet.size() || packet[pos] != etf::kVersion) return unexpected(std::string("missing version byte"));
+      ++pos;
+    }
+    auto r = etf::decode_prefix(packet.subspan(pos), dopts);
     if (!r) return unexpected(r.error().message());
-    pos += 1 + r->consumed;
+    pos += r->consumed;
     return std::move(r->term);
   };
   auto ctrl = next_term();
@@ -255,7 +322,7 @@ void Node::Impl::handle_control(Atom node, const Term& c, const Term* payload) {
       const Pid& to = pid_at(c, with_id ? 3 : 2);
       with_peer(node, [&](Peer& p) { p.links.erase({to, from}); });
       r.deliver_unlink(from, to);
-      if (with_id) route(node, frame(Term::tuple({op(kUnlinkIdAck), at(c, 1), Term(to), Term(from)}), nullptr));
+      if (with_id) send_control(node, Term::tuple({op(kUnlinkIdAck), at(c, 1), Term(to), Term(from)}), nullptr);
       return;
     }
     case kUnlinkIdAck: case kNodeLink: case kGroupLeader: case kSpawnReply: case kSpawnReplyTT:
@@ -313,7 +380,7 @@ void Node::Impl::handle_control(Atom node, const Term& c, const Term* payload) {
       // erpc/rpc gets an error instead of waiting.
       const Term& req_id = at(c, 1);
       const Pid& from = pid_at(c, 2);
-      route(node, frame(Term::tuple({op(kSpawnReply), req_id, Term(from), Term(0), Term(Atom("notsup"))}), nullptr));
+      send_control(node, Term::tuple({op(kSpawnReply), req_id, Term(from), Term(0), Term(Atom("notsup"))}), nullptr);
       return;
     }
     case kAliasSend: case kAliasSendTT:

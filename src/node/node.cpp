@@ -332,7 +332,8 @@ void Node::Impl::establish(Atom node, tcp::socket sock, const net::PeerInfo& inf
     waiters = std::move(p->waiters);
   }
   if (replaced) replaced->close("replaced by a new connection");
-  conn->start([this, node](std::span<const std::uint8_t> packet) { dispatch(node, packet); },
+  auto cache = std::make_shared<AtomCache>();
+  conn->start([this, node, cache](std::span<const std::uint8_t> packet) { dispatch(node, packet, *cache); },
               [this, node, weak = std::weak_ptr<net::DistConnection>(conn)](const std::string& reason) {
                 if (auto c = weak.lock()) connection_lost(node, c, reason);
               });

@@ -3,7 +3,9 @@
 
 #include <asio/io_context.hpp>
 #include <asio/ip/tcp.hpp>
+#include <array>
 #include <map>
+#include <optional>
 #include <mutex>
 #include <set>
 #include <thread>
@@ -17,6 +19,9 @@
 namespace hypha {
 
 using Bytes = net::Frame;
+// A connection's atom cache (DFLAG_DIST_HDR_ATOM_CACHE): 8 segments of 256 entries, filled by the
+// distribution headers the peer sends. Touched only by that connection's reader.
+using AtomCache = std::array<std::optional<Atom>, 2048>;
 
 // One other node: a connection being set up or up, and what depends on it.
 struct Peer {
@@ -68,7 +73,9 @@ struct Node::Impl : RemoteTransport {
   void peer_gone(const std::shared_ptr<Peer>& peer);
 
   // --- outgoing ---
-  static Bytes frame(const Term& ctrl, const Term* payload);
+  static Bytes frame(const Term& ctrl, const Term* payload, bool dist_header);
+  // Frames a control message (and payload) the way the peer accepts it, and routes it.
+  void send_control(Atom node, const Term& ctrl, const Term* payload);
   // Sends now, queues while connecting, or starts connecting. False when impossible (no name).
   void route(Atom node, Bytes frame);
   bool peer_has(Atom node, std::uint64_t flag);
@@ -93,7 +100,7 @@ struct Node::Impl : RemoteTransport {
                     const Term& reason) override;
 
   // --- incoming ---
-  void dispatch(Atom node, std::span<const std::uint8_t> packet);
+  void dispatch(Atom node, std::span<const std::uint8_t> packet, AtomCache& cache);
   void handle_control(Atom node, const Term& ctrl, const Term* payload);
 
   void notify_nodes(Atom node, bool up);

@@ -101,15 +101,21 @@ void Scheduler::loop(Worker& w) {
       run_(p);
       continue;
     }
-    // Spin a little before sleeping: waking a sleeping thread costs several microseconds, and a
-    // reply often arrives within that time (BEAM schedulers do the same).
-    const auto spin_until = std::chrono::steady_clock::now() + std::chrono::microseconds(50);
-    bool found = false;
-    while (!found && std::chrono::steady_clock::now() < spin_until) {
-      std::this_thread::yield();
-      found = queued_.load(std::memory_order_acquire) > 0;
+    // One idle worker at a time spins a little before sleeping: waking a sleeping thread costs
+    // several microseconds and a reply often arrives within that time (BEAM schedulers spin too).
+    // More spinners would only take CPU from the threads doing the work.
+    if (spinning_.fetch_add(1, std::memory_order_acq_rel) == 0) {
+      const auto spin_until = std::chrono::steady_clock::now() + std::chrono::microseconds(40);
+      bool found = false;
+      while (!found && std::chrono::steady_clock::now() < spin_until) {
+        std::this_thread::yield();
+        found = queued_.load(std::memory_order_acquire) > 0;
+      }
+      spinning_.fetch_sub(1, std::memory_order_acq_rel);
+      if (found) continue;
+    } else {
+      spinning_.fetch_sub(1, std::memory_order_acq_rel);
     }
-    if (found) continue;
     std::unique_lock lock(global_mu_);
     sleeping_.fetch_add(1, std::memory_order_acq_rel);
     idle_cv_.wait(lock, [&] {

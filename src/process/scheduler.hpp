@@ -46,6 +46,7 @@ class Scheduler {
   std::deque<ProcessCore*> global_;
   std::condition_variable idle_cv_;
   std::atomic<int> sleeping_{0};
+  std::atomic<int> spinning_{0};
   std::atomic<std::size_t> queued_{0};  // processes in any queue (not in next slots)
   std::atomic<bool> stop_{false};
 };

@@ -230,6 +230,16 @@ TEST_F(NodeTest, AMalformedFrameClosesThatConnectionOnly) {
   EXPECT_TRUE(a.ping(b.name()));
 }
 
+TEST_F(NodeTest, ADistributionHeaderNamingAnEmptyAtomCacheSlotClosesTheConnection) {
+  Node& a = start("a");
+  RawPeer raw;
+  ASSERT_TRUE(raw.connect(a.port(), std::string(a.name().text()), "cookie"));
+  // 131 68, one atom cache reference, flags 0 (not new, segment 0), index 5: never filled.
+  const std::uint8_t bad[] = {0, 0, 0, 7, 131, 68, 1, 0, 5, 104, 0};
+  asio::write(raw.sock, asio::buffer(bad));
+  EXPECT_TRUE(raw.closed_by_peer(kWait));
+}
+
 TEST_F(NodeTest, AnOversizedFrameIsRefused) {
   NodeOptions small;
   small.max_frame = 1024;

@@ -44,9 +44,10 @@ inline constexpr std::uint64_t kMandatory25 = kExtendedReferences | kFunTags | k
 inline constexpr std::uint64_t kMandatory26 = kMandatory25 | kV4Nc | kUnlinkId;
 
 // What hypha advertises: every flag OTP 25-28 requires, spelled out and as the digest bit (OTP 27
-// requires the bit itself), plus what hypha implements. Not advertised: the atom cache
-// (DIST_HDR_ATOM_CACHE) and fragments, so peers send every message whole and without cache refs.
-inline constexpr std::uint64_t kOurs = kMandatory26 | kMandatory25Digest | kPublished | kDistMonitor |
+// requires the bit itself), plus what hypha implements. DIST_HDR_ATOM_CACHE lets BEAM peers send
+// atoms as cache references (hypha reads them; it sends pass-through itself). Not advertised:
+// fragments, so peers send every message whole.
+inline constexpr std::uint64_t kOurs = kMandatory26 | kMandatory25Digest | kPublished | kDistMonitor | kDistHdrAtomCache |
                                        kDistMonitorName | kSmallAtomTags | kSendSender | kBigSeqtraceLabels |
                                        kExitPayload | kUnicodeIo | kSpawn | kAlias;
 
