@@ -14,16 +14,17 @@ benches=("$@")
 
 # Distribution: a C++ server (serving EPMD, embedded) and a BEAM server; every sender against
 # every server. Servers are killed on exit.
-servers=()
-cleanup() { for p in "${servers[@]}"; do kill -9 "$p" 2>/dev/null || true; done; rm -f "$out"; }
+# Servers are found by their unique names: an escript's VM is a child of the escript process,
+# so killing the pid that started it would leave the VM running.
+cleanup() { pkill -9 -f "serve_$$@" 2>/dev/null || true; rm -f "$out"; }
 trap cleanup EXIT
 wait_ready() { for _ in $(seq 1 100); do grep -q ready "$1" && return 0; sleep 0.1; done; echo "server not ready: $1" >&2; exit 1; }
 run_dist() {
   export ERL_EPMD_PORT=34369
   local cs=cserve_$$@127.0.0.1 bs=bserve_$$@127.0.0.1
-  build/release/bench/dist_bench serve "$cs" > "$dir/cserve.log" 2>&1 & servers+=($!)
+  build/release/bench/dist_bench serve "$cs" > "$dir/cserve.log" 2>&1 &
   wait_ready "$dir/cserve.log"
-  escript bench/dist_bench.escript serve "$bs" > "$dir/bserve.log" 2>&1 & servers+=($!)
+  escript bench/dist_bench.escript serve "$bs" > "$dir/bserve.log" 2>&1 &
   wait_ready "$dir/bserve.log"
   # Three rounds, interleaved, so a noisy moment does not decide a ratio; the best round counts.
   for round in 1 2 3; do
@@ -39,6 +40,7 @@ run_dist() {
   build/release/bench/dist_bench pingpong "$cs" 20000 hypha
   build/release/bench/dist_bench pingpong "$bs" 20000 hypha_to_beam
   escript bench/dist_bench.escript pingpong "$cs" 20000 beam_to_hypha
+  pkill -9 -f "serve_$$@" 2>/dev/null || true
 }
 echo "# hypha benchmarks: $(nproc) cores, $(erl -noshell -eval 'io:format("OTP ~s", [erlang:system_info(otp_release)]), halt().'), $(date -u +%Y-%m-%dT%H:%MZ)"
 for b in "${benches[@]}"; do

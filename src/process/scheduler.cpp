@@ -49,9 +49,10 @@ void Scheduler::schedule(ProcessCore* p) {
     global_.push_back(p);
     queued_.fetch_add(1, std::memory_order_release);
   }
-  // A spinning worker will see it; wake one only if all are asleep (sleepers register under
-  // global_mu_ before they wait, so none can be missed).
-  if (sleeping_.load(std::memory_order_acquire) > 0) idle_cv_.notify_one();
+  // A spinning worker will take it; wake a sleeper only when none spins. A spinner that stops
+  // right now checks the queue under global_mu_ before it sleeps, so nothing is missed.
+  if (spinning_.load(std::memory_order_acquire) == 0 && sleeping_.load(std::memory_order_acquire) > 0)
+    idle_cv_.notify_one();
 }
 
 void Scheduler::wake_one() {
