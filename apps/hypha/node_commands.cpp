@@ -71,9 +71,10 @@ struct NodeCmd {
 // from the shell), and obeys a few commands so that other nodes can exercise links and monitors:
 //   {ping, From} -> From ! {pong, self()}     {link, Pid}     {monitor, Pid}
 //   {trap_exit, Bool}                         {exit, Reason}: ends with Reason
+//   {alias, From} -> From ! {alias, Alias}    (messages to Alias arrive here too)
 ProcessBody inbox_process(const std::string& name) {
   return [name](Process& self) -> Task<> {
-    const Atom ping("ping"), link("link"), monitor("monitor"), trap("trap_exit"), exit("exit");
+    const Atom ping("ping"), link("link"), monitor("monitor"), trap("trap_exit"), exit("exit"), alias("alias");
     for (;;) {
       Term m = co_await self.receive();
       // A command is carried out before its line is printed: the line means it is done.
@@ -84,6 +85,7 @@ ProcessBody inbox_process(const std::string& name) {
       else if (cmd == link && arg.is_pid()) self.link(arg.pid());
       else if (cmd == monitor && arg.is_pid()) self.monitor(arg.pid());
       else if (cmd == trap && arg.is_atom()) self.trap_exit(arg.is_atom(atoms::true_()));
+      else if (cmd == alias && arg.is_pid()) self.send(arg.pid(), Term::tuple({Term(alias), Term(self.alias())}));
       std::cout << name << " received " << m.to_string() << std::endl;
       if (cmd == exit) self.exit(arg);
     }

@@ -121,7 +121,10 @@ void Node::Impl::send_name(const Pid* from, Atom name, Atom node, const Term& ms
 }
 
 void Node::Impl::send_alias(const Pid* from, const Ref& alias, const Term& msg) {
-  if (alias.node == self_name) return;  // hypha processes have no aliases yet
+  if (alias.node == self_name) {
+    rt->deliver_alias(alias, msg);
+    return;
+  }
   const Pid sender = from ? *from : net_kernel.value_or(Pid{self_name, 0, 0, creation_});
   send_control(alias.node, Term::tuple({op(kAliasSend), Term(sender), Term(alias)}), &msg);
 }
@@ -383,8 +386,12 @@ void Node::Impl::handle_control(Atom node, const Term& c, const Term* payload) {
       send_control(node, Term::tuple({op(kSpawnReply), req_id, Term(from), Term(0), Term(Atom("notsup"))}), nullptr);
       return;
     }
-    case kAliasSend: case kAliasSendTT:
-      return;  // hypha processes have no aliases yet: dropped, as a message to a dead alias is
+    case kAliasSend: case kAliasSendTT: {
+      const Term& alias = at(c, 2);
+      if (!alias.is_ref()) throw BadControl{"ALIAS_SEND to something not a reference"};
+      r.deliver_alias(alias.ref(), need_payload(payload));  // an inactive alias: dropped, as in OTP
+      return;
+    }
     default:
       log_event(3, "unknown_control", {{"peer", node.text()}, {"op", std::to_string(c[0].small_integer())}});
       return;

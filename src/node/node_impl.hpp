@@ -86,11 +86,11 @@ struct Node::Impl : RemoteTransport {
     auto it = peers.find(node);
     if (it != peers.end()) f(*it->second);
   }
-  void send_alias(const Pid* from, const Ref& alias, const Term& msg);
 
   // RemoteTransport
   void send(const Pid* from, const Pid& to, const Term& msg) override;
   void send_name(const Pid* from, Atom name, Atom node, const Term& msg) override;
+  void send_alias(const Pid* from, const Ref& alias, const Term& msg) override;
   void link(const Pid& from, const Pid& to) override;
   void unlink(const Pid& from, const Pid& to) override;
   void exit(const Pid& from, const Pid& to, const Term& reason, bool linked) override;

@@ -86,6 +86,7 @@ struct Extra {
   std::vector<Monitor> monitored_by;   // monitors on this process
   std::vector<std::pair<Ref, Term>> monitoring;  // monitors this process holds: ref -> target pid
   std::optional<Atom> name;
+  std::vector<Ref> aliases;
   // Blocking mailboxes wait here instead of being scheduled.
   std::mutex mu;
   std::condition_variable cv;

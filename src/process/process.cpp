@@ -1,4 +1,6 @@
 // The public faces of the runtime: Runtime, Process (a process's view of itself) and Mailbox.
+#include <algorithm>
+
 #include "runtime_impl.hpp"
 
 namespace hypha {
@@ -83,6 +85,33 @@ std::pair<Pid, Ref> Process::spawn_monitor(ProcessBody body) {
   return {pid, ref};
 }
 
+Ref Process::alias() {
+  const Ref r = core_->rt->make_ref();
+  {
+    std::lock_guard lock(core_->lock);
+    core_->ext().aliases.push_back(r);
+  }
+  std::lock_guard lock(core_->rt->aliases_mu);
+  core_->rt->aliases.emplace(r, core_->pid);
+  return r;
+}
+
+bool Process::unalias(const Ref& alias) {
+  {
+    std::lock_guard lock(core_->lock);
+    if (!core_->extra) return false;
+    auto& v = core_->extra->aliases;
+    auto it = std::find(v.begin(), v.end(), alias);
+    if (it == v.end()) return false;
+    v.erase(it);
+  }
+  std::lock_guard lock(core_->rt->aliases_mu);
+  core_->rt->aliases.erase(alias);
+  return true;
+}
+
+void Process::send(const Ref& alias, Term msg) { core_->rt->send_alias(&core_->pid, alias, std::move(msg)); }
+
 bool Process::register_name(Atom name) { return runtime().register_name(name, core_->pid); }
 TimerRef Process::send_after(std::chrono::milliseconds delay, const Pid& to, Term msg) {
   return runtime().send_after(delay, to, std::move(msg));
@@ -119,6 +148,8 @@ void Runtime::send(Atom name, Atom node, Term msg) {
   }
   if (auto* r = impl_->remote.load(std::memory_order_acquire)) r->send_name(nullptr, name, node, msg);
 }
+
+void Runtime::send(const Ref& alias, Term msg) { impl_->send_alias(nullptr, alias, std::move(msg)); }
 
 void Runtime::exit(const Pid& target, Term reason) {
   // From outside any process: the signal names the target itself as sender, which makes exit(Pid,
@@ -229,6 +260,7 @@ std::optional<ProcessInfo> Runtime::process_info(const Pid& pid) const {
 // Signals from other nodes.
 void Runtime::deliver(const Pid& to, Term msg) { impl_->send(nullptr, to, std::move(msg)); }
 bool Runtime::deliver_name(Atom name, Term msg) { return impl_->send_name(nullptr, name, std::move(msg)); }
+bool Runtime::deliver_alias(const Ref& alias, Term msg) { return impl_->send_alias(nullptr, alias, std::move(msg)); }
 void Runtime::deliver_exit(const Pid& from, const Pid& to, Term reason, bool linked) {
   impl_->send_exit(from, to, std::move(reason), linked);
 }

@@ -162,6 +162,22 @@ bool Runtime::Impl::send_name(const Pid* from, Atom name, Term msg) {
   return true;
 }
 
+bool Runtime::Impl::send_alias(const Pid* from, const Ref& alias, Term msg) {
+  if (!(alias.node == node && alias.creation == creation)) {
+    if (auto* r = remote.load(std::memory_order_acquire)) r->send_alias(from, alias, msg);
+    return true;
+  }
+  std::optional<Pid> pid;
+  {
+    std::lock_guard lock(aliases_mu);
+    auto it = aliases.find(alias);
+    if (it != aliases.end()) pid = it->second;
+  }
+  if (!pid) return false;
+  send(from, *pid, std::move(msg));
+  return true;
+}
+
 void Runtime::Impl::send_exit(const Pid& from, const Pid& to, Term reason, bool linked) {
   if (!is_local(to)) {
     if (auto* r = remote.load(std::memory_order_acquire)) r->exit(from, to, reason, linked);
@@ -333,6 +349,10 @@ void Runtime::Impl::terminate(ProcessCore* p, Term reason) {
       watchers = std::move(p->extra->monitored_by);
       monitoring = std::move(p->extra->monitoring);
       name = p->extra->name;
+      if (!p->extra->aliases.empty()) {
+        std::lock_guard alock(aliases_mu);
+        for (const Ref& r : p->extra->aliases) aliases.erase(r);
+      }
     }
   }
   p->state.store(State::Dead, std::memory_order_release);

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <array>
+#include <map>
 #include <mutex>
 #include <shared_mutex>
 #include <unordered_map>
@@ -64,6 +65,10 @@ struct Runtime::Impl {
 
   mutable std::shared_mutex names_mu;
   std::unordered_map<Atom, Pid> names;
+
+  mutable std::mutex aliases_mu;
+  std::map<Ref, Pid> aliases;
+  bool send_alias(const Pid* from, const Ref& alias, Term msg);
 
   std::atomic<std::uint64_t> next_ref{1};
   std::uint32_t ref_salt;

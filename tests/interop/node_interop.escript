@@ -35,6 +35,7 @@ main([Hypha, Dir]) ->
     register(sink, self()),
     Cases = [fun ping_from_erlang/0, fun ping_from_hypha/0, fun ping_unknown_node_is_pang/0,
              fun send_to_hypha_name/0, fun send_from_hypha/0, fun order_is_kept/0,
+             fun erlang_sends_to_a_hypha_alias/0,
              fun monitor_hypha_process/0, fun link_to_hypha_process/0,
              fun hypha_monitors_erlang_process/0, fun hypha_link_propagates_to_erlang/0,
              fun elixir_pings_and_lists/0, fun erlang_nodes_find_each_other_through_hypha_epmd/0,
@@ -196,6 +197,13 @@ check_seq(N, Max) ->
         {ok, Want} -> check_seq(N + 1, Max);
         Other -> {out_of_order, N, Other}
     end.
+
+erlang_sends_to_a_hypha_alias() ->
+    {inbox4, get(h)} ! {alias, self()},
+    Alias = receive {alias, A} when is_reference(A) -> A after 5000 -> error(no_alias) end,
+    Alias ! {via_alias, 42},
+    {ok, _} = expect_line(get(h_port), <<"inbox4 received {via_alias,42}">>, 5000),
+    ok.
 
 monitor_hypha_process() ->
     P = inbox_pid(inbox),

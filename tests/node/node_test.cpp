@@ -83,6 +83,21 @@ TEST_F(NodeTest, SendsToPidsAndNamesAcrossNodesKeepOrder) {
   }
 }
 
+TEST_F(NodeTest, AliasesWorkAcrossNodes) {
+  Node& a = start("a");
+  Node& b = start("b");
+  Mailbox me = a.runtime().mailbox();
+  b.runtime().spawn([reply = me.pid()](Process& self) -> Task<> {
+    self.send(reply, Term(self.alias()));
+    Term m = co_await self.receive();
+    self.send(reply, Term::tuple({"aliased"_atom, m}));
+  });
+  auto alias = me.receive(kWait);
+  ASSERT_TRUE(alias && alias->is_ref());
+  a.runtime().send(alias->ref(), "hello"_atom);
+  EXPECT_EQ(me.receive(kWait), Term::tuple({"aliased"_atom, "hello"_atom}));
+}
+
 TEST_F(NodeTest, MonitorAcrossNodesGivesTheExitReason) {
   Node& a = start("a");
   Node& b = start("b");

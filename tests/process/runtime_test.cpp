@@ -365,6 +365,26 @@ TEST_F(RuntimeTest, ARingOfAThousandProcessesPassesATokenAround) {
   EXPECT_GE(rt.process_count(), static_cast<std::size_t>(kN + 2));
 }
 
+TEST_F(RuntimeTest, AliasesDeliverUntilUnaliased) {
+  Mailbox me = rt.mailbox();
+  Pid p = rt.spawn([reply = me.pid()](Process& self) -> Task<> {
+    const Ref a = self.alias();
+    self.send(reply, Term(a));
+    Term first = co_await self.receive();
+    self.unalias(a);
+    self.send(reply, Term::tuple({"got"_atom, first}));
+    auto second = co_await self.receive(200ms);
+    self.send(reply, Term(second.has_value()));
+  });
+  (void)p;
+  auto alias = me.receive(kWait);
+  ASSERT_TRUE(alias && alias->is_ref());
+  rt.send(alias->ref(), "via_alias"_atom);
+  EXPECT_EQ(me.receive(kWait), Term::tuple({"got"_atom, "via_alias"_atom}));
+  rt.send(alias->ref(), "after_unalias"_atom);  // dropped: the alias is gone
+  EXPECT_EQ(me.receive(kWait), Term(false));
+}
+
 TEST(Runtime, PidsAndRefsCarryTheNodeName) {
   Runtime rt{RuntimeOptions{.node = Atom("a@host"), .creation = 7, .threads = 1}};
   Mailbox me = rt.mailbox();

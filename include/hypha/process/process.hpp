@@ -161,6 +161,12 @@ class Process {
   Pid spawn_link(ProcessBody body);
   std::pair<Pid, Ref> spawn_monitor(ProcessBody body);
 
+  // Aliases (OTP 24): a reference that works as an address of this process until unaliased or
+  // the process ends. Messages to it arrive like any other; Erlang nodes send to them too.
+  Ref alias();
+  bool unalias(const Ref& alias);
+  void send(const Ref& alias, Term msg);
+
   bool register_name(Atom name);
   TimerRef send_after(std::chrono::milliseconds delay, const Pid& to, Term msg);
   Ref make_ref();

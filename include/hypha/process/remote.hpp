@@ -14,6 +14,7 @@ class RemoteTransport {
   // `from` is nullopt for sends from outside any process (Erlang's SEND without a sender).
   virtual void send(const Pid* from, const Pid& to, const Term& msg) = 0;
   virtual void send_name(const Pid* from, Atom name, Atom node, const Term& msg) = 0;
+  virtual void send_alias(const Pid* from, const Ref& alias, const Term& msg) = 0;
   virtual void link(const Pid& from, const Pid& to) = 0;
   virtual void unlink(const Pid& from, const Pid& to) = 0;
   // An exit signal: from a link (`linked`, the sender died) or from exit/2.

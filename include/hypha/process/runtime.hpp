@@ -68,6 +68,7 @@ class Runtime {
   void send(const Pid& to, Term msg);
   bool send(Atom name, Term msg);
   void send(Atom name, Atom node, Term msg);
+  void send(const Ref& alias, Term msg);  // dropped when the alias is not active, as in OTP
   // exit/2 from outside any process.
   void exit(const Pid& target, Term reason);
 
@@ -92,6 +93,7 @@ class Runtime {
   // Entry points for the node layer: signals that arrived from other nodes for local processes.
   void deliver(const Pid& to, Term msg);
   bool deliver_name(Atom name, Term msg);
+  bool deliver_alias(const Ref& alias, Term msg);
   void deliver_exit(const Pid& from, const Pid& to, Term reason, bool linked);
   void deliver_link(const Pid& remote, const Pid& local);    // false link target: exit noproc back
   void deliver_unlink(const Pid& remote, const Pid& local);
