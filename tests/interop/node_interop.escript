@@ -28,7 +28,7 @@ main([Hypha, Dir]) ->
     put(h, H),
     %% The first hypha node serves EPMD for everyone (no epmd program runs on this port).
     HP = start_hypha(HName, ["--ticktime", "4", "--inbox", "inbox", "--inbox", "inbox2", "--inbox", "inbox3",
-                             "--inbox", "inbox4"]),
+                             "--inbox", "inbox4", "--inbox", "inbox5"]),
     put(h_port, HP),
     {ok, _} = net_kernel:start([list_to_atom("interop_" ++ Uniq ++ "@127.0.0.1"), longnames, 1000]),  % tick interval 1 s: net_ticktime 4 s
     erlang:set_cookie(node(), list_to_atom(Cookie)),
@@ -38,7 +38,8 @@ main([Hypha, Dir]) ->
              fun erlang_sends_to_a_hypha_alias/0,
              fun monitor_hypha_process/0, fun link_to_hypha_process/0,
              fun hypha_monitors_erlang_process/0, fun hypha_link_propagates_to_erlang/0,
-             fun elixir_pings_and_lists/0, fun erlang_nodes_find_each_other_through_hypha_epmd/0,
+             fun elixir_pings_and_lists/0, fun elixir_monitors_a_hypha_process/0,
+             fun erlang_nodes_find_each_other_through_hypha_epmd/0,
              fun names_lists_registered_nodes/0,
              fun wrong_cookie_is_refused_and_node_serves_on/0,
              fun hung_node_is_noticed_within_ticktime/0, fun kill_9_gives_noconnection/0],
@@ -256,6 +257,20 @@ elixir_pings_and_lists() ->
     Out = os:cmd(Cmd),
     case string:split(string:trim(Out), "\n", all) of
         [":pong", "true"] -> ok;
+        Other -> {elixir_said, Other}
+    end.
+
+%% Elixir's Process.monitor on a hypha process sees the real exit reason.
+elixir_monitors_a_hypha_process() ->
+    H = atom_to_list(get(h)),
+    Script = "send({:inbox5, :\"" ++ H ++ "\"}, {:ping, self()}); "
+             "pid = receive do {:pong, p} -> p after 5000 -> exit(:no_pong) end; "
+             "ref = Process.monitor(pid); "
+             "send({:inbox5, :\"" ++ H ++ "\"}, {:exit, {:shutdown, :from_elixir}}); "
+             "receive do {:DOWN, ^ref, :process, ^pid, reason} -> IO.inspect(reason) after 5000 -> IO.puts(\"timeout\") end",
+    Cmd = "elixir --name elixir_mon_" ++ os:getpid() ++ "@127.0.0.1 --cookie " ++ get(cookie) ++ " -e '" ++ Script ++ "'",
+    case string:trim(os:cmd(Cmd)) of
+        "{:shutdown, :from_elixir}" -> ok;
         Other -> {elixir_said, Other}
     end.
 
