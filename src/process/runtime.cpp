@@ -369,26 +369,30 @@ void Runtime::Impl::terminate(ProcessCore* p, Term reason) {
     else if (auto* r = remote.load(std::memory_order_acquire)) r->monitor_exit(self, m.watched, m.watcher, m.ref, reason);
   }
   for (const auto& held : monitoring) {
-    const Ref& ref = held.first;  // (clang 14 cannot capture structured bindings)
-    const Term& target = held.second;
-    if (target.is_pid() && is_local(target.pid())) {
-      if (ProcessCore* t = acquire(target.pid())) {
-        {
-          std::lock_guard lock(t->lock);
-          if (t->extra) std::erase_if(t->extra->monitored_by, [&](const detail::Monitor& m) { return m.ref == ref; });
-        }
-        release(t);
-      }
-    } else if (auto* r = remote.load(std::memory_order_acquire)) {
-      const Term& pid_or_name = target.is_tuple() ? target[0] : target;
-      const Atom node = target.is_tuple() ? target[1].atom_value() : target.pid().node;
-      r->demonitor(self, pid_or_name, node, ref);
-    }
+    drop_monitor(self, held.first, held.second);
   }
   release(p);  // the table's reference
 }
 
 // ---------------------------------------------------------------------------------- links, monitors
+
+// Ends the monitor `ref` that `watcher` holds on `target` (a pid, or {Name, Node}) at the target's
+// end: in a local process's record, or by DEMONITOR_P to the target's node.
+void Runtime::Impl::drop_monitor(const Pid& watcher, const Ref& ref, const Term& target) {
+  if (target.is_pid() && is_local(target.pid())) {
+    if (ProcessCore* t = acquire(target.pid())) {
+      {
+        std::lock_guard lock(t->lock);
+        if (t->extra) std::erase_if(t->extra->monitored_by, [&](const detail::Monitor& m) { return m.ref == ref; });
+      }
+      release(t);
+    }
+  } else if (auto* r = remote.load(std::memory_order_acquire)) {
+    const Term& pid_or_name = target.is_tuple() ? target[0] : target;
+    const Atom node = target.is_tuple() ? target[1].atom_value() : target.pid().node;
+    r->demonitor(watcher, pid_or_name, node, ref);
+  }
+}
 
 void Runtime::Impl::link(ProcessCore* self, const Pid& other) {
   if (other == self->pid) return;
@@ -501,21 +505,7 @@ bool Runtime::Impl::demonitor(ProcessCore* self, const Ref& ref, bool flush) {
       }
     }
   }
-  if (target) {
-    if (target->is_pid() && is_local(target->pid())) {
-      if (ProcessCore* t = acquire(target->pid())) {
-        {
-          std::lock_guard lock(t->lock);
-          if (t->extra) std::erase_if(t->extra->monitored_by, [&](const detail::Monitor& m) { return m.ref == ref; });
-        }
-        release(t);
-      }
-    } else if (auto* r = remote.load(std::memory_order_acquire)) {
-      const Term& pid_or_name = target->is_tuple() ? (*target)[0] : *target;
-      const Atom tnode = target->is_tuple() ? (*target)[1].atom_value() : target->pid().node;
-      r->demonitor(self->pid, pid_or_name, tnode, ref);
-    }
-  }
+  if (target) drop_monitor(self->pid, ref, *target);
   if (flush) {
     drain(self);
     const Term ref_term(ref);

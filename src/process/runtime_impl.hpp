@@ -44,6 +44,7 @@ struct Runtime::Impl {
   void unlink(detail::ProcessCore* self, const Pid& other);
   Ref monitor(detail::ProcessCore* self, const Term& target, Atom node);
   bool demonitor(detail::ProcessCore* self, const Ref& ref, bool flush);
+  void drop_monitor(const Pid& watcher, const Ref& ref, const Term& target);
   Pid spawn(ProcessBody body, const SpawnOptions& opts, detail::ProcessCore* link_with = nullptr);
 
   Ref make_ref();

@@ -2,8 +2,8 @@
 // Its receive blocks the calling thread, with an optional timeout. It always traps exits: exit
 // signals, even kill, arrive as {'EXIT', From, Reason} messages, since a thread cannot be killed.
 //
-// A Mailbox belongs to one thread at a time. Its pid dies when it is destroyed, with reason
-// normal, like a process that returns.
+// A Mailbox belongs to one thread at a time and must not outlive its Runtime. Its pid dies when
+// it is destroyed, with reason normal, like a process that returns.
 #pragma once
 
 #include <chrono>
