@@ -83,8 +83,7 @@ int send(const std::string& target, std::size_t size, long count, const std::str
   const auto t0 = Clock::now();
   for (long i = 0; i < count; ++i) {
     node->runtime().send(sink, to, payload);
-    if ((i & 255) == 0)
-      while (node->send_queue_bytes(to) > high_water) std::this_thread::yield();
+    if ((i & 15) == 0 && node->send_queue_bytes(to) > high_water) node->wait_send_queue(to, high_water / 2, std::chrono::seconds(30));
   }
   node->runtime().send(sink, to, Term::tuple({Term::atom("done"), Term(me.pid())}));
   auto reply = me.receive(std::chrono::minutes(2));

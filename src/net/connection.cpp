@@ -148,6 +148,7 @@ void DistConnection::write_next() {
   {
     std::lock_guard lock(mu_);
     inflight_.clear();
+    if (!pending_.empty()) drained_.notify_all();
     while (!pending_.empty()) {
       pending_bytes_ -= pending_.front().size();
       inflight_.push_back(std::move(pending_.front()));
@@ -181,6 +182,11 @@ bool DistConnection::writing_now(std::vector<asio::const_buffer>& bufs, const st
   return true;
 }
 
+bool DistConnection::wait_queue_below(std::size_t bytes, std::chrono::steady_clock::time_point deadline) {
+  std::unique_lock lock(mu_);
+  return drained_.wait_until(lock, deadline, [&] { return closed() || pending_bytes_ <= bytes; }) && !closed();
+}
+
 std::size_t DistConnection::queued_bytes() const {
   std::lock_guard lock(mu_);
   return pending_bytes_;
@@ -212,6 +218,7 @@ void DistConnection::shut(const std::string& reason) {
     asio::error_code ec;
     sock_.shutdown(asio::ip::tcp::socket::shutdown_both, ec);
     sock_.close(ec);
+    drained_.notify_all();
   }
   tick_timer_.cancel();
   if (on_closed_) on_closed_(reason);

@@ -453,6 +453,13 @@ std::size_t Node::send_queue_bytes(Atom node) const {
   return it->second->queued_bytes;
 }
 
+bool Node::wait_send_queue(Atom node, std::size_t bytes, std::chrono::milliseconds timeout) {
+  std::shared_ptr<net::DistConnection> conn;
+  impl_->with_peer(node, [&](Peer& p) { conn = p.conn; });
+  if (!conn) return false;
+  return conn->wait_queue_below(bytes, std::chrono::steady_clock::now() + timeout);
+}
+
 void Node::monitor_nodes(const Pid& subscriber, bool on) {
   std::lock_guard lock(impl_->mu);
   auto& subs = impl_->node_subscribers;

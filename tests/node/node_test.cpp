@@ -287,6 +287,26 @@ TEST_F(NodeTest, APeerThatStopsReadingIsDisconnectedAtTheQueueLimit) {
   EXPECT_EQ(down, Term::tuple({"nodedown"_atom, "raw@127.0.0.1"_atom}));
 }
 
+TEST_F(NodeTest, ASenderCanWaitForTheQueueToDrain) {
+  Node& a = start("a");
+  Node& b = start("b");
+  Pid sink = b.runtime().spawn([](Process& self) -> Task<> {
+    for (;;) co_await self.receive();
+  });
+  ASSERT_TRUE(a.connect(b.name()));
+  const Term big = Term::binary(std::string(64 * 1024, 'x'));
+  for (int i = 0; i < 200; ++i) a.runtime().send(sink, big);
+  EXPECT_TRUE(a.wait_send_queue(b.name(), 0, kWait));  // b reads: the queue empties
+  EXPECT_EQ(a.send_queue_bytes(b.name()), 0u);
+  RawPeer raw;  // reads nothing: the queue cannot drain
+  ASSERT_TRUE(raw.connect(a.port(), std::string(a.name().text()), "cookie"));
+  const Pid far{Atom("raw@127.0.0.1"), 1, 0, 7};
+  for (int i = 0; i < 400; ++i) a.runtime().send(far, big);
+  EXPECT_GT(a.send_queue_bytes(Atom("raw@127.0.0.1")), 0u);
+  EXPECT_FALSE(a.wait_send_queue(Atom("raw@127.0.0.1"), 0, 100ms));
+  EXPECT_FALSE(a.wait_send_queue(Atom("nobody@127.0.0.1"), 0, 100ms));
+}
+
 TEST_F(NodeTest, ASilentPeerIsDroppedAfterTheTickTime) {
   NodeOptions quick;
   quick.net_ticktime = 1s;

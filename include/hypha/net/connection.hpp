@@ -16,6 +16,7 @@
 #include <asio/buffer.hpp>
 #include <asio/steady_timer.hpp>
 #include <atomic>
+#include <condition_variable>
 #include <chrono>
 #include <cstdint>
 #include <deque>
@@ -78,6 +79,10 @@ class DistConnection : public std::enable_shared_from_this<DistConnection> {
   // Ready once the connection is closed.
   std::shared_future<void> closed_future() const { return closed_future_; }
   std::size_t queued_bytes() const;
+  // Blocks the calling thread until at most `bytes` are queued, the connection closes, or the
+  // deadline passes; true when the queue is below. For senders that produce faster than the
+  // network carries (never call it on the I/O thread).
+  bool wait_queue_below(std::size_t bytes, std::chrono::steady_clock::time_point deadline);
 
  private:
   asio::awaitable<void> read_loop();
@@ -94,6 +99,7 @@ class DistConnection : public std::enable_shared_from_this<DistConnection> {
   ClosedFn on_closed_;
 
   mutable std::mutex mu_;
+  std::condition_variable drained_;  // signalled when queued bytes go down or the connection closes
   std::deque<Frame> pending_;
   std::size_t pending_bytes_ = 0;
   bool writing_ = false;

@@ -72,6 +72,9 @@ class Node {
   // the network carries can wait on this to stay below max_send_queue, as BEAM senders are
   // suspended by a busy distribution port.
   std::size_t send_queue_bytes(Atom node) const;
+  // Blocks the calling thread (not a process: processes must not block) until the queue to `node`
+  // holds at most `bytes`; false on timeout or when the connection is gone.
+  bool wait_send_queue(Atom node, std::size_t bytes, std::chrono::milliseconds timeout);
 
   // {nodeup, Node} and {nodedown, Node} to `subscriber` for every connection (net_kernel:monitor_nodes).
   void monitor_nodes(const Pid& subscriber, bool on = true);
