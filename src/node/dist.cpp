@@ -6,6 +6,7 @@
 
 #include "hypha/net/flags.hpp"
 #include "hypha/net/log.hpp"
+#include "hypha/net/packet.hpp"
 #include "hypha/term/etf.hpp"
 #include "node_impl.hpp"
 
@@ -52,36 +53,8 @@ const Term& need_payload(const Term* p) {
 
 // ---------------------------------------------------------------------------------- outgoing
 
-Bytes Node::Impl::frame(const Term& ctrl, const Term* payload, bool dist_header) {
-  // Sized once, written once: the 4-byte length, then either a distribution header with no atom
-  // cache references (131 68 0, followed by the terms without version bytes: what a peer that
-  // negotiated DIST_HDR_ATOM_CACHE accepts) or pass-through (112, then each term after 131).
-  const std::size_t head = dist_header ? 3 : 2;
-  const std::size_t n = head + etf::encoded_size(ctrl) + (payload ? (dist_header ? 0 : 1) + etf::encoded_size(*payload) : 0);
-  Bytes b(4 + n);
-  std::uint8_t* p = b.data();
-  *p++ = static_cast<std::uint8_t>(n >> 24);
-  *p++ = static_cast<std::uint8_t>(n >> 16);
-  *p++ = static_cast<std::uint8_t>(n >> 8);
-  *p++ = static_cast<std::uint8_t>(n);
-  if (dist_header) {
-    *p++ = etf::kVersion;
-    *p++ = 68;
-    *p++ = 0;
-  } else {
-    *p++ = 112;
-    *p++ = etf::kVersion;
-  }
-  p = etf::encode_into(p, ctrl);
-  if (payload) {
-    if (!dist_header) *p++ = etf::kVersion;
-    etf::encode_into(p, *payload);
-  }
-  return b;
-}
-
 void Node::Impl::send_control(Atom node, const Term& ctrl, const Term* payload) {
-  route(node, frame(ctrl, payload, peer_has(node, net::dflag::kDistHdrAtomCache)));
+  route(node, net::make_frame(ctrl, payload, peer_has(node, net::dflag::kDistHdrAtomCache)));
 }
 
 void Node::Impl::route(Atom node, Bytes f) {
@@ -202,101 +175,27 @@ void Node::Impl::monitor_exit(const Pid& from, const Term& watched, const Pid& w
 
 // ---------------------------------------------------------------------------------- incoming
 
-// Reads a normal distribution header (131 68 ...: erl_ext_dist.html, "Normal Distribution
-// Header"), updating the connection's atom cache, and returns the atoms this message's
-// ATOM_CACHE_REFs name, in order.
-Result<std::vector<Atom>, std::string> read_dist_header(std::span<const std::uint8_t> p, std::size_t& pos,
-                                                       AtomCache& cache) {
-  auto need = [&](std::size_t n) { return p.size() - pos >= n; };
-  if (!need(1)) return unexpected(std::string("truncated distribution header"));
-  const std::size_t n = p[pos++];
-  std::vector<Atom> refs;
-  if (n == 0) return refs;
-  const std::size_t flag_bytes = n / 2 + 1;
-  if (!need(flag_bytes)) return unexpected(std::string("truncated distribution header flags"));
-  const std::uint8_t* flags = &p[pos];
-  pos += flag_bytes;
-  auto nibble = [&](std::size_t i) { return (i % 2 == 0) ? (flags[i / 2] & 0x0F) : (flags[i / 2] >> 4); };
-  const bool long_atoms = nibble(n) & 1;
-  refs.reserve(n);
-  for (std::size_t i = 0; i < n; ++i) {
-    const unsigned f = nibble(i);
-    const unsigned segment = f & 7;
-    if (!need(1)) return unexpected(std::string("truncated atom cache reference"));
-    const std::size_t slot = segment * 256 + p[pos++];
-    if (f & 8) {  // a new cache entry: the atom's text follows
-      std::size_t len;
-      if (long_atoms) {
-        if (!need(2)) return unexpected(std::string("truncated atom cache entry"));
-        len = (std::size_t{p[pos]} << 8) | p[pos + 1];
-        pos += 2;
-      } else {
-        if (!need(1)) return unexpected(std::string("truncated atom cache entry"));
-        len = p[pos++];
-      }
-      if (!need(len)) return unexpected(std::string("truncated atom cache entry text"));
-      auto atom = Atom::make(std::string_view(reinterpret_cast<const char*>(&p[pos]), len));
-      if (!atom) return unexpected("atom cache entry: " + atom.error());
-      pos += len;
-      cache[slot] = *atom;
-    } else if (!cache[slot]) {
-      return unexpected("reference to an empty atom cache entry " + std::to_string(slot));
-    }
-    refs.push_back(*cache[slot]);
-  }
-  return refs;
-}
-
 void Node::Impl::dispatch(Atom node, std::span<const std::uint8_t> packet, AtomCache& cache) {
-  auto close_with = [&](const std::string& why) {
-    log_event(1, "bad_packet", {{"peer", node.text()}, {"reason", why}});
-    std::shared_ptr<net::DistConnection> conn;
-    with_peer(node, [&](Peer& p) { conn = p.conn; });
-    if (conn) conn->close("malformed packet: " + why);
-  };
   etf::DecodeOptions dopts;
   dopts.max_bytes = opts.max_frame;
-  std::size_t pos = 0;
-  std::vector<Atom> refs;
-  bool versioned = true;  // terms after pass-through carry 131; after a distribution header they do not
-  if (packet.size() >= 2 && packet[0] == etf::kVersion && packet[1] == 68) {
-    pos = 2;
-    auto r = read_dist_header(packet, pos, cache);
-    if (!r) return close_with(r.error());
-    refs = std::move(*r);
-    dopts.atom_cache = refs;
-    versioned = false;
-  } else if (!packet.empty() && packet[0] == 112) {
-    pos = 1;
+  auto parsed = net::parse_packet(packet, cache, dopts);
+  std::string why;
+  if (!parsed) {
+    why = parsed.error();
   } else {
-    return close_with(packet.empty() ? "empty packet" : "unsupported packet type " + std::to_string(packet[0]));
-  }
-  auto next_term = [&]() -> Result<Term, std::string> {
-    if (versioned) {
-      if (pos >= packet.size() || packet[pos] != etf::kVersion) return unexpected(std::string("missing version byte"));
-      ++pos;
+    try {
+      handle_control(node, parsed->control, parsed->payload ? &*parsed->payload : nullptr);
+      return;
+    } catch (const BadControl& b) {
+      why = b.why + " in " + parsed->control.to_string().substr(0, 200);
+    } catch (const BadTermAccess& b) {
+      why = std::string(b.what()) + " in " + parsed->control.to_string().substr(0, 200);
     }
-    auto r = etf::decode_prefix(packet.subspan(pos), dopts);
-    if (!r) return unexpected(r.error().message());
-    pos += r->consumed;
-    return std::move(r->term);
-  };
-  auto ctrl = next_term();
-  if (!ctrl) return close_with("control message: " + ctrl.error());
-  std::optional<Term> payload;
-  if (pos < packet.size()) {
-    auto p = next_term();
-    if (!p) return close_with("payload: " + p.error());
-    payload = std::move(*p);
   }
-  if (pos != packet.size()) return close_with("trailing bytes after the payload");
-  try {
-    handle_control(node, *ctrl, payload ? &*payload : nullptr);
-  } catch (const BadControl& b) {
-    close_with(b.why + " in " + ctrl->to_string().substr(0, 200));
-  } catch (const BadTermAccess& b) {
-    close_with(std::string(b.what()) + " in " + ctrl->to_string().substr(0, 200));
-  }
+  log_event(1, "bad_packet", {{"peer", node.text()}, {"reason", why}});
+  std::shared_ptr<net::DistConnection> conn;
+  with_peer(node, [&](Peer& p) { conn = p.conn; });
+  if (conn) conn->close("malformed packet: " + why);
 }
 
 void Node::Impl::handle_control(Atom node, const Term& c, const Term* payload) {

@@ -14,14 +14,13 @@
 #include "hypha/net/connection.hpp"
 #include "hypha/net/epmd.hpp"
 #include "hypha/net/handshake.hpp"
+#include "hypha/net/packet.hpp"
 #include "hypha/node/node.hpp"
 
 namespace hypha {
 
 using Bytes = net::Frame;
-// A connection's atom cache (DFLAG_DIST_HDR_ATOM_CACHE): 8 segments of 256 entries, filled by the
-// distribution headers the peer sends. Touched only by that connection's reader.
-using AtomCache = std::array<std::optional<Atom>, 2048>;
+using AtomCache = net::AtomCache;  // per connection, touched only by its reader
 
 // One other node: a connection being set up or up, and what depends on it.
 struct Peer {
@@ -73,7 +72,6 @@ struct Node::Impl : RemoteTransport {
   void peer_gone(const std::shared_ptr<Peer>& peer);
 
   // --- outgoing ---
-  static Bytes frame(const Term& ctrl, const Term* payload, bool dist_header);
   // Frames a control message (and payload) the way the peer accepts it, and routes it.
   void send_control(Atom node, const Term& ctrl, const Term* payload);
   // Sends now, queues while connecting, or starts connecting. False when impossible (no name).

@@ -10,6 +10,8 @@
 #include "hypha/net/epmd.hpp"
 #include "hypha/net/flags.hpp"
 #include "hypha/net/handshake.hpp"
+#include "hypha/net/packet.hpp"
+#include "hypha/term/text.hpp"
 
 namespace hypha::net {
 namespace {
@@ -126,6 +128,53 @@ TEST(Handshake, WrongCookieIsRefusedOnBothSides) {
   ASSERT_FALSE(o.server.ok());
   EXPECT_NE(o.server.error().find("wrong cookie"), std::string::npos);
   EXPECT_FALSE(o.client.ok());
+}
+
+using Bytes = std::vector<std::uint8_t>;
+
+TEST(Packet, FramesParseBackInBothFormats) {
+  const Term ctrl = parse_term("{6,<a@h.1.0>,'',sink}").value();
+  const Term msg = parse_term("{hello,[1,2.5],<<\"x\">>}").value();
+  for (bool header : {false, true}) {
+    const Frame f = make_frame(ctrl, &msg, header);
+    ASSERT_EQ(f.size() - 4, (std::size_t{f[0]} << 24 | std::size_t{f[1]} << 16 | std::size_t{f[2]} << 8 | f[3]));
+    AtomCache cache;
+    auto p = parse_packet(std::span(f).subspan(4), cache, {});
+    ASSERT_TRUE(p.ok()) << p.error();
+    EXPECT_EQ(p->control, ctrl);
+    EXPECT_EQ(p->payload, msg);
+  }
+}
+
+TEST(Packet, AtomCacheEntriesAreRememberedAcrossPackets) {
+  AtomCache cache;
+  // Header: 2 refs; ref 0 new in segment 0 slot 4 ("aa"), ref 1 new in segment 1 slot 9 ("bb").
+  // Flags byte 0 = (ref1: 8|1) << 4 | (ref0: 8|0); byte 1 low half = LongAtoms 0.
+  // Control: {ref0, ref1} as SMALL_TUPLE of ATOM_CACHE_REFs.
+  const Bytes first = {131, 68, 2, 0x98, 0x00, 4, 2, 'a', 'a', 9, 2, 'b', 'b', 104, 2, 82, 0, 82, 1};
+  auto p1 = parse_packet(first, cache, {});
+  ASSERT_TRUE(p1.ok()) << p1.error();
+  EXPECT_EQ(p1->control, parse_term("{aa,bb}").value());
+  // Later packet: the same slots, not new this time, in the other order.
+  const Bytes second = {131, 68, 2, 0x01, 0x00, 9, 4, 104, 2, 82, 0, 82, 1};
+  auto p2 = parse_packet(second, cache, {});
+  ASSERT_TRUE(p2.ok()) << p2.error();
+  EXPECT_EQ(p2->control, parse_term("{bb,aa}").value());
+}
+
+TEST(Packet, MalformedPacketsSayWhy) {
+  AtomCache cache;
+  auto err = [&](Bytes b) {
+    auto p = parse_packet(b, cache, {});
+    EXPECT_FALSE(p.ok());
+    return p.ok() ? std::string() : p.error();
+  };
+  EXPECT_EQ(err({}), "empty packet");
+  EXPECT_NE(err({99}).find("unsupported packet type"), std::string::npos);
+  EXPECT_NE(err({131, 68, 1, 0x00, 7, 106}).find("empty atom cache entry"), std::string::npos);
+  EXPECT_NE(err({131, 68, 3, 0x88}).find("truncated"), std::string::npos);
+  EXPECT_NE(err({112, 106}).find("missing version byte"), std::string::npos);
+  EXPECT_NE(err({112, 131, 106, 131, 106, 0}).find("trailing"), std::string::npos);
 }
 
 }  // namespace
