@@ -72,9 +72,11 @@ struct NodeCmd {
 //   {ping, From} -> From ! {pong, self()}     {link, Pid}     {monitor, Pid}
 //   {trap_exit, Bool}                         {exit, Reason}: ends with Reason
 //   {alias, From} -> From ! {alias, Alias}    (messages to Alias arrive here too)
-ProcessBody inbox_process(const std::string& name) {
-  return [name](Process& self) -> Task<> {
-    const Atom ping("ping"), link("link"), monitor("monitor"), trap("trap_exit"), exit("exit"), alias("alias");
+//   {nodes, From} -> From ! {nodes, [Node]}   (the connected nodes, as erlang:nodes/0)
+ProcessBody inbox_process(const std::string& name, Node& node) {
+  return [name, &node](Process& self) -> Task<> {
+    const Atom ping("ping"), link("link"), monitor("monitor"), trap("trap_exit"), exit("exit"), alias("alias"),
+        nodes("nodes");
     for (;;) {
       Term m = co_await self.receive();
       // A command is carried out before its line is printed: the line means it is done.
@@ -86,6 +88,11 @@ ProcessBody inbox_process(const std::string& name) {
       else if (cmd == monitor && arg.is_pid()) self.monitor(arg.pid());
       else if (cmd == trap && arg.is_atom()) self.trap_exit(arg.is_atom(atoms::true_()));
       else if (cmd == alias && arg.is_pid()) self.send(arg.pid(), Term::tuple({Term(alias), Term(self.alias())}));
+      else if (cmd == nodes && arg.is_pid()) {
+        std::vector<Term> names;
+        for (Atom n : node.nodes()) names.emplace_back(n);
+        self.send(arg.pid(), Term::tuple({Term(nodes), Term::list(std::move(names))}));
+      }
       std::cout << name << " received " << m.to_string() << std::endl;
       if (cmd == exit) self.exit(arg);
     }
@@ -108,7 +115,7 @@ int run_node(const NodeCmd& o) {
   auto node = Node::start(opts);
   if (!node) return fail("node: " + node.error());
   Node& n = **node;
-  for (const auto& inbox : o.inboxes) n.runtime().register_name(Atom(inbox), n.runtime().spawn(inbox_process(inbox)));
+  for (const auto& inbox : o.inboxes) n.runtime().register_name(Atom(inbox), n.runtime().spawn(inbox_process(inbox, n)));
   std::cout << "node " << n.name().text() << " started (port " << n.port() << ", epmd "
             << (n.serves_epmd() ? "embedded" : "external") << ")" << std::endl;
   int sig = 0;

@@ -33,7 +33,7 @@ main([Hypha, Dir]) ->
     {ok, _} = net_kernel:start([list_to_atom("interop_" ++ Uniq ++ "@127.0.0.1"), longnames, 1000]),  % tick interval 1 s: net_ticktime 4 s
     erlang:set_cookie(node(), list_to_atom(Cookie)),
     register(sink, self()),
-    Cases = [fun ping_from_erlang/0, fun ping_from_hypha/0, fun ping_unknown_node_is_pang/0,
+    Cases = [fun ping_from_erlang/0, fun hypha_lists_erlang_node/0, fun ping_from_hypha/0, fun ping_unknown_node_is_pang/0,
              fun send_to_hypha_name/0, fun send_from_hypha/0, fun order_is_kept/0,
              fun erlang_sends_to_a_hypha_alias/0,
              fun monitor_hypha_process/0, fun link_to_hypha_process/0,
@@ -142,6 +142,13 @@ ping_from_erlang() ->
     pong = net_adm:ping(H),
     true = lists:member(H, nodes()),
     ok.
+
+hypha_lists_erlang_node() ->
+    {inbox4, get(h)} ! {nodes, self()},
+    receive
+        {nodes, Nodes} -> true = lists:member(node(), Nodes) orelse {nodes, Nodes}, ok
+    after 5000 -> timeout
+    end.
 
 ping_from_hypha() ->
     {0, <<"pong\n">>} = hypha(["ping", atom_to_list(node())]),
@@ -253,10 +260,12 @@ hypha_link_propagates_to_erlang() ->
 elixir_pings_and_lists() ->
     H = atom_to_list(get(h)),
     Cmd = "elixir --name elixir_" ++ os:getpid() ++ "@127.0.0.1 --cookie " ++ get(cookie) ++
-          " -e 'IO.inspect(Node.ping(:\"" ++ H ++ "\")); IO.inspect(Enum.member?(Node.list(), :\"" ++ H ++ "\"))'",
+          " -e 'IO.inspect(Node.ping(:\"" ++ H ++ "\")); IO.inspect(Enum.member?(Node.list(), :\"" ++ H ++ "\")); "
+          "send({:inbox4, :\"" ++ H ++ "\"}, {:nodes, self()}); "
+          "receive do {:nodes, ns} -> IO.inspect(Enum.member?(ns, node())) after 5000 -> IO.puts(:timeout) end'",
     Out = os:cmd(Cmd),
     case string:split(string:trim(Out), "\n", all) of
-        [":pong", "true"] -> ok;
+        [":pong", "true", "true"] -> ok;  % the third: hypha lists the Elixir node
         Other -> {elixir_said, Other}
     end.
 
