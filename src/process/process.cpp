@@ -75,10 +75,7 @@ Pid Process::spawn(ProcessBody body) { return core_->rt->spawn(std::move(body), 
 Pid Process::spawn_link(ProcessBody body) { return core_->rt->spawn(std::move(body), {}, core_); }
 std::pair<Pid, Ref> Process::spawn_monitor(ProcessBody body) {
   // Monitor before the child can run, so its exit cannot be missed.
-  ProcessCore* child = core_->rt->create(false);
-  child->body = std::move(body);
-  child->body_task = child->body(child->handle);
-  child->resume_point = child->body_task.handle();
+  ProcessCore* child = core_->rt->prepare(std::move(body), false);
   const Pid pid = child->pid;
   Ref ref = core_->rt->monitor(core_, Term(pid), pid.node);
   core_->rt->sched.schedule(child);
@@ -152,8 +149,8 @@ void Runtime::send(Atom name, Atom node, Term msg) {
 void Runtime::send(const Ref& alias, Term msg) { impl_->send_alias(nullptr, alias, std::move(msg)); }
 
 void Runtime::exit(const Pid& target, Term reason) {
-  // From outside any process: the signal names the target itself as sender, which makes exit(Pid,
-  // normal) a no-op unless trapped, as erlang:exit/2 from another process would be.
+  // From outside any process: the sender is a pid that no process has (id 0), so exit(Pid,
+  // normal) is ignored unless trapped, as erlang:exit/2 from another process would be.
   impl_->send_exit(Pid{impl_->node, 0, 0, impl_->creation}, target, std::move(reason), false);
 }
 
@@ -194,12 +191,7 @@ bool Runtime::unregister_name(Atom name) {
   return true;
 }
 
-std::optional<Pid> Runtime::whereis(Atom name) const {
-  std::shared_lock lock(impl_->names_mu);
-  auto it = impl_->names.find(name);
-  if (it == impl_->names.end()) return std::nullopt;
-  return it->second;
-}
+std::optional<Pid> Runtime::whereis(Atom name) const { return impl_->resolve(Term(name)); }
 
 std::vector<Atom> Runtime::registered() const {
   std::shared_lock lock(impl_->names_mu);
@@ -296,38 +288,15 @@ void Runtime::deliver_unlink(const Pid& remote, const Pid& local) {
 }
 
 void Runtime::deliver_monitor(const Pid& watcher, const Term& target, const Ref& ref) {
-  std::optional<Pid> pid;
-  if (target.is_atom()) pid = whereis(target.atom_value());
-  else if (target.is_pid()) pid = target.pid();
+  const std::optional<Pid> pid = impl_->resolve(target);
   const Term watched = target.is_atom() ? Term::tuple({target, Term(impl_->node)}) : target;
-  ProcessCore* p = pid ? impl_->acquire(*pid) : nullptr;
-  bool added = false;
-  if (p) {
-    std::lock_guard lock(p->lock);
-    if (p->alive) {
-      p->ext().monitored_by.push_back({ref, watcher, watched});
-      added = true;
-    }
-  }
-  if (p) Impl::release(p);
-  if (!added) {
-    if (auto* r = impl_->remote.load(std::memory_order_acquire))
-      r->monitor_exit(pid.value_or(Pid{impl_->node, 0, 0, impl_->creation}), watched, watcher, ref, Term(atoms::noproc()));
-  }
+  if (pid && impl_->add_watcher(*pid, {ref, watcher, watched})) return;
+  if (auto* r = impl_->remote.load(std::memory_order_acquire))
+    r->monitor_exit(pid.value_or(Pid{impl_->node, 0, 0, impl_->creation}), watched, watcher, ref, Term(atoms::noproc()));
 }
 
 void Runtime::deliver_demonitor(const Pid&, const Term& target, const Ref& ref) {
-  std::optional<Pid> pid;
-  if (target.is_atom()) pid = whereis(target.atom_value());
-  else if (target.is_pid()) pid = target.pid();
-  if (!pid) return;
-  if (ProcessCore* p = impl_->acquire(*pid)) {
-    {
-      std::lock_guard lock(p->lock);
-      if (p->extra) std::erase_if(p->extra->monitored_by, [&](const detail::Monitor& m) { return m.ref == ref; });
-    }
-    Impl::release(p);
-  }
+  if (const std::optional<Pid> pid = impl_->resolve(target)) impl_->erase_watcher(*pid, ref);
 }
 
 void Runtime::deliver_down(const Pid& watcher, const Ref& ref, const Term& watched, Term reason) {

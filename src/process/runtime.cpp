@@ -151,12 +151,7 @@ void Runtime::Impl::send(const Pid* from, const Pid& to, Term msg) {
 }
 
 bool Runtime::Impl::send_name(const Pid* from, Atom name, Term msg) {
-  std::optional<Pid> pid;
-  {
-    std::shared_lock lock(names_mu);
-    auto it = names.find(name);
-    if (it != names.end()) pid = it->second;
-  }
+  const std::optional<Pid> pid = resolve(Term(name));
   if (!pid) return false;
   send(from, *pid, std::move(msg));
   return true;
@@ -209,6 +204,14 @@ void Runtime::Impl::send_down(const Pid& watcher, const Ref& ref, const Term& wa
 
 // ---------------------------------------------------------------------------------- running
 
+// Appends to the process's own queue of received messages (owner thread only).
+void Runtime::Impl::append_message(ProcessCore* p, Envelope* e) {
+  e->next = nullptr;
+  if (p->msg_tail) p->msg_tail->next = e;
+  else p->msg_head = e;
+  p->msg_tail = e;
+}
+
 // Moves what arrived into the process: messages to its queue, signals handled.
 void Runtime::Impl::drain(ProcessCore* p) {
   for (Envelope* e = p->inbox.take_all(); e;) {
@@ -216,9 +219,7 @@ void Runtime::Impl::drain(ProcessCore* p) {
     e->next = nullptr;
     switch (e->type) {
       case Envelope::Type::Message:
-        if (p->msg_tail) p->msg_tail->next = e;
-        else p->msg_head = e;
-        p->msg_tail = e;
+        append_message(p, e);
         break;
       case Envelope::Type::Exit:
         exit_signal(p, e->a.pid(), std::move(e->b), e->linked);
@@ -245,11 +246,8 @@ void Runtime::Impl::exit_signal(ProcessCore* p, const Pid& from, Term reason, bo
     return;
   }
   if (p->trap_exit) {
-    auto* e = message(Term::tuple({Term(atoms::EXIT()), Term(from), reason}));
     p->queued.fetch_add(1, std::memory_order_relaxed);
-    if (p->msg_tail) p->msg_tail->next = e;
-    else p->msg_head = e;
-    p->msg_tail = e;
+    append_message(p, message(Term::tuple({Term(atoms::EXIT()), Term(from), reason})));
     return;
   }
   if (reason.is_atom(atoms::normal()) && !(from == p->pid)) return;
@@ -376,17 +374,47 @@ void Runtime::Impl::terminate(ProcessCore* p, Term reason) {
 
 // ---------------------------------------------------------------------------------- links, monitors
 
+// A local pid, or the holder of a local registered name.
+std::optional<Pid> Runtime::Impl::resolve(const Term& target) const {
+  if (target.is_pid()) return target.pid();
+  if (!target.is_atom()) return std::nullopt;
+  std::shared_lock lock(names_mu);
+  auto it = names.find(target.atom_value());
+  if (it == names.end()) return std::nullopt;
+  return it->second;
+}
+
+// Records a monitor on a local process; false when it is not alive (the caller says noproc).
+bool Runtime::Impl::add_watcher(const Pid& pid, detail::Monitor m) {
+  ProcessCore* t = acquire(pid);
+  if (!t) return false;
+  bool added = false;
+  {
+    std::lock_guard lock(t->lock);
+    if (t->alive) {
+      t->ext().monitored_by.push_back(std::move(m));
+      added = true;
+    }
+  }
+  release(t);
+  return added;
+}
+
+void Runtime::Impl::erase_watcher(const Pid& pid, const Ref& ref) {
+  if (ProcessCore* t = acquire(pid)) {
+    {
+      std::lock_guard lock(t->lock);
+      if (t->extra) std::erase_if(t->extra->monitored_by, [&](const detail::Monitor& m) { return m.ref == ref; });
+    }
+    release(t);
+  }
+}
+
 // Ends the monitor `ref` that `watcher` holds on `target` (a pid, or {Name, Node}) at the target's
 // end: in a local process's record, or by DEMONITOR_P to the target's node.
 void Runtime::Impl::drop_monitor(const Pid& watcher, const Ref& ref, const Term& target) {
   if (target.is_pid() && is_local(target.pid())) {
-    if (ProcessCore* t = acquire(target.pid())) {
-      {
-        std::lock_guard lock(t->lock);
-        if (t->extra) std::erase_if(t->extra->monitored_by, [&](const detail::Monitor& m) { return m.ref == ref; });
-      }
-      release(t);
-    }
+    erase_watcher(target.pid(), ref);
   } else if (auto* r = remote.load(std::memory_order_acquire)) {
     const Term& pid_or_name = target.is_tuple() ? target[0] : target;
     const Atom node = target.is_tuple() ? target[1].atom_value() : target.pid().node;
@@ -465,30 +493,14 @@ Ref Runtime::Impl::monitor(ProcessCore* self, const Term& target, Atom target_no
     else send_down(self->pid, ref, watched, Term(atoms::noconnection()));
     return ref;
   }
-  std::optional<Pid> pid;
-  if (target.is_atom()) {
-    std::shared_lock lock(names_mu);
-    auto it = names.find(target.atom_value());
-    if (it != names.end()) pid = it->second;
-  } else {
-    pid = target.pid();
-  }
-  ProcessCore* t = pid ? acquire(*pid) : nullptr;
-  bool added = false;
-  if (t) {
-    std::lock_guard lock(t->lock);
-    if (t->alive) {
-      t->ext().monitored_by.push_back({ref, self->pid, watched});
-      added = true;
-    }
-  }
+  const std::optional<Pid> pid = resolve(target);
+  const bool added = pid && add_watcher(*pid, {ref, self->pid, watched});
   if (added) {
     std::lock_guard lock(self->lock);
     self->ext().monitoring.emplace_back(ref, Term(*pid));
   } else {
     send_down(self->pid, ref, watched, Term(atoms::noproc()));
   }
-  if (t) release(t);
   return ref;
 }
 
@@ -529,12 +541,18 @@ bool Runtime::Impl::demonitor(ProcessCore* self, const Ref& ref, bool flush) {
   return target.has_value();
 }
 
-Pid Runtime::Impl::spawn(ProcessBody body, const SpawnOptions& opts, ProcessCore* link_with) {
+// A new process with its body ready to start; the caller schedules it.
+ProcessCore* Runtime::Impl::prepare(ProcessBody body, bool trap_exit) {
   ProcessCore* p = create(false);
-  p->trap_exit = opts.trap_exit;
+  p->trap_exit = trap_exit;
   p->body = std::move(body);
   p->body_task = p->body(p->handle);
   p->resume_point = p->body_task.handle();
+  return p;
+}
+
+Pid Runtime::Impl::spawn(ProcessBody body, const SpawnOptions& opts, ProcessCore* link_with) {
+  ProcessCore* p = prepare(std::move(body), opts.trap_exit);
   const Pid pid = p->pid;
   if (link_with) link(link_with, pid);
   sched.schedule(p);  // state is Runnable from birth

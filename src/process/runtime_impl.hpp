@@ -35,6 +35,7 @@ struct Runtime::Impl {
   // --- the life of a process ---
   void run(detail::ProcessCore* p);
   void drain(detail::ProcessCore* p);
+  static void append_message(detail::ProcessCore* p, detail::Envelope* e);
   void exit_signal(detail::ProcessCore* p, const Pid& from, Term reason, bool linked);
   bool try_match(detail::ProcessCore* p);
   void terminate(detail::ProcessCore* p, Term reason);
@@ -45,6 +46,10 @@ struct Runtime::Impl {
   Ref monitor(detail::ProcessCore* self, const Term& target, Atom node);
   bool demonitor(detail::ProcessCore* self, const Ref& ref, bool flush);
   void drop_monitor(const Pid& watcher, const Ref& ref, const Term& target);
+  std::optional<Pid> resolve(const Term& target) const;
+  bool add_watcher(const Pid& pid, detail::Monitor m);
+  void erase_watcher(const Pid& pid, const Ref& ref);
+  detail::ProcessCore* prepare(ProcessBody body, bool trap_exit);
   Pid spawn(ProcessBody body, const SpawnOptions& opts, detail::ProcessCore* link_with = nullptr);
 
   Ref make_ref();
