@@ -104,7 +104,7 @@ asio::awaitable<void> DistConnection::tick_loop() {
 
 bool DistConnection::send(Frame frame) {
   if (closed()) return false;
-  bool start = false;
+  bool start = false, over_limit = false;
   {
     std::lock_guard lock(mu_);
     if (closed()) return false;
@@ -121,17 +121,15 @@ bool DistConnection::send(Frame frame) {
       if (n == static_cast<ssize_t>(frame.size())) return true;
       if (n > 0) frame.erase(frame.begin(), frame.begin() + n);  // the rest goes through the queue
     }
-    pending_bytes_ += frame.size();
-    if (pending_bytes_ > limits_.max_queued) {
-      pending_bytes_ -= frame.size();
-      start = false;
+    if (pending_bytes_ + frame.size() > limits_.max_queued) {
+      over_limit = true;
     } else {
+      pending_bytes_ += frame.size();
       pending_.push_back(std::move(frame));
       start = !std::exchange(writing_, true);
-      frame.clear();
     }
   }
-  if (!frame.empty()) {
+  if (over_limit) {
     close("send queue over " + std::to_string(limits_.max_queued) + " bytes: peer not keeping up");
     return false;
   }

@@ -53,18 +53,33 @@ const Term& need_payload(const Term* p) {
 
 // ---------------------------------------------------------------------------------- outgoing
 
-void Node::Impl::send_control(Atom node, const Term& ctrl, const Term* payload) {
-  route(node, net::make_frame(ctrl, payload, peer_has(node, net::dflag::kDistHdrAtomCache)));
+Node::Impl::Route Node::Impl::route_to(Atom node) {
+  std::lock_guard lock(mu);
+  if (stopped) return {0, nullptr, true};
+  Peer& p = peer_locked(node);
+  // Before the handshake the peer's flags are unknown: assume ours, which every OTP 25+ node has.
+  if (p.state == Peer::State::Up) return {p.flags, p.conn, false};
+  return {net::dflag::kOurs, nullptr, false};
 }
 
-void Node::Impl::route(Atom node, Bytes f) {
+void Node::Impl::send_control(Atom node, const Term& ctrl, const Term* payload) {
+  send_control(node, route_to(node), ctrl, payload);
+}
+
+void Node::Impl::send_control(Atom node, const Route& r, const Term& ctrl, const Term* payload) {
+  if (r.stopped) return;
+  Bytes f = net::make_frame(ctrl, payload, r.flags & net::dflag::kDistHdrAtomCache);
+  if (r.conn) {
+    r.conn->send(std::move(f));
+    return;
+  }
   std::shared_ptr<net::DistConnection> conn;
   {
     std::lock_guard lock(mu);
     if (stopped) return;
     Peer& p = peer_locked(node);
     if (p.state == Peer::State::Up) {
-      conn = p.conn;
+      conn = p.conn;  // it came up meanwhile
     } else if (p.queued_bytes + f.size() <= opts.max_send_queue) {
       p.queued_bytes += f.size();
       p.queued.push_back(std::move(f));
@@ -73,23 +88,21 @@ void Node::Impl::route(Atom node, Bytes f) {
   if (conn) conn->send(std::move(f));
 }
 
-bool Node::Impl::peer_has(Atom node, std::uint64_t flag) {
-  std::lock_guard lock(mu);
-  auto it = peers.find(node);
-  // Before the handshake we cannot know: assume what every OTP 25+ node supports.
-  return it == peers.end() || it->second->state != Peer::State::Up || (it->second->flags & flag);
+void Node::Impl::send(const Pid* from, const Pid& to, const Term& msg) {
+  const Route r = route_to(to.node);
+  if (from && (r.flags & net::dflag::kSendSender))
+    send_control(to.node, r, Term::tuple({op(kSendSender), Term(*from), Term(to)}), &msg);
+  else
+    send_control(to.node, r, Term::tuple({op(kSend), Term(empty_atom()), Term(to)}), &msg);
 }
 
-void Node::Impl::send(const Pid* from, const Pid& to, const Term& msg) {
-  if (from && peer_has(to.node, net::dflag::kSendSender))
-    send_control(to.node, Term::tuple({op(kSendSender), Term(*from), Term(to)}), &msg);
-  else
-    send_control(to.node, Term::tuple({op(kSend), Term(empty_atom()), Term(to)}), &msg);
+// REG_SEND and ALIAS_SEND need a sender; sends from outside any process name net_kernel.
+Pid Node::Impl::sender_of(const Pid* from) const {
+  return from ? *from : net_kernel.value_or(Pid{self_name, 0, 0, creation_});
 }
 
 void Node::Impl::send_name(const Pid* from, Atom name, Atom node, const Term& msg) {
-  // REG_SEND needs a sender; sends from outside any process name net_kernel.
-  const Pid sender = from ? *from : net_kernel.value_or(Pid{self_name, 0, 0, creation_});
+  const Pid sender = sender_of(from);
   send_control(node, Term::tuple({op(kRegSend), Term(sender), Term(empty_atom()), Term(name)}), &msg);
 }
 
@@ -98,7 +111,7 @@ void Node::Impl::send_alias(const Pid* from, const Ref& alias, const Term& msg) 
     rt->deliver_alias(alias, msg);
     return;
   }
-  const Pid sender = from ? *from : net_kernel.value_or(Pid{self_name, 0, 0, creation_});
+  const Pid sender = sender_of(from);
   send_control(alias.node, Term::tuple({op(kAliasSend), Term(sender), Term(alias)}), &msg);
 }
 
@@ -118,10 +131,11 @@ void Node::Impl::unlink(const Pid& from, const Pid& to) {
     if (it != peers.end()) it->second->links.erase({from, to});
     id = next_unlink_id++;
   }
-  if (peer_has(to.node, net::dflag::kUnlinkId))
-    send_control(to.node, Term::tuple({op(kUnlinkId), Term(static_cast<std::uint64_t>(id)), Term(from), Term(to)}), nullptr);
+  const Route r = route_to(to.node);
+  if (r.flags & net::dflag::kUnlinkId)
+    send_control(to.node, r, Term::tuple({op(kUnlinkId), Term(static_cast<std::uint64_t>(id)), Term(from), Term(to)}), nullptr);
   else
-    send_control(to.node, Term::tuple({op(kUnlink), Term(from), Term(to)}), nullptr);
+    send_control(to.node, r, Term::tuple({op(kUnlink), Term(from), Term(to)}), nullptr);
 }
 
 void Node::Impl::exit(const Pid& from, const Pid& to, const Term& reason, bool linked) {
@@ -131,11 +145,11 @@ void Node::Impl::exit(const Pid& from, const Pid& to, const Term& reason, bool l
     if (it == peers.end()) return;  // no connection: the peer already saw noconnection
     it->second->links.erase({from, to});
   }
-  const bool payload = peer_has(to.node, net::dflag::kExitPayload);
-  if (payload)
-    send_control(to.node, Term::tuple({op(linked ? kPayloadExit : kPayloadExit2), Term(from), Term(to)}), &reason);
+  const Route r = route_to(to.node);
+  if (r.flags & net::dflag::kExitPayload)
+    send_control(to.node, r, Term::tuple({op(linked ? kPayloadExit : kPayloadExit2), Term(from), Term(to)}), &reason);
   else
-    send_control(to.node, Term::tuple({op(linked ? kExit : kExit2), Term(from), Term(to), reason}), nullptr);
+    send_control(to.node, r, Term::tuple({op(linked ? kExit : kExit2), Term(from), Term(to), reason}), nullptr);
 }
 
 void Node::Impl::monitor(const Pid& from, const Term& target, Atom node, const Ref& ref) {
@@ -167,10 +181,11 @@ void Node::Impl::monitor_exit(const Pid& from, const Term& watched, const Pid& w
   }
   // The process is named as the watcher named it: a registered name stays a name.
   const Term proc = watched.is_tuple() ? watched[0] : Term(from);
-  if (peer_has(watcher.node, net::dflag::kExitPayload))
-    send_control(watcher.node, Term::tuple({op(kPayloadMonitorPExit), proc, Term(watcher), Term(ref)}), &reason);
+  const Route r = route_to(watcher.node);
+  if (r.flags & net::dflag::kExitPayload)
+    send_control(watcher.node, r, Term::tuple({op(kPayloadMonitorPExit), proc, Term(watcher), Term(ref)}), &reason);
   else
-    send_control(watcher.node, Term::tuple({op(kMonitorPExit), proc, Term(watcher), Term(ref), reason}), nullptr);
+    send_control(watcher.node, r, Term::tuple({op(kMonitorPExit), proc, Term(watcher), Term(ref), reason}), nullptr);
 }
 
 // ---------------------------------------------------------------------------------- incoming

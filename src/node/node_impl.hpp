@@ -72,11 +72,19 @@ struct Node::Impl : RemoteTransport {
   void peer_gone(const std::shared_ptr<Peer>& peer);
 
   // --- outgoing ---
-  // Frames a control message (and payload) the way the peer accepts it, and routes it.
+  // What sending to a node needs, taken under one lock: its flags (ours until the handshake tells)
+  // and its connection when up. Creates the peer, connecting, when there is none.
+  struct Route {
+    std::uint64_t flags;
+    std::shared_ptr<net::DistConnection> conn;
+    bool stopped;
+  };
+  Route route_to(Atom node);
+  Pid sender_of(const Pid* from) const;
+  // Frames a control message (and payload) the way the peer accepts it; sends it now, or queues
+  // it while the connection is being set up.
   void send_control(Atom node, const Term& ctrl, const Term* payload);
-  // Sends now, queues while connecting, or starts connecting. False when impossible (no name).
-  void route(Atom node, Bytes frame);
-  bool peer_has(Atom node, std::uint64_t flag);
+  void send_control(Atom node, const Route& r, const Term& ctrl, const Term* payload);
   // Runs f(peer) under the lock if `node` has a peer entry.
   template <class F>
   void with_peer(Atom node, F&& f) {

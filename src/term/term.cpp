@@ -82,13 +82,14 @@ Term::Term(double v) : rep_(Rep::Float), float_(v) {
 Term::Term(bool v) noexcept : rep_(Rep::Atom), atom_(entry_of(v ? atoms::true_() : atoms::false_())) {}
 Term::Term(const Pid& p) : rep_(Rep::Boxed), box_(new PidBox(p)) {}
 Term::Term(const Port& p) : rep_(Rep::Boxed), box_(new PortBox(p)) {}
-Term::Term(const Ref& r) : rep_(Rep::Boxed), box_(new RefBox(r)) {
-  if (r.len < 1 || r.len > Ref::kMaxWords) {
-    release();
-    rep_ = Rep::Nil;
-    throw std::invalid_argument("a reference has 1 to 5 words");
-  }
+namespace {
+const Ref& checked(const Ref& r) {
+  if (r.len < 1 || r.len > Ref::kMaxWords) throw std::invalid_argument("a reference has 1 to 5 words");
+  return r;
 }
+}  // namespace
+
+Term::Term(const Ref& r) : rep_(Rep::Boxed), box_(new RefBox(checked(r))) {}
 Term::Term(const ExportFun& f) : rep_(Rep::Boxed), box_(new FunBox(f)) {}
 Term::Term(LocalFun f) : rep_(Rep::Boxed), box_(new FunBox(std::move(f))) {}
 
