@@ -125,13 +125,8 @@ Result<Atom, std::string> Atom::make(std::string_view utf8) { return lookup(utf8
 Result<Atom, std::string> Atom::existing(std::string_view utf8) { return lookup(utf8, false); }
 
 Result<Atom, std::string> Atom::from_latin1(std::string_view latin1) {
-  bool ascii = true;
-  for (char c : latin1) ascii = ascii && static_cast<unsigned char>(c) < 0x80;
-  if (ascii) return make(latin1);
-  std::string utf8;
-  utf8.reserve(latin1.size() * 2);
-  for (char c : latin1) detail::utf8_append(utf8, static_cast<unsigned char>(c));
-  return make(utf8);
+  std::string scratch;
+  return make(detail::latin1_as_utf8(latin1, scratch));
 }
 
 std::string_view Atom::text() const noexcept { return e_->text; }

@@ -11,6 +11,7 @@
 #include "box.hpp"
 #include "etf_tags.hpp"
 #include "hypha/term/etf.hpp"
+#include "utf8.hpp"
 
 namespace hypha::etf {
 
@@ -166,16 +167,7 @@ class Decoder {
     std::string converted;
     if (t == tag::kAtom || t == tag::kSmallAtom) {
       if (n > Atom::kMaxChars) fail(at, "atom longer than 255 characters");
-      bool ascii = true;
-      for (char c : text) ascii = ascii && static_cast<unsigned char>(c) < 0x80;
-      if (!ascii) {
-        for (char c : text) {
-          const auto b = static_cast<unsigned char>(c);
-          if (b < 0x80) converted.push_back(c);
-          else { converted.push_back(static_cast<char>(0xC0 | (b >> 6))); converted.push_back(static_cast<char>(0x80 | (b & 0x3F))); }
-        }
-        text = converted;
-      }
+      text = detail::latin1_as_utf8(text, converted);
     }
     // Messages repeat their atoms: a few recent ones are matched on their bytes, without hashing.
     auto& slot = recent_[(text.size() ^ (text.empty() ? 0 : static_cast<unsigned char>(text.back()))) % kRecent];

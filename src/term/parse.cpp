@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "hypha/term/text.hpp"
+#include "syntax.hpp"
 #include "utf8.hpp"
 
 namespace hypha {
@@ -23,11 +24,8 @@ struct Failure {
 constexpr std::size_t kMaxNumberChars = 100000;
 
 bool is_digit(char c) { return c >= '0' && c <= '9'; }
-bool is_lower(char32_t c) { return (c >= 'a' && c <= 'z') || (c >= 0xDF && c <= 0xFF && c != 0xF7); }
-bool is_name_char(char32_t c) {
-  return is_lower(c) || (c >= 'A' && c <= 'Z') || (c >= 0xC0 && c <= 0xDE && c != 0xD7) ||
-         (c >= '0' && c <= '9') || c == '_' || c == '@';
-}
+using detail::is_atom_char;
+using detail::is_atom_start;
 
 // Bits appended most significant first, as binary construction does.
 class BitWriter {
@@ -138,7 +136,7 @@ class Parser {
     if (is_digit(c)) return number();
     std::size_t probe = i_;
     char32_t cp;
-    if (detail::utf8_next(s_, probe, cp) && is_lower(cp)) {
+    if (detail::utf8_next(s_, probe, cp) && is_atom_start(cp)) {
       Atom a = plain_atom();
       if (a.text() == "fun") return export_fun();
       return Term(a);
@@ -157,7 +155,7 @@ class Parser {
     while (!at_end()) {
       std::size_t probe = i_;
       char32_t cp;
-      if (!detail::utf8_next(s_, probe, cp) || !is_name_char(cp)) break;
+      if (!detail::utf8_next(s_, probe, cp) || !is_atom_char(cp)) break;
       i_ = probe;
     }
     return make_atom(at, s_.substr(at, i_ - at));
@@ -175,7 +173,7 @@ class Parser {
     if (peek() == '\'') return quoted_atom();
     std::size_t probe = i_;
     char32_t cp;
-    if (detail::utf8_next(s_, probe, cp) && is_lower(cp)) return plain_atom();
+    if (detail::utf8_next(s_, probe, cp) && is_atom_start(cp)) return plain_atom();
     fail(i_, "expected an atom" + found());
   }
 

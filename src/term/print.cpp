@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "hypha/term/text.hpp"
+#include "syntax.hpp"
 #include "utf8.hpp"
 
 namespace hypha {
@@ -23,11 +24,8 @@ bool is_reserved_word(std::string_view s) {
   return false;
 }
 
-bool is_atom_start(char32_t c) { return (c >= 'a' && c <= 'z') || (c >= 0xDF && c <= 0xFF && c != 0xF7); }
-bool is_name_char(char32_t c) {
-  return is_atom_start(c) || (c >= 'A' && c <= 'Z') || (c >= 0xC0 && c <= 0xDE && c != 0xD7) ||
-         (c >= '0' && c <= '9') || c == '_' || c == '@';
-}
+using detail::is_atom_char;
+using detail::is_atom_start;
 
 bool atom_needs_quotes(std::string_view text) {
   if (text.empty() || is_reserved_word(text)) return true;
@@ -37,7 +35,7 @@ bool atom_needs_quotes(std::string_view text) {
   if (!is_atom_start(c)) return true;
   while (i < text.size()) {
     detail::utf8_next(text, i, c);
-    if (!is_name_char(c)) return true;
+    if (!is_atom_char(c)) return true;
   }
   return false;
 }

@@ -55,6 +55,18 @@ inline void utf8_append(std::string& out, char32_t cp) {
   }
 }
 
+// `text` as UTF-8 when it is Latin-1 with bytes above 127; otherwise it is already UTF-8 and
+// `scratch` is left alone. Returns a view of whichever holds the UTF-8 text.
+inline std::string_view latin1_as_utf8(std::string_view text, std::string& scratch) {
+  bool ascii = true;
+  for (char c : text) ascii = ascii && static_cast<unsigned char>(c) < 0x80;
+  if (ascii) return text;
+  scratch.clear();
+  scratch.reserve(text.size() * 2);
+  for (char c : text) utf8_append(scratch, static_cast<unsigned char>(c));
+  return scratch;
+}
+
 // Number of code points, or nullopt when `s` is not valid UTF-8.
 inline std::optional<std::size_t> utf8_length(std::string_view s) noexcept {
   std::size_t i = 0, n = 0;
