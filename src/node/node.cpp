@@ -95,29 +95,7 @@ Result<bool, std::string> Node::Impl::start() {
   rt = std::make_unique<Runtime>(RuntimeOptions{.node = self_name, .creation = creation_, .threads = opts.threads});
   rt->set_remote(this);
 
-  // net_kernel: answers {is_auth, Node} as OTP's does, which is what net_adm:ping asks.
-  net_kernel = rt->spawn([this](Process& self) -> Task<> {
-    for (;;) {
-      Term m = co_await self.receive();
-      if (!m.is_tuple() || m.tuple_size() != 3 || !m[0].is_atom(a("$gen_call"))) continue;
-      const Term& from = m[1];
-      if (!from.is_tuple() || from.tuple_size() != 2 || !from[0].is_pid()) continue;
-      const Term& req = m[2];
-      Term reply = (req.is_tuple() && req.tuple_size() == 2 && req[0].is_atom(a("is_auth")))
-                       ? Term(a("yes"))
-                       : Term::tuple({Term(atoms::error()), Term(a("not_supported"))});
-      const Term& tag = from[1];
-      const Term msg = Term::tuple({tag, reply});
-      // OTP 24+ callers tag with [alias | Mref]: answer to the alias; the pid accepts it too.
-      if (tag.is_list() && tag.list_elements().size() == 1 && tag.list_elements()[0].is_atom(a("alias")) &&
-          tag.list_tail().is_ref()) {
-        const Pid me = self.pid();
-        send_alias(&me, tag.list_tail().ref(), msg);
-      } else {
-        self.send(from[0].pid(), msg);
-      }
-    }
-  });
+  net_kernel = rt->spawn(net_kernel_process());
   rt->register_name(a("net_kernel"), *net_kernel);
 
   asio::co_spawn(io, accept_loop(), asio::detached);

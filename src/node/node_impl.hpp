@@ -47,6 +47,9 @@ struct Peer {
   std::vector<Pid> node_monitors;                      // monitor_node subscribers
 };
 
+// The node's net_kernel process: answers {is_auth, Node} as OTP's does (what net_adm:ping asks).
+ProcessBody net_kernel_process();
+
 struct Node::Impl : RemoteTransport {
   explicit Impl(NodeOptions o);
   ~Impl() override;
