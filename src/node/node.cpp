@@ -185,7 +185,11 @@ asio::awaitable<void> Node::Impl::connect_attempt(Atom node, std::uint64_t attem
     co_await asio::async_connect(*sock, eps, asio::redirect_error(use_awaitable, ec));
     if (ec) co_return unexpected("cannot connect to " + full + ": " + ec.message());
     auto shaken = co_await net::handshake_connect(*sock, hs, full, [] { return true; });
-    if (!shaken) log_event(1, "handshake_failed", {{"peer", full}, {"reason", shaken.error()}});
+    // Losing a simultaneous connect is routine (the peer's connection takes over): not a warning.
+    if (!shaken) {
+      const bool lost = shaken.error().starts_with(net::kSimultaneousLost);
+      log_event(lost ? 3 : 1, "handshake_failed", {{"peer", full}, {"reason", shaken.error()}});
+    }
     co_return shaken;
   };
   asio::steady_timer timer(io, opts.setup_timeout);
