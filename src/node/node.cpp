@@ -184,7 +184,14 @@ asio::awaitable<void> Node::Impl::connect_attempt(Atom node, std::uint64_t attem
     if (ec) co_return unexpected("cannot resolve " + peer_host + ": " + ec.message());
     co_await asio::async_connect(*sock, eps, asio::redirect_error(use_awaitable, ec));
     if (ec) co_return unexpected("cannot connect to " + full + ": " + ec.message());
-    auto shaken = co_await net::handshake_connect(*sock, hs, full, [] { return true; });
+    // "alive": the peer believes it is connected to us. Replace that connection only if we do not
+    // have it up ourselves (it may be the one we just accepted from the peer's own attempt).
+    auto replace_stale = [this, node] {
+      bool up = false;
+      with_peer(node, [&](Peer& p) { up = p.state == Peer::State::Up; });
+      return !up;
+    };
+    auto shaken = co_await net::handshake_connect(*sock, hs, full, replace_stale);
     // Losing a simultaneous connect is routine (the peer's connection takes over): not a warning.
     if (!shaken) {
       const bool lost = shaken.error().starts_with(net::kSimultaneousLost);
