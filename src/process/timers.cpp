@@ -41,8 +41,11 @@ void Timers::loop() {
       continue;
     }
     auto first = by_deadline_.begin();
-    if (first->first > Clock::now()) {
-      cv_.wait_until(lock, first->first);
+    // A copy: wait_until reads the deadline again after waking, and cancel() may have erased
+    // the map node meanwhile.
+    const Clock::time_point deadline = first->first;
+    if (deadline > Clock::now()) {
+      cv_.wait_until(lock, deadline);
       continue;
     }
     auto node = by_id_.find(first->second);
