@@ -188,6 +188,19 @@ void Node::Impl::monitor_exit(const Pid& from, const Term& watched, const Pid& w
     send_control(watcher.node, r, Term::tuple({op(kMonitorPExit), proc, Term(watcher), Term(ref), reason}), nullptr);
 }
 
+void Node::Impl::spawn_request(const Pid& from, const Pid& group_leader, Atom node, const Ref& req, Atom mod,
+                               Atom fun, const Term& args, const SpawnRequestOptions& opts) {
+  {
+    std::lock_guard lock(mu);
+    if (!stopped) peer_locked(node).spawns_out.emplace(req, Peer::PendingSpawn{from, opts});
+  }
+  std::vector<Term> o;
+  if (opts.link) o.emplace_back(a("link"));
+  if (opts.monitor) o.emplace_back(a("monitor"));
+  const Term mfa = Term::tuple({Term(mod), Term(fun), Term(static_cast<std::int64_t>(args.list_elements().size()))});
+  send_control(node, Term::tuple({op(kSpawnRequest), Term(req), Term(from), Term(group_leader), mfa, Term::list(std::move(o))}), &args);
+}
+
 // ---------------------------------------------------------------------------------- incoming
 
 void Node::Impl::dispatch(Atom node, std::span<const std::uint8_t> packet, AtomCache& cache) {
@@ -242,7 +255,7 @@ void Node::Impl::handle_control(Atom node, const Term& c, const Term* payload) {
       if (with_id) send_control(node, Term::tuple({op(kUnlinkIdAck), at(c, 1), Term(to), Term(from)}), nullptr);
       return;
     }
-    case kUnlinkIdAck: case kNodeLink: case kGroupLeader: case kSpawnReply: case kSpawnReplyTT:
+    case kUnlinkIdAck: case kNodeLink: case kGroupLeader:
       return;
     case kExit: case kExitTT: case kPayloadExit: case kPayloadExitTT:
     case kExit2: case kExit2TT: case kPayloadExit2: case kPayloadExit2TT: {
@@ -292,14 +305,12 @@ void Node::Impl::handle_control(Atom node, const Term& c, const Term* payload) {
       r.deliver_down(to, ref, watched, reason);
       return;
     }
-    case kSpawnRequest: case kSpawnRequestTT: {
-      // Served by the rpc layer (a later slice); until then an honest refusal, so the caller's
-      // erpc/rpc gets an error instead of waiting.
-      const Term& req_id = at(c, 1);
-      const Pid& from = pid_at(c, 2);
-      send_control(node, Term::tuple({op(kSpawnReply), req_id, Term(from), Term(0), Term(Atom("notsup"))}), nullptr);
+    case kSpawnRequest: case kSpawnRequestTT:
+      serve_spawn_request(node, c, payload);
       return;
-    }
+    case kSpawnReply: case kSpawnReplyTT:
+      spawn_reply(node, c);
+      return;
     case kAliasSend: case kAliasSendTT: {
       const Term& alias = at(c, 2);
       if (!alias.is_ref()) throw BadControl{"ALIAS_SEND to something not a reference"};
@@ -310,6 +321,81 @@ void Node::Impl::handle_control(Atom node, const Term& c, const Term* payload) {
       log_event(3, "unknown_control", {{"peer", node.text()}, {"op", std::to_string(c[0].small_integer())}});
       return;
   }
+}
+
+// SPAWN_REQUEST {29, ReqId, From, GroupLeader, {Mod, Fun, Arity}, Opts} + Args: the process runs
+// Mod:Fun(Args) through the runtime's spawn handler (the otp layer's exports and erpc). The reply
+// goes out before the process can run, so it precedes the process's exit signal or DOWN.
+void Node::Impl::serve_spawn_request(Atom node, const Term& c, const Term* payload) {
+  const Ref& req = ref_at(c, 1);
+  const Pid& from = pid_at(c, 2);
+  const Term& mfa = at(c, 4);
+  const Term& opts = at(c, 5);
+  const Term& args = need_payload(payload);
+  const auto refuse = [&](const char* why) {
+    send_control(node, Term::tuple({op(kSpawnReply), Term(req), Term(from), Term(0), Term(a(why))}), nullptr);
+  };
+  if (!mfa.is_tuple() || mfa.tuple_size() != 3 || !mfa[0].is_atom() || !mfa[1].is_atom() || !args.is_proper_list())
+    return refuse("badarg");
+  if (!opts.is_proper_list()) return refuse("badopt");
+  bool link = false, monitor = false;
+  for (const Term& o : opts.list_elements()) {
+    if (o.is_atom(a("link"))) link = true;
+    else if (o.is_atom(a("monitor"))) monitor = true;
+  }
+  SpawnOptions so;
+  if (link) so.link = from;
+  if (monitor) so.monitored_by = std::make_pair(from, req);
+  so.before_start = [&](const Pid& pid) {
+    with_peer(node, [&](Peer& p) {
+      if (link) p.links.emplace(pid, from);
+      if (monitor) p.monitors_in.emplace(req, std::make_pair(from, Term(pid)));
+    });
+    const int flags = (link ? 1 : 0) | (monitor ? 2 : 0);
+    send_control(node, Term::tuple({op(kSpawnReply), Term(req), Term(from), Term(flags), Term(pid)}), nullptr);
+  };
+  rt->spawn(mfa[0].atom_value(), mfa[1].atom_value(), args, so);
+}
+
+// SPAWN_REPLY {31, ReqId, To, Flags, Result}: the outcome of one of our spawn requests.
+void Node::Impl::spawn_reply(Atom node, const Term& c) {
+  const Ref& req = ref_at(c, 1);
+  const Pid& to = pid_at(c, 2);
+  const Term& flags_term = at(c, 3);
+  const Term& result = at(c, 4);
+  if (!flags_term.is_small_integer() || !(result.is_pid() || result.is_atom())) throw BadControl{"malformed SPAWN_REPLY"};
+  const auto flags = flags_term.small_integer();
+  const bool linked = result.is_pid() && (flags & 1);
+  const bool monitored = result.is_pid() && (flags & 2);
+  std::optional<Peer::PendingSpawn> pending;
+  with_peer(node, [&](Peer& p) {
+    auto it = p.spawns_out.find(req);
+    if (it == p.spawns_out.end()) return;
+    pending = it->second;
+    p.spawns_out.erase(it);
+    if (pending->abandoned) return;
+    if (linked) p.links.emplace(to, result.pid());
+    if (monitored) p.monitors_out.emplace(req, std::make_pair(to, result));
+  });
+  if (!pending) return;  // not ours (or the connection was replaced meanwhile)
+  if (pending->abandoned) {  // undo what the other node set up for a requester that gave up
+    if (linked) exit(to, result.pid(), Term(a("abandoned")), true);
+    if (monitored) send_control(node, Term::tuple({op(kDemonitorP), Term(to), result, Term(req)}), nullptr);
+    return;
+  }
+  rt->deliver_spawn_reply(to, req, result, linked, monitored, pending->opts.wants_reply(result.is_pid()));
+}
+
+bool Node::Impl::spawn_abandon(const Pid& from, const Ref& req) {
+  std::lock_guard lock(mu);
+  for (auto& [_, peer] : peers) {
+    auto it = peer->spawns_out.find(req);
+    if (it != peer->spawns_out.end() && it->second.from == from && !it->second.abandoned) {
+      it->second.abandoned = true;
+      return true;
+    }
+  }
+  return false;
 }
 
 }  // namespace hypha

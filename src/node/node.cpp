@@ -32,8 +32,6 @@ std::string short_hostname() {
   return h;
 }
 
-Atom a(std::string_view s) { return Atom(s); }
-
 }  // namespace
 
 void Node::Impl::log_event(int level, std::string_view name,
@@ -370,6 +368,9 @@ void Node::Impl::peer_gone(const std::shared_ptr<Peer>& peer) {
   for (const auto& [ref, watch] : peer->monitors_in) rt->deliver_demonitor(watch.first, watch.second, ref);
   const Term down = Term::tuple({Term(a("nodedown")), Term(peer->name)});
   for (const Pid& p : peer->node_monitors) rt->deliver(p, down);
+  for (const auto& [req, pending] : peer->spawns_out)
+    if (!pending.abandoned)
+      rt->deliver_spawn_reply(pending.from, req, noconnection, false, false, pending.opts.wants_reply(false));
 }
 
 void Node::Impl::notify_nodes(Atom node, bool up) {

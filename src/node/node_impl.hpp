@@ -20,6 +20,8 @@
 namespace hypha {
 
 using Bytes = net::Frame;
+
+inline Atom a(std::string_view s) { return Atom(s); }
 using AtomCache = net::AtomCache;  // per connection, touched only by its reader
 
 // One other node: a connection being set up or up, and what depends on it.
@@ -45,6 +47,12 @@ struct Peer {
   std::map<Ref, std::pair<Pid, Term>> monitors_out;    // local watcher -> remote target (pid or {Name, Node})
   std::map<Ref, std::pair<Pid, Term>> monitors_in;     // remote watcher -> local target (pid or name)
   std::vector<Pid> node_monitors;                      // monitor_node subscribers
+  struct PendingSpawn {
+    Pid from;
+    SpawnRequestOptions opts;
+    bool abandoned = false;
+  };
+  std::map<Ref, PendingSpawn> spawns_out;  // our spawn requests awaiting a reply
 };
 
 // The node's net_kernel process: answers {is_auth, Node} as OTP's does (what net_adm:ping asks).
@@ -107,10 +115,15 @@ struct Node::Impl : RemoteTransport {
   void demonitor(const Pid& from, const Term& target, Atom node, const Ref& ref) override;
   void monitor_exit(const Pid& from, const Term& watched, const Pid& watcher, const Ref& ref,
                     const Term& reason) override;
+  void spawn_request(const Pid& from, const Pid& group_leader, Atom node, const Ref& req, Atom mod, Atom fun,
+                     const Term& args, const SpawnRequestOptions& opts) override;
+  bool spawn_abandon(const Pid& from, const Ref& req) override;
 
   // --- incoming ---
   void dispatch(Atom node, std::span<const std::uint8_t> packet, AtomCache& cache);
   void handle_control(Atom node, const Term& ctrl, const Term* payload);
+  void serve_spawn_request(Atom node, const Term& ctrl, const Term* payload);
+  void spawn_reply(Atom node, const Term& ctrl);
 
   void notify_nodes(Atom node, bool up);
   void log_event(int level, std::string_view name, std::initializer_list<std::pair<std::string_view, std::string_view>> f);

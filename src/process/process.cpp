@@ -63,6 +63,8 @@ void Process::unlink(const Pid& other) { core_->rt->unlink(core_, other); }
 Ref Process::monitor(const Pid& target) { return core_->rt->monitor(core_, Term(target), target.node); }
 Ref Process::monitor(Atom name, Atom node) { return core_->rt->monitor(core_, Term(name), node); }
 bool Process::demonitor(const Ref& ref, bool flush) { return core_->rt->demonitor(core_, ref, flush); }
+Ref Process::monitor_alias(const Pid& target) { return core_->rt->monitor(core_, Term(target), target.node, true); }
+Ref Process::monitor_alias(Atom name, Atom node) { return core_->rt->monitor(core_, Term(name), node, true); }
 
 bool Process::trap_exit(bool on) { return std::exchange(core_->trap_exit, on); }
 bool Process::trapping_exits() const noexcept { return core_->trap_exit; }
@@ -72,6 +74,40 @@ void Process::exit(const Pid& target, Term reason) {
 }
 
 Pid Process::spawn(ProcessBody body) { return core_->rt->spawn(std::move(body), {}); }
+
+namespace {
+Term spawn_reply(const Ref& req, bool ok, Term what) {
+  return Term::tuple({Term(Atom("spawn_reply")), Term(req), Term(Atom(ok ? "ok" : "error")), std::move(what)});
+}
+}  // namespace
+
+Ref Process::spawn_request(Atom node, Atom mod, Atom fun, Term args, const SpawnRequestOptions& opts) {
+  Runtime::Impl& rt = *core_->rt;
+  const Ref req = rt.make_ref();
+  const Pid self = core_->pid;
+  if (!args.is_proper_list()) {
+    if (opts.wants_reply(false)) rt.send(nullptr, self, spawn_reply(req, false, Term(Atom("badarg"))));
+    return req;
+  }
+  if (node == rt.node) {
+    SpawnOptions so;
+    if (opts.link) so.link = self;
+    if (opts.monitor) so.monitored_by = std::make_pair(self, req);
+    so.before_start = [&](const Pid& pid) {
+      if (opts.wants_reply(true)) rt.send(nullptr, self, spawn_reply(req, true, Term(pid)));
+    };
+    rt.spawn(rt.body_for(mod, fun, args), so);
+    return req;
+  }
+  RemoteTransport* remote = rt.remote.load(std::memory_order_acquire);
+  if (!remote) {
+    if (opts.wants_reply(false)) rt.send(nullptr, self, spawn_reply(req, false, Term(atoms::noconnection())));
+    return req;
+  }
+  const std::optional<Pid> gl = rt.owner->group_leader();
+  remote->spawn_request(self, gl.value_or(self), node, req, mod, fun, args, opts);
+  return req;
+}
 Pid Process::spawn_link(ProcessBody body) { return core_->rt->spawn(std::move(body), {}, core_); }
 std::pair<Pid, Ref> Process::spawn_monitor(ProcessBody body) {
   // Monitor before the child can run, so its exit cannot be missed.
@@ -128,6 +164,27 @@ std::size_t Runtime::process_count() const noexcept { return impl_->count.load(s
 void Runtime::set_remote(RemoteTransport* remote) noexcept { impl_->remote.store(remote, std::memory_order_release); }
 
 Pid Runtime::spawn(ProcessBody body, const SpawnOptions& opts) { return impl_->spawn(std::move(body), opts); }
+bool Process::spawn_request_abandon(const Ref& req) {
+  RemoteTransport* remote = core_->rt->remote.load(std::memory_order_acquire);
+  return remote && remote->spawn_abandon(core_->pid, req);
+}
+
+Pid Runtime::spawn(Atom mod, Atom fun, Term args, const SpawnOptions& opts) {
+  return impl_->spawn(impl_->body_for(mod, fun, args), opts);
+}
+void Runtime::set_spawn_handler(SpawnHandler handler) {
+  auto h = std::make_shared<const SpawnHandler>(std::move(handler));
+  std::lock_guard lock(impl_->spawn_mu);
+  impl_->spawn_handler = std::move(h);
+}
+void Runtime::set_group_leader(const Pid& pid) {
+  std::lock_guard lock(impl_->spawn_mu);
+  impl_->group_leader = pid;
+}
+std::optional<Pid> Runtime::group_leader() const {
+  std::lock_guard lock(impl_->spawn_mu);
+  return impl_->group_leader;
+}
 
 Mailbox Runtime::mailbox() {
   ProcessCore* p = impl_->create(true);
@@ -301,6 +358,32 @@ void Runtime::deliver_demonitor(const Pid&, const Term& target, const Ref& ref) 
 
 void Runtime::deliver_down(const Pid& watcher, const Ref& ref, const Term& watched, Term reason) {
   impl_->send_down(watcher, ref, watched, reason, true);
+}
+
+void Runtime::deliver_spawn_reply(const Pid& to, const Ref& req, const Term& result, bool linked, bool monitored,
+                                  bool notify) {
+  const bool ok = result.is_pid();
+  ProcessCore* p = impl_->acquire(to);
+  bool recorded = false;
+  if (p) {
+    std::lock_guard lock(p->lock);
+    if (p->alive) {
+      recorded = true;
+      if (ok && linked) {
+        auto& links = p->ext().links;
+        if (std::find(links.begin(), links.end(), result.pid()) == links.end()) links.push_back(result.pid());
+      }
+      if (ok && monitored) p->ext().monitoring.emplace_back(req, result);
+    }
+  }
+  if (!recorded && ok) {  // the requester is gone: undo what the other node set up for it
+    if (auto* r = impl_->remote.load(std::memory_order_acquire)) {
+      if (linked) r->exit(to, result.pid(), Term(atoms::noproc()), true);
+      if (monitored) r->demonitor(to, result, result.pid().node, req);
+    }
+  }
+  if (p) Impl::release(p);
+  if (recorded && notify) impl_->send(nullptr, to, spawn_reply(req, ok, result));
 }
 
 // ---------------------------------------------------------------------------------- Mailbox

@@ -192,7 +192,10 @@ void Runtime::Impl::send_down(const Pid& watcher, const Ref& ref, const Term& wa
   std::size_t removed = 0;
   {
     std::lock_guard lock(w->lock);
-    if (w->extra) removed = std::erase_if(w->extra->monitoring, [&](const auto& m) { return m.first == ref; });
+    if (w->extra) {
+      removed = std::erase_if(w->extra->monitoring, [&](const auto& m) { return m.first == ref; });
+      if (removed) drop_alias_locked(w, ref);
+    }
   }
   if (only_if_monitoring && removed == 0) {  // demonitored meanwhile: the DOWN is void
     release(w);
@@ -479,8 +482,24 @@ void Runtime::Impl::unlink(ProcessCore* self, const Pid& other) {
   }
 }
 
-Ref Runtime::Impl::monitor(ProcessCore* self, const Term& target, Atom target_node) {
+void Runtime::Impl::drop_alias_locked(ProcessCore* p, const Ref& ref) {
+  if (!p->extra || p->extra->aliases.empty()) return;
+  auto& v = p->extra->aliases;
+  auto it = std::find(v.begin(), v.end(), ref);
+  if (it == v.end()) return;
+  v.erase(it);
+  std::lock_guard alock(aliases_mu);
+  aliases.erase(ref);
+}
+
+Ref Runtime::Impl::monitor(ProcessCore* self, const Term& target, Atom target_node, bool alias) {
   const Ref ref = make_ref();
+  if (alias) {  // active before the request goes out, so no reply can arrive first
+    std::lock_guard lock(self->lock);
+    self->ext().aliases.push_back(ref);
+    std::lock_guard alock(aliases_mu);
+    aliases.emplace(ref, self->pid);
+  }
   // What the DOWN message will name: the pid, or {Name, Node} for a name.
   const Term watched = target.is_atom() ? Term::tuple({target, Term(target_node)}) : target;
   const bool local = target.is_atom() ? target_node == node : is_local(target.pid());
@@ -514,6 +533,7 @@ bool Runtime::Impl::demonitor(ProcessCore* self, const Ref& ref, bool flush) {
       if (it != mon.end()) {
         target = std::move(it->second);
         mon.erase(it);
+        drop_alias_locked(self, ref);
       }
     }
   }
@@ -555,8 +575,41 @@ Pid Runtime::Impl::spawn(ProcessBody body, const SpawnOptions& opts, ProcessCore
   ProcessCore* p = prepare(std::move(body), opts.trap_exit);
   const Pid pid = p->pid;
   if (link_with) link(link_with, pid);
+  if (opts.link) {
+    if (is_local(*opts.link)) {
+      link(p, *opts.link);
+    } else {  // the requesting node records its side itself (the spawn reply says linked)
+      std::lock_guard lock(p->lock);
+      p->ext().links.push_back(*opts.link);
+    }
+  }
+  if (opts.monitored_by) {
+    const auto& [watcher, ref] = *opts.monitored_by;
+    add_watcher(pid, {ref, watcher, Term(pid)});
+    if (ProcessCore* w = is_local(watcher) ? acquire(watcher) : nullptr) {
+      {
+        std::lock_guard lock(w->lock);
+        w->ext().monitoring.emplace_back(ref, Term(pid));
+      }
+      release(w);
+    }
+  }
+  if (opts.before_start) opts.before_start(pid);
   sched.schedule(p);  // state is Runnable from birth
   return pid;
+}
+
+ProcessBody Runtime::Impl::body_for(Atom mod, Atom fun, const Term& args) const {
+  std::shared_ptr<const SpawnHandler> h;
+  {
+    std::lock_guard lock(spawn_mu);
+    h = spawn_handler;
+  }
+  if (h && *h) return (*h)(mod, fun, args);
+  return [mod, fun, args](Process&) -> Task<> {
+    throw Exit(Term::tuple({Term(Atom("undef")), Term::list({Term::tuple({Term(mod), Term(fun), args, Term()})})}));
+    co_return;
+  };
 }
 
 Ref Runtime::Impl::make_ref() {

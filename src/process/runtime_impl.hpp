@@ -43,7 +43,9 @@ struct Runtime::Impl {
   // --- links and monitors, from a local process ---
   void link(detail::ProcessCore* self, const Pid& other);
   void unlink(detail::ProcessCore* self, const Pid& other);
-  Ref monitor(detail::ProcessCore* self, const Term& target, Atom node);
+  Ref monitor(detail::ProcessCore* self, const Term& target, Atom node, bool alias = false);
+  // Deactivates `ref` if it is an alias of p (call with p->lock held).
+  void drop_alias_locked(detail::ProcessCore* p, const Ref& ref);
   bool demonitor(detail::ProcessCore* self, const Ref& ref, bool flush);
   void drop_monitor(const Pid& watcher, const Ref& ref, const Term& target);
   std::optional<Pid> resolve(const Term& target) const;
@@ -75,6 +77,11 @@ struct Runtime::Impl {
   mutable std::mutex aliases_mu;
   std::map<Ref, Pid> aliases;
   bool send_alias(const Pid* from, const Ref& alias, Term msg);
+
+  mutable std::mutex spawn_mu;  // the spawn handler and group leader
+  std::shared_ptr<const SpawnHandler> spawn_handler;
+  std::optional<Pid> group_leader;
+  ProcessBody body_for(Atom mod, Atom fun, const Term& args) const;
 
   std::atomic<std::uint64_t> next_ref{1};
   std::uint32_t ref_salt;

@@ -19,6 +19,7 @@
 // A Process reference is valid only inside its own body, on its own thread.
 #pragma once
 
+#include <algorithm>
 #include <chrono>
 #include <concepts>
 #include <coroutine>
@@ -29,6 +30,7 @@
 #include <utility>
 #include <vector>
 
+#include "hypha/process/remote.hpp"
 #include "hypha/process/task.hpp"
 #include "hypha/term/term.hpp"
 
@@ -128,8 +130,9 @@ class Process {
   void send(Atom name, Atom node, Term msg);
 
   auto receive() { return ReceiveAwaiter<std::nullptr_t, false>(core_, nullptr, -1); }
+  // A timeout of milliseconds::max() waits forever (the result is then never nullopt).
   auto receive(std::chrono::milliseconds timeout) {
-    return ReceiveAwaiter<std::nullptr_t, true>(core_, nullptr, timeout.count());
+    return ReceiveAwaiter<std::nullptr_t, true>(core_, nullptr, timeout_ms(timeout));
   }
   template <class Pred>
     requires std::predicate<Pred&, const Term&>
@@ -139,7 +142,7 @@ class Process {
   template <class Pred>
     requires std::predicate<Pred&, const Term&>
   auto receive(Pred pred, std::chrono::milliseconds timeout) {
-    return ReceiveAwaiter<Pred, true>(core_, std::move(pred), timeout.count());
+    return ReceiveAwaiter<Pred, true>(core_, std::move(pred), timeout_ms(timeout));
   }
   // Suspends for `d` (a receive that matches nothing).
   auto sleep(std::chrono::milliseconds d) {
@@ -152,12 +155,24 @@ class Process {
   Ref monitor(const Pid& target);
   Ref monitor(Atom name, Atom node);       // a registered name; DOWN names {Name, Node}
   bool demonitor(const Ref& ref, bool flush = false);
+  // A monitor whose reference is also an alias of this process, deactivated when the monitor
+  // ends (demonitor or DOWN): OTP's monitor(process, T, [{alias, demonitor}]), which gen_server
+  // calls use so that a late reply is dropped instead of landing in the mailbox.
+  Ref monitor_alias(const Pid& target);
+  Ref monitor_alias(Atom name, Atom node);
   bool trap_exit(bool on);                 // returns the previous setting
   bool trapping_exits() const noexcept;
   [[noreturn]] void exit(Term reason);     // ends this process
   void exit(const Pid& target, Term reason);  // exit/2: sends an exit signal
 
   Pid spawn(ProcessBody body);
+  // Erlang's spawn_request(Node, Mod, Fun, Args, Opts): returns the request id at once; the
+  // outcome arrives as {spawn_reply, ReqId, ok, Pid} or {spawn_reply, ReqId, error, Reason}
+  // (as opts.reply says), and with opts.monitor a DOWN tagged ReqId when the process ends.
+  Ref spawn_request(Atom node, Atom mod, Atom fun, Term args, const SpawnRequestOptions& opts = {});
+  // spawn_request_abandon: true when the request was still waiting for its reply, which will
+  // then not be delivered (nor its monitor or link set up here).
+  bool spawn_request_abandon(const Ref& req);
   Pid spawn_link(ProcessBody body);
   std::pair<Pid, Ref> spawn_monitor(ProcessBody body);
 
@@ -172,6 +187,9 @@ class Process {
   Ref make_ref();
 
  private:
+  static std::int64_t timeout_ms(std::chrono::milliseconds t) noexcept {
+    return t == std::chrono::milliseconds::max() ? -1 : std::max<std::int64_t>(t.count(), 0);
+  }
   detail::ProcessCore* core_;
 };
 

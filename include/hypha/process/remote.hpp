@@ -4,9 +4,23 @@
 // must not block.
 #pragma once
 
+#include <cstdint>
+
 #include "hypha/term/term.hpp"
 
 namespace hypha {
+
+// Erlang's spawn_request options: link and monitor (the monitor's reference is the request id)
+// and when the requester hears of the outcome ({reply, yes | no | error_only | success_only}).
+struct SpawnRequestOptions {
+  bool link = false;
+  bool monitor = false;
+  enum class Reply : std::uint8_t { Yes, No, ErrorOnly, SuccessOnly } reply = Reply::Yes;
+  // Whether the requester hears of an outcome that succeeded (`ok`) or failed.
+  bool wants_reply(bool ok) const noexcept {
+    return reply == Reply::Yes || (ok ? reply == Reply::SuccessOnly : reply == Reply::ErrorOnly);
+  }
+};
 
 class RemoteTransport {
  public:
@@ -22,6 +36,13 @@ class RemoteTransport {
   // `target` is a pid or an atom (a name registered on `node`).
   virtual void monitor(const Pid& from, const Term& target, Atom node, const Ref& ref) = 0;
   virtual void demonitor(const Pid& from, const Term& target, Atom node, const Ref& ref) = 0;
+  // spawn_request to another node (SPAWN_REQUEST); the reply comes back through
+  // Runtime::deliver_spawn_reply, or an error reply when the connection fails first.
+  virtual void spawn_request(const Pid& from, const Pid& group_leader, Atom node, const Ref& req, Atom mod, Atom fun,
+                             const Term& args, const SpawnRequestOptions& opts) = 0;
+  // spawn_request_abandon: forget the request if no reply came yet (true); a process created for
+  // it later loses its link (exit reason abandoned) and monitor, and nobody is told.
+  virtual bool spawn_abandon(const Pid& from, const Ref& req) = 0;
   // The monitored local process died: tell the remote watcher.
   virtual void monitor_exit(const Pid& from, const Term& watched, const Pid& watcher, const Ref& ref,
                             const Term& reason) = 0;

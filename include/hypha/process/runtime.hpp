@@ -18,6 +18,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <vector>
@@ -36,7 +37,19 @@ struct RuntimeOptions {
 
 struct SpawnOptions {
   bool trap_exit = false;  // start with trap_exit set (no window in which an exit kills it)
+  // For spawn requests from other nodes (spawn_request, erpc): a link to this pid and a monitor by
+  // (watcher, ref), both in place before the process can run, then `before_start(pid)` (which
+  // sends the reply, so it precedes anything the new process does).
+  std::optional<Pid> link;
+  std::optional<std::pair<Pid, Ref>> monitored_by;
+  std::function<void(const Pid&)> before_start;
 };
+
+// What runs Module:Function(Args) when a process is spawned by name: spawn requests from other
+// nodes (Erlang's spawn/4, erpc, rpc) and Runtime::spawn(mod, fun, args). The otp layer installs
+// one that serves its exports; without one every such process exits with
+// {undef, [{Mod, Fun, Args, []}]}, as Erlang's do for a missing function.
+using SpawnHandler = std::function<ProcessBody(Atom mod, Atom fun, const Term& args)>;
 
 enum class ProcessStatus { Runnable, Running, Waiting, Exiting };
 
@@ -62,6 +75,13 @@ class Runtime {
   bool is_local(const Pid& p) const noexcept;
 
   Pid spawn(ProcessBody body, const SpawnOptions& opts = {});
+  // Spawns Mod:Fun(Args) through the spawn handler (`args` a proper list).
+  Pid spawn(Atom mod, Atom fun, Term args, const SpawnOptions& opts = {});
+  void set_spawn_handler(SpawnHandler handler);
+  // The group leader named in spawn requests to other nodes (their processes send io requests
+  // there). Unset: the requesting process itself.
+  void set_group_leader(const Pid& pid);
+  std::optional<Pid> group_leader() const;
   Mailbox mailbox();
 
   // Sends from outside any process (no sender). Local names: false when not registered.
@@ -102,6 +122,11 @@ class Runtime {
   void deliver_demonitor(const Pid& watcher, const Term& target, const Ref& ref);
   // A process of `node` that local processes linked to or monitored died, or the node went away.
   void deliver_down(const Pid& watcher, const Ref& ref, const Term& watched, Term reason);
+  // The answer to a spawn_request of `to`: `result` the new pid or an error atom. `linked` and
+  // `monitored` say what the other node set up (recorded here so unlink/demonitor/noconnection
+  // work); `notify` whether {spawn_reply, Ref, ok, Pid} / {spawn_reply, Ref, error, Reason} is
+  // delivered (the request's reply option).
+  void deliver_spawn_reply(const Pid& to, const Ref& req, const Term& result, bool linked, bool monitored, bool notify);
 
   struct Impl;
 

@@ -96,6 +96,14 @@ class [[nodiscard]] Task {
 };
 
 namespace detail {
+// Whether T is a Task, and of what.
+template <class T>
+struct IsTask : std::false_type {};
+template <class T>
+struct IsTask<Task<T>> : std::true_type {
+  using Value = T;
+};
+
 template <class T>
 Task<T> TaskPromise<T>::get_return_object() noexcept {
   return Task<T>(std::coroutine_handle<TaskPromise<T>>::from_promise(*this));

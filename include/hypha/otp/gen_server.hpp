@@ -1,0 +1,138 @@
+// gen_server: OTP's client-server behaviour, wire-compatible with Erlang's and Elixir's, so that
+// `GenServer.call({:stack, :"cpp@127.0.0.1"}, :pop)` on an Elixir node reaches a C++ server and a
+// C++ client calls an Elixir GenServer.
+//
+//   struct Stack : hypha::GenServer {
+//     std::vector<hypha::Term> items;
+//     hypha::Task<hypha::Action> handle_call(hypha::Process&, const hypha::Term& req, const hypha::From&) override {
+//       if (req.is_atom("pop"_a)) { ... co_return top; }                  // a Term is a reply
+//       co_return hypha::Action::stop("bad_call"_a, "error"_a);            // reply, then stop
+//     }
+//   };
+//   auto pid = hypha::gen_server::start(rt, std::make_unique<Stack>(), {.name = "stack"_a});
+//   auto top = hypha::gen_server::call(rt, "stack"_a, "pop"_a);           // Result<Term, Term>
+//
+// Callbacks are coroutines, so a server may itself call, receive and await. A callback runs in the
+// server's process, one message at a time: the object needs no locks. A deferred reply keeps the
+// From and answers later with gen_server::reply(). Messages are OTP's: {'$gen_call', {Pid, Tag},
+// Request} answered with {Tag, Reply} (to the caller's alias when Tag is [alias | Ref]),
+// {'$gen_cast', Msg}, anything else is handle_info.
+//
+// A failed call gives the reason gen_server:call exits with: {Reason, {gen_server, call,
+// [Server, Request, Timeout]}} where Reason is noproc (no such server), {nodedown, Node} (the
+// connection was lost), timeout, or the server's own exit reason. It never hangs past the timeout.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <variant>
+
+#include "hypha/process/runtime.hpp"
+#include "hypha/term/result.hpp"
+
+namespace hypha {
+
+// Where a call came from; reply to it with gen_server::reply.
+struct From {
+  Pid pid;
+  Term tag;  // [alias | Ref] from OTP 24+ callers (hypha's too), a plain reference from older ones
+};
+
+// What a callback decides: reply (handle_call), no reply (deferred, or a cast/info), stop.
+class Action {
+ public:
+  Action() = default;  // no reply
+  template <class T>
+    requires std::constructible_from<Term, T>
+  Action(T&& reply) : reply_(Term(std::forward<T>(reply))) {}  // NOLINT: a value is a reply
+  static Action noreply() { return {}; }
+  static Action reply(Term r) { return Action(std::move(r)); }
+  static Action stop(Term reason) {
+    Action a;
+    a.stop_ = std::move(reason);
+    return a;
+  }
+  static Action stop(Term reason, Term reply) {
+    Action a(std::move(reply));
+    a.stop_ = std::move(reason);
+    return a;
+  }
+  const std::optional<Term>& reply_value() const noexcept { return reply_; }
+  const std::optional<Term>& stop_reason() const noexcept { return stop_; }
+
+ private:
+  std::optional<Term> reply_;
+  std::optional<Term> stop_;
+};
+
+class GenServer {
+ public:
+  virtual ~GenServer() = default;
+  // Runs before start() returns. Throw (hypha::Exit(reason), or any exception) to refuse to start:
+  // start() then returns the reason.
+  virtual Task<> init(Process& self);
+  // Default: stop with {bad_call, Request}, as a server without the clause would crash.
+  virtual Task<Action> handle_call(Process& self, const Term& request, const From& from);
+  virtual Task<Action> handle_cast(Process& self, const Term& msg);  // default: ignore
+  virtual Task<Action> handle_info(Process& self, const Term& msg);  // default: ignore
+  // The server is stopping with `reason` (a stop action, an exception from a callback, or its
+  // parent's exit while it traps exits). Not called when the process is killed.
+  virtual void terminate(Process& self, const Term& reason);
+};
+
+// A server to call: a pid, a name registered on this node, or {Name, Node}.
+class ServerRef {
+ public:
+  ServerRef(const Pid& pid) : v_(pid) {}                      // NOLINT
+  ServerRef(Atom name) : v_(name) {}                          // NOLINT
+  ServerRef(Atom name, Atom node) : v_(std::make_pair(name, node)) {}
+  // As OTP names it in exit reasons: the pid, Name or {Name, Node}.
+  Term to_term() const;
+  const Pid* pid() const noexcept { return std::get_if<Pid>(&v_); }
+  const Atom* name() const noexcept { return std::get_if<Atom>(&v_); }
+  const std::pair<Atom, Atom>* remote_name() const noexcept { return std::get_if<std::pair<Atom, Atom>>(&v_); }
+
+ private:
+  std::variant<Pid, Atom, std::pair<Atom, Atom>> v_;
+};
+
+namespace gen_server {
+
+inline constexpr std::chrono::milliseconds infinity = std::chrono::milliseconds::max();
+inline constexpr std::chrono::milliseconds default_timeout = std::chrono::seconds(5);
+
+struct StartOptions {
+  std::optional<Atom> name;        // register locally; taken: {already_started, Pid}
+  bool link = false;               // link to the starting process (only from a process)
+  bool trap_exit = false;          // start trapping exits (the parent's exit then stops it cleanly)
+  std::chrono::milliseconds timeout = infinity;  // for init
+};
+
+// Spawns the server, runs init and returns its pid, or the reason it did not start.
+Task<Result<Pid, Term>> start(Process& self, std::unique_ptr<GenServer> server, StartOptions opts = {});
+Result<Pid, Term> start(Runtime& rt, std::unique_ptr<GenServer> server, StartOptions opts = {});  // blocking
+
+// gen_server:call: the reply, or the exit reason OTP's call would end the caller with.
+Task<Result<Term, Term>> call(Process& self, ServerRef server, Term request,
+                              std::chrono::milliseconds timeout = default_timeout);
+Result<Term, Term> call(Runtime& rt, const ServerRef& server, Term request,
+                        std::chrono::milliseconds timeout = default_timeout);  // blocking
+
+// gen_server:cast: {'$gen_cast', Msg}; never fails (a missing server loses the message).
+void cast(Process& self, const ServerRef& server, Term msg);
+void cast(Runtime& rt, const ServerRef& server, Term msg);
+
+// gen_server:reply / gen:reply: answers a call (to the caller's alias when it has one).
+void reply(Process& self, const From& from, Term reply);
+void reply(Runtime& rt, const From& from, Term reply);
+
+// Asks the server to stop with `reason` and waits until it has: ok, or the call's error.
+Task<Result<Term, Term>> stop(Process& self, ServerRef server, Term reason = Term(Atom("normal")),
+                              std::chrono::milliseconds timeout = infinity);
+
+// Parses a {'$gen_call', {Pid, Tag}, Request} message (for processes that serve calls by hand).
+std::optional<std::pair<From, Term>> parse_call(const Term& msg);
+
+}  // namespace gen_server
+}  // namespace hypha

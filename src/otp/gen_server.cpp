@@ -1,0 +1,290 @@
+#include "hypha/otp/gen_server.hpp"
+
+#include "hypha/otp/blocking.hpp"
+#include "hypha/otp/exports.hpp"
+
+namespace hypha {
+
+namespace {
+
+const Atom& a_gen_call() { static const Atom a("$gen_call"); return a; }
+const Atom& a_gen_cast() { static const Atom a("$gen_cast"); return a; }
+const Atom& a_alias() { static const Atom a("alias"); return a; }
+const Atom& a_system() { static const Atom a("system"); return a; }
+
+Term timeout_term(std::chrono::milliseconds t) {
+  return t == gen_server::infinity ? Term(Atom("infinity")) : Term(static_cast<std::int64_t>(t.count()));
+}
+
+// {Reason, {gen_server, Fun, [Server, Request, Timeout]}}: how gen_server:call exits.
+Term call_error(Term reason, const char* fun, const ServerRef& server, const Term& request, std::chrono::milliseconds t) {
+  return Term::tuple({std::move(reason), Term::tuple({Term(Atom("gen_server")), Term(Atom(fun)),
+                                                      Term::list({server.to_term(), request, timeout_term(t)})})});
+}
+
+// The alias inside a reply tag: [alias | Ref] or [[alias | Ref] | _].
+const Term* alias_of(const Term& tag) {
+  if (!tag.is_list() || tag.list_elements().size() != 1) return nullptr;
+  const Term& head = tag.list_elements()[0];
+  if (head.is_atom(a_alias()) && tag.list_tail().is_ref()) return &tag.list_tail();
+  if (head.is_list()) return alias_of(head);
+  return nullptr;
+}
+
+// What a callback threw, as the exit reason of the server.
+Term reason_of(std::exception_ptr e) {
+  try {
+    std::rethrow_exception(e);
+  } catch (const Exit& x) {
+    return x.reason();
+  } catch (const Error& x) {
+    return Term::tuple({x.reason(), Term()});
+  } catch (const Throw& x) {
+    return Term::tuple({Term::tuple({Term(Atom("nocatch")), x.value()}), Term()});
+  } catch (const std::exception& x) {
+    return Term::tuple({Term(Atom("exception")), Term::binary(std::string_view(x.what()))});
+  } catch (...) {
+    return Term(Atom("unknown_exception"));
+  }
+}
+
+// Sends to the server; false when it is a local name nobody holds.
+bool send_to(Process& self, const ServerRef& s, Term msg) {
+  if (const Pid* p = s.pid()) {
+    self.send(*p, std::move(msg));
+    return true;
+  }
+  if (const Atom* n = s.name()) return self.send(*n, std::move(msg));
+  const auto& [name, node] = *s.remote_name();
+  if (node == self.runtime().node()) return self.send(name, std::move(msg));
+  self.send(name, node, std::move(msg));
+  return true;
+}
+
+// Monitors the server with an alias (OTP's [{alias, demonitor}]); nullopt when it is a local
+// name nobody holds.
+std::optional<Ref> monitor_server(Process& self, const ServerRef& s) {
+  if (const Pid* p = s.pid()) return self.monitor_alias(*p);
+  Atom name, node = self.runtime().node();
+  if (const Atom* n = s.name()) name = *n;
+  else std::tie(name, node) = *s.remote_name();
+  if (node == self.runtime().node()) {
+    const std::optional<Pid> pid = self.runtime().whereis(name);
+    if (!pid) return std::nullopt;
+    return self.monitor_alias(*pid);
+  }
+  return self.monitor_alias(name, node);
+}
+
+Atom node_of(const ServerRef& s, Runtime& rt) {
+  if (const Pid* p = s.pid()) return p->node;
+  if (const auto* r = s.remote_name()) return r->second;
+  return rt.node();
+}
+
+// The server's process: init, acknowledge, then one message at a time.
+Task<> serve(Process& self, GenServer& s, std::optional<Pid> parent, Pid starter, Ref ack) {
+  std::exception_ptr failed;
+  try {
+    co_await s.init(self);
+  } catch (...) {
+    failed = std::current_exception();
+  }
+  if (failed) {
+    const Term reason = reason_of(failed);
+    if (parent) self.unlink(*parent);  // start() returns the reason; the starter is not killed for it
+    self.send(starter, Term::tuple({Term(Atom("$hypha_ack")), Term(ack), Term::tuple({Term(Atom("error")), reason})}));
+    throw Exit(reason);
+  }
+  self.send(starter, Term::tuple({Term(Atom("$hypha_ack")), Term(ack), Term(Atom("ok"))}));
+
+  for (;;) {
+    Term m = co_await self.receive();
+    std::optional<Term> stop;
+    try {
+      Action act;
+      std::optional<From> from;
+      if (auto call = gen_server::parse_call(m)) {
+        from = std::move(call->first);
+        act = co_await s.handle_call(self, call->second, *from);
+      } else if (m.is_tuple() && m.tuple_size() == 2 && m[0].is_atom(a_gen_cast())) {
+        act = co_await s.handle_cast(self, m[1]);
+      } else if (m.is_tuple() && m.tuple_size() == 3 && m[0].is_atom(a_system()) && m[1].is_tuple() &&
+                 m[1].tuple_size() == 2 && m[1][0].is_pid()) {
+        // sys messages: {terminate, Reason} (gen_server:stop, GenServer.stop) stops the server;
+        // the state of a C++ object cannot be handed out, so the rest get sys's error.
+        const From sys_from{m[1][0].pid(), m[1][1]};
+        const Term& req = m[2];
+        if (req.is_tuple() && req.tuple_size() == 2 && req[0].is_atom(Atom("terminate"))) {
+          act = Action::stop(req[1]);
+        } else {
+          gen_server::reply(self, sys_from,
+                            Term::tuple({Term(Atom("error")), Term::tuple({Term(Atom("unknown_system_msg")), req})}));
+          continue;
+        }
+      } else if (parent && self.trapping_exits() && m.is_tuple() && m.tuple_size() == 3 &&
+                 m[0].is_atom(atoms::EXIT()) && m[1] == Term(*parent)) {
+        act = Action::stop(m[2]);  // the parent is going: so does its child, cleanly
+      } else {
+        act = co_await s.handle_info(self, m);
+      }
+      if (from && act.reply_value()) gen_server::reply(self, *from, *act.reply_value());
+      stop = act.stop_reason();
+    } catch (...) {
+      failed = std::current_exception();
+    }
+    if (failed) stop = reason_of(failed);
+    if (stop) {
+      s.terminate(self, *stop);
+      throw Exit(*stop);
+    }
+  }
+}
+
+}  // namespace
+
+Task<> GenServer::init(Process&) { co_return; }
+Task<Action> GenServer::handle_call(Process&, const Term& request, const From&) {
+  co_return Action::stop(Term::tuple({Term(Atom("bad_call")), request}));
+}
+Task<Action> GenServer::handle_cast(Process&, const Term&) { co_return Action::noreply(); }
+Task<Action> GenServer::handle_info(Process&, const Term&) { co_return Action::noreply(); }
+void GenServer::terminate(Process&, const Term&) {}
+
+Term ServerRef::to_term() const {
+  if (const Pid* p = pid()) return Term(*p);
+  if (const Atom* n = name()) return Term(*n);
+  return Term::tuple({Term(remote_name()->first), Term(remote_name()->second)});
+}
+
+namespace gen_server {
+
+std::optional<std::pair<From, Term>> parse_call(const Term& m) {
+  if (!m.is_tuple() || m.tuple_size() != 3 || !m[0].is_atom(a_gen_call())) return std::nullopt;
+  const Term& f = m[1];
+  if (!f.is_tuple() || f.tuple_size() != 2 || !f[0].is_pid()) return std::nullopt;
+  return std::make_pair(From{f[0].pid(), f[1]}, m[2]);
+}
+
+void reply(Process& self, const From& from, Term reply) {
+  Term msg = Term::tuple({from.tag, std::move(reply)});
+  if (const Term* alias = alias_of(from.tag)) self.send(alias->ref(), std::move(msg));
+  else self.send(from.pid, std::move(msg));
+}
+
+void reply(Runtime& rt, const From& from, Term reply) {
+  Term msg = Term::tuple({from.tag, std::move(reply)});
+  if (const Term* alias = alias_of(from.tag)) rt.send(alias->ref(), std::move(msg));
+  else rt.send(from.pid, std::move(msg));
+}
+
+Task<Result<Pid, Term>> start(Process& self, std::unique_ptr<GenServer> server, StartOptions opts) {
+  const Ref ack = self.make_ref();
+  const Pid starter = self.pid();
+  std::optional<Pid> parent;
+  if (opts.link) parent = starter;
+  std::shared_ptr<GenServer> obj(std::move(server));
+  const std::optional<Atom> name = opts.name;
+  ProcessBody body = [obj, parent, starter, ack, name, trap = opts.trap_exit](Process& me) -> Task<> {
+    if (trap) me.trap_exit(true);
+    if (parent) me.link(*parent);
+    if (name && !me.register_name(*name)) {
+      if (parent) me.unlink(*parent);
+      const std::optional<Pid> holder = me.runtime().whereis(*name);
+      const Term why = Term::tuple({Term(Atom("already_started")), holder ? Term(*holder) : Term(Atom("undefined"))});
+      me.send(starter, Term::tuple({Term(Atom("$hypha_ack")), Term(ack), Term::tuple({Term(Atom("error")), why})}));
+      throw Exit(Term(atoms::normal()));
+    }
+    co_await serve(me, *obj, parent, starter, ack);
+  };
+  const auto [pid, mref] = self.spawn_monitor(std::move(body));
+  const Term ack_term(ack), mref_term(mref);
+  auto match = [&](const Term& m) {
+    return m.is_tuple() && ((m.tuple_size() == 3 && m[1] == ack_term && m[0].is_atom(Atom("$hypha_ack"))) ||
+                            (m.tuple_size() == 5 && m[1] == mref_term && m[0].is_atom(atoms::DOWN())));
+  };
+  std::optional<Term> got = co_await self.receive(match, opts.timeout);
+  if (!got) {  // init too slow: kill it, as OTP's start does
+    self.demonitor(mref, true);
+    if (opts.link) self.unlink(pid);
+    self.exit(pid, Term(atoms::kill()));
+    co_return unexpected(Term(Atom("timeout")));
+  }
+  if ((*got)[0].is_atom(atoms::DOWN())) co_return unexpected((*got)[4]);
+  self.demonitor(mref, true);
+  const Term& status = (*got)[2];
+  if (status.is_tuple()) co_return unexpected(status[1]);  // {error, Reason}: it unlinked before exiting
+  co_return pid;
+}
+
+Result<Pid, Term> start(Runtime& rt, std::unique_ptr<GenServer> server, StartOptions opts) {
+  opts.link = false;  // a thread has no links
+  return block_on(rt, [&](Process& self) { return start(self, std::move(server), opts); });
+}
+
+Task<Result<Term, Term>> call(Process& self, ServerRef server, Term request, std::chrono::milliseconds timeout) {
+  const std::optional<Ref> mref = monitor_server(self, server);
+  if (!mref) co_return unexpected(call_error(Term(atoms::noproc()), "call", server, request, timeout));
+  const Term tag = Term::list({Term(a_alias())}, Term(*mref));
+  send_to(self, server, Term::tuple({Term(a_gen_call()), Term::tuple({Term(self.pid()), tag}), request}));
+  const Term mref_term(*mref);
+  auto match = [&](const Term& m) {
+    return m.is_tuple() && ((m.tuple_size() == 2 && m[0] == tag) ||
+                            (m.tuple_size() == 5 && m[1] == mref_term && m[0].is_atom(atoms::DOWN())));
+  };
+  std::optional<Term> got = co_await self.receive(match, timeout);
+  if (!got) {
+    self.demonitor(*mref, true);
+    // A reply that arrived between the timeout and the demonitor still counts, as in OTP.
+    got = co_await self.receive([&](const Term& m) { return m.is_tuple() && m.tuple_size() == 2 && m[0] == tag; },
+                                std::chrono::milliseconds(0));
+    if (!got) co_return unexpected(call_error(Term(Atom("timeout")), "call", server, request, timeout));
+    co_return (*got)[1];
+  }
+  if (got->tuple_size() == 2) {
+    self.demonitor(*mref, true);
+    co_return (*got)[1];
+  }
+  const Term& reason = (*got)[4];
+  if (reason.is_atom(atoms::noconnection()))
+    co_return unexpected(call_error(Term::tuple({Term(Atom("nodedown")), Term(node_of(server, self.runtime()))}),
+                                    "call", server, request, timeout));
+  co_return unexpected(call_error(reason, "call", server, request, timeout));
+}
+
+Result<Term, Term> call(Runtime& rt, const ServerRef& server, Term request, std::chrono::milliseconds timeout) {
+  return block_on(rt, [&](Process& self) { return call(self, server, request, timeout); });
+}
+
+void cast(Process& self, const ServerRef& server, Term msg) {
+  send_to(self, server, Term::tuple({Term(a_gen_cast()), std::move(msg)}));
+}
+
+void cast(Runtime& rt, const ServerRef& server, Term msg) {
+  Term m = Term::tuple({Term(a_gen_cast()), std::move(msg)});
+  if (const Pid* p = server.pid()) rt.send(*p, std::move(m));
+  else if (const Atom* n = server.name()) rt.send(*n, std::move(m));
+  else rt.send(server.remote_name()->first, server.remote_name()->second, std::move(m));
+}
+
+Task<Result<Term, Term>> stop(Process& self, ServerRef server, Term reason, std::chrono::milliseconds timeout) {
+  const std::optional<Ref> mref = monitor_server(self, server);
+  if (!mref) co_return unexpected(call_error(Term(atoms::noproc()), "stop", server, reason, timeout));
+  const Term tag = Term::list({Term(a_alias())}, Term(*mref));
+  send_to(self, server, Term::tuple({Term(a_system()), Term::tuple({Term(self.pid()), tag}),
+                                     Term::tuple({Term(Atom("terminate")), reason})}));
+  const Term mref_term(*mref);
+  auto down = [&](const Term& m) {
+    return m.is_tuple() && m.tuple_size() == 5 && m[1] == mref_term && m[0].is_atom(atoms::DOWN());
+  };
+  std::optional<Term> got = co_await self.receive(down, timeout);
+  if (!got) {
+    self.demonitor(*mref, true);
+    co_return unexpected(call_error(Term(Atom("timeout")), "stop", server, reason, timeout));
+  }
+  if ((*got)[4] == reason) co_return Term(Atom("ok"));
+  co_return unexpected(call_error((*got)[4], "stop", server, reason, timeout));
+}
+
+}  // namespace gen_server
+}  // namespace hypha

@@ -1,0 +1,354 @@
+// rpc served (erpc's spawn requests, rex) and called (spawn_request to erpc:execute_call), as
+// OTP 25's kernel/src/erpc.erl and rpc.erl do it.
+#include "hypha/otp/rpc.hpp"
+
+#include <cstdio>
+#include <string>
+
+#include "hypha/net/log.hpp"
+#include "hypha/otp/blocking.hpp"
+#include "hypha/otp/gen_server.hpp"
+
+namespace hypha::rpc {
+
+namespace {
+
+Atom at(std::string_view s) { return Atom(s); }
+Term badrpc(Term reason) { return Term::tuple({Term(at("badrpc")), std::move(reason)}); }
+Term exit_tuple(Term reason) { return Term::tuple({Term(at("EXIT")), std::move(reason)}); }
+
+// erpc:execute_call/4's exit reason for an outcome.
+Term erpc_reason(const Term& res, const Outcome& o) {
+  switch (o.cls) {
+    case Outcome::Class::Return: return Term::tuple({res, Term(at("return")), o.value});
+    case Outcome::Class::Throw: return Term::tuple({res, Term(at("throw")), o.value});
+    case Outcome::Class::Exit: return Term::tuple({res, Term(at("exit")), o.value});
+    case Outcome::Class::Error: break;
+  }
+  return Term::tuple({res, Term(at("error")), o.value, o.stack});
+}
+
+// rpc:call's value for an outcome (rpc.erl's rpcify_exception).
+Term rpc_value(const Outcome& o) {
+  switch (o.cls) {
+    case Outcome::Class::Return: return o.value;
+    case Outcome::Class::Throw:
+      if (o.value.is_tuple() && o.value.tuple_size() == 2 && o.value[0].is_atom(at("EXIT"))) return badrpc(o.value);
+      return o.value;
+    case Outcome::Class::Exit: return badrpc(exit_tuple(o.value));
+    case Outcome::Class::Error: break;
+  }
+  return badrpc(exit_tuple(Term::tuple({o.value, o.stack})));
+}
+
+void log_failure(Runtime& rt, const char* what, Atom mod, Atom fun, const Outcome& o) {
+  const std::string mfa = std::string(mod.text()) + ":" + std::string(fun.text());
+  const std::string reason = exit_reason_of(o).to_string().substr(0, 300);
+  log::event(log::Level::Warn, rt.node().text(), what, {{"mfa", mfa}, {"reason", reason}});
+}
+
+// Spawned processes: erpc:execute_call(Ref, M, F, A), erpc:execute_cast(M, F, A), or any export.
+SpawnHandler spawn_handler(std::shared_ptr<Exports> exports) {
+  return [exports](Atom mod, Atom fun, const Term& args) -> ProcessBody {
+    const auto argv = args.list_elements();
+    if (mod == at("erpc") && fun == at("execute_call") && argv.size() == 4 && argv[1].is_atom() && argv[2].is_atom()) {
+      return [exports, res = argv[0], m = argv[1].atom_value(), f = argv[2].atom_value(), a = argv[3]](Process& self) -> Task<> {
+        const Outcome o = co_await exports->apply(self, m, f, a);
+        throw Exit(erpc_reason(res, o));
+      };
+    }
+    if (mod == at("erpc") && fun == at("execute_cast") && argv.size() == 3 && argv[0].is_atom() && argv[1].is_atom()) {
+      return [exports, m = argv[0].atom_value(), f = argv[1].atom_value(), a = argv[2]](Process& self) -> Task<> {
+        const Outcome o = co_await exports->apply(self, m, f, a);
+        if (!o.ok()) {
+          log_failure(self.runtime(), "cast_failed", m, f, o);
+          throw Exit(exit_reason_of(o));
+        }
+      };
+    }
+    return [exports, mod, fun, args](Process& self) -> Task<> {
+      const Outcome o = co_await exports->apply(self, mod, fun, args);
+      if (!o.ok()) throw Exit(exit_reason_of(o));
+    };
+  };
+}
+
+// rex: the features handshake, and rpc's older protocol for callers that do not use erpc.
+ProcessBody rex(std::shared_ptr<Exports> exports) {
+  return [exports](Process& self) -> Task<> {
+    for (;;) {
+      const Term m = co_await self.receive();
+      if (m.is_tuple() && m.tuple_size() == 2 && m[0].is_pid() && m[1].is_atom(at("features_request"))) {
+        self.send(m[0].pid(), Term::tuple({Term(at("features_reply")), Term(self.runtime().node()),
+                                           Term::list({Term(at("erpc"))})}));
+        continue;
+      }
+      // {'$gen_call', From, {call | block_call, M, F, A, GroupLeader}} and {'$gen_cast', {cast, M, F, A, GL}}
+      std::optional<From> from;
+      Term req;
+      if (auto call = gen_server::parse_call(m)) {
+        from = call->first;
+        req = call->second;
+      } else if (m.is_tuple() && m.tuple_size() == 2 && m[0].is_atom(at("$gen_cast"))) {
+        req = m[1];
+      } else {
+        continue;
+      }
+      const bool well_formed = req.is_tuple() && req.tuple_size() == 5 && req[1].is_atom() && req[2].is_atom() &&
+                               (req[0].is_atom(at("call")) || req[0].is_atom(at("block_call")) || req[0].is_atom(at("cast")));
+      if (!well_formed) {
+        if (from) gen_server::reply(self, *from, badrpc(exit_tuple(Term(at("badarg")))));
+        continue;
+      }
+      self.spawn([exports, from, m = req[1].atom_value(), f = req[2].atom_value(), a = req[3]](Process& worker) -> Task<> {
+        const Outcome o = co_await exports->apply(worker, m, f, a);
+        if (from) gen_server::reply(worker, *from, rpc_value(o));
+        else if (!o.ok()) log_failure(worker.runtime(), "cast_failed", m, f, o);
+      });
+    }
+  };
+}
+
+// Characters of an io request (iodata or a unicode charlist) as UTF-8.
+bool append_chars(std::string& out, const Term& t, int depth = 0) {
+  if (depth > 100) return false;
+  if (t.is_binary()) {
+    out.append(t.binary_view());
+    return true;
+  }
+  if (t.is_small_integer()) {
+    const auto c = t.small_integer();
+    if (c < 0 || c > 0x10FFFF) return false;
+    if (c < 0x80) {
+      out.push_back(static_cast<char>(c));
+    } else if (c < 0x800) {
+      out.push_back(static_cast<char>(0xC0 | (c >> 6)));
+      out.push_back(static_cast<char>(0x80 | (c & 0x3F)));
+    } else if (c < 0x10000) {
+      out.push_back(static_cast<char>(0xE0 | (c >> 12)));
+      out.push_back(static_cast<char>(0x80 | ((c >> 6) & 0x3F)));
+      out.push_back(static_cast<char>(0x80 | (c & 0x3F)));
+    } else {
+      out.push_back(static_cast<char>(0xF0 | (c >> 18)));
+      out.push_back(static_cast<char>(0x80 | ((c >> 12) & 0x3F)));
+      out.push_back(static_cast<char>(0x80 | ((c >> 6) & 0x3F)));
+      out.push_back(static_cast<char>(0x80 | (c & 0x3F)));
+    }
+    return true;
+  }
+  if (t.is_nil()) return true;
+  if (!t.is_list()) return false;
+  for (const Term& e : t.list_elements())
+    if (!append_chars(out, e, depth + 1)) return false;
+  return append_chars(out, t.list_tail(), depth + 1);
+}
+
+// One io request: output is written to stdout; input is not available here.
+Term io_request(const Term& req) {
+  const Term ok(at("ok"));
+  const Term enotsup = Term::tuple({Term(at("error")), Term(at("enotsup"))});
+  if (!req.is_tuple() || req.tuple_size() == 0 || !req[0].is_atom()) return Term::tuple({Term(at("error")), Term(at("request"))});
+  const Atom op = req[0].atom_value();
+  if (op == at("put_chars")) {
+    // {put_chars, Encoding, Chars} or the old {put_chars, Chars}; {put_chars, Enc, M, F, A} would
+    // need Erlang code.
+    const Term* chars = req.tuple_size() == 3 ? &req[2] : req.tuple_size() == 2 ? &req[1] : nullptr;
+    std::string text;
+    if (!chars || !append_chars(text, *chars)) return enotsup;
+    std::fwrite(text.data(), 1, text.size(), stdout);
+    std::fflush(stdout);
+    return ok;
+  }
+  if (op == at("requests") && req.tuple_size() == 2 && req[1].is_proper_list()) {
+    Term last = ok;
+    for (const Term& r : req[1].list_elements()) {
+      last = io_request(r);
+      if (!(last == ok)) break;
+    }
+    return last;
+  }
+  if (op == at("getopts")) return Term();
+  if (op == at("setopts")) return ok;
+  return enotsup;  // get_chars, get_line, get_until: no input here
+}
+
+// The group leader of the processes this node's spawn requests create on other nodes.
+ProcessBody io_server() {
+  return [](Process& self) -> Task<> {
+    for (;;) {
+      const Term m = co_await self.receive();
+      if (m.is_tuple() && m.tuple_size() == 4 && m[0].is_atom(at("io_request")) && m[1].is_pid())
+        self.send(m[1].pid(), Term::tuple({Term(at("io_reply")), m[2], io_request(m[3])}));
+    }
+  };
+}
+
+Term atom_list(const std::vector<Atom>& v) {
+  std::vector<Term> out;
+  out.reserve(v.size());
+  for (Atom a : v) out.emplace_back(a);
+  return Term::list(std::move(out));
+}
+
+const Term& req_of(const Term& m) { return m[1]; }
+
+bool is_erpc_answer(const Term& m) {
+  return m.is_tuple() && ((m.tuple_size() == 4 && m[0].is_atom(at("spawn_reply"))) ||
+                          (m.tuple_size() == 5 && m[0].is_atom(atoms::DOWN())));
+}
+
+// The rpc:call value of an erpc answer (a spawn error or the DOWN of the call's process).
+Term answer_value(const Term& res, const Term& m) {
+  if (m.tuple_size() == 4) {  // {spawn_reply, ReqId, error, Reason}
+    const Term& why = m[3];
+    if (why.is_atom(atoms::noconnection())) return badrpc(Term(at("nodedown")));
+    if (why.is_atom(at("notsup"))) return badrpc(why);
+    return badrpc(exit_tuple(why));
+  }
+  return result_of_down(res, m[4]);
+}
+
+Ref request_call(Process& self, Atom node, const Term& res, Atom mod, Atom fun, Term args) {
+  SpawnRequestOptions o;
+  o.monitor = true;
+  o.reply = SpawnRequestOptions::Reply::ErrorOnly;
+  return self.spawn_request(node, at("erpc"), at("execute_call"), Term::list({res, Term(mod), Term(fun), std::move(args)}), o);
+}
+
+// After a timeout: abandon the request; an answer that came meanwhile still counts.
+Task<std::optional<Term>> give_up(Process& self, const Ref& req) {
+  if (!self.spawn_request_abandon(req)) self.demonitor(req, false);
+  const Term req_term(req);
+  co_return co_await self.receive([&](const Term& m) { return is_erpc_answer(m) && req_of(m) == req_term; },
+                                  std::chrono::milliseconds(0));
+}
+
+}  // namespace
+
+Term result_of_down(const Term& res, const Term& reason) {
+  if (reason.is_tuple() && reason.tuple_size() >= 3 && reason[0] == res) {
+    const Term& cls = reason[1];
+    if (cls.is_atom(at("return")) && reason.tuple_size() == 3) return reason[2];
+    if (cls.is_atom(at("throw")) && reason.tuple_size() == 3)
+      return rpc_value(Outcome{Outcome::Class::Throw, reason[2], Term()});
+    if (cls.is_atom(at("exit")) && reason.tuple_size() == 3) return badrpc(exit_tuple(reason[2]));
+    if (cls.is_atom(at("error")) && reason.tuple_size() == 4) return badrpc(exit_tuple(Term::tuple({reason[2], reason[3]})));
+    if (cls.is_atom(at("error")) && reason.tuple_size() == 3) {  // {Ref, error, {erpc, Why}}
+      const Term& e = reason[2];
+      return badrpc(exit_tuple(e.is_tuple() && e.tuple_size() == 2 ? e[1] : e));
+    }
+  }
+  if (reason.is_atom(atoms::noconnection())) return badrpc(Term(at("nodedown")));
+  return badrpc(exit_tuple(reason));
+}
+
+void add_builtins(Exports& exports, Node& node) {
+  Node* n = &node;
+  Exports* ex = &exports;
+  exports.add("erlang", "node", [n]() { return Term(n->name()); });
+  exports.add("erlang", "nodes", [n]() { return atom_list(n->nodes()); });
+  exports.add("erlang", "nodes", [n](const Term& which) {
+    std::vector<Term> kinds;
+    if (which.is_atom()) kinds.push_back(which);
+    else if (which.is_proper_list()) kinds.assign(which.list_elements().begin(), which.list_elements().end());
+    else throw Error(Term(at("badarg")), "argument 1: expected an atom or a list of atoms");
+    std::vector<Atom> out;
+    const auto visible = n->nodes(false);
+    const auto all = n->nodes(true);
+    for (const Term& k : kinds) {
+      if (k.is_atom(at("visible"))) out.insert(out.end(), visible.begin(), visible.end());
+      else if (k.is_atom(at("connected"))) out.insert(out.end(), all.begin(), all.end());
+      else if (k.is_atom(at("hidden"))) {
+        for (Atom a : all)
+          if (std::find(visible.begin(), visible.end(), a) == visible.end()) out.push_back(a);
+      } else if (k.is_atom(at("this")) || k.is_atom(at("known"))) {
+        out.push_back(n->name());
+        if (k.is_atom(at("known"))) out.insert(out.end(), all.begin(), all.end());
+      } else {
+        throw Error(Term(at("badarg")), "argument 1: unknown node kind " + k.to_string());
+      }
+    }
+    return atom_list(out);
+  });
+  exports.add("erlang", "is_alive", []() { return true; });
+  exports.add("erlang", "whereis", [n](Atom name) {
+    const auto pid = n->runtime().whereis(name);
+    return pid ? Term(*pid) : Term(at("undefined"));
+  });
+  exports.add("erlang", "registered", [n]() { return atom_list(n->runtime().registered()); });
+  // apply/3 passes the called function's exception through, with its own stack.
+  exports.add("erlang", "apply", [ex](Process& self, Atom mod, Atom fun, Term args) -> Task<Term> {
+    const Outcome o = co_await ex->apply(self, mod, fun, args);
+    switch (o.cls) {
+      case Outcome::Class::Return: co_return o.value;
+      case Outcome::Class::Throw: throw Throw(o.value);
+      case Outcome::Class::Exit: throw Exit(o.value);
+      case Outcome::Class::Error: break;
+    }
+    throw Error(o.value);
+  });
+}
+
+void serve(Node& node, std::shared_ptr<Exports> exports) {
+  add_builtins(*exports, node);
+  Runtime& rt = node.runtime();
+  rt.set_spawn_handler(spawn_handler(exports));
+  const Pid rex_pid = rt.spawn(rex(exports));
+  rt.register_name(at("rex"), rex_pid);
+  rt.set_group_leader(rt.spawn(io_server()));
+}
+
+Task<Term> call(Process& self, Atom node, Atom mod, Atom fun, Term args, std::chrono::milliseconds timeout) {
+  const Term res(self.make_ref());
+  const Ref req = request_call(self, node, res, mod, fun, std::move(args));
+  const Term req_term(req);
+  auto mine = [&](const Term& m) { return is_erpc_answer(m) && req_of(m) == req_term; };
+  std::optional<Term> m = co_await self.receive(mine, timeout);
+  if (!m) m = co_await give_up(self, req);
+  if (!m) co_return badrpc(Term(at("timeout")));
+  co_return answer_value(res, *m);
+}
+
+Term call(Runtime& rt, Atom node, Atom mod, Atom fun, Term args, std::chrono::milliseconds timeout) {
+  return block_on(rt, [&](Process& self) { return call(self, node, mod, fun, std::move(args), timeout); });
+}
+
+void cast(Process& self, Atom node, Atom mod, Atom fun, Term args) {
+  SpawnRequestOptions o;
+  o.reply = SpawnRequestOptions::Reply::No;
+  self.spawn_request(node, at("erpc"), at("execute_cast"), Term::list({Term(mod), Term(fun), std::move(args)}), o);
+}
+
+Task<Term> multicall(Process& self, std::vector<Atom> nodes, Atom mod, Atom fun, Term args,
+                     std::chrono::milliseconds timeout) {
+  const Term res(self.make_ref());
+  std::vector<Ref> reqs;
+  reqs.reserve(nodes.size());
+  for (Atom n : nodes) reqs.push_back(request_call(self, n, res, mod, fun, args));
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  std::vector<Term> results;
+  std::vector<Atom> bad;
+  for (std::size_t i = 0; i < nodes.size(); ++i) {
+    const Term req_term(reqs[i]);
+    auto mine = [&](const Term& m) { return is_erpc_answer(m) && req_of(m) == req_term; };
+    std::optional<Term> m;
+    if (timeout == infinity) {
+      m = co_await self.receive(mine);
+    } else {
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+      m = co_await self.receive(mine, std::max(left, std::chrono::milliseconds(0)));
+      if (!m) m = co_await give_up(self, reqs[i]);
+    }
+    const Term v = m ? answer_value(res, *m) : badrpc(Term(at("timeout")));
+    if (v == badrpc(Term(at("nodedown"))) || v == badrpc(Term(at("timeout")))) bad.push_back(nodes[i]);
+    else results.push_back(v);
+  }
+  co_return Term::tuple({Term::list(std::move(results)), atom_list(bad)});
+}
+
+Term multicall(Runtime& rt, const std::vector<Atom>& nodes, Atom mod, Atom fun, Term args,
+               std::chrono::milliseconds timeout) {
+  return block_on(rt, [&](Process& self) { return multicall(self, nodes, mod, fun, std::move(args), timeout); });
+}
+
+}  // namespace hypha::rpc
