@@ -4,6 +4,7 @@
 #include <iostream>
 
 #include "node_commands.hpp"
+#include "otp_commands.hpp"
 #include "term_command.hpp"
 
 int main(int argc, char** argv) {
@@ -12,6 +13,7 @@ int main(int argc, char** argv) {
   int exit_code = 0;
   hypha::cli::add_term_command(app, exit_code);
   hypha::cli::add_node_commands(app, exit_code);
+  hypha::cli::add_otp_commands(app, exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

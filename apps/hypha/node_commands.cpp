@@ -1,5 +1,7 @@
 #include "node_commands.hpp"
 
+#include "client.hpp"
+
 #include <CLI/CLI.hpp>
 #include <signal.h>
 #include <unistd.h>
@@ -9,55 +11,15 @@
 #include <asio/use_future.hpp>
 #include <iostream>
 #include <memory>
-#include <random>
 
 #include "hypha/net/epmd.hpp"
 #include "hypha/node/node.hpp"
+#include "hypha/otp/rpc.hpp"
 #include "hypha/term/text.hpp"
 
 namespace hypha::cli {
 
 namespace {
-
-struct ClientOptions {
-  std::string name;   // --name (long)
-  std::string sname;  // --sname (short)
-  std::string cookie;
-  int timeout_ms = 5000;
-};
-
-void add_client_options(CLI::App* cmd, ClientOptions& o) {
-  cmd->add_option("--name", o.name, "this client's long node name (default: a unique one)");
-  cmd->add_option("--sname", o.sname, "this client's short node name");
-  cmd->add_option("--cookie", o.cookie, "the cluster cookie (default: HYPHA_COOKIE, else ~/.erlang.cookie)");
-  cmd->add_option("--timeout", o.timeout_ms, "milliseconds to wait for the node (default 5000)");
-}
-
-int fail(const std::string& what) {
-  std::cerr << "hypha: " << what << "\n";
-  return 1;
-}
-
-// A hidden, unpublished node for one command; its name is unique unless one is given, and long
-// or short like the target's.
-Result<std::unique_ptr<Node>, std::string> client_node(const ClientOptions& o, const std::string& target) {
-  std::string name = !o.name.empty() ? o.name : o.sname;
-  if (name.empty()) {
-    const auto at = target.find('@');
-    const std::string host = at == std::string::npos ? "" : target.substr(at + 1);
-    name = "hypha_client_" + std::to_string(::getpid()) + "_" + std::to_string(std::random_device{}() % 100000);
-    if (!host.empty()) name += "@" + host;
-  }
-  NodeOptions opts;
-  opts.name = name;
-  opts.cookie = o.cookie;
-  opts.hidden = true;
-  opts.publish = false;
-  opts.embedded_epmd = false;
-  opts.threads = 1;
-  opts.setup_timeout = std::chrono::milliseconds(o.timeout_ms);
-  return Node::start(opts);
-}
 
 struct NodeCmd {
   std::string name, cookie;
@@ -115,6 +77,7 @@ int run_node(const NodeCmd& o) {
   auto node = Node::start(opts);
   if (!node) return fail("node: " + node.error());
   Node& n = **node;
+  rpc::serve(n, std::make_shared<Exports>());  // :rpc.call and erpc from other nodes, built-ins only
   for (const auto& inbox : o.inboxes) n.runtime().register_name(Atom(inbox), n.runtime().spawn(inbox_process(inbox, n)));
   std::cout << "node " << n.name().text() << " started (port " << n.port() << ", epmd "
             << (n.serves_epmd() ? "embedded" : "external") << ")" << std::endl;

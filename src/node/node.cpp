@@ -95,6 +95,7 @@ Result<bool, std::string> Node::Impl::start() {
 
   net_kernel = rt->spawn(net_kernel_process());
   rt->register_name(a("net_kernel"), *net_kernel);
+  rt->set_group_leader(rt->spawn(io_server_process()));
 
   asio::co_spawn(io, accept_loop(), asio::detached);
   log_event(2, "node_started", {{"port", std::to_string(listen_port)},

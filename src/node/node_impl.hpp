@@ -57,6 +57,8 @@ struct Peer {
 
 // The node's net_kernel process: answers {is_auth, Node} as OTP's does (what net_adm:ping asks).
 ProcessBody net_kernel_process();
+// The node's group leader (io_server.cpp): prints the output of remote processes it spawned.
+ProcessBody io_server_process();
 
 struct Node::Impl : RemoteTransport {
   explicit Impl(NodeOptions o);

@@ -116,6 +116,7 @@ Task<> serve(Process& self, GenServer& s, std::optional<Pid> parent, Pid starter
         const From sys_from{m[1][0].pid(), m[1][1]};
         const Term& req = m[2];
         if (req.is_tuple() && req.tuple_size() == 2 && req[0].is_atom(Atom("terminate"))) {
+          gen_server::reply(self, sys_from, Term(Atom("ok")));  // sys:terminate waits for it, then the DOWN
           act = Action::stop(req[1]);
         } else {
           gen_server::reply(self, sys_from,
@@ -282,6 +283,9 @@ Task<Result<Term, Term>> stop(Process& self, ServerRef server, Term reason, std:
     self.demonitor(*mref, true);
     co_return unexpected(call_error(Term(Atom("timeout")), "stop", server, reason, timeout));
   }
+  // The server answered ok before it went: take that reply out of the mailbox too.
+  co_await self.receive([&](const Term& m) { return m.is_tuple() && m.tuple_size() == 2 && m[0] == tag; },
+                        std::chrono::milliseconds(0));
   if ((*got)[4] == reason) co_return Term(Atom("ok"));
   co_return unexpected(call_error((*got)[4], "stop", server, reason, timeout));
 }

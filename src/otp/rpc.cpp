@@ -2,7 +2,6 @@
 // OTP 25's kernel/src/erpc.erl and rpc.erl do it.
 #include "hypha/otp/rpc.hpp"
 
-#include <cstdio>
 #include <string>
 
 #include "hypha/net/log.hpp"
@@ -105,80 +104,6 @@ ProcessBody rex(std::shared_ptr<Exports> exports) {
         if (from) gen_server::reply(worker, *from, rpc_value(o));
         else if (!o.ok()) log_failure(worker.runtime(), "cast_failed", m, f, o);
       });
-    }
-  };
-}
-
-// Characters of an io request (iodata or a unicode charlist) as UTF-8.
-bool append_chars(std::string& out, const Term& t, int depth = 0) {
-  if (depth > 100) return false;
-  if (t.is_binary()) {
-    out.append(t.binary_view());
-    return true;
-  }
-  if (t.is_small_integer()) {
-    const auto c = t.small_integer();
-    if (c < 0 || c > 0x10FFFF) return false;
-    if (c < 0x80) {
-      out.push_back(static_cast<char>(c));
-    } else if (c < 0x800) {
-      out.push_back(static_cast<char>(0xC0 | (c >> 6)));
-      out.push_back(static_cast<char>(0x80 | (c & 0x3F)));
-    } else if (c < 0x10000) {
-      out.push_back(static_cast<char>(0xE0 | (c >> 12)));
-      out.push_back(static_cast<char>(0x80 | ((c >> 6) & 0x3F)));
-      out.push_back(static_cast<char>(0x80 | (c & 0x3F)));
-    } else {
-      out.push_back(static_cast<char>(0xF0 | (c >> 18)));
-      out.push_back(static_cast<char>(0x80 | ((c >> 12) & 0x3F)));
-      out.push_back(static_cast<char>(0x80 | ((c >> 6) & 0x3F)));
-      out.push_back(static_cast<char>(0x80 | (c & 0x3F)));
-    }
-    return true;
-  }
-  if (t.is_nil()) return true;
-  if (!t.is_list()) return false;
-  for (const Term& e : t.list_elements())
-    if (!append_chars(out, e, depth + 1)) return false;
-  return append_chars(out, t.list_tail(), depth + 1);
-}
-
-// One io request: output is written to stdout; input is not available here.
-Term io_request(const Term& req) {
-  const Term ok(at("ok"));
-  const Term enotsup = Term::tuple({Term(at("error")), Term(at("enotsup"))});
-  if (!req.is_tuple() || req.tuple_size() == 0 || !req[0].is_atom()) return Term::tuple({Term(at("error")), Term(at("request"))});
-  const Atom op = req[0].atom_value();
-  if (op == at("put_chars")) {
-    // {put_chars, Encoding, Chars} or the old {put_chars, Chars}; {put_chars, Enc, M, F, A} would
-    // need Erlang code.
-    const Term* chars = req.tuple_size() == 3 ? &req[2] : req.tuple_size() == 2 ? &req[1] : nullptr;
-    std::string text;
-    if (!chars || !append_chars(text, *chars)) return enotsup;
-    std::fwrite(text.data(), 1, text.size(), stdout);
-    std::fflush(stdout);
-    return ok;
-  }
-  if (op == at("requests") && req.tuple_size() == 2 && req[1].is_proper_list()) {
-    Term last = ok;
-    for (const Term& r : req[1].list_elements()) {
-      last = io_request(r);
-      if (!(last == ok)) break;
-    }
-    return last;
-  }
-  if (op == at("getopts")) return Term();
-  if (op == at("setopts")) return ok;
-  return enotsup;  // get_chars, get_line, get_until: no input here
-}
-
-// The group leader of the processes this node's spawn requests create on other nodes.
-ProcessBody io_server() {
-  return [](Process& self) -> Task<> {
-    for (;;) {
-      const Term m = co_await self.receive();
-      if (m.is_tuple() && m.tuple_size() == 4 && m[0].is_atom(at("io_request")) && m[1].is_pid())
-        self.send(m[1].pid(), Term::tuple({Term(at("io_reply")), m[2], io_request(m[3])}));
     }
   };
 }
@@ -295,7 +220,6 @@ void serve(Node& node, std::shared_ptr<Exports> exports) {
   rt.set_spawn_handler(spawn_handler(exports));
   const Pid rex_pid = rt.spawn(rex(exports));
   rt.register_name(at("rex"), rex_pid);
-  rt.set_group_leader(rt.spawn(io_server()));
 }
 
 Task<Term> call(Process& self, Atom node, Atom mod, Atom fun, Term args, std::chrono::milliseconds timeout) {

@@ -1,0 +1,48 @@
+#include "client.hpp"
+
+#include <CLI/CLI.hpp>
+#include <unistd.h>
+
+#include <iostream>
+#include <random>
+
+namespace hypha::cli {
+
+void add_client_options(CLI::App* cmd, ClientOptions& o) {
+  cmd->add_option("--name", o.name, "this client's long node name (default: a unique one)");
+  cmd->add_option("--sname", o.sname, "this client's short node name");
+  cmd->add_option("--cookie", o.cookie, "the cluster cookie (default: HYPHA_COOKIE, else ~/.erlang.cookie)");
+  cmd->add_option_function<int>(
+      "--timeout",
+      [&o](const int& ms) {
+        o.timeout_ms = ms;
+        o.timeout_given = true;
+      },
+      "milliseconds to wait for the node (default 5000)");
+}
+
+int fail(const std::string& what) {
+  std::cerr << "hypha: " << what << "\n";
+  return 1;
+}
+
+Result<std::unique_ptr<Node>, std::string> client_node(const ClientOptions& o, const std::string& target) {
+  std::string name = !o.name.empty() ? o.name : o.sname;
+  if (name.empty()) {
+    const auto at = target.find('@');
+    const std::string host = at == std::string::npos ? "" : target.substr(at + 1);
+    name = "hypha_client_" + std::to_string(::getpid()) + "_" + std::to_string(std::random_device{}() % 100000);
+    if (!host.empty()) name += "@" + host;
+  }
+  NodeOptions opts;
+  opts.name = name;
+  opts.cookie = o.cookie;
+  opts.hidden = true;
+  opts.publish = false;
+  opts.embedded_epmd = false;
+  opts.threads = 1;
+  opts.setup_timeout = std::chrono::milliseconds(o.timeout_ms);
+  return Node::start(opts);
+}
+
+}  // namespace hypha::cli

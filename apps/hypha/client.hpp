@@ -1,0 +1,33 @@
+// What the client commands share: --name/--sname/--cookie/--timeout, the short-lived hidden node
+// they talk through, and the one-line error.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "hypha/node/node.hpp"
+
+namespace CLI {
+class App;
+}
+
+namespace hypha::cli {
+
+struct ClientOptions {
+  std::string name;   // --name (long)
+  std::string sname;  // --sname (short)
+  std::string cookie;
+  int timeout_ms = 5000;
+  bool timeout_given = false;
+};
+
+void add_client_options(CLI::App* cmd, ClientOptions& o);
+
+// Prints "hypha: WHAT" on stderr; returns exit code 1.
+int fail(const std::string& what);
+
+// A hidden, unpublished node for one command; its name is unique unless one is given, and long
+// or short like the target's.
+Result<std::unique_ptr<Node>, std::string> client_node(const ClientOptions& o, const std::string& target);
+
+}  // namespace hypha::cli

@@ -1,0 +1,232 @@
+#!/usr/bin/env escript
+%% -*- erlang -*-
+-mode(compile).
+%%
+%% Interop test of hypha's otp layer against real Erlang and Elixir nodes on loopback.
+%% Usage (ERL_EPMD_PORT set to a port of this test's own):
+%%   escript otp_interop.escript HYPHA DIR        (HYPHA_STACK_SERVER: the stack_server example)
+%%
+%% Cases: rpc:call / erpc:call / rpc:multicall / rpc:cast from Erlang into a C++ node (built-ins,
+%% C++ exports, undef, badarg, a C++ exception: the node keeps serving), `hypha rpc` into Erlang
+%% (values, badrpc shapes and exit codes, io output printed locally, nodedown), Elixir's
+%% GenServer.call/cast/stop against the C++ stack server (deferred reply, noproc, timeout),
+%% `hypha call` against an Elixir GenServer (reply, noproc, timeout), and a call pending when the
+%% C++ node is killed with -9 ending in {nodedown, Node}, never a hang.
+%% Every OS process it starts is killed at the end, pass or fail. Exit 0 when all cases pass.
+
+main([Hypha, Dir]) ->
+    ok = filelib:ensure_dir(filename:join(Dir, "x")),
+    os:getenv("ERL_EPMD_PORT") =/= false orelse fail_now("ERL_EPMD_PORT must be set for isolation"),
+    Stack = os:getenv("HYPHA_STACK_SERVER"),
+    Stack =/= false orelse fail_now("HYPHA_STACK_SERVER must name the stack_server example"),
+    Cookie = "otp_cookie",
+    Uniq = os:getpid(),
+    put(hypha, Hypha),
+    put(cookie, Cookie),
+    put(os_pids, []),
+    %% A plain hypha node first: it serves EPMD for everyone.
+    H = list_to_atom("hypha_otp_" ++ Uniq ++ "@127.0.0.1"),
+    put(h, H),
+    _ = start_port(Hypha, ["node", "--name", atom_to_list(H), "--cookie", Cookie], <<"started">>),
+    S = list_to_atom("stack_" ++ Uniq ++ "@127.0.0.1"),
+    put(s, S),
+    put(s_port, start_port(Stack, ["--name", atom_to_list(S), "--cookie", Cookie], <<"ready">>)),
+    {ok, _} = net_kernel:start([list_to_atom("otp_interop_" ++ Uniq ++ "@127.0.0.1"), longnames]),
+    erlang:set_cookie(node(), list_to_atom(Cookie)),
+    Cases = [fun erlang_rpc_calls_builtins/0, fun erlang_rpc_calls_cpp_exports/0,
+             fun failures_have_otp_shapes_and_node_serves_on/0, fun erpc_and_multicall_and_cast/0,
+             fun hypha_rpc_into_erlang/0, fun hypha_rpc_prints_remote_io/0,
+             fun elixir_genserver_calls_cpp_server/0, fun hypha_call_into_elixir_genserver/0,
+             fun pending_call_ends_with_nodedown_on_kill_9/0],
+    Results = [run_case(C) || C <- Cases],
+    cleanup(),
+    Failed = [R || R <- Results, R =/= ok],
+    io:format("otp interop: ~b cases, ~b failed~n", [length(Results), length(Failed)]),
+    halt(case Failed of [] -> 0; _ -> 1 end);
+main(_) ->
+    io:format("usage: otp_interop.escript HYPHA_BINARY WORK_DIR~n"),
+    halt(2).
+
+run_case(F) ->
+    {name, Name} = erlang:fun_info(F, name),
+    T0 = erlang:monotonic_time(millisecond),
+    R = try F() of
+            ok -> ok;
+            Other -> {fail, Other}
+        catch
+            C:E:St -> {fail, {C, E, hd(St)}}
+        end,
+    Ms = erlang:monotonic_time(millisecond) - T0,
+    case R of
+        ok -> io:format("ok   ~s (~b ms)~n", [Name, Ms]);
+        {fail, Why} -> io:format("FAIL ~s: ~p~n", [Name, Why])
+    end,
+    R.
+
+fail_now(Why) ->
+    io:format("FAIL ~s~n", [Why]),
+    cleanup(),
+    halt(1).
+
+start_port(Exe, Args, Ready) ->
+    Port = open_port({spawn_executable, Exe}, [{args, Args}, binary, {line, 65536}, exit_status, stderr_to_stdout]),
+    {os_pid, OsPid} = erlang:port_info(Port, os_pid),
+    put(os_pids, [OsPid | get(os_pids)]),
+    {ok, _} = expect_line(Port, Ready, 15000),
+    Port.
+
+expect_line(Port, Text, Timeout) ->
+    receive
+        {Port, {data, {eol, Line}}} ->
+            case binary:match(Line, Text) of
+                nomatch -> expect_line(Port, Text, Timeout);
+                _ -> {ok, Line}
+            end;
+        {Port, {exit_status, St}} -> {exited, St}
+    after Timeout -> timeout
+    end.
+
+%% Runs `hypha Args --cookie C`: {ExitStatus, Output}.
+hypha(Args) ->
+    Port = open_port({spawn_executable, get(hypha)},
+                     [{args, Args ++ ["--cookie", get(cookie)]}, binary, exit_status, stderr_to_stdout]),
+    collect(Port, []).
+
+collect(Port, Acc) ->
+    receive
+        {Port, {data, D}} -> collect(Port, [D | Acc]);
+        {Port, {exit_status, St}} -> {St, string:trim(binary_to_list(iolist_to_binary(lists:reverse(Acc))))}
+    after 30000 -> {timeout, iolist_to_binary(lists:reverse(Acc))}
+    end.
+
+cleanup() ->
+    [os:cmd("kill -9 " ++ integer_to_list(P) ++ " 2>/dev/null") || P <- get(os_pids)],
+    ok.
+
+elixir(Name, Script) ->
+    Cmd = "elixir --name " ++ Name ++ "_" ++ os:getpid() ++ "@127.0.0.1 --cookie " ++ get(cookie) ++
+          " -e '" ++ Script ++ "' 2>&1",
+    string:split(string:trim(os:cmd(Cmd)), "\n", all).
+
+expect(Expected, Got) ->
+    case Got of
+        Expected -> ok;
+        _ -> {expected, Expected, got, Got}
+    end.
+
+all_ok(Results) ->
+    case [R || R <- Results, R =/= ok] of
+        [] -> ok;
+        Bad -> Bad
+    end.
+
+%% ------------------------------------------------------------------------------------------
+%% cases
+
+erlang_rpc_calls_builtins() ->
+    H = get(h),
+    all_ok([expect(H, rpc:call(H, erlang, node, [])),
+            expect(true, rpc:call(H, erlang, is_alive, [])),
+            expect(true, lists:member(node(), rpc:call(H, erlang, nodes, []))),
+            expect(true, is_pid(rpc:call(H, erlang, whereis, [rex]))),
+            expect(undefined, rpc:call(H, erlang, whereis, [no_such_name])),
+            expect(H, rpc:call(H, erlang, apply, [erlang, node, []]))]).
+
+erlang_rpc_calls_cpp_exports() ->
+    S = get(s),
+    ok = rpc:call(S, stack, push, [one]),
+    all_ok([expect(5, rpc:call(S, stack, add, [2, 3])),
+            expect(1, rpc:call(S, stack, size, [])),
+            expect(one, gen_server:call({stack, S}, pop))]).
+
+failures_have_otp_shapes_and_node_serves_on() ->
+    S = get(s),
+    all_ok([expect({badrpc, {'EXIT', {undef, [{nomod, nofun, [1], []}]}}}, rpc:call(S, nomod, nofun, [1])),
+            expect({badrpc, {'EXIT', {undef, [{stack, add, [1], []}]}}}, rpc:call(S, stack, add, [1])),
+            case rpc:call(S, stack, add, [1, two]) of
+                {badrpc, {'EXIT', {badarg, [{stack, add, [1, two], [{error_info, #{cause := Cause}}]}]}}} ->
+                    expect(true, string:find(Cause, <<"argument 2">>) =/= nomatch);
+                Other -> {badarg_shape, Other}
+            end,
+            expect({badrpc, {'EXIT', {{exception, <<"failed on purpose">>}, [{stack, fail, [], []}]}}},
+                   rpc:call(S, stack, fail, [])),
+            expect(7, rpc:call(S, stack, add, [3, 4]))]).  % still serving
+
+erpc_and_multicall_and_cast() ->
+    H = get(h), S = get(s),
+    Undef = try erpc:call(S, nomod, nofun, []) catch error:E -> E end,
+    Nowhere = list_to_atom("nowhere_" ++ os:getpid() ++ "@127.0.0.1"),
+    {Res, Bad} = rpc:multicall([H, S, Nowhere], erlang, node, []),
+    true = rpc:cast(S, stack, push, [cast_item]),
+    all_ok([expect(9, erpc:call(S, stack, add, [4, 5], 5000)),
+            expect({exception, undef, [{nomod, nofun, [], []}]}, Undef),
+            expect({[H, S], [Nowhere]}, {Res, Bad}),
+            expect(cast_item, gen_server:call({stack, S}, pop))]).
+
+hypha_rpc_into_erlang() ->
+    Me = atom_to_list(node()),
+    Nowhere = "nowhere_" ++ os:getpid() ++ "@127.0.0.1",
+    all_ok([expect({0, "[3,2,1]"}, hypha([ "rpc", Me, "lists", "reverse", "[[1,2,3]]"])),
+            expect({0, "'" ++ Me ++ "'"}, hypha(["rpc", Me, "erlang", "node"])),
+            expect({1, "{badrpc,{'EXIT',{undef,[{nomod,nofun,[],[]}]}}}"}, hypha(["rpc", Me, "nomod", "nofun", "[]"])),
+            expect({1, "{badrpc,{'EXIT',boom}}"}, hypha(["rpc", Me, "erlang", "exit", "[boom]"])),
+            expect({1, "{badrpc,timeout}"}, hypha(["rpc", Me, "timer", "sleep", "[3000]", "--timeout", "300"])),
+            expect({1, "{badrpc,nodedown}"}, hypha(["rpc", Nowhere, "erlang", "node"])),
+            %% and into a C++ node through the router-less path: exports of the stack server
+            expect({0, "12"}, hypha(["rpc", atom_to_list(get(s)), "stack", "add", "[5, 7]"]))]).
+
+hypha_rpc_prints_remote_io() ->
+    Me = atom_to_list(node()),
+    expect({0, "hello world\nok"}, hypha(["rpc", Me, "io", "format", "[\"hello ~p~n\", [world]]"])).
+
+elixir_genserver_calls_cpp_server() ->
+    S = atom_to_list(get(s)),
+    Script = "s = {:stack, :\"" ++ S ++ "\"}; "
+             "GenServer.cast(s, {:push, :hello}); "
+             "IO.inspect GenServer.call(s, :pop); "
+             "t = Task.async(fn -> GenServer.call(s, :pop) end); "
+             "Process.sleep(200); GenServer.cast(s, {:push, :deferred}); "
+             "IO.inspect Task.await(t); "
+             "IO.inspect(try do GenServer.call({:nothere, :\"" ++ S ++ "\"}, :pop) catch :exit, r -> r end, width: :infinity); "
+             "IO.inspect(try do GenServer.call(s, :never, 200) catch :exit, r -> elem(r, 0) end); "
+             "IO.inspect :rpc.call(:\"" ++ S ++ "\", :stack, :add, [20, 22])",
+    expect([":hello", ":deferred",
+            "{:noproc, {GenServer, :call, [{:nothere, :\"" ++ S ++ "\"}, :pop, 5000]}}",
+            ":timeout", "42"], elixir("ex_calls", Script)).
+
+hypha_call_into_elixir_genserver() ->
+    Ex = "ex_server_" ++ os:getpid() ++ "@127.0.0.1",
+    Script = "defmodule ExStack do use GenServer; "
+             "def init(x), do: {:ok, x}; "
+             "def handle_call(:pop, _from, [h | t]), do: {:reply, h, t}; "
+             "def handle_call(:slow, _from, s), do: {:noreply, s}; "
+             "def handle_cast({:push, x}, s), do: {:noreply, [x | s]} end; "
+             "{:ok, _} = GenServer.start(ExStack, [:a, :b], name: :ex_stack); "
+             "IO.puts(\"ready\"); Process.sleep(:infinity)",
+    Elixir = os:find_executable("elixir"),
+    _ = start_port(Elixir, ["--name", Ex, "--cookie", get(cookie), "-e", Script], <<"ready">>),
+    all_ok([expect({0, "a"}, hypha(["call", Ex, "ex_stack", "pop"])),
+            expect({0, "b"}, hypha(["call", Ex, "ex_stack", "pop"])),
+            expect({1, "{noproc,{gen_server,call,[{nothere,'" ++ Ex ++ "'},pop,5000]}}"},
+                   hypha(["call", Ex, "nothere", "pop"])),
+            expect({1, "{timeout,{gen_server,call,[{ex_stack,'" ++ Ex ++ "'},slow,300]}}"},
+                   hypha(["call", Ex, "ex_stack", "slow", "--timeout", "300"]))]).
+
+pending_call_ends_with_nodedown_on_kill_9() ->
+    S = get(s),
+    Self = self(),
+    spawn(fun() -> Self ! {call_ended, catch gen_server:call({stack, S}, never, infinity)} end),
+    {ok, _} = wait_for_call(S),
+    {os_pid, OsPid} = erlang:port_info(get(s_port), os_pid),
+    os:cmd("kill -9 " ++ integer_to_list(OsPid)),
+    receive
+        {call_ended, {'EXIT', {{nodedown, S}, {gen_server, call, [{stack, S}, never, infinity]}}}} -> ok;
+        {call_ended, Other} -> {unexpected, Other}
+    after 10000 -> hang
+    end.
+
+%% The call is pending once the server holds it (its size call answers after it).
+wait_for_call(S) ->
+    case gen_server:call({stack, S}, size, 5000) of
+        N when is_integer(N) -> {ok, N}
+    end.
