@@ -1,0 +1,149 @@
+// rpc and gen_server between C++ nodes over real loopback connections: values and failure shapes,
+// multicall with a node down, a call across a lost connection, spawn_request's link and monitor.
+#include <gtest/gtest.h>
+
+#include <asio/io_context.hpp>
+#include <asio/ip/tcp.hpp>
+
+#include "hypha/otp/blocking.hpp"
+#include "hypha/otp/gen_server.hpp"
+#include "hypha/otp/rpc.hpp"
+#include "hypha/term/text.hpp"
+
+namespace hypha {
+namespace {
+
+using namespace std::chrono_literals;
+using namespace hypha::literals;
+
+Term T(std::string_view s) { return parse_term(s).value(); }
+
+std::uint16_t free_port() {
+  asio::io_context io;
+  asio::ip::tcp::acceptor a(io, asio::ip::tcp::endpoint(asio::ip::address_v4::loopback(), 0));
+  return a.local_endpoint().port();
+}
+
+class OtpCluster : public ::testing::Test {
+ protected:
+  std::uint16_t epmd = free_port();
+  std::vector<std::unique_ptr<Node>> nodes;
+
+  Node& start(const std::string& name) {
+    NodeOptions o;
+    o.name = name + "@127.0.0.1";
+    o.cookie = "cookie";
+    o.epmd_port = epmd;
+    o.threads = 2;
+    auto n = Node::start(o);
+    EXPECT_TRUE(n.ok()) << (n.ok() ? "" : n.error());
+    nodes.push_back(std::move(*n));
+    auto exports = std::make_shared<Exports>();
+    exports->add("calc", "add", [](std::int64_t a, std::int64_t b) { return a + b; });
+    exports->add("calc", "boom", []() -> Term { throw std::runtime_error("boom"); });
+    exports->add("calc", "wait", [](Process& self, std::int64_t ms) -> Task<Term> {
+      co_await self.sleep(std::chrono::milliseconds(ms));
+      co_return Term(Atom("waited"));
+    });
+    rpc::serve(*nodes.back(), exports);
+    return *nodes.back();
+  }
+};
+
+TEST_F(OtpCluster, RpcCallBetweenCppNodes) {
+  Node& a = start("a");
+  Node& b = start("b");
+  Runtime& rt = a.runtime();
+  EXPECT_EQ(rpc::call(rt, b.name(), "calc"_a, "add"_a, T("[2, 3]")), Term(5));
+  EXPECT_EQ(rpc::call(rt, b.name(), "erlang"_a, "node"_a, T("[]")), Term(b.name()));
+  EXPECT_EQ(rpc::call(rt, a.name(), "erlang"_a, "node"_a, T("[]")), Term(a.name()));  // this node, no network
+  EXPECT_EQ(rpc::call(rt, b.name(), "calc"_a, "nope"_a, T("[]")), T("{badrpc, {'EXIT', {undef, [{calc, nope, [], []}]}}}"));
+  EXPECT_EQ(rpc::call(rt, b.name(), "calc"_a, "boom"_a, T("[]")),
+            T(R"({badrpc, {'EXIT', {{exception, <<"boom">>}, [{calc, boom, [], []}]}}})"));
+  EXPECT_EQ(rpc::call(rt, b.name(), "calc"_a, "wait"_a, T("[2000]"), 50ms), T("{badrpc, timeout}"));
+  EXPECT_EQ(rpc::call(rt, Atom("nobody@127.0.0.1"), "erlang"_a, "node"_a, T("[]"), 3s), T("{badrpc, nodedown}"));
+  // After all of that both nodes still serve.
+  EXPECT_EQ(rpc::call(rt, b.name(), "calc"_a, "add"_a, T("[40, 2]")), Term(42));
+}
+
+TEST_F(OtpCluster, MulticallSeparatesBadNodes) {
+  Node& a = start("a");
+  Node& b = start("b");
+  const Atom down("down@127.0.0.1");
+  const Term r = rpc::multicall(a.runtime(), {a.name(), b.name(), down}, "erlang"_a, "node"_a, T("[]"), 3s);
+  EXPECT_EQ(r, Term::tuple({Term::list({Term(a.name()), Term(b.name())}), Term::list({Term(down)})}));
+}
+
+TEST_F(OtpCluster, ATimedOutRpcLeavesNothingBehind) {
+  Node& a = start("a");
+  Node& b = start("b");
+  const std::size_t left = block_on(a.runtime(), [&](Process& self) -> Task<std::size_t> {
+    const Term r = co_await rpc::call(self, b.name(), "calc"_a, "wait"_a, T("[100]"), 10ms);
+    EXPECT_EQ(r, T("{badrpc, timeout}"));
+    co_await self.sleep(300ms);  // the call ends on b meanwhile: its DOWN must not arrive here
+    co_return self.runtime().process_info(self.pid())->message_queue_len;
+  });
+  EXPECT_EQ(left, 0u);
+}
+
+struct Counter : GenServer {
+  std::int64_t n = 0;
+  std::shared_ptr<std::atomic<bool>> holding = std::make_shared<std::atomic<bool>>(false);
+  Task<Action> handle_call(Process&, const Term& req, const From&) override {
+    if (req.is_atom("next"_a)) co_return Term(++n);
+    holding->store(true);
+    co_return Action::noreply();  // anything else is never answered
+  }
+};
+
+TEST_F(OtpCluster, GenServerCallsAcrossNodes) {
+  Node& a = start("a");
+  Node& b = start("b");
+  ASSERT_TRUE(gen_server::start(b.runtime(), std::make_unique<Counter>(), {.name = "counter"_a}).ok());
+  const ServerRef counter("counter"_a, b.name());
+  EXPECT_EQ(gen_server::call(a.runtime(), counter, T("next")).value(), Term(1));
+  EXPECT_EQ(gen_server::call(a.runtime(), counter, T("next")).value(), Term(2));
+  auto noproc = gen_server::call(a.runtime(), ServerRef("nobody"_a, b.name()), T("next"));
+  ASSERT_FALSE(noproc.ok());
+  EXPECT_EQ(noproc.error(), Term::tuple({T("noproc"), Term::tuple({T("gen_server"), T("call"),
+                                                                   Term::list({Term::tuple({T("nobody"), Term(b.name())}),
+                                                                               T("next"), Term(5000)})})}));
+}
+
+TEST_F(OtpCluster, ACallAcrossALostConnectionEndsWithNodedown) {
+  Node& a = start("a");
+  Node& b = start("b");
+  auto counter = std::make_unique<Counter>();
+  auto holding = counter->holding;
+  ASSERT_TRUE(gen_server::start(b.runtime(), std::move(counter), {.name = "counter"_a}).ok());
+  const Atom bname = b.name();
+  std::thread stopper([&] {
+    while (!holding->load()) std::this_thread::yield();  // the server holds a's call: now b goes away
+    b.stop();
+  });
+  auto r = gen_server::call(a.runtime(), ServerRef("counter"_a, bname), T("hang"), gen_server::infinity);
+  stopper.join();
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error()[0], Term::tuple({T("nodedown"), Term(bname)}));
+}
+
+TEST_F(OtpCluster, SpawnRequestWithMonitorAndLink) {
+  Node& a = start("a");
+  Node& b = start("b");
+  const Term down = block_on(a.runtime(), [&](Process& self) -> Task<Term> {
+    SpawnRequestOptions o;
+    o.monitor = true;
+    o.link = true;
+    self.trap_exit(true);
+    const Ref req = self.spawn_request(b.name(), "calc"_a, "boom"_a, T("[]"), o);
+    const Term reply = co_await self.receive();
+    EXPECT_EQ(reply[0], T("spawn_reply"));
+    EXPECT_EQ(reply[2], T("ok"));
+    const Term req_term(req);
+    co_return co_await self.receive([&](const Term& m) { return m.tuple_size() == 5 && m[1] == req_term; });
+  });
+  EXPECT_EQ(down[4], T(R"({{exception, <<"boom">>}, [{calc, boom, [], []}]})"));
+}
+
+}  // namespace
+}  // namespace hypha
