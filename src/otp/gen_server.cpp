@@ -136,7 +136,7 @@ Task<> serve(Process& self, GenServer& s, std::optional<Pid> parent, Pid starter
     }
     if (failed) stop = reason_of(failed);
     if (stop) {
-      s.terminate(self, *stop);
+      co_await s.terminate(self, *stop);
       throw Exit(*stop);
     }
   }
@@ -150,7 +150,7 @@ Task<Action> GenServer::handle_call(Process&, const Term& request, const From&) 
 }
 Task<Action> GenServer::handle_cast(Process&, const Term&) { co_return Action::noreply(); }
 Task<Action> GenServer::handle_info(Process&, const Term&) { co_return Action::noreply(); }
-void GenServer::terminate(Process&, const Term&) {}
+Task<> GenServer::terminate(Process&, const Term&) { co_return; }
 
 Term ServerRef::to_term() const {
   if (const Pid* p = pid()) return Term(*p);

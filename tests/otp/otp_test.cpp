@@ -5,6 +5,7 @@
 #include "hypha/otp/blocking.hpp"
 #include "hypha/otp/exports.hpp"
 #include "hypha/otp/gen_server.hpp"
+#include "hypha/otp/supervisor.hpp"
 #include "hypha/term/text.hpp"
 
 namespace hypha {
@@ -123,7 +124,10 @@ struct Stack : GenServer {
     }
     co_return Action::noreply();
   }
-  void terminate(Process&, const Term&) override { ++*terminated; }
+  Task<> terminate(Process&, const Term&) override {
+    ++*terminated;
+    co_return;
+  }
 };
 
 TEST(GenServer, CallCastAndADeferredReply) {
@@ -228,6 +232,147 @@ TEST(GenServer, StartFailuresAndStop) {
   EXPECT_TRUE(stopped.ok());
   EXPECT_EQ(terminated->load(), 1);
   EXPECT_FALSE(rt.alive(*pid));
+}
+
+// ---------------------------------------------------------------------------------- supervisor
+
+// A child that waits forever (until an exit signal ends it).
+ProcessBody idle() {
+  return [](Process& self) -> Task<> {
+    for (;;) co_await self.receive();
+  };
+}
+
+Term children(Runtime& rt, const Pid& sup) {
+  return block_on(rt, [&](Process& self) { return supervisor::which_children(self, sup); }).value();
+}
+
+// The pid of child `id`, or nullopt when it is not running.
+std::optional<Pid> child(Runtime& rt, const Pid& sup, const char* id) {
+  const Term all = children(rt, sup);
+  for (const Term& c : all.list_elements())
+    if (c[0] == Term(Atom(id))) return c[1].is_pid() ? std::optional<Pid>(c[1].pid()) : std::nullopt;
+  return std::nullopt;
+}
+
+// Ends `pid` with `reason` and returns once it is gone. Its exit signal reaches its supervisor
+// before the DOWN reaches us, so a call made afterwards sees the supervisor's reaction.
+void end_child(Runtime& rt, const Pid& pid, const Term& reason) {
+  Mailbox m = rt.mailbox();
+  const Ref ref = m.monitor(pid);
+  rt.exit(pid, reason);
+  const Term ref_term(ref);
+  ASSERT_TRUE(m.receive([&](const Term& t) { return t.is_tuple() && t.tuple_size() == 5 && t[1] == ref_term; }, kWait));
+}
+
+std::vector<ChildSpec> three(Restart r = Restart::Permanent) {
+  return {ChildSpec::process(T("a"), idle(), r), ChildSpec::process(T("b"), idle(), r), ChildSpec::process(T("c"), idle(), r)};
+}
+
+TEST(Supervisor, OneForOneRestartsOnlyTheDeadChild) {
+  Runtime rt;
+  auto sup = supervisor::start(rt, {.strategy = Strategy::OneForOne}, three());
+  ASSERT_TRUE(sup.ok());
+  const Pid a = *child(rt, *sup, "a"), b = *child(rt, *sup, "b"), c = *child(rt, *sup, "c");
+  end_child(rt, b, T("crash"));
+  const auto b2 = child(rt, *sup, "b");
+  ASSERT_TRUE(b2.has_value());
+  EXPECT_NE(*b2, b);
+  EXPECT_EQ(*child(rt, *sup, "a"), a);
+  EXPECT_EQ(*child(rt, *sup, "c"), c);
+}
+
+TEST(Supervisor, OneForAllAndRestForOne) {
+  Runtime rt;
+  auto all = supervisor::start(rt, {.strategy = Strategy::OneForAll}, three());
+  ASSERT_TRUE(all.ok());
+  const Pid a = *child(rt, *all, "a"), b = *child(rt, *all, "b"), c = *child(rt, *all, "c");
+  end_child(rt, b, T("crash"));
+  EXPECT_NE(*child(rt, *all, "a"), a);
+  EXPECT_NE(*child(rt, *all, "b"), b);
+  EXPECT_NE(*child(rt, *all, "c"), c);
+  EXPECT_FALSE(rt.alive(a));
+  EXPECT_FALSE(rt.alive(c));
+
+  auto rest = supervisor::start(rt, {.strategy = Strategy::RestForOne}, three());
+  ASSERT_TRUE(rest.ok());
+  const Pid ra = *child(rt, *rest, "a"), rb = *child(rt, *rest, "b"), rc = *child(rt, *rest, "c");
+  end_child(rt, rb, T("crash"));
+  EXPECT_EQ(*child(rt, *rest, "a"), ra);
+  EXPECT_NE(*child(rt, *rest, "b"), rb);
+  EXPECT_NE(*child(rt, *rest, "c"), rc);
+}
+
+TEST(Supervisor, RestartKinds) {
+  Runtime rt;
+  auto sup = supervisor::start(rt, {}, {ChildSpec::process(T("t"), idle(), Restart::Transient),
+                                        ChildSpec::process(T("tmp"), idle(), Restart::Temporary)});
+  ASSERT_TRUE(sup.ok());
+  const Pid t = *child(rt, *sup, "t");
+  end_child(rt, t, T("{shutdown, done}"));  // a clean exit: a transient child stays down
+  EXPECT_FALSE(child(rt, *sup, "t").has_value());
+  end_child(rt, *child(rt, *sup, "tmp"), T("crash"));  // temporary: forgotten
+  EXPECT_EQ(children(rt, *sup).list_elements().size(), 1u);
+}
+
+TEST(Supervisor, TooManyRestartsAndTheSupervisorGivesUp) {
+  Runtime rt;
+  auto sup = supervisor::start(rt, {.strategy = Strategy::OneForOne, .intensity = 2, .period = 60s}, three());
+  ASSERT_TRUE(sup.ok());
+  Mailbox watcher = rt.mailbox();
+  watcher.monitor(*sup);
+  const Pid c = *child(rt, *sup, "c");
+  end_child(rt, *child(rt, *sup, "a"), T("crash"));
+  end_child(rt, *child(rt, *sup, "a"), T("crash"));
+  end_child(rt, *child(rt, *sup, "a"), T("crash"));  // the third within the period: too many
+  auto down = watcher.receive(kWait);
+  ASSERT_TRUE(down.has_value());
+  EXPECT_EQ((*down)[4], T("shutdown"));
+  EXPECT_FALSE(rt.alive(c));  // it took its children with it
+}
+
+TEST(Supervisor, DynamicChildrenAndShutdownThenKill) {
+  Runtime rt;
+  auto sup = supervisor::start(rt, {}, {});
+  ASSERT_TRUE(sup.ok());
+  auto w1 = supervisor::start_child(rt, *sup, ChildSpec::process(T("w1"), idle()));
+  ASSERT_TRUE(w1.ok());
+  auto again = supervisor::start_child(rt, *sup, ChildSpec::process(T("w1"), idle()));
+  ASSERT_FALSE(again.ok());
+  EXPECT_EQ(again.error(), Term::tuple({T("already_started"), Term(*w1)}));
+  // A child that ignores shutdown (it traps exits) is killed after its shutdown time.
+  ChildSpec stubborn = ChildSpec::process(T("stubborn"), [](Process& self) -> Task<> {
+    self.trap_exit(true);
+    for (;;) co_await self.receive();
+  });
+  stubborn.shutdown = 50ms;
+  auto s = supervisor::start_child(rt, *sup, stubborn);
+  ASSERT_TRUE(s.ok());
+  EXPECT_EQ(block_on(rt, [&](Process& self) { return supervisor::count_children(self, *sup); }).value(),
+            T("[{specs, 2}, {active, 2}, {supervisors, 0}, {workers, 2}]"));
+  auto gone = block_on(rt, [&](Process& self) { return supervisor::terminate_child(self, *sup, Term(*s)); });
+  EXPECT_TRUE(gone.ok());
+  EXPECT_FALSE(rt.alive(*s));
+  auto by_id = block_on(rt, [&](Process& self) { return supervisor::terminate_child(self, *sup, T("w1")); });
+  EXPECT_TRUE(by_id.ok());
+  auto missing = block_on(rt, [&](Process& self) { return supervisor::terminate_child(self, *sup, T("w1")); });
+  ASSERT_FALSE(missing.ok());
+  EXPECT_EQ(missing.error(), T("not_found"));
+  EXPECT_EQ(children(rt, *sup), Term());
+}
+
+TEST(Supervisor, AChildThatFailsToStartFailsTheStart) {
+  Runtime rt;
+  struct Refuses : GenServer {
+    Task<> init(Process&) override {
+      throw Exit(T("no"));
+      co_return;
+    }
+  };
+  auto sup = supervisor::start(rt, {}, {ChildSpec::process(T("ok"), idle()),
+                                        ChildSpec::server(T("bad"), [] { return std::make_unique<Refuses>(); })});
+  ASSERT_FALSE(sup.ok());
+  EXPECT_EQ(sup.error(), T("{shutdown, {failed_to_start_child, bad, no}}"));
 }
 
 }  // namespace

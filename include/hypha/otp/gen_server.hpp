@@ -78,7 +78,7 @@ class GenServer {
   virtual Task<Action> handle_info(Process& self, const Term& msg);  // default: ignore
   // The server is stopping with `reason` (a stop action, an exception from a callback, or its
   // parent's exit while it traps exits). Not called when the process is killed.
-  virtual void terminate(Process& self, const Term& reason);
+  virtual Task<> terminate(Process& self, const Term& reason);
 };
 
 // A server to call: a pid, a name registered on this node, or {Name, Node}.

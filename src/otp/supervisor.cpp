@@ -1,0 +1,284 @@
+// The supervisor: a gen_server that traps exits, as OTP's supervisor.erl is.
+#include "hypha/otp/supervisor.hpp"
+
+#include <deque>
+#include <map>
+#include <mutex>
+
+#include "hypha/otp/blocking.hpp"
+
+namespace hypha {
+
+namespace {
+
+Atom at(std::string_view s) { return Atom(s); }
+Term error_tuple(Term why) { return Term::tuple({Term(at("error")), std::move(why)}); }
+
+// Child specs travel to a local supervisor through this table: they hold C++ functions, which a
+// message cannot carry. The call names the entry by reference.
+std::mutex specs_mu;
+std::map<Ref, ChildSpec> pending_specs;
+
+bool is_shutdown_reason(const Term& r) {
+  return r.is_atom(atoms::normal()) || r.is_atom(at("shutdown")) ||
+         (r.is_tuple() && r.tuple_size() == 2 && r[0].is_atom(at("shutdown")));
+}
+
+class Supervisor : public GenServer {
+ public:
+  Supervisor(SupervisorFlags flags, std::vector<ChildSpec> specs) : flags_(flags) {
+    for (auto& s : specs) children_.push_back(Child{std::move(s), std::nullopt});
+  }
+
+  Task<> init(Process& self) override {
+    for (std::size_t i = 0; i < children_.size(); ++i) {
+      auto started = co_await start_one(self, i);
+      if (!started) {
+        const Term reason = Term::tuple({Term(at("shutdown")), Term::tuple({Term(at("failed_to_start_child")),
+                                                                             children_[i].spec.id, started.error()})});
+        co_await shut_down_range(self, 0);
+        throw Exit(reason);
+      }
+    }
+  }
+
+  Task<Action> handle_call(Process& self, const Term& req, const From&) override {
+    if (req.is_atom(at("which_children"))) co_return which();
+    if (req.is_atom(at("count_children"))) co_return count();
+    if (req.is_tuple() && req.tuple_size() == 2 && req[0].is_atom(at("$hypha_start_child")) && req[1].is_ref()) {
+      std::optional<ChildSpec> spec;
+      {
+        std::lock_guard lock(specs_mu);
+        auto it = pending_specs.find(req[1].ref());
+        if (it != pending_specs.end()) {
+          spec = std::move(it->second);
+          pending_specs.erase(it);
+        }
+      }
+      if (!spec) co_return error_tuple(Term(at("not_local")));
+      for (const auto& c : children_)
+        if (c.spec.id == spec->id && c.pid) co_return error_tuple(Term::tuple({Term(at("already_started")), Term(*c.pid)}));
+      std::erase_if(children_, [&](const Child& c) { return c.spec.id == spec->id; });  // a stopped one is replaced
+      children_.push_back(Child{std::move(*spec), std::nullopt});
+      auto started = co_await start_one(self, children_.size() - 1);
+      if (!started) {
+        children_.pop_back();
+        co_return error_tuple(started.error());
+      }
+      co_return Term::tuple({Term(at("ok")), Term(*started)});
+    }
+    if (req.is_tuple() && req.tuple_size() == 2 && req[0].is_atom(at("terminate_child"))) {
+      const Term& key = req[1];
+      for (std::size_t i = 0; i < children_.size(); ++i) {
+        Child& c = children_[i];
+        if (c.spec.id == key || (c.pid && key == Term(*c.pid))) {
+          co_await shut_down(self, c);
+          children_.erase(children_.begin() + static_cast<std::ptrdiff_t>(i));
+          co_return Term(at("ok"));
+        }
+      }
+      co_return error_tuple(Term(at("not_found")));
+    }
+    co_return error_tuple(Term::tuple({Term(at("bad_call")), req}));
+  }
+
+  Task<Action> handle_info(Process& self, const Term& m) override {
+    if (!(m.is_tuple() && m.tuple_size() == 3 && m[0].is_atom(atoms::EXIT()) && m[1].is_pid())) co_return Action::noreply();
+    const Pid pid = m[1].pid();
+    const Term& reason = m[2];
+    std::size_t i = 0;
+    while (i < children_.size() && !(children_[i].pid && *children_[i].pid == pid)) ++i;
+    if (i == children_.size()) co_return Action::noreply();  // not a child (any more)
+    Child& c = children_[i];
+    c.pid.reset();
+    const bool restart = c.spec.restart == Restart::Permanent ||
+                         (c.spec.restart == Restart::Transient && !is_shutdown_reason(reason));
+    if (!restart) {
+      if (c.spec.restart == Restart::Temporary) children_.erase(children_.begin() + static_cast<std::ptrdiff_t>(i));
+      co_return Action::noreply();
+    }
+    // Restart by the strategy until it works or the intensity is exceeded.
+    for (;;) {
+      if (!note_restart()) co_return Action::stop(Term(at("shutdown")));
+      bool ok = true;
+      if (flags_.strategy == Strategy::OneForOne) {
+        ok = static_cast<bool>(co_await start_one(self, i));
+      } else {
+        const std::size_t first = flags_.strategy == Strategy::OneForAll ? 0 : i;
+        const Term id = children_[i].spec.id;
+        co_await shut_down_range(self, first);
+        // Temporary siblings are not restarted (OTP's rule); the dead child keeps its place.
+        for (std::size_t k = children_.size(); k-- > first;)
+          if (children_[k].spec.restart == Restart::Temporary && !(children_[k].spec.id == id))
+            children_.erase(children_.begin() + static_cast<std::ptrdiff_t>(k));
+        for (std::size_t k = first; k < children_.size() && ok; ++k) ok = static_cast<bool>(co_await start_one(self, k));
+        if (!ok) co_await shut_down_range(self, first);
+        i = first;
+      }
+      if (ok) co_return Action::noreply();
+    }
+  }
+
+  Task<> terminate(Process& self, const Term&) override { co_await shut_down_range(self, 0); }
+
+ private:
+  struct Child {
+    ChildSpec spec;
+    std::optional<Pid> pid;
+  };
+
+  Task<Result<Pid, Term>> start_one(Process& self, std::size_t i) {
+    Child& c = children_[i];
+    Result<Pid, Term> r = unexpected(Term(at("no_start_function")));
+    if (c.spec.start) r = co_await c.spec.start(self);
+    if (r) children_[i].pid = *r;
+    co_return r;
+  }
+
+  // Shuts the children from `first` to the end down, last started first.
+  Task<> shut_down_range(Process& self, std::size_t first) {
+    for (std::size_t k = children_.size(); k-- > first;) co_await shut_down(self, children_[k]);
+  }
+
+  Task<> shut_down(Process& self, Child& c) {
+    if (!c.pid) co_return;
+    const Pid pid = *c.pid;
+    c.pid.reset();
+    const Ref mref = self.monitor(pid);
+    self.unlink(pid);
+    const bool brutal = c.spec.shutdown.count() == 0;
+    self.exit(pid, Term(brutal ? atoms::kill() : at("shutdown")));
+    const Term mref_term(mref);
+    auto down = [&](const Term& m) {
+      return m.is_tuple() && m.tuple_size() == 5 && m[1] == mref_term && m[0].is_atom(atoms::DOWN());
+    };
+    auto got = co_await self.receive(down, brutal ? std::chrono::milliseconds::max() : c.spec.shutdown);
+    if (!got) {
+      self.exit(pid, Term(atoms::kill()));
+      co_await self.receive(down);
+    }
+    // An exit signal it sent before the unlink is void now.
+    const Term pid_term(pid);
+    co_await self.receive([&](const Term& m) { return m.is_tuple() && m.tuple_size() == 3 && m[0].is_atom(atoms::EXIT()) && m[1] == pid_term; },
+                          std::chrono::milliseconds(0));
+  }
+
+  // Records a restart; false when that makes more than `intensity` within `period`.
+  bool note_restart() {
+    const auto now = std::chrono::steady_clock::now();
+    restarts_.push_back(now);
+    while (!restarts_.empty() && now - restarts_.front() > flags_.period) restarts_.pop_front();
+    return static_cast<int>(restarts_.size()) <= flags_.intensity;
+  }
+
+  Term which() const {
+    std::vector<Term> out;
+    for (const auto& c : children_)
+      out.push_back(Term::tuple({c.spec.id, c.pid ? Term(*c.pid) : Term(at("undefined")),
+                                 Term(at(c.spec.is_supervisor ? "supervisor" : "worker")), Term()}));
+    return Term::list(std::move(out));
+  }
+
+  Term count() const {
+    std::int64_t active = 0, sups = 0;
+    for (const auto& c : children_) {
+      active += c.pid ? 1 : 0;
+      sups += c.spec.is_supervisor ? 1 : 0;
+    }
+    const auto n = static_cast<std::int64_t>(children_.size());
+    return Term::list({Term::tuple({Term(at("specs")), Term(n)}), Term::tuple({Term(at("active")), Term(active)}),
+                       Term::tuple({Term(at("supervisors")), Term(sups)}),
+                       Term::tuple({Term(at("workers")), Term(n - sups)})});
+  }
+
+  SupervisorFlags flags_;
+  std::vector<Child> children_;
+  std::deque<std::chrono::steady_clock::time_point> restarts_;
+};
+
+// {ok, X} -> X, {error, E} -> E as an error, a call failure as is.
+template <class T>
+Result<T, Term> unwrap(Result<Term, Term> r, T (*value)(const Term&)) {
+  if (!r) return unexpected(r.error());
+  const Term& t = *r;
+  if (t.is_tuple() && t.tuple_size() == 2 && t[0].is_atom(at("ok"))) return value(t[1]);
+  if (t.is_tuple() && t.tuple_size() == 2 && t[0].is_atom(at("error"))) return unexpected(t[1]);
+  return unexpected(t);
+}
+
+Pid pid_of(const Term& t) { return t.pid(); }
+
+}  // namespace
+
+ChildSpec ChildSpec::process(Term id, ProcessBody body, Restart restart) {
+  ChildSpec s;
+  s.id = std::move(id);
+  s.restart = restart;
+  s.start = [body = std::move(body)](Process& sup) -> Task<Result<Pid, Term>> { co_return sup.spawn_link(body); };
+  return s;
+}
+
+ChildSpec ChildSpec::server(Term id, std::function<std::unique_ptr<GenServer>()> make, gen_server::StartOptions opts,
+                            Restart restart) {
+  ChildSpec s;
+  s.id = std::move(id);
+  s.restart = restart;
+  opts.link = true;
+  s.start = [make = std::move(make), opts](Process& sup) -> Task<Result<Pid, Term>> {
+    co_return co_await gen_server::start(sup, make(), opts);
+  };
+  return s;
+}
+
+namespace supervisor {
+
+Task<Result<Pid, Term>> start(Process& self, SupervisorFlags flags, std::vector<ChildSpec> children, StartOptions opts) {
+  gen_server::StartOptions g;
+  g.name = opts.name;
+  g.link = opts.link;
+  g.trap_exit = true;
+  co_return co_await gen_server::start(self, std::make_unique<Supervisor>(flags, std::move(children)), g);
+}
+
+Result<Pid, Term> start(Runtime& rt, SupervisorFlags flags, std::vector<ChildSpec> children, StartOptions opts) {
+  opts.link = false;
+  return block_on(rt, [&](Process& self) { return start(self, flags, std::move(children), opts); });
+}
+
+Task<Result<Pid, Term>> start_child(Process& self, ServerRef sup, ChildSpec spec) {
+  const Ref key = self.make_ref();
+  {
+    std::lock_guard lock(specs_mu);
+    pending_specs.emplace(key, std::move(spec));
+  }
+  const Term req = Term::tuple({Term(at("$hypha_start_child")), Term(key)});  // (g++ 12: no braced temporaries in co_await)
+  auto r = co_await gen_server::call(self, sup, req, gen_server::infinity);
+  {
+    std::lock_guard lock(specs_mu);
+    pending_specs.erase(key);  // not taken: the supervisor is gone or remote
+  }
+  Result<Pid, Term> out = unwrap<Pid>(std::move(r), &pid_of);
+  co_return out;
+}
+
+Result<Pid, Term> start_child(Runtime& rt, const ServerRef& sup, ChildSpec spec) {
+  return block_on(rt, [&](Process& self) { return start_child(self, sup, std::move(spec)); });
+}
+
+Task<Result<Term, Term>> terminate_child(Process& self, ServerRef sup, Term id_or_pid) {
+  const Term req = Term::tuple({Term(at("terminate_child")), id_or_pid});
+  auto r = co_await gen_server::call(self, sup, req, gen_server::infinity);
+  if (r && r->is_tuple() && r->tuple_size() == 2 && (*r)[0].is_atom(at("error"))) co_return unexpected((*r)[1]);
+  co_return r;
+}
+
+Task<Result<Term, Term>> which_children(Process& self, ServerRef sup) {
+  co_return co_await gen_server::call(self, sup, Term(at("which_children")), gen_server::infinity);
+}
+
+Task<Result<Term, Term>> count_children(Process& self, ServerRef sup) {
+  co_return co_await gen_server::call(self, sup, Term(at("count_children")), gen_server::infinity);
+}
+
+}  // namespace supervisor
+}  // namespace hypha
