@@ -2,7 +2,7 @@
 # Benchmark runner: each BEAM side and hypha side on the same work, in the same run, then a ratio
 # for every metric, oriented so that above 1 means hypha is better (hypha/BEAM for rates,
 # BEAM/hypha for sizes and latencies). A metric measured several times counts its best value.
-# Usage: bench/run.sh [term|process ...]   (default: all; builds the release preset first)
+# Usage: bench/run.sh [term|process|dist|otp ...]   (default: all; builds the release preset first)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/build.sh >/dev/null
@@ -10,7 +10,7 @@ dir=build/bench-data
 mkdir -p "$dir"
 out=$(mktemp)
 benches=("$@")
-[[ ${#benches[@]} -eq 0 ]] && benches=(term process dist)
+[[ ${#benches[@]} -eq 0 ]] && benches=(term process dist otp)
 
 # Distribution: a C++ server (serving EPMD, embedded) and a BEAM server; every sender against
 # every server. Servers are killed on exit.
@@ -42,6 +42,24 @@ run_dist() {
   escript bench/dist_bench.escript pingpong "$cs" 20000 beam_to_hypha
   pkill -9 -f "serve_$$@" 2>/dev/null || true
 }
+# gen_server calls and rpc: a C++ and a BEAM server; every client against every server.
+run_otp() {
+  export ERL_EPMD_PORT=34369
+  local cs=cotp_serve_$$@127.0.0.1 bs=botp_serve_$$@127.0.0.1
+  build/release/bench/otp_bench serve "$cs" > "$dir/cotp.log" 2>&1 &
+  wait_ready "$dir/cotp.log"
+  escript bench/otp_bench.escript serve "$bs" > "$dir/botp.log" 2>&1 &
+  wait_ready "$dir/botp.log"
+  for round in 1 2; do
+    for mode in call rpc; do
+      escript bench/otp_bench.escript "$mode" "$bs" 10000 beam
+      build/release/bench/otp_bench "$mode" "$cs" 10000 hypha
+      build/release/bench/otp_bench "$mode" "$bs" 10000 hypha_to_beam
+      escript bench/otp_bench.escript "$mode" "$cs" 10000 beam_to_hypha
+    done
+  done
+  pkill -9 -f "serve_$$@" 2>/dev/null || true
+}
 echo "# hypha benchmarks: $(nproc) cores, $(erl -noshell -eval 'io:format("OTP ~s", [erlang:system_info(otp_release)]), halt().'), $(date -u +%Y-%m-%dT%H:%MZ)"
 for b in "${benches[@]}"; do
   case $b in
@@ -50,7 +68,8 @@ for b in "${benches[@]}"; do
     process) escript bench/process_bench.escript | tee -a "$out"
              build/release/bench/process_bench | tee -a "$out" ;;
     dist) run_dist | tee -a "$out" ;;
-    *) echo "unknown benchmark $b (term, process, dist)" >&2; exit 2 ;;
+    otp) run_otp | tee -a "$out" ;;
+    *) echo "unknown benchmark $b (term, process, dist, otp)" >&2; exit 2 ;;
   esac
 done
 echo "# ratios against BEAM-to-BEAM (above 1: better than BEAM)"
