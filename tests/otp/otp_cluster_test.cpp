@@ -41,9 +41,11 @@ class OtpCluster : public ::testing::Test {
     auto exports = std::make_shared<Exports>();
     exports->add("calc", "add", [](std::int64_t a, std::int64_t b) { return a + b; });
     exports->add("calc", "boom", []() -> Term { throw std::runtime_error("boom"); });
-    exports->add("calc", "wait", [](Process& self, std::int64_t ms) -> Task<Term> {
-      co_await self.sleep(std::chrono::milliseconds(ms));
-      co_return Term(Atom("waited"));
+    // Tells `report_to` its pid, then waits for `release`: a call that ends when the test says.
+    exports->add("calc", "hold", [](Process& self, Pid report_to) -> Task<Term> {
+      self.send(report_to, Term::tuple({Term(Atom("held")), Term(self.pid())}));
+      co_await self.receive([](const Term& m) { return m.is_atom(Atom("release")); });
+      co_return Term(Atom("released"));
     });
     rpc::serve(*nodes.back(), exports);
     return *nodes.back();
@@ -60,7 +62,8 @@ TEST_F(OtpCluster, RpcCallBetweenCppNodes) {
   EXPECT_EQ(rpc::call(rt, b.name(), "calc"_a, "nope"_a, T("[]")), T("{badrpc, {'EXIT', {undef, [{calc, nope, [], []}]}}}"));
   EXPECT_EQ(rpc::call(rt, b.name(), "calc"_a, "boom"_a, T("[]")),
             T(R"({badrpc, {'EXIT', {{exception, <<"boom">>}, [{calc, boom, [], []}]}}})"));
-  EXPECT_EQ(rpc::call(rt, b.name(), "calc"_a, "wait"_a, T("[2000]"), 50ms), T("{badrpc, timeout}"));
+  Mailbox reports = rt.mailbox();
+  EXPECT_EQ(rpc::call(rt, b.name(), "calc"_a, "hold"_a, Term::list({Term(reports.pid())}), 50ms), T("{badrpc, timeout}"));
   EXPECT_EQ(rpc::call(rt, Atom("nobody@127.0.0.1"), "erlang"_a, "node"_a, T("[]"), 3s), T("{badrpc, nodedown}"));
   // After all of that both nodes still serve.
   EXPECT_EQ(rpc::call(rt, b.name(), "calc"_a, "add"_a, T("[40, 2]")), Term(42));
@@ -78,9 +81,16 @@ TEST_F(OtpCluster, ATimedOutRpcLeavesNothingBehind) {
   Node& a = start("a");
   Node& b = start("b");
   const std::size_t left = block_on(a.runtime(), [&](Process& self) -> Task<std::size_t> {
-    const Term r = co_await rpc::call(self, b.name(), "calc"_a, "wait"_a, T("[100]"), 10ms);
+    const Term args = Term::list({Term(self.pid())});  // (g++ 12: no braced temporaries in co_await)
+    const Term r = co_await rpc::call(self, b.name(), "calc"_a, "hold"_a, args, 10ms);
     EXPECT_EQ(r, T("{badrpc, timeout}"));
-    co_await self.sleep(300ms);  // the call ends on b meanwhile: its DOWN must not arrive here
+    // Let the abandoned call end, watching it ourselves: our DOWN comes after any DOWN the call's
+    // own monitor would have sent (same process, same connection, in monitor order).
+    const Term held = co_await self.receive([](const Term& m) { return m.is_tuple() && m[0] == T("held"); });
+    const Ref mon = self.monitor(held[1].pid());
+    self.send(held[1].pid(), T("release"));
+    const Term mon_term(mon);
+    co_await self.receive([&](const Term& m) { return m.is_tuple() && m.tuple_size() == 5 && m[1] == mon_term; });
     co_return self.runtime().process_info(self.pid())->message_queue_len;
   });
   EXPECT_EQ(left, 0u);

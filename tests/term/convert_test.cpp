@@ -32,6 +32,15 @@ TEST(Convert, IntegersAreRangeChecked) {
             "expected integer in -2147483648..2147483647, found x");
 }
 
+TEST(Convert, PidsAndReferences) {
+  const Term pid = parse("<0.42.0>");
+  EXPECT_EQ(to_term(from_term<Pid>(pid).value()), pid);
+  EXPECT_EQ(from_term<Pid>(Term::atom("x")).error().message(), "expected pid, found x");
+  const Term ref = parse("#Ref<0.1.2.3>");
+  EXPECT_EQ(to_term(from_term<Ref>(ref).value()), ref);
+  EXPECT_FALSE(from_term<Ref>(pid).ok());
+}
+
 TEST(Convert, DoublesBoolsStrings) {
   EXPECT_EQ(from_term<double>(Term(2.5)).value(), 2.5);
   EXPECT_EQ(from_term<double>(Term(3)).value(), 3.0);

@@ -102,6 +102,24 @@ struct TermConverter<Atom> {
 };
 
 template <>
+struct TermConverter<Pid> {
+  static Term to_term(const Pid& p) { return Term(p); }
+  static Converted<Pid> from_term(const Term& t) {
+    if (!t.is_pid()) return unexpected(conversion_error("pid", t));
+    return t.pid();
+  }
+};
+
+template <>
+struct TermConverter<Ref> {
+  static Term to_term(const Ref& r) { return Term(r); }
+  static Converted<Ref> from_term(const Term& t) {
+    if (!t.is_ref()) return unexpected(conversion_error("reference", t));
+    return t.ref();
+  }
+};
+
+template <>
 struct TermConverter<bool> {
   static Term to_term(bool b) { return Term(b); }
   static Converted<bool> from_term(const Term& t) {
