@@ -108,6 +108,12 @@ Ref Process::spawn_request(Atom node, Atom mod, Atom fun, Term args, const Spawn
   remote->spawn_request(self, gl.value_or(self), node, req, mod, fun, args, opts);
   return req;
 }
+
+bool Process::spawn_request_abandon(const Ref& req) {
+  RemoteTransport* remote = core_->rt->remote.load(std::memory_order_acquire);
+  return remote && remote->spawn_abandon(core_->pid, req);
+}
+
 Pid Process::spawn_link(ProcessBody body) { return core_->rt->spawn(std::move(body), {}, core_); }
 std::pair<Pid, Ref> Process::spawn_monitor(ProcessBody body) {
   // Monitor before the child can run, so its exit cannot be missed.
@@ -164,11 +170,6 @@ std::size_t Runtime::process_count() const noexcept { return impl_->count.load(s
 void Runtime::set_remote(RemoteTransport* remote) noexcept { impl_->remote.store(remote, std::memory_order_release); }
 
 Pid Runtime::spawn(ProcessBody body, const SpawnOptions& opts) { return impl_->spawn(std::move(body), opts); }
-bool Process::spawn_request_abandon(const Ref& req) {
-  RemoteTransport* remote = core_->rt->remote.load(std::memory_order_acquire);
-  return remote && remote->spawn_abandon(core_->pid, req);
-}
-
 Pid Runtime::spawn(Atom mod, Atom fun, Term args, const SpawnOptions& opts) {
   return impl_->spawn(impl_->body_for(mod, fun, args), opts);
 }
