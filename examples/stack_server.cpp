@@ -32,6 +32,7 @@ class Stack : public GenServer {
       co_return top;
     }
     if (req.is_atom(Atom("size"))) co_return Term(static_cast<std::int64_t>(items_.size()));
+    if (req.is_atom(Atom("waiting"))) co_return Term(static_cast<std::int64_t>(waiting_.size()));  // pops held
     if (req.is_atom(Atom("never"))) co_return Action::noreply();  // a call that is never answered
     co_return Action::stop(Term::tuple({Term(Atom("bad_call")), req}), Term(Atom("error")));
   }
