@@ -4,51 +4,18 @@
 #include <cstdio>
 #include <string>
 
+#include "hypha/term/text.hpp"
 #include "node_impl.hpp"
 
 namespace hypha {
 
 namespace {
 
-// Characters of an io request (iodata or a unicode charlist) as UTF-8.
-bool append_chars(std::string& out, const Term& t, int depth = 0) {
-  if (depth > 100) return false;
-  if (t.is_binary()) {
-    out.append(t.binary_view());
-    return true;
-  }
-  if (t.is_small_integer()) {
-    const auto c = t.small_integer();
-    if (c < 0 || c > 0x10FFFF) return false;
-    if (c < 0x80) {
-      out.push_back(static_cast<char>(c));
-    } else if (c < 0x800) {
-      out.push_back(static_cast<char>(0xC0 | (c >> 6)));
-      out.push_back(static_cast<char>(0x80 | (c & 0x3F)));
-    } else if (c < 0x10000) {
-      out.push_back(static_cast<char>(0xE0 | (c >> 12)));
-      out.push_back(static_cast<char>(0x80 | ((c >> 6) & 0x3F)));
-      out.push_back(static_cast<char>(0x80 | (c & 0x3F)));
-    } else {
-      out.push_back(static_cast<char>(0xF0 | (c >> 18)));
-      out.push_back(static_cast<char>(0x80 | ((c >> 12) & 0x3F)));
-      out.push_back(static_cast<char>(0x80 | ((c >> 6) & 0x3F)));
-      out.push_back(static_cast<char>(0x80 | (c & 0x3F)));
-    }
-    return true;
-  }
-  if (t.is_nil()) return true;
-  if (!t.is_list()) return false;
-  for (const Term& e : t.list_elements())
-    if (!append_chars(out, e, depth + 1)) return false;
-  return append_chars(out, t.list_tail(), depth + 1);
-}
-
 // io_lib:format(Format, Args) for the directives io:format callers mostly use: ~p ~w (printed
 // as ~tp on one line), ~s, ~c, ~b/~B, ~n, ~~ (with the t modifier). False for anything else.
 bool format_chars(std::string& out, const Term& format, const Term& args) {
   std::string f;
-  if (!append_chars(f, format) || !args.is_proper_list()) return false;
+  if (!append_chardata(f, format) || !args.is_proper_list()) return false;
   const auto argv = args.list_elements();
   std::size_t next = 0;
   for (std::size_t i = 0; i < f.size(); ++i) {
@@ -65,8 +32,8 @@ bool format_chars(std::string& out, const Term& format, const Term& args) {
     const Term& arg = argv[next++];
     switch (d) {
       case 'p': case 'P': case 'w': case 'W': out += arg.to_string(); break;
-      case 's': if (!append_chars(out, arg)) return false; break;
-      case 'c': if (!append_chars(out, Term::list({arg}))) return false; break;
+      case 's': if (!append_chardata(out, arg)) return false; break;
+      case 'c': if (!append_chardata(out, Term::list({arg}))) return false; break;
       case 'b': case 'B': case 'd': if (!arg.is_integer()) return false; out += arg.to_string(); break;
       default: return false;
     }
@@ -88,7 +55,7 @@ Term io_request(const Term& req) {
     if (req.tuple_size() == 5 && req[2].is_atom(Atom("io_lib")) && req[3].is_atom(Atom("format")) &&
         req[4].is_proper_list() && req[4].list_elements().size() == 2) {
       if (!format_chars(text, req[4].list_elements()[0], req[4].list_elements()[1])) return enotsup;
-    } else if (!chars || !append_chars(text, *chars)) {
+    } else if (!chars || !append_chardata(text, *chars)) {
       return enotsup;
     }
     std::fwrite(text.data(), 1, text.size(), stdout);

@@ -41,6 +41,16 @@ TEST(Convert, PidsAndReferences) {
   EXPECT_FALSE(from_term<Ref>(pid).ok());
 }
 
+TEST(Convert, ChardataAsUtf8) {
+  std::string out;
+  EXPECT_TRUE(append_chardata(out, parse(R"([<<"ab">>, [$c, 252], 8364 | <<"!">>])")));
+  EXPECT_EQ(out, "abc\xC3\xBC\xE2\x82\xAC!");
+  std::string bad;
+  EXPECT_FALSE(append_chardata(bad, parse("[1 | foo]")));
+  EXPECT_FALSE(append_chardata(bad, parse("[-1]")));
+  EXPECT_FALSE(append_chardata(bad, parse("{a}")));
+}
+
 TEST(Convert, DoublesBoolsStrings) {
   EXPECT_EQ(from_term<double>(Term(2.5)).value(), 2.5);
   EXPECT_EQ(from_term<double>(Term(3)).value(), 3.0);

@@ -26,6 +26,10 @@ namespace hypha {
 // Appends `t` in Erlang syntax to `out`.
 void format_term(std::string& out, const Term& t);
 
+// unicode:characters_to_binary/1: chardata (a binary, a code point, or a deep list of them, as
+// io requests carry) as UTF-8; false (out partly written) when `t` is not chardata.
+bool append_chardata(std::string& out, const Term& t);
+
 struct ParseError {
   std::size_t offset = 0;  // byte offset in the text
   std::string reason;
