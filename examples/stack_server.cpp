@@ -3,8 +3,9 @@
 //   GenServer.cast({:stack, :"stack@127.0.0.1"}, {:push, :hello})
 //   GenServer.call({:stack, :"stack@127.0.0.1"}, :pop)            #=> :hello
 //
-// It also exports a few functions for rpc from Erlang/Elixir (:rpc.call(node, :stack, :size, []))
-// and shows a deferred reply: a pop on an empty stack waits for the next push.
+// It also exports a few functions for rpc from Erlang/Elixir (:rpc.call(node, :stack, :size, [])),
+// runs them as tasks for Elixir's Task.Supervisor.async({:tasks, node}, ...), and shows a deferred
+// reply: a pop on an empty stack waits for the next push.
 //
 //   stack_server --name stack@127.0.0.1 --cookie secret
 #include <signal.h>
@@ -16,6 +17,7 @@
 #include "hypha/node/node.hpp"
 #include "hypha/otp/gen_server.hpp"
 #include "hypha/otp/rpc.hpp"
+#include "hypha/otp/task.hpp"
 
 using namespace hypha;
 
@@ -91,6 +93,8 @@ int main(int argc, char** argv) {
   exports->add("stack", "add", [](std::int64_t a, std::int64_t b) { return a + b; });
   exports->add("stack", "fail", []() -> Term { throw std::runtime_error("failed on purpose"); });
   rpc::serve(**node, exports);
+  // Task.Supervisor.async({:tasks, :"stack@127.0.0.1"}, :stack, :add, [1, 2]) |> Task.await()
+  if (!task::serve_supervisor(rt, exports, Atom("tasks"))) return 1;
 
   std::cout << "stack server " << (*node)->name().text() << " ready" << std::endl;
   int sig = 0;

@@ -54,17 +54,25 @@ Task<Outcome> Exports::apply(Process& self, Atom mod, Atom fun, Term args) const
   const std::vector<Term> argv(args.list_elements().begin(), args.list_elements().end());
   const auto fn = find(mod, fun, argv.size());
   if (!fn) co_return Outcome{C::Error, Term(Atom("undef")), stack({})};
+  Outcome out = co_await outcome_of((*fn)(self, argv));
+  if (out.cls == C::Error) out.stack = stack(out.cause);
+  co_return out;
+}
+
+Task<Outcome> outcome_of(Task<Term> t) {
+  using C = Outcome::Class;
   Outcome out;
   try {
-    out.value = co_await (*fn)(self, argv);
+    out.value = co_await std::move(t);
   } catch (const Error& e) {
-    out = Outcome{C::Error, e.reason(), stack(e.cause())};
-  } catch (const Throw& t) {
-    out = Outcome{C::Throw, t.value(), Term()};
+    out = Outcome{C::Error, e.reason(), Term()};
+    out.cause = e.cause();
+  } catch (const Throw& x) {
+    out = Outcome{C::Throw, x.value(), Term()};
   } catch (const Exit& x) {
     out = Outcome{C::Exit, x.reason(), Term()};
   } catch (const std::exception& e) {
-    out = Outcome{C::Error, Term::tuple({Term(Atom("exception")), Term::binary(std::string_view(e.what()))}), stack({})};
+    out = Outcome{C::Error, Term::tuple({Term(Atom("exception")), Term::binary(std::string_view(e.what()))}), Term()};
   }
   co_return out;
 }

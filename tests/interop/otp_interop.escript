@@ -10,7 +10,8 @@
 %% C++ exports, undef, badarg, a C++ exception: the node keeps serving), `hypha rpc` into Erlang
 %% (values, badrpc shapes and exit codes, io output printed locally, nodedown), Elixir's
 %% GenServer.call/cast/stop against the C++ stack server (deferred reply, noproc, timeout),
-%% `hypha call` against an Elixir GenServer (reply, noproc, timeout), and a call pending when the
+%% `hypha call` against an Elixir GenServer (reply, noproc, timeout), Elixir's Task.Supervisor.async
+%% and async_nolink against the C++ task supervisor (value, failure, noproc), and a call pending when the
 %% C++ node is killed with -9 ending in {nodedown, Node}, never a hang.
 %% Every OS process it starts is killed at the end, pass or fail. Exit 0 when all cases pass.
 
@@ -37,6 +38,7 @@ main([Hypha, Dir]) ->
              fun failures_have_otp_shapes_and_node_serves_on/0, fun erpc_and_multicall_and_cast/0,
              fun hypha_rpc_into_erlang/0, fun hypha_rpc_prints_remote_io/0,
              fun elixir_genserver_calls_cpp_server/0, fun hypha_call_into_elixir_genserver/0,
+             fun elixir_task_supervisor_async_on_cpp/0,
              fun pending_call_ends_with_nodedown_on_kill_9/0],
     Results = [run_case(C) || C <- Cases],
     cleanup(),
@@ -212,6 +214,19 @@ hypha_call_into_elixir_genserver() ->
                    hypha(["call", Ex, "nothere", "pop"])),
             expect({1, "{timeout,{gen_server,call,[{ex_stack,'" ++ Ex ++ "'},slow,300]}}"},
                    hypha(["call", Ex, "ex_stack", "slow", "--timeout", "300"]))]).
+
+%% Elixir's own Task.Supervisor API, unmodified, against the C++ task supervisor.
+elixir_task_supervisor_async_on_cpp() ->
+    S = atom_to_list(get(s)),
+    Script = "n = :\"" ++ S ++ "\"; "
+             "IO.inspect(Task.Supervisor.async({:tasks, n}, :erlang, :node, []) |> Task.await()); "
+             "IO.inspect(Task.Supervisor.async({:tasks, n}, :stack, :add, [40, 2]) |> Task.await()); "
+             "t = Task.Supervisor.async_nolink({:tasks, n}, :stack, :fail, []); "
+             "IO.inspect(Task.yield(t, 5000), width: :infinity); "
+             "IO.inspect(try do Task.Supervisor.async({:nosup, n}, :erlang, :node, []) catch :exit, r -> elem(r, 0) end)",
+    expect([":\"" ++ S ++ "\"", "42",
+            "{:exit, {{:exception, \"failed on purpose\"}, [{:stack, :fail, [], []}]}}",
+            ":noproc"], elixir("ex_tasks", Script)).
 
 pending_call_ends_with_nodedown_on_kill_9() ->
     S = get(s),

@@ -8,6 +8,7 @@
 #include "hypha/otp/blocking.hpp"
 #include "hypha/otp/gen_server.hpp"
 #include "hypha/otp/rpc.hpp"
+#include "hypha/otp/task.hpp"
 #include "hypha/term/text.hpp"
 
 namespace hypha {
@@ -48,6 +49,7 @@ class OtpCluster : public ::testing::Test {
       co_return Term(Atom("released"));
     });
     rpc::serve(*nodes.back(), exports);
+    EXPECT_TRUE(task::serve_supervisor(nodes.back()->runtime(), exports, Atom("tasks")).ok());
     return *nodes.back();
   }
 };
@@ -153,6 +155,45 @@ TEST_F(OtpCluster, SpawnRequestWithMonitorAndLink) {
     co_return co_await self.receive([&](const Term& m) { return m.tuple_size() == 5 && m[1] == req_term; });
   });
   EXPECT_EQ(down[4], T(R"({{exception, <<"boom">>}, [{calc, boom, [], []}]})"));
+}
+
+TEST_F(OtpCluster, RemoteTasksThroughATaskSupervisor) {
+  Node& a = start("a");
+  Node& b = start("b");
+  const ServerRef sup("tasks"_a, b.name());
+  block_on(a.runtime(), [&](Process& self) -> Task<> {
+    auto t = co_await task::async(self, sup, "erlang"_a, "node"_a, Term());
+    EXPECT_TRUE(t.ok());
+    auto r = co_await task::await(self, *t);
+    EXPECT_EQ(r.value(), Term(b.name()));
+    auto sum = co_await task::async(self, sup, "calc"_a, "add"_a, T("[1, 2]"));
+    EXPECT_EQ((co_await task::await(self, *sum)).value(), Term(3));
+    // A failing function: the error result, not a crash of the caller (async without link).
+    auto bad = co_await task::async(self, sup, "calc"_a, "boom"_a, Term(), false);
+    auto br = co_await task::await(self, *bad);
+    EXPECT_FALSE(br.ok());
+    EXPECT_EQ(br.error()[0], T(R"({{exception, <<"boom">>}, [{calc, boom, [], []}]})"));
+    // No such supervisor: the call's noproc.
+    auto none = co_await task::async(self, ServerRef("nosup"_a, b.name()), "erlang"_a, "node"_a, Term());
+    EXPECT_FALSE(none.ok());
+    EXPECT_EQ(none.error()[0], T("noproc"));
+  });
+}
+
+TEST_F(OtpCluster, TheLossOfTheTasksNodeIsAnErrorNotAHang) {
+  Node& a = start("a");
+  Node& b = start("b");
+  const Atom bname = b.name();
+  const Term r = block_on(a.runtime(), [&](Process& self) -> Task<Term> {
+    const Term args = Term::list({Term(self.pid())});
+    auto t = co_await task::async(self, ServerRef("tasks"_a, bname), "calc"_a, "hold"_a, args, false);
+    EXPECT_TRUE(t.ok());
+    co_await self.receive([](const Term& m) { return m.is_tuple() && m[0] == T("held"); });  // it runs on b
+    b.stop();
+    auto res = co_await task::await(self, *t, gen_server::infinity);
+    co_return res.ok() ? res.value() : res.error()[0];
+  });
+  EXPECT_EQ(r, Term::tuple({T("nodedown"), Term(bname)}));
 }
 
 }  // namespace

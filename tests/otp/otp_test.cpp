@@ -6,6 +6,7 @@
 #include "hypha/otp/exports.hpp"
 #include "hypha/otp/gen_server.hpp"
 #include "hypha/otp/supervisor.hpp"
+#include "hypha/otp/task.hpp"
 #include "hypha/term/text.hpp"
 
 namespace hypha {
@@ -373,6 +374,57 @@ TEST(Supervisor, AChildThatFailsToStartFailsTheStart) {
                                         ChildSpec::server(T("bad"), [] { return std::make_unique<Refuses>(); })});
   ASSERT_FALSE(sup.ok());
   EXPECT_EQ(sup.error(), T("{shutdown, {failed_to_start_child, bad, no}}"));
+}
+
+// ---------------------------------------------------------------------------------- tasks
+
+TEST(Tasks, AsyncAwaitYieldShutdown) {
+  Runtime rt;
+  const Term out = block_on(rt, [](Process& self) -> Task<Term> {
+    auto t = task::async(self, [](Process&) -> Task<Term> { co_return Term(42); });
+    auto r = co_await task::await(self, t);
+    EXPECT_TRUE(r.ok());
+    // A task that waits for a go: yield gives nothing yet, then the value.
+    auto slow = task::async(self, [](Process& p) -> Task<Term> {
+      co_await p.receive([](const Term& m) { return m.is_atom(Atom("go")); });
+      co_return Term(Atom("done"));
+    });
+    auto early = co_await task::yield(self, slow, std::chrono::milliseconds(0));
+    EXPECT_FALSE(early.has_value());
+    self.send(slow.pid, Term(Atom("go")));
+    auto later = co_await task::yield(self, slow, std::chrono::seconds(5));
+    EXPECT_TRUE(later.has_value() && later->ok() && later->value() == Term(Atom("done")));
+    // Shutdown of one that never ends: nothing.
+    auto stuck = task::async(self, [](Process& p) -> Task<Term> {
+      co_await p.receive([](const Term&) { return false; });
+      co_return Term();
+    });
+    auto stopped = co_await task::shutdown(self, stuck);
+    EXPECT_FALSE(stopped.has_value());
+    EXPECT_FALSE(self.runtime().alive(stuck.pid));
+    co_return r.value();
+  });
+  EXPECT_EQ(out, Term(42));
+}
+
+TEST(Tasks, FailuresAndTimeoutsAreResultsShapedAsElixirs) {
+  Runtime rt;
+  block_on(rt, [](Process& self) -> Task<> {
+    auto crash = task::async_nolink(self, [](Process&) -> Task<Term> { throw Exit(T("boom")); });
+    auto r = co_await task::await(self, crash);
+    EXPECT_FALSE(r.ok());
+    EXPECT_EQ(r.error()[0], T("boom"));
+    EXPECT_EQ(r.error()[1][0], T("'Elixir.Task'"));
+    EXPECT_EQ(r.error()[1][1], T("await"));
+    auto slow = task::async_nolink(self, [](Process& p) -> Task<Term> {
+      co_await p.receive([](const Term&) { return false; });
+      co_return Term();
+    });
+    auto t = co_await task::await(self, slow, std::chrono::milliseconds(20));
+    EXPECT_FALSE(t.ok());
+    EXPECT_EQ(t.error()[0], T("timeout"));
+    co_await task::shutdown(self, slow);
+  });
 }
 
 }  // namespace

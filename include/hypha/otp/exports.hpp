@@ -64,6 +64,7 @@ struct Outcome {
   enum class Class : std::uint8_t { Return, Error, Throw, Exit } cls = Class::Return;
   Term value;
   Term stack;
+  std::string cause;  // an Error's explanation (error_info), when it gave one
   bool ok() const noexcept { return cls == Class::Return; }
 };
 
@@ -176,6 +177,11 @@ class Exports {
   mutable std::shared_mutex mu_;
   std::unordered_map<Key, std::shared_ptr<const ExportFn>, KeyHash> fns_;
 };
+
+// Awaits `t` and says how it ended: Return with its value, or the class and reason of what it
+// threw (hypha::Error, Throw, Exit; another C++ exception is error {exception, <<"what()">>}).
+// The stack is left empty.
+Task<Outcome> outcome_of(Task<Term> t);
 
 // The exit reason of a process whose body ended with `o` (Erlang's: {Reason, Stack} for an
 // error, {{nocatch, Value}, Stack} for a throw, the reason itself for an exit).

@@ -1,0 +1,197 @@
+// Tasks and the task supervisor, speaking Elixir 1.14's Task / Task.Supervisor protocol.
+#include "hypha/otp/task.hpp"
+
+namespace hypha {
+
+namespace {
+
+Atom at(std::string_view s) { return Atom(s); }
+
+bool is_down_for(const Term& m, const Term& ref) {
+  return m.is_tuple() && m.tuple_size() == 5 && m[1] == ref && m[0].is_atom(atoms::DOWN());
+}
+bool is_reply_for(const Term& m, const Term& ref) { return m.is_tuple() && m.tuple_size() == 2 && m[0] == ref; }
+
+// {Reason, {'Elixir.Task', Fun, [Task, Timeout]}}: how Elixir's Task.await/yield exit.
+Term task_error(Term reason, const char* fun, const TaskRef& t, std::chrono::milliseconds timeout) {
+  const Term tmo = timeout == std::chrono::milliseconds::max() ? Term(at("infinity"))
+                                                               : Term(static_cast<std::int64_t>(timeout.count()));
+  return Term::tuple({std::move(reason),
+                      Term::tuple({Term(at("Elixir.Task")), Term(at(fun)), Term::list({t.to_term(), tmo})})});
+}
+
+// What a DOWN of the task means for its awaiter.
+Term down_reason(const Term& reason, const TaskRef& t) {
+  if (reason.is_atom(atoms::noconnection())) return Term::tuple({Term(at("nodedown")), Term(t.pid.node)});
+  return reason;
+}
+
+// The task's process: waits for {Owner, Ref, ReplyTo, Callers, _} (the owner's monitor is in place
+// by then), runs `body`, sends {Ref, Result} to ReplyTo (an alias or a pid) or exits with the
+// failure's reason.
+Task<> run_task(Process& self, const Pid& owner, std::function<Task<Outcome>(Process&, const Term& init)> body) {
+  const Term owner_term(owner);
+  const Ref watch = self.monitor(owner);  // the owner may die before it sends the init message
+  const Term watch_term(watch);
+  std::optional<Term> init = co_await self.receive(
+      [&](const Term& m) {
+        return (m.is_tuple() && m.tuple_size() == 5 && m[0] == owner_term) || is_down_for(m, watch_term);
+      },
+      std::chrono::seconds(5));
+  if (!init) throw Exit(Term(at("timeout")));  // as Elixir's Task.Supervised does
+  if (is_down_for(*init, watch_term)) throw Exit(Term(atoms::normal()));
+  self.demonitor(watch, true);
+  const Term ref = (*init)[1];
+  const Term reply_to = (*init)[2];
+  const Outcome o = co_await body(self, *init);
+  if (!o.ok()) throw Exit(exit_reason_of(o));
+  Term msg = Term::tuple({ref, o.value});
+  if (reply_to.is_ref()) self.send(reply_to.ref(), std::move(msg));
+  else if (reply_to.is_pid()) self.send(reply_to.pid(), std::move(msg));
+}
+
+TaskRef start_local(Process& self, task::TaskFn fn, bool link) {
+  const Pid owner = self.pid();
+  ProcessBody body = [owner, fn = std::move(fn)](Process& me) -> Task<> {
+    // Named, not a temporary in the co_await: g++ 12 can destroy such temporaries twice.
+    std::function<Task<Outcome>(Process&, const Term&)> run = [&fn](Process& p, const Term&) { return outcome_of(fn(p)); };
+    co_await run_task(me, owner, std::move(run));
+  };
+  const Pid pid = link ? self.spawn_link(std::move(body)) : self.spawn(std::move(body));
+  const Ref ref = self.monitor_alias(pid);
+  self.send(pid, Term::tuple({Term(owner), Term(ref), Term(ref), Term::list({Term(owner)}),
+                              Term::tuple({Term(at("erlang")), Term(at("apply")), Term(1)})}));
+  return TaskRef{pid, ref, owner, Term::tuple({Term(at("erlang")), Term(at("apply")), Term(1)})};
+}
+
+// The task supervisor: a gen_server whose children run exports for callers on any node.
+class TaskSupervisor : public GenServer {
+ public:
+  explicit TaskSupervisor(std::shared_ptr<Exports> exports) : exports_(std::move(exports)) {}
+
+  Task<Action> handle_call(Process& self, const Term& req, const From&) override {
+    // {start_task, Args, Restart, Shutdown}
+    if (!(req.is_tuple() && req.tuple_size() == 4 && req[0].is_atom(at("start_task")) && req[1].is_proper_list()))
+      co_return Term::tuple({Term(at("error")), Term::tuple({Term(at("bad_call")), req})});
+    const auto args = req[1].list_elements();
+    auto exports = exports_;
+    if (args.size() == 2 && args[0].is_tuple() && args[0].tuple_size() == 3 && args[0][2].is_pid()) {
+      // async / async_nolink: [{OwnerNode, OwnerNameOrPid, OwnerPid}, monitor | nomonitor]; the
+      // function comes in the init message.
+      const Pid owner = args[0][2].pid();
+      const Pid child = self.spawn_link([exports, owner](Process& me) -> Task<> {
+        // Named, not a temporary in the co_await: g++ 12 can destroy such temporaries twice.
+        std::function<Task<Outcome>(Process&, const Term&)> run = [exports](Process& p, const Term& init) -> Task<Outcome> {
+          const Term& mfa = init[4];
+          if (!(mfa.is_tuple() && mfa.tuple_size() == 3 && mfa[0].is_atom() && mfa[1].is_atom()))
+            co_return Outcome{Outcome::Class::Error, Term(at("badarg")), Term()};  // a fun: cannot run here
+          co_return co_await exports->apply(p, mfa[0].atom_value(), mfa[1].atom_value(), mfa[2]);
+        };
+        co_await run_task(me, owner, std::move(run));
+      });
+      co_return Term::tuple({Term(at("ok")), Term(child)});
+    }
+    if (args.size() == 3 && args[2].is_tuple() && args[2].tuple_size() == 3 && args[2][0].is_atom() &&
+        args[2][1].is_atom()) {
+      // start_child: [Owner, Callers, {M, F, A}]: run at once, nobody awaits.
+      const Term mfa = args[2];
+      const Pid child = self.spawn_link([exports, mfa](Process& me) -> Task<> {
+        const Outcome o = co_await exports->apply(me, mfa[0].atom_value(), mfa[1].atom_value(), mfa[2]);
+        if (!o.ok()) throw Exit(exit_reason_of(o));
+      });
+      co_return Term::tuple({Term(at("ok")), Term(child)});
+    }
+    co_return Term::tuple({Term(at("error")), Term::tuple({Term(at("bad_start_task")), req[1]})});
+  }
+
+ private:
+  std::shared_ptr<Exports> exports_;
+};
+
+}  // namespace
+
+Term TaskRef::to_term() const {
+  return Term::map({{Term(at("__struct__")), Term(at("Elixir.Task"))},
+                    {Term(at("mfa")), mfa},
+                    {Term(at("owner")), Term(owner)},
+                    {Term(at("pid")), Term(pid)},
+                    {Term(at("ref")), Term(ref)}});
+}
+
+namespace task {
+
+TaskRef async(Process& self, TaskFn fn) { return start_local(self, std::move(fn), true); }
+TaskRef async_nolink(Process& self, TaskFn fn) { return start_local(self, std::move(fn), false); }
+
+Task<Result<TaskRef, Term>> async(Process& self, ServerRef supervisor, Atom mod, Atom fun, Term args, bool link) {
+  const Pid owner = self.pid();
+  const Term owner_info = Term::tuple({Term(self.runtime().node()), Term(owner), Term(owner)});
+  const Term req = Term::tuple({Term(at("start_task")), Term::list({owner_info, Term(at("monitor"))}),
+                                Term(at("temporary")), Term(at("nil"))});
+  auto started = co_await gen_server::call(self, supervisor, req, gen_server::infinity);
+  if (!started) co_return unexpected(started.error());
+  const Term& r = *started;
+  if (!(r.is_tuple() && r.tuple_size() == 2 && r[0].is_atom(at("ok")) && r[1].is_pid()))
+    co_return unexpected(r.is_tuple() && r.tuple_size() == 2 ? r[1] : r);
+  const Pid child = r[1].pid();
+  if (link) self.link(child);
+  const Ref ref = self.monitor_alias(child);
+  const Term mfa = Term::tuple({Term(mod), Term(fun), args});
+  self.send(child, Term::tuple({Term(owner), Term(ref), Term(ref), Term::list({Term(owner)}), mfa}));
+  const auto arity = static_cast<std::int64_t>(args.is_proper_list() ? args.list_elements().size() : 0);
+  co_return TaskRef{child, ref, owner, Term::tuple({Term(mod), Term(fun), Term(arity)})};
+}
+
+Task<Result<Term, Term>> await(Process& self, TaskRef t, std::chrono::milliseconds timeout) {
+  const Term ref(t.ref);
+  std::optional<Term> got =
+      co_await self.receive([&](const Term& m) { return is_reply_for(m, ref) || is_down_for(m, ref); }, timeout);
+  if (!got) {
+    self.demonitor(t.ref, true);  // the alias goes with it: a late result is dropped
+    co_return unexpected(task_error(Term(at("timeout")), "await", t, timeout));
+  }
+  if (got->tuple_size() == 2) {
+    self.demonitor(t.ref, true);
+    co_return (*got)[1];
+  }
+  co_return unexpected(task_error(down_reason((*got)[4], t), "await", t, timeout));
+}
+
+Task<std::optional<Result<Term, Term>>> yield(Process& self, TaskRef t, std::chrono::milliseconds timeout) {
+  const Term ref(t.ref);
+  std::optional<Term> got =
+      co_await self.receive([&](const Term& m) { return is_reply_for(m, ref) || is_down_for(m, ref); }, timeout);
+  if (!got) co_return std::nullopt;
+  if (got->tuple_size() == 2) {
+    self.demonitor(t.ref, true);
+    co_return Result<Term, Term>((*got)[1]);
+  }
+  co_return Result<Term, Term>(unexpected(down_reason((*got)[4], t)));
+}
+
+Task<std::optional<Result<Term, Term>>> shutdown(Process& self, TaskRef t, std::chrono::milliseconds timeout) {
+  // A monitor of our own: the task's may be gone already (an await that timed out drops it).
+  const Ref mon = self.monitor(t.pid);
+  self.unlink(t.pid);
+  self.exit(t.pid, Term(at("shutdown")));
+  const Term ref(t.ref), mon_term(mon);
+  auto match = [&](const Term& m) { return is_reply_for(m, ref) || is_down_for(m, mon_term); };
+  std::optional<Term> got = co_await self.receive(match, timeout);
+  if (!got) {
+    self.exit(t.pid, Term(atoms::kill()));
+    got = co_await self.receive(match);
+  }
+  self.demonitor(mon, true);
+  self.demonitor(t.ref, true);
+  if (got->tuple_size() == 2) co_return Result<Term, Term>((*got)[1]);  // it finished first
+  const Term& reason = (*got)[4];
+  if (reason.is_atom(at("shutdown")) || reason.is_atom(atoms::killed())) co_return std::nullopt;
+  co_return Result<Term, Term>(unexpected(down_reason(reason, t)));
+}
+
+Result<Pid, Term> serve_supervisor(Runtime& rt, std::shared_ptr<Exports> exports, Atom name) {
+  return gen_server::start(rt, std::make_unique<TaskSupervisor>(std::move(exports)), {.name = name, .trap_exit = true});
+}
+
+}  // namespace task
+}  // namespace hypha
