@@ -8,7 +8,7 @@ packages=(
   # toolchain
   g++ clang libclang-rt-14-dev cmake ninja-build make pkg-config
   # libraries (see docs/dependencies.md)
-  zlib1g-dev libcli11-dev libasio-dev libssl-dev libgtest-dev libgmock-dev
+  zlib1g-dev libcli11-dev libasio-dev libssl-dev libgtest-dev libgmock-dev libtomlplusplus-dev
   # the reference implementation, peer of the interop tests and the benchmarks
   erlang-nox erlang-dev elixir
 )

@@ -4,6 +4,7 @@
 #include <iostream>
 
 #include "node_commands.hpp"
+#include "kv_command.hpp"
 #include "otp_commands.hpp"
 #include "term_command.hpp"
 
@@ -14,6 +15,7 @@ int main(int argc, char** argv) {
   hypha::cli::add_term_command(app, exit_code);
   hypha::cli::add_node_commands(app, exit_code);
   hypha::cli::add_otp_commands(app, exit_code);
+  hypha::cli::add_kv_command(app, exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

@@ -77,6 +77,16 @@ Task<Outcome> outcome_of(Task<Term> t) {
   co_return out;
 }
 
+Term value_or_rethrow(const Outcome& o) {
+  switch (o.cls) {
+    case Outcome::Class::Return: return o.value;
+    case Outcome::Class::Throw: throw Throw(o.value);
+    case Outcome::Class::Exit: throw Exit(o.value);
+    case Outcome::Class::Error: break;
+  }
+  throw Error(o.value, o.cause);
+}
+
 Term exit_reason_of(const Outcome& o) {
   switch (o.cls) {
     case Outcome::Class::Return: return Term(Atom("normal"));

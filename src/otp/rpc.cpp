@@ -204,13 +204,7 @@ void add_builtins(Exports& exports, Node& node) {
   // apply/3 passes the called function's exception through, with its own stack.
   exports.add("erlang", "apply", [ex](Process& self, Atom mod, Atom fun, Term args) -> Task<Term> {
     const Outcome o = co_await ex->apply(self, mod, fun, args);
-    switch (o.cls) {
-      case Outcome::Class::Return: co_return o.value;
-      case Outcome::Class::Throw: throw Throw(o.value);
-      case Outcome::Class::Exit: throw Exit(o.value);
-      case Outcome::Class::Error: break;
-    }
-    throw Error(o.value);
+    co_return value_or_rethrow(o);
   });
 }
 

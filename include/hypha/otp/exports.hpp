@@ -183,6 +183,10 @@ class Exports {
 // The stack is left empty.
 Task<Outcome> outcome_of(Task<Term> t);
 
+// The value of a Return; otherwise throws what was caught, with its class (Error, Throw, Exit),
+// so an outcome passes through a function that calls another (erlang:apply/3, a router).
+Term value_or_rethrow(const Outcome& o);
+
 // The exit reason of a process whose body ended with `o` (Erlang's: {Reason, Stack} for an
 // error, {{nocatch, Value}, Stack} for a throw, the reason itself for an exit).
 Term exit_reason_of(const Outcome& o);

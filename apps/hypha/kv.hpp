@@ -1,0 +1,41 @@
+// The KV store of Elixir's guide, on hypha: named buckets of key/value pairs, a registry of them
+// (which notices a bucket dying), exports that the router calls, and the text server.
+//
+// Exports (buckets and keys are binaries): kv:create(B) -> ok; kv:get(B, K) -> {ok, V | nil} |
+// {error, not_found}; kv:put(B, K, V) -> ok | {error, not_found}; kv:delete(B, K) -> ok |
+// {error, not_found}; kv:buckets() -> [B].
+//
+// The text server (one line per command, CRLF): CREATE b / PUT b k v / GET b k / DELETE b k.
+// Replies: OK; for GET the value then OK; NOT FOUND (no such bucket); UNKNOWN COMMAND; and
+// ERROR <reason> when routing failed. Every command goes through the router.
+#pragma once
+
+#include <asio/io_context.hpp>
+#include <memory>
+#include <string>
+
+#include "hypha/cluster/router.hpp"
+
+namespace hypha::kv {
+
+// Starts the registry (registered as kv_registry) and adds the kv exports.
+Result<bool, Term> start_store(Node& node, Exports& exports);
+
+// The reply text (CRLF-terminated lines) for one command line, routed through `router`.
+Task<std::string> execute(Process& self, const Router& router, std::string_view line);
+
+// Serves the text protocol on `port` (127.0.0.1 and every other address) until io stops.
+class TextServer {
+ public:
+  static Result<std::unique_ptr<TextServer>, std::string> start(asio::io_context& io, std::uint16_t port, Runtime& rt,
+                                                                std::shared_ptr<const Router> router);
+  std::uint16_t port() const noexcept;
+  ~TextServer();
+  struct Impl;
+
+ private:
+  explicit TextServer(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace hypha::kv
