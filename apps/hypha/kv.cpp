@@ -110,6 +110,13 @@ std::vector<std::string> words(std::string_view line) {
   return out;
 }
 
+// The message of a routing failure ({badroute, Msg}, possibly inside an exit's {Reason, Stack}).
+std::optional<std::string> badroute_message(const Term& t, int depth = 0) {
+  if (depth > 4 || !t.is_tuple() || t.tuple_size() == 0) return std::nullopt;
+  if (t.tuple_size() == 2 && t[0].is_atom(at("badroute")) && t[1].is_binary()) return std::string(t[1].binary_view());
+  return badroute_message(t[0], depth + 1);
+}
+
 bool is_not_found(const Term& r) {
   return r.is_tuple() && r.tuple_size() == 2 && r[0].is_atom(at("error")) && r[1].is_atom(at("not_found"));
 }
@@ -163,7 +170,10 @@ Task<std::string> execute(Process& self, const Router& router, std::string_view 
     co_return "UNKNOWN COMMAND\r\n";
   }
   const Outcome o = co_await outcome_of(router.route(self, bin(1), at("kv"), fun, args));
-  if (!o.ok()) co_return "ERROR " + exit_reason_of(o).to_string().substr(0, 500) + "\r\n";
+  if (!o.ok()) {
+    const Term reason = exit_reason_of(o);
+    co_return "ERROR " + badroute_message(reason).value_or(reason.to_string().substr(0, 500)) + "\r\n";
+  }
   const Term& r = o.value;
   if (is_not_found(r)) co_return "NOT FOUND\r\n";
   if (fun == at("get") && r.is_tuple() && r.tuple_size() == 2) {
