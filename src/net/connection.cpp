@@ -108,14 +108,20 @@ bool DistConnection::send(Frame frame) {
   {
     std::lock_guard lock(mu_);
     if (closed()) return false;
-    // Fast path: nothing queued, no write in flight and the connection quiet for a moment (or the
-    // frame large), so write from this thread now without waking the I/O thread (shut() closes
-    // the socket under the same lock). In a burst of small frames they queue and go out in batches.
+    // Fast path: nothing queued and no write in flight, so write from this thread now without
+    // waking the I/O thread (shut() closes the socket under the same lock). Up to a few small
+    // frames per 20 us window go out so (a call's request and its monitor, a reply), which keeps
+    // round trips free of thread wake-ups; past that it is a burst, and frames queue and go out
+    // in batches. A large frame is worth its own system call even in a burst.
     const auto now = Clock::now().time_since_epoch().count();
-    const auto quiet = std::chrono::duration_cast<Clock::duration>(std::chrono::microseconds(20)).count();
-    // A large frame is worth its own system call even in a burst.
+    const auto window = std::chrono::duration_cast<Clock::duration>(std::chrono::microseconds(20)).count();
+    if (now - window_start_ > window) {
+      window_start_ = now;
+      direct_in_window_ = 0;
+    }
     const bool large = frame.size() >= 8192;
-    if (!writing_ && pending_.empty() && (large || now - last_write_.load(std::memory_order_relaxed) > quiet)) {
+    if (!writing_ && pending_.empty() && (large || direct_in_window_ < kDirectPerWindow)) {
+      ++direct_in_window_;
       const ssize_t n = ::send(sock_.native_handle(), frame.data(), frame.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
       last_write_ = now;
       if (n == static_cast<ssize_t>(frame.size())) return true;

@@ -103,6 +103,10 @@ class DistConnection : public std::enable_shared_from_this<DistConnection> {
   std::deque<Frame> pending_;
   std::size_t pending_bytes_ = 0;
   bool writing_ = false;
+  // Small frames written directly by senders in the current window (under mu_).
+  static constexpr int kDirectPerWindow = 4;
+  std::chrono::steady_clock::rep window_start_ = 0;
+  int direct_in_window_ = 0;
   std::vector<Frame> inflight_;
 
   std::atomic<bool> closed_{false};
