@@ -20,6 +20,12 @@ Result<std::shared_ptr<Router>, Term> Router::start(Node& node, std::shared_ptr<
     if (!r) throw Error(Term(at("noproc")), "the router is gone");
     co_return co_await r->route(self, std::move(bucket), mod, fun, std::move(args));
   });
+  exports->add("kv_router", "route",
+               [weak](Process& self, Term bucket, Atom mod, Atom fun, Term args, int hops) -> Task<Term> {
+                 auto r = weak.lock();
+                 if (!r) throw Error(Term(at("noproc")), "the router is gone");
+                 co_return co_await r->route(self, std::move(bucket), mod, fun, std::move(args), hops);
+               });
   auto sup = task::serve_supervisor(node.runtime(), exports, at("kv_router_tasks"));
   if (!sup) return unexpected(sup.error());
   return router;
@@ -49,7 +55,7 @@ std::optional<Atom> Router::owner(std::string_view bucket) const {
   return std::visit([&](const auto& x) { return x.lookup(bucket); }, *t);
 }
 
-Task<Term> Router::route(Process& self, Term bucket, Atom mod, Atom fun, Term args) const {
+Task<Term> Router::route(Process& self, Term bucket, Atom mod, Atom fun, Term args, int hops) const {
   if (!bucket.is_binary()) throw Error(Term(at("badarg")), "argument 1: the bucket must be a binary");
   const std::optional<Atom> owner_node = owner(bucket.binary_view());
   if (!owner_node)
@@ -57,8 +63,12 @@ Task<Term> Router::route(Process& self, Term bucket, Atom mod, Atom fun, Term ar
                              Term::binary("could not find entry for " + bucket.to_string() + " in table " + describe())}));
   if (*owner_node == node_.name()) co_return value_or_rethrow(co_await exports_->apply(self, mod, fun, args));
 
+  if (hops >= kMaxHops)
+    throw Error(Term::tuple({Term(at("badroute")), Term::binary("routing loop: " + bucket.to_string() + " forwarded " +
+                                                                std::to_string(hops) + " times, last to " +
+                                                                Term(*owner_node).to_string())}));
   // The owner routes again with its own table, in a task of its kv_router_tasks.
-  const Term forwarded = Term::list({bucket, Term(mod), Term(fun), args});
+  const Term forwarded = Term::list({bucket, Term(mod), Term(fun), args, Term(hops + 1)});
   auto t = co_await task::async(self, ServerRef(at("kv_router_tasks"), *owner_node), at("kv_router"), at("route"),
                                 forwarded, false);
   if (!t) {

@@ -5,7 +5,8 @@
 // with rpc: Mod:Fun(Args) runs there. No entry: error {badroute, <<"could not find entry for
 // <<\"b\">> in table [...]">>}.
 //
-// It is an export, kv_router:route/4 (the bucket a binary), so every node and the CLI can use it:
+// It is an export, kv_router:route/4 (the bucket a binary), so every node and the CLI can use it
+// (forwarded requests use kv_router:route/5, which carries a hop count):
 //   hypha rpc foo@127.0.0.1 kv_router route '[<<"world">>, erlang, node, []]'
 #pragma once
 
@@ -31,7 +32,9 @@ class Router : public std::enable_shared_from_this<Router> {
   std::optional<Atom> owner(std::string_view bucket) const;
 
   // Routes as the export does; failures are thrown as Erlang exceptions (hypha::Error ...).
-  Task<Term> route(Process& self, Term bucket, Atom mod, Atom fun, Term args) const;
+  // `hops` counts forwards so far: tables that point at each other end in an error, not a loop.
+  Task<Term> route(Process& self, Term bucket, Atom mod, Atom fun, Term args, int hops = 0) const;
+  static constexpr int kMaxHops = 8;
 
   Router(Node& node, std::shared_ptr<Exports> exports, Table table);
 

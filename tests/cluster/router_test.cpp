@@ -1,0 +1,75 @@
+// The router between two C++ nodes: routing to the owner, forwarding with each node's own table,
+// a missing entry, and tables that point at each other ending in an error instead of a loop.
+#include "hypha/cluster/router.hpp"
+
+#include <gtest/gtest.h>
+
+#include <asio/io_context.hpp>
+#include <asio/ip/tcp.hpp>
+
+#include "hypha/otp/blocking.hpp"
+#include "hypha/otp/rpc.hpp"
+#include "hypha/term/text.hpp"
+
+namespace hypha {
+namespace {
+
+using namespace hypha::literals;
+
+Term T(std::string_view s) { return parse_term(s).value(); }
+
+std::uint16_t free_port() {
+  asio::io_context io;
+  asio::ip::tcp::acceptor a(io, asio::ip::tcp::endpoint(asio::ip::address_v4::loopback(), 0));
+  return a.local_endpoint().port();
+}
+
+class RouterTest : public ::testing::Test {
+ protected:
+  std::uint16_t epmd = free_port();
+  std::vector<std::unique_ptr<Node>> nodes;
+  std::vector<std::shared_ptr<Router>> routers;
+
+  Node& start(const std::string& name, const std::vector<std::pair<std::string, std::string>>& table) {
+    NodeOptions o;
+    o.name = name;
+    o.cookie = "cookie";
+    o.epmd_port = epmd;
+    o.threads = 2;
+    auto n = Node::start(o);
+    EXPECT_TRUE(n.ok());
+    nodes.push_back(std::move(*n));
+    auto exports = std::make_shared<Exports>();
+    rpc::serve(*nodes.back(), exports);
+    auto r = Router::start(*nodes.back(), exports, RangeTable::parse(table).value());
+    EXPECT_TRUE(r.ok());
+    routers.push_back(*r);
+    return *nodes.back();
+  }
+
+  Term route(Node& via, const char* bucket) {
+    return rpc::call(via.runtime(), via.name(), "kv_router"_a, "route"_a,
+                     Term::list({Term::binary(bucket), T("erlang"), T("node"), Term()}));
+  }
+};
+
+TEST_F(RouterTest, RoutesToTheOwnerWithEachNodesTable) {
+  Node& a = start("ra@127.0.0.1", {{"a-m", "ra@127.0.0.1"}, {"n-z", "rb@127.0.0.1"}});
+  // b's table sends "w..." on to... a, whose table says b: still ends at an owner by b's own view.
+  Node& b = start("rb@127.0.0.1", {{"a-z", "rb@127.0.0.1"}});
+  EXPECT_EQ(route(a, "hello"), Term(a.name()));
+  EXPECT_EQ(route(a, "world"), Term(b.name()));
+  EXPECT_EQ(route(b, "hello"), Term(b.name()));  // b's table differs: b owns everything it sees
+  const std::string missing = route(a, "Zed").to_string();
+  EXPECT_NE(missing.find("could not find entry for"), std::string::npos) << missing;
+}
+
+TEST_F(RouterTest, TablesPointingAtEachOtherEndInAnError) {
+  Node& a = start("la@127.0.0.1", {{"a-z", "lb@127.0.0.1"}});
+  start("lb@127.0.0.1", {{"a-z", "la@127.0.0.1"}});
+  const std::string r = route(a, "loop").to_string();
+  EXPECT_NE(r.find("routing loop"), std::string::npos) << r;
+}
+
+}  // namespace
+}  // namespace hypha
