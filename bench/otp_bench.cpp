@@ -1,7 +1,8 @@
 // OTP benchmark, hypha side: the same roles as bench/otp_bench.escript.
-//   serve NAME | call NODE COUNT LABEL | rpc NODE COUNT LABEL
+//   serve NAME | call NODE COUNT LABEL | rpc NODE COUNT LABEL | task NODE COUNT LABEL
 // call: sequential gen_server calls ({bench_server, Node} ! ping -> pong), latencies p50/p99, then
 // 8 calling processes at once (calls/s). rpc: the same with rpc:call(Node, erlang, node, []).
+// task: a task of the node's task supervisor bench_tasks running erlang:node/0, awaited.
 #include <signal.h>
 #include <unistd.h>
 
@@ -14,6 +15,7 @@
 #include "hypha/otp/blocking.hpp"
 #include "hypha/otp/gen_server.hpp"
 #include "hypha/otp/rpc.hpp"
+#include "hypha/otp/task.hpp"
 
 using namespace hypha;
 using Clock = std::chrono::steady_clock;
@@ -24,7 +26,7 @@ struct Pong : GenServer {
   Task<Action> handle_call(Process&, const Term&, const From&) override { co_return Term(Atom("pong")); }
 };
 
-std::unique_ptr<Node> start(const std::string& name) {
+std::unique_ptr<Node> start(const std::string& name, std::shared_ptr<Exports> exports = std::make_shared<Exports>()) {
   NodeOptions o;
   o.name = name;
   o.cookie = "bench";
@@ -33,12 +35,19 @@ std::unique_ptr<Node> start(const std::string& name) {
     std::cerr << n.error() << "\n";
     std::exit(1);
   }
-  rpc::serve(**n, std::make_shared<Exports>());
+  rpc::serve(**n, std::move(exports));
   return std::move(*n);
 }
 
-Task<> one(Process& self, bool call, Atom to) {
-  if (call) {
+enum class Mode { Call, Rpc, Task };
+
+Task<> one(Process& self, Mode mode, Atom to) {
+  if (mode == Mode::Task) {
+    auto t = co_await task::async(self, ServerRef(Atom("bench_tasks"), to), Atom("erlang"), Atom("node"), Term());
+    if (!t) throw Exit(t.error());
+    auto r = co_await task::await(self, *t);
+    if (!r) throw Exit(r.error());
+  } else if (mode == Mode::Call) {
     auto r = co_await gen_server::call(self, ServerRef(Atom("bench_server"), to), Term(Atom("ping")));
     if (!r) throw Exit(r.error());
   } else {
@@ -51,7 +60,7 @@ int client(const std::string& mode, const std::string& node, long n, const std::
   auto me = start("bench_otp_" + std::to_string(::getpid()) + "@127.0.0.1");
   const Atom to(node);
   if (!me->ping(to)) return 1;
-  const bool call = mode == "call";
+  const Mode call = mode == "call" ? Mode::Call : mode == "rpc" ? Mode::Rpc : Mode::Task;
   std::vector<double> us = block_on(me->runtime(), [&](Process& self) -> Task<std::vector<double>> {
     for (int i = 0; i < 200; ++i) co_await one(self, call, to);  // warm up
     std::vector<double> v;
@@ -91,14 +100,17 @@ int main(int argc, char** argv) {
     sigaddset(&sigs, SIGINT);
     sigaddset(&sigs, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
-    auto node = start(a[1]);
+    auto exports = std::make_shared<Exports>();
+    auto node = start(a[1], exports);
     if (!gen_server::start(node->runtime(), std::make_unique<Pong>(), {.name = Atom("bench_server")})) return 1;
+    if (!task::serve_supervisor(node->runtime(), exports, Atom("bench_tasks"))) return 1;
     std::cout << "ready" << std::endl;
     int sig = 0;
     sigwait(&sigs, &sig);
     return 0;
   }
-  if (a.size() == 4 && (a[0] == "call" || a[0] == "rpc")) return client(a[0], a[1], std::stol(a[2]), a[3]);
-  std::cerr << "usage: otp_bench serve NAME | call NODE COUNT LABEL | rpc NODE COUNT LABEL\n";
+  if (a.size() == 4 && (a[0] == "call" || a[0] == "rpc" || a[0] == "task"))
+    return client(a[0], a[1], std::stol(a[2]), a[3]);
+  std::cerr << "usage: otp_bench serve NAME | (call | rpc | task) NODE COUNT LABEL\n";
   return 2;
 }

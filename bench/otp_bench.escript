@@ -4,13 +4,18 @@
 -behaviour(gen_server).
 -export([init/1, handle_call/3, handle_cast/2]).
 %% OTP benchmark, BEAM side: the same roles as bench/otp_bench.cpp.
-%%   serve NAME | call NODE COUNT LABEL | rpc NODE COUNT LABEL
+%%   serve NAME | call NODE COUNT LABEL | rpc NODE COUNT LABEL | task NODE COUNT LABEL
 %% call: sequential gen_server:call({bench_server, Node}, ping) latencies (p50, p99), then 8
-%% callers at once (calls/s). rpc: the same with rpc:call(Node, erlang, node, []).
+%% callers at once (calls/s). rpc: the same with rpc:call(Node, erlang, node, []). task: Elixir's
+%% Task.Supervisor.async({bench_tasks, Node}, erlang, node, []) |> Task.await() (Elixir's own
+%% modules, loaded from its installation).
 
 main(["serve", Name]) ->
     start(list_to_atom(Name)),
     {ok, _} = gen_server:start({local, bench_server}, ?MODULE, [], []),
+    elixir(),
+    {ok, Sup} = 'Elixir.Task.Supervisor':start_link([{name, bench_tasks}]),
+    unlink(Sup),
     io:format("ready~n"),
     receive never -> ok end;
 main([Mode, Node, Count, Label]) ->
@@ -20,7 +25,10 @@ main([Mode, Node, Count, Label]) ->
     pong = net_adm:ping(To),
     Op = case Mode of
              "call" -> fun() -> pong = gen_server:call({bench_server, To}, ping) end;
-             "rpc" -> fun() -> To = rpc:call(To, erlang, node, []) end
+             "rpc" -> fun() -> To = rpc:call(To, erlang, node, []) end;
+             "task" ->
+                 elixir(),
+                 fun() -> To = 'Elixir.Task':await('Elixir.Task.Supervisor':async({bench_tasks, To}, erlang, node, [])) end
          end,
     [Op() || _ <- lists:seq(1, 200)],  % warm up
     Us = lists:sort([time_us(Op) || _ <- lists:seq(1, N)]),
@@ -32,6 +40,10 @@ main([Mode, Node, Count, Label]) ->
     [receive done -> ok end || _ <- lists:seq(1, 8)],
     metric(Label, Mode ++ "_per_s_8way", 8 * N / seconds(T0), "ops/s"),
     halt(0).
+
+elixir() ->
+    true = code:add_patha(filename:join([code:root_dir(), "..", "elixir", "lib", "elixir", "ebin"])) orelse
+           code:add_patha("/usr/lib/elixir/lib/elixir/ebin").
 
 init([]) -> {ok, nostate}.
 handle_call(ping, _From, S) -> {reply, pong, S}.

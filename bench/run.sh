@@ -51,7 +51,7 @@ run_otp() {
   escript bench/otp_bench.escript serve "$bs" > "$dir/botp.log" 2>&1 &
   wait_ready "$dir/botp.log"
   for round in 1 2; do
-    for mode in call rpc; do
+    for mode in call rpc task; do
       escript bench/otp_bench.escript "$mode" "$bs" 10000 beam
       build/release/bench/otp_bench "$mode" "$cs" 10000 hypha
       build/release/bench/otp_bench "$mode" "$bs" 10000 hypha_to_beam
