@@ -2,7 +2,7 @@
 # Benchmark runner: each BEAM side and hypha side on the same work, in the same run, then a ratio
 # for every metric, oriented so that above 1 means hypha is better (hypha/BEAM for rates,
 # BEAM/hypha for sizes and latencies). A metric measured several times counts its best value.
-# Usage: bench/run.sh [term|process|dist|otp ...]   (default: all; builds the release preset first)
+# Usage: bench/run.sh [term|process|dist|otp|kv ...]   (default: all; builds the release preset first)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/build.sh >/dev/null
@@ -10,13 +10,13 @@ dir=build/bench-data
 mkdir -p "$dir"
 out=$(mktemp)
 benches=("$@")
-[[ ${#benches[@]} -eq 0 ]] && benches=(term process dist otp)
+[[ ${#benches[@]} -eq 0 ]] && benches=(term process dist otp kv)
 
 # Distribution: a C++ server (serving EPMD, embedded) and a BEAM server; every sender against
 # every server. Servers are killed on exit.
 # Servers are found by their unique names: an escript's VM is a child of the escript process,
 # so killing the pid that started it would leave the VM running.
-cleanup() { pkill -9 -f "serve_$$@" 2>/dev/null || true; rm -f "$out"; }
+cleanup() { pkill -9 -f "serve_$$[@.]" 2>/dev/null || true; rm -f "$out"; }
 trap cleanup EXIT
 wait_ready() { for _ in $(seq 1 100); do grep -q ready "$1" && return 0; sleep 0.1; done; echo "server not ready: $1" >&2; exit 1; }
 run_dist() {
@@ -40,7 +40,7 @@ run_dist() {
   build/release/bench/dist_bench pingpong "$cs" 20000 hypha
   build/release/bench/dist_bench pingpong "$bs" 20000 hypha_to_beam
   escript bench/dist_bench.escript pingpong "$cs" 20000 beam_to_hypha
-  pkill -9 -f "serve_$$@" 2>/dev/null || true
+  pkill -9 -f "serve_$$[@.]" 2>/dev/null || true
 }
 # gen_server calls and rpc: a C++ and a BEAM server; every client against every server.
 run_otp() {
@@ -58,7 +58,31 @@ run_otp() {
       escript bench/otp_bench.escript "$mode" "$cs" 10000 beam_to_hypha
     done
   done
-  pkill -9 -f "serve_$$@" 2>/dev/null || true
+  pkill -9 -f "serve_$$[@.]" 2>/dev/null || true
+}
+# The KV router: two nodes with the guide's a-m / n-z table, each serving the text protocol; the
+# same client load against the C++ pair (hypha kv) and the Elixir pair (the guide's app).
+run_kv() {
+  export ERL_EPMD_PORT=34369
+  local foo=kvfoo_serve_$$@127.0.0.1 bar=kvbar_serve_$$@127.0.0.1
+  local efoo=kvefoo_serve_$$@127.0.0.1 ebar=kvebar_serve_$$@127.0.0.1
+  for n in "$foo:24041" "$bar:24042"; do
+    printf '[node]\nname = "%s"\ncookie = "bench"\n[kv]\nport = %s\n[routing]\n"a-m" = "%s"\n"n-z" = "%s"\n' \
+      "${n%:*}" "${n##*:}" "$foo" "$bar" > "$dir/${n%%@*}.toml"
+    build/release/apps/hypha/hypha kv --config "$dir/${n%%@*}.toml" > "$dir/${n%%@*}.log" 2>&1 &
+  done
+  for n in "$efoo:24043" "$ebar:24044"; do
+    elixir --name "${n%:*}" --cookie bench bench/kv_bench.exs "${n##*:}" "a-m=$efoo" "n-z=$ebar" > "$dir/${n%%@*}.log" 2>&1 &
+  done
+  for f in kvfoo_serve_$$ kvbar_serve_$$; do
+    for _ in $(seq 1 100); do grep -q started "$dir/$f.log" && break; sleep 0.1; done
+  done
+  wait_ready "$dir/kvefoo_serve_$$.log"; wait_ready "$dir/kvebar_serve_$$.log"
+  for round in 1 2; do
+    build/release/bench/kv_client beam 24043 24044 8 3
+    build/release/bench/kv_client hypha 24041 24042 8 3
+  done
+  pkill -9 -f "serve_$$[@.]" 2>/dev/null || true
 }
 echo "# hypha benchmarks: $(nproc) cores, $(erl -noshell -eval 'io:format("OTP ~s", [erlang:system_info(otp_release)]), halt().'), $(date -u +%Y-%m-%dT%H:%MZ)"
 for b in "${benches[@]}"; do
@@ -69,7 +93,8 @@ for b in "${benches[@]}"; do
              build/release/bench/process_bench | tee -a "$out" ;;
     dist) run_dist | tee -a "$out" ;;
     otp) run_otp | tee -a "$out" ;;
-    *) echo "unknown benchmark $b (term, process, dist, otp)" >&2; exit 2 ;;
+    kv) run_kv | tee -a "$out" ;;
+    *) echo "unknown benchmark $b (term, process, dist, otp, kv)" >&2; exit 2 ;;
   esac
 done
 echo "# ratios against BEAM-to-BEAM (above 1: better than BEAM)"
