@@ -10,6 +10,7 @@
 #include <asio/use_awaitable.hpp>
 #include <asio/write.hpp>
 #include <map>
+#include <shared_mutex>
 #include <sstream>
 
 #include "hypha/otp/gen_server.hpp"
@@ -44,25 +45,38 @@ class Bucket : public GenServer {
   std::map<Term, Term> data_;
 };
 
-// The registry: bucket name -> bucket process; a bucket that dies is forgotten.
+// Bucket name -> bucket process, readable by every process (as the guide's ETS table is);
+// only the registry writes it.
+struct BucketTable {
+  mutable std::shared_mutex mu;
+  std::map<Term, Pid> pids;
+  std::optional<Pid> find(const Term& name) const {
+    std::shared_lock lock(mu);
+    auto it = pids.find(name);
+    return it == pids.end() ? std::nullopt : std::optional<Pid>(it->second);
+  }
+};
+
+// The registry: creates buckets; a bucket that dies is forgotten.
 class Registry : public GenServer {
  public:
+  explicit Registry(std::shared_ptr<BucketTable> table) : table_(std::move(table)) {}
   Task<Action> handle_call(Process& self, const Term& req, const From&) override {
-    if (req.is_tuple() && req.tuple_size() == 2 && req[0].is_atom(at("lookup"))) {
-      auto it = buckets_.find(req[1]);
-      co_return it == buckets_.end() ? Term(at("error")) : Term::tuple({Term(at("ok")), Term(it->second)});
-    }
     if (req.is_tuple() && req.tuple_size() == 2 && req[0].is_atom(at("create"))) {
-      if (buckets_.count(req[1])) co_return Term(at("ok"));
+      if (table_->find(req[1])) co_return Term(at("ok"));
       auto pid = co_await gen_server::start(self, std::make_unique<Bucket>());
       if (!pid) co_return Term::tuple({Term(at("error")), pid.error()});
       monitors_.emplace(Term(self.monitor(*pid)), req[1]);
-      buckets_.emplace(req[1], *pid);
+      std::unique_lock lock(table_->mu);
+      table_->pids.emplace(req[1], *pid);
       co_return Term(at("ok"));
     }
     if (req.is_atom(at("buckets"))) {
       std::vector<Term> names;
-      for (const auto& [name, _] : buckets_) names.push_back(name);
+      {
+        std::shared_lock lock(table_->mu);
+        for (const auto& [name, _] : table_->pids) names.push_back(name);
+      }
       co_return Term::list(std::move(names));
     }
     co_return Term::tuple({Term(at("error")), Term(at("bad_request"))});
@@ -71,7 +85,8 @@ class Registry : public GenServer {
     if (m.is_tuple() && m.tuple_size() == 5 && m[0].is_atom(atoms::DOWN())) {
       auto it = monitors_.find(m[1]);
       if (it != monitors_.end()) {
-        buckets_.erase(it->second);
+        std::unique_lock lock(table_->mu);
+        table_->pids.erase(it->second);
         monitors_.erase(it);
       }
     }
@@ -79,7 +94,7 @@ class Registry : public GenServer {
   }
 
  private:
-  std::map<Term, Pid> buckets_;
+  std::shared_ptr<BucketTable> table_;
   std::map<Term, Term> monitors_;  // monitor ref -> bucket name
 };
 
@@ -88,17 +103,9 @@ Term call_or_throw(const Result<Term, Term>& r) {
   return *r;
 }
 
-// The bucket's pid, or nullopt when there is no such bucket.
-Task<std::optional<Pid>> lookup(Process& self, Term bucket) {
-  const Term req = Term::tuple({Term(at("lookup")), bucket});
-  const Term r = call_or_throw(co_await gen_server::call(self, kRegistry, req));
-  if (r.is_tuple() && r.tuple_size() == 2) co_return r[1].pid();
-  co_return std::nullopt;
-}
-
 // Calls the bucket's server with `req`, or gives {error, not_found}.
-Task<Term> bucket_call(Process& self, Term bucket, Term req) {
-  const std::optional<Pid> pid = co_await lookup(self, bucket);
+Task<Term> bucket_call(Process& self, const BucketTable& table, Term bucket, Term req) {
+  const std::optional<Pid> pid = table.find(bucket);
   if (!pid) co_return Term::tuple({Term(at("error")), Term(at("not_found"))});
   co_return call_or_throw(co_await gen_server::call(self, *pid, req));
 }
@@ -124,24 +131,25 @@ bool is_not_found(const Term& r) {
 }  // namespace
 
 Result<bool, Term> start_store(Node& node, Exports& exports) {
-  auto reg = gen_server::start(node.runtime(), std::make_unique<Registry>(), {.name = kRegistry});
+  auto table = std::make_shared<BucketTable>();
+  auto reg = gen_server::start(node.runtime(), std::make_unique<Registry>(table), {.name = kRegistry});
   if (!reg) return unexpected(reg.error());
   exports.add("kv", "create", [](Process& self, Term bucket) -> Task<Term> {
     const Term req = Term::tuple({Term(at("create")), bucket});
     co_return call_or_throw(co_await gen_server::call(self, kRegistry, req));
   });
-  exports.add("kv", "get", [](Process& self, Term bucket, Term key) -> Task<Term> {
+  exports.add("kv", "get", [table](Process& self, Term bucket, Term key) -> Task<Term> {
     const Term req = Term::tuple({Term(at("get")), key});
-    const Term r = co_await bucket_call(self, bucket, req);
+    const Term r = co_await bucket_call(self, *table, bucket, req);
     co_return is_not_found(r) ? r : Term::tuple({Term(at("ok")), r});
   });
-  exports.add("kv", "put", [](Process& self, Term bucket, Term key, Term value) -> Task<Term> {
+  exports.add("kv", "put", [table](Process& self, Term bucket, Term key, Term value) -> Task<Term> {
     const Term req = Term::tuple({Term(at("put")), key, value});
-    co_return co_await bucket_call(self, bucket, req);
+    co_return co_await bucket_call(self, *table, bucket, req);
   });
-  exports.add("kv", "delete", [](Process& self, Term bucket, Term key) -> Task<Term> {
+  exports.add("kv", "delete", [table](Process& self, Term bucket, Term key) -> Task<Term> {
     const Term req = Term::tuple({Term(at("delete")), key});
-    co_return co_await bucket_call(self, bucket, req);
+    co_return co_await bucket_call(self, *table, bucket, req);
   });
   exports.add("kv", "buckets", [](Process& self) -> Task<Term> {
     co_return call_or_throw(co_await gen_server::call(self, kRegistry, Term(at("buckets"))));
