@@ -10,7 +10,8 @@
 %% Cases: buckets "hello" and "world" land on different nodes through either node's server; the
 %% kv_router:route export from the CLI (owner name, "could not find entry for" with exit 1); an
 %% Elixir owner reached by rpc; bad lines get error lines while the connection and node go on;
-%% 20 clients at once; SIGHUP reloads the table, and a bad file keeps the old one.
+%% 20 clients at once; SIGHUP reloads the table, and a bad file keeps the old one; a node whose
+%% config asks for consistent hashing ([routing.hash]) spreads buckets over its ring.
 
 main([Hypha, Dir]) ->
     ok = filelib:ensure_dir(filename:join(Dir, "x")),
@@ -29,7 +30,7 @@ main([Hypha, Dir]) ->
     _ = start_port(Elixir, ["--name", Ex, "--cookie", get(cookie), "-e", "IO.puts(\"ready\"); Process.sleep(:infinity)"],
                    <<"ready">>),
     Cases = [fun buckets_land_on_their_owners/0, fun route_from_the_cli/0, fun elixir_owner_by_rpc/0,
-             fun bad_lines_and_many_clients/0, fun sighup_reloads_the_table/0],
+             fun bad_lines_and_many_clients/0, fun sighup_reloads_the_table/0, fun hash_ring_config/0],
     Results = [run_case(C) || C <- Cases],
     cleanup(),
     Failed = [R || R <- Results, R =/= ok],
@@ -203,3 +204,23 @@ sighup_reloads_the_table() ->
             expect(true, binary:match(Kept, <<"kept">>) =/= nomatch),
             expect({0, "'" ++ Foo ++ "'"}, R2),
             expect({0, "'" ++ Bar ++ "'"}, hypha(["rpc", Bar, "kv_router", "route", "[<<\"world\">>, erlang, node, []]"]))]).
+
+%% [routing.hash]: a third kv node hashes bucket names over itself (weight 3) and foo (weight 1).
+hash_ring_config() ->
+    {Foo, _, _} = get(names),
+    Hash = "hash_" ++ os:getpid() ++ "@127.0.0.1",
+    File = filename:join(get(dir), "hash.toml"),
+    ok = file:write_file(File, ["[node]\nname = \"", Hash, "\"\ncookie = \"", get(cookie), "\"\n[kv]\nport = 0\n",
+                                "[routing.hash]\nvnodes = 64\nnodes = { \"", Hash, "\" = 3, \"", Foo, "\" = 1 }\n"]),
+    Port = start_port(get(hypha), ["kv", "--config", File], <<"started">>),
+    {ok, Table} = expect_line(Port, <<"routing table">>, 5000),
+    Owners = [begin
+                  {0, O} = hypha(["rpc", Hash, "kv_router", "route",
+                                  "[<<\"b" ++ integer_to_list(I) ++ "\">>, erlang, node, []]"]),
+                  O
+              end || I <- lists:seq(1, 40)],
+    Mine = length([O || O <- Owners, O =:= "'" ++ Hash ++ "'"]),
+    Theirs = length([O || O <- Owners, O =:= "'" ++ Foo ++ "'"]),
+    all_ok([expect(true, binary:match(Table, <<"hash ring">>) =/= nomatch),
+            expect(40, Mine + Theirs),
+            expect(true, Mine > Theirs andalso Theirs > 0)]).
