@@ -30,6 +30,7 @@ std::unique_ptr<Node> start(const std::string& name, std::shared_ptr<Exports> ex
   NodeOptions o;
   o.name = name;
   o.cookie = "bench";
+  if (const char* t = std::getenv("HYPHA_BENCH_THREADS")) o.threads = static_cast<unsigned>(std::atoi(t));
   auto n = Node::start(o);
   if (!n) {
     std::cerr << n.error() << "\n";
