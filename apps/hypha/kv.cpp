@@ -151,6 +151,10 @@ Result<bool, Term> start_store(Node& node, Exports& exports) {
     const Term req = Term::tuple({Term(at("delete")), key});
     co_return co_await bucket_call(self, *table, bucket, req);
   });
+  exports.add("kv", "whereis", [table](Term bucket) {
+    const std::optional<Pid> pid = table->find(bucket);
+    return pid ? Term(*pid) : Term(at("undefined"));
+  });
   exports.add("kv", "buckets", [](Process& self) -> Task<Term> {
     co_return call_or_throw(co_await gen_server::call(self, kRegistry, Term(at("buckets"))));
   });

@@ -3,7 +3,7 @@
 //
 // Exports (buckets and keys are binaries): kv:create(B) -> ok; kv:get(B, K) -> {ok, V | nil} |
 // {error, not_found}; kv:put(B, K, V) -> ok | {error, not_found}; kv:delete(B, K) -> ok |
-// {error, not_found}; kv:buckets() -> [B].
+// {error, not_found}; kv:buckets() -> [B]; kv:whereis(B) -> the bucket's pid | undefined.
 //
 // The text server (one line per command, CRLF): CREATE b / PUT b k v / GET b k / DELETE b k.
 // Replies: OK; for GET the value then OK; NOT FOUND (no such bucket); UNKNOWN COMMAND; and

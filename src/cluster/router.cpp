@@ -37,22 +37,17 @@ void Router::set_table(Table table) {
   table_ = std::move(t);
 }
 
+std::shared_ptr<const Router::Table> Router::table() const {
+  std::lock_guard lock(mu_);
+  return table_;
+}
+
 std::string Router::describe() const {
-  std::shared_ptr<const Table> t;
-  {
-    std::lock_guard lock(mu_);
-    t = table_;
-  }
-  return std::visit([](const auto& x) { return x.describe(); }, *t);
+  return std::visit([](const auto& x) { return x.describe(); }, *table());
 }
 
 std::optional<Atom> Router::owner(std::string_view bucket) const {
-  std::shared_ptr<const Table> t;
-  {
-    std::lock_guard lock(mu_);
-    t = table_;
-  }
-  return std::visit([&](const auto& x) { return x.lookup(bucket); }, *t);
+  return std::visit([&](const auto& x) { return x.lookup(bucket); }, *table());
 }
 
 Task<Term> Router::route(Process& self, Term bucket, Atom mod, Atom fun, Term args, int hops) const {

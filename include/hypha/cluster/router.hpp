@@ -39,6 +39,7 @@ class Router : public std::enable_shared_from_this<Router> {
   Router(Node& node, std::shared_ptr<Exports> exports, Table table);
 
  private:
+  std::shared_ptr<const Table> table() const;  // the current one (a reload swaps it)
   Node& node_;
   std::shared_ptr<Exports> exports_;
   mutable std::mutex mu_;

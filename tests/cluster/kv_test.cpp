@@ -1,0 +1,61 @@
+// The KV store on one node: buckets through the exports, and the registry forgetting a bucket
+// that dies.
+#include "kv.hpp"
+
+#include <gtest/gtest.h>
+
+#include <asio/io_context.hpp>
+#include <asio/ip/tcp.hpp>
+
+#include "hypha/otp/blocking.hpp"
+#include "hypha/term/text.hpp"
+
+namespace hypha {
+namespace {
+
+using namespace std::chrono_literals;
+
+Term T(std::string_view s) { return parse_term(s).value(); }
+
+std::uint16_t free_port() {
+  asio::io_context io;
+  asio::ip::tcp::acceptor a(io, asio::ip::tcp::endpoint(asio::ip::address_v4::loopback(), 0));
+  return a.local_endpoint().port();
+}
+
+TEST(KvStore, BucketsAndADeadBucketIsForgotten) {
+  NodeOptions o;
+  o.name = "kvstore@127.0.0.1";
+  o.cookie = "cookie";
+  o.epmd_port = free_port();
+  auto node = Node::start(o);
+  ASSERT_TRUE(node.ok());
+  Exports exports;
+  ASSERT_TRUE(kv::start_store(**node, exports).ok());
+  Runtime& rt = (*node)->runtime();
+  auto call = [&](const char* fun, std::string_view args) {
+    const Outcome out = block_on(rt, [&](Process& self) { return exports.apply(self, Atom("kv"), Atom(fun), T(args)); });
+    EXPECT_TRUE(out.ok()) << exit_reason_of(out).to_string();
+    return out.value;
+  };
+  EXPECT_EQ(call("create", R"([<<"b">>])"), T("ok"));
+  EXPECT_EQ(call("put", R"([<<"b">>, <<"k">>, <<"v">>])"), T("ok"));
+  EXPECT_EQ(call("get", R"([<<"b">>, <<"k">>])"), T(R"({ok, <<"v">>})"));
+  EXPECT_EQ(call("get", R"([<<"b">>, <<"nokey">>])"), T("{ok, nil}"));
+  EXPECT_EQ(call("get", R"([<<"nob">>, <<"k">>])"), T("{error, not_found}"));
+
+  // Kill the bucket. The registry's monitor fired before ours (it monitored first), so once our
+  // DOWN is here, a later registry call is answered after the registry forgot the bucket.
+  const Term pid = call("whereis", R"([<<"b">>])");
+  ASSERT_TRUE(pid.is_pid());
+  Mailbox watcher = rt.mailbox();
+  watcher.monitor(pid.pid());
+  rt.exit(pid.pid(), T("kill"));
+  ASSERT_TRUE(watcher.receive(5s).has_value());
+  EXPECT_EQ(call("create", R"([<<"other">>])"), T("ok"));
+  EXPECT_EQ(call("buckets", "[]"), T(R"([<<"other">>])"));
+  EXPECT_EQ(call("get", R"([<<"b">>, <<"k">>])"), T("{error, not_found}"));
+}
+
+}  // namespace
+}  // namespace hypha
