@@ -90,7 +90,7 @@ Result<bool, std::string> Node::Impl::start() {
   hs = net::HandshakeConfig{std::string(self_name.text()), cookie,
                             opts.hidden ? (net::dflag::kOurs & ~net::dflag::kPublished) : net::dflag::kOurs,
                             creation_};
-  rt = std::make_unique<Runtime>(RuntimeOptions{.node = self_name, .creation = creation_, .threads = opts.threads});
+  rt = std::make_unique<Runtime>(RuntimeOptions{.node = self_name, .creation = creation_, .threads = opts.threads, .idle_spin = opts.idle_spin});
   rt->set_remote(this);
 
   net_kernel = rt->spawn(net_kernel_process());

@@ -61,7 +61,7 @@ Runtime::Impl::Impl(Runtime* o, const RuntimeOptions& opts)
       node(opts.node),
       creation(opts.creation),
       ref_salt(std::random_device{}()),
-      sched(opts.threads, [this](ProcessCore* p) { run(p); }) {}
+      sched(opts.threads, opts.idle_spin, [this](ProcessCore* p) { run(p); }) {}
 
 Runtime::Impl::~Impl() {
   sched.stop();

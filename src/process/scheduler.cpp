@@ -9,7 +9,8 @@ thread_local void* tl_scheduler = nullptr;
 thread_local void* tl_worker = nullptr;
 }  // namespace
 
-Scheduler::Scheduler(unsigned threads, RunFn run) : run_(std::move(run)) {
+Scheduler::Scheduler(unsigned threads, std::chrono::microseconds idle_spin, RunFn run)
+    : run_(std::move(run)), idle_spin_(idle_spin) {
   if (threads == 0) threads = std::max(1u, std::thread::hardware_concurrency());
   for (unsigned i = 0; i < threads; ++i) workers_.push_back(std::make_unique<Worker>());
   for (auto& w : workers_) {
@@ -105,17 +106,19 @@ void Scheduler::loop(Worker& w) {
     // One idle worker at a time spins a little before sleeping: waking a sleeping thread costs
     // several microseconds and a reply often arrives within that time (BEAM schedulers spin too).
     // More spinners would only take CPU from the threads doing the work.
-    if (spinning_.fetch_add(1, std::memory_order_acq_rel) == 0) {
-      const auto spin_until = std::chrono::steady_clock::now() + std::chrono::microseconds(40);
-      bool found = false;
-      while (!found && std::chrono::steady_clock::now() < spin_until) {
-        std::this_thread::yield();
-        found = queued_.load(std::memory_order_acquire) > 0;
+    if (idle_spin_.count() > 0) {
+      if (spinning_.fetch_add(1, std::memory_order_acq_rel) == 0) {
+        const auto spin_until = std::chrono::steady_clock::now() + idle_spin_;
+        bool found = false;
+        while (!found && std::chrono::steady_clock::now() < spin_until) {
+          std::this_thread::yield();
+          found = queued_.load(std::memory_order_acquire) > 0;
+        }
+        spinning_.fetch_sub(1, std::memory_order_acq_rel);
+        if (found) continue;
+      } else {
+        spinning_.fetch_sub(1, std::memory_order_acq_rel);
       }
-      spinning_.fetch_sub(1, std::memory_order_acq_rel);
-      if (found) continue;
-    } else {
-      spinning_.fetch_sub(1, std::memory_order_acq_rel);
     }
     std::unique_lock lock(global_mu_);
     sleeping_.fetch_add(1, std::memory_order_acq_rel);

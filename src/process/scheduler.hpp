@@ -1,6 +1,8 @@
 // The worker threads that run processes (private to the process library).
 #pragma once
 
+#include <chrono>
+
 #include <atomic>
 #include <condition_variable>
 #include <deque>
@@ -22,7 +24,7 @@ struct ProcessCore;
 class Scheduler {
  public:
   using RunFn = std::function<void(ProcessCore*)>;
-  Scheduler(unsigned threads, RunFn run);
+  Scheduler(unsigned threads, std::chrono::microseconds idle_spin, RunFn run);
   ~Scheduler();
   void stop();
 
@@ -41,6 +43,7 @@ class Scheduler {
   void wake_one();
 
   RunFn run_;
+  std::chrono::microseconds idle_spin_;
   std::vector<std::unique_ptr<Worker>> workers_;
   std::mutex global_mu_;
   std::deque<ProcessCore*> global_;

@@ -45,6 +45,19 @@ TEST_F(RuntimeTest, SpawnedProcessReceivesAndReplies) {
   EXPECT_TRUE(rt.alive(p));
 }
 
+// Idle workers that never spin (RuntimeOptions::idle_spin = 0) still wake for every message.
+TEST(Runtime, WorksWithoutIdleSpinning) {
+  Runtime quiet{RuntimeOptions{.threads = 2, .idle_spin = std::chrono::microseconds(0)}};
+  Mailbox me = quiet.mailbox();
+  Pid p = quiet.spawn(echo);
+  for (int i = 0; i < 1000; ++i) {
+    quiet.send(p, Term::tuple({Term(me.pid()), Term(i)}));
+    auto reply = me.receive(kWait);
+    ASSERT_TRUE(reply);
+    ASSERT_EQ(*reply, Term(i));
+  }
+}
+
 TEST_F(RuntimeTest, MessagesFromOneSenderArriveInOrder) {
   Mailbox me = rt.mailbox();
   Pid checker = rt.spawn([reply = me.pid()](Process& self) -> Task<> {

@@ -36,6 +36,7 @@ struct NodeOptions {
   std::chrono::milliseconds net_ticktime = std::chrono::seconds(60);
   std::chrono::milliseconds setup_timeout = std::chrono::seconds(7);  // net_setuptime
   unsigned threads = 0;                     // process workers; 0: one per core
+  std::chrono::microseconds idle_spin{40};  // RuntimeOptions::idle_spin: latency vs. throughput
   std::uint16_t listen_port = 0;            // 0: any free port
   bool embedded_epmd = true;                // serve EPMD ourselves when its port is free
   bool publish = true;                      // register with EPMD (short-lived clients need not)
