@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include "test_util.hpp"
+
 #include <asio/co_spawn.hpp>
 #include <asio/io_context.hpp>
 #include <asio/use_future.hpp>
@@ -17,19 +19,15 @@
 namespace hypha {
 namespace {
 
+using testing::free_port;
+using testing::T;
+
 using namespace std::chrono_literals;
 using namespace hypha::literals;
 using asio::ip::tcp;
 
 constexpr auto kWait = 5s;
 
-std::uint16_t free_port() {
-  asio::io_context io;
-  tcp::acceptor a(io, tcp::endpoint(asio::ip::address_v4::loopback(), 0));
-  return a.local_endpoint().port();
-}
-
-Term T(std::string_view s) { return parse_term(s).value(); }
 
 class NodeTest : public ::testing::Test {
  protected:

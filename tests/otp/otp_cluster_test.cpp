@@ -2,28 +2,23 @@
 // multicall with a node down, a call across a lost connection, spawn_request's link and monitor.
 #include <gtest/gtest.h>
 
-#include <asio/io_context.hpp>
-#include <asio/ip/tcp.hpp>
+#include "test_util.hpp"
+
 
 #include "hypha/otp/blocking.hpp"
 #include "hypha/otp/gen_server.hpp"
 #include "hypha/otp/rpc.hpp"
 #include "hypha/otp/task.hpp"
-#include "hypha/term/text.hpp"
 
 namespace hypha {
 namespace {
 
+using testing::free_port;
+using testing::T;
+
 using namespace std::chrono_literals;
 using namespace hypha::literals;
 
-Term T(std::string_view s) { return parse_term(s).value(); }
-
-std::uint16_t free_port() {
-  asio::io_context io;
-  asio::ip::tcp::acceptor a(io, asio::ip::tcp::endpoint(asio::ip::address_v4::loopback(), 0));
-  return a.local_endpoint().port();
-}
 
 class OtpCluster : public ::testing::Test {
  protected:

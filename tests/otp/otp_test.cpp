@@ -2,6 +2,8 @@
 // gen_server (calls, casts, deferred replies, stop, the exit reasons OTP's call gives).
 #include <gtest/gtest.h>
 
+#include "test_util.hpp"
+
 #include "hypha/otp/blocking.hpp"
 #include "hypha/otp/exports.hpp"
 #include "hypha/otp/gen_server.hpp"
@@ -12,10 +14,11 @@
 namespace hypha {
 namespace {
 
+using testing::T;
+
 using namespace std::chrono_literals;
 using namespace hypha::literals;
 
-Term T(std::string_view s) { return parse_term(s).value(); }
 constexpr auto kWait = 5s;
 
 Outcome apply(Runtime& rt, const Exports& ex, std::string_view mod, std::string_view fun, std::string_view args) {
