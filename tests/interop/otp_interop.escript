@@ -11,7 +11,9 @@
 %% (values, badrpc shapes and exit codes, io output printed locally, nodedown), Elixir's
 %% GenServer.call/cast/stop against the C++ stack server (deferred reply, noproc, timeout),
 %% `hypha call` against an Elixir GenServer (reply, noproc, timeout), Elixir's Task.Supervisor.async
-%% and async_nolink against the C++ task supervisor (value, failure, noproc), and a call pending when the
+%% and async_nolink against the C++ task supervisor (value, failure, noproc), the C++ task client
+%% against Elixir's Task.Supervisor (value, failure, unknown supervisor, the node killed mid-task),
+%% and a call pending when the
 %% C++ node is killed with -9 ending in {nodedown, Node}, never a hang.
 %% Every OS process it starts is killed at the end, pass or fail. Exit 0 when all cases pass.
 
@@ -38,7 +40,7 @@ main([Hypha, Dir]) ->
              fun failures_have_otp_shapes_and_node_serves_on/0, fun erpc_and_multicall_and_cast/0,
              fun hypha_rpc_into_erlang/0, fun hypha_rpc_prints_remote_io/0,
              fun elixir_genserver_calls_cpp_server/0, fun hypha_call_into_elixir_genserver/0,
-             fun elixir_task_supervisor_async_on_cpp/0,
+             fun elixir_task_supervisor_async_on_cpp/0, fun cpp_task_client_on_elixir_supervisor/0,
              fun pending_call_ends_with_nodedown_on_kill_9/0],
     Results = [run_case(C) || C <- Cases],
     cleanup(),
@@ -227,6 +229,38 @@ elixir_task_supervisor_async_on_cpp() ->
     expect([":\"" ++ S ++ "\"", "42",
             "{:exit, {{:exception, \"failed on purpose\"}, [{:stack, :fail, [], []}]}}",
             ":noproc"], elixir("ex_tasks", Script)).
+
+%% The C++ side of Task.Supervisor.async against Elixir's own Task.Supervisor.
+cpp_task_client_on_elixir_supervisor() ->
+    Ex = "ex_tasksup_" ++ os:getpid() ++ "@127.0.0.1",
+    %% Hold.run tells this node it runs, then never returns: the task is surely running when the
+    %% node is killed.
+    Script = "defmodule Hold do def run(n), do: (send({:task_sink, String.to_atom(n)}, :held); Process.sleep(:infinity)) end; "
+             "{:ok, _} = Task.Supervisor.start_link(name: :ex_tasks); IO.puts(\"ready\"); Process.sleep(:infinity)",
+    Port = start_port(os:find_executable("elixir"), ["--name", Ex, "--cookie", get(cookie), "-e", Script], <<"ready">>),
+    Client = os:getenv("HYPHA_TASK_CLIENT"),
+    Cookie = get(cookie),  % the closure also runs in another process
+    Run = fun(Sup, M, F, A) ->
+              string:trim(os:cmd(Client ++ " " ++ Cookie ++ " " ++ Sup ++ " " ++ Ex ++ " " ++ M ++ " " ++ F ++
+                                 " '" ++ A ++ "'"))
+          end,
+    Node = Run("ex_tasks", "erlang", "node", "[]"),
+    Sum = Run("ex_tasks", "erlang", "+", "[40, 2]"),
+    Bad = Run("ex_tasks", "erlang", "error", "[boom]"),
+    NoSup = Run("nosup", "erlang", "node", "[]"),
+    %% The Elixir node dies while the task runs: an error, not a hang.
+    {os_pid, OsPid} = erlang:port_info(Port, os_pid),
+    Self = self(),
+    register(task_sink, Self),
+    spawn(fun() -> Self ! {slow, Run("ex_tasks", "Elixir.Hold", "run", "[<<\"" ++ atom_to_list(node()) ++ "\">>]")} end),
+    receive held -> ok after 10000 -> error(task_not_started) end,
+    os:cmd("kill -9 " ++ integer_to_list(OsPid)),
+    Slow = receive {slow, S} -> S after 15000 -> hang end,
+    all_ok([expect("ok '" ++ Ex ++ "'", Node),
+            expect("ok 42", Sum),
+            expect(true, lists:prefix("error {boom,", Bad)),
+            expect(true, lists:prefix("error {noproc,", NoSup)),
+            expect("error {nodedown,'" ++ Ex ++ "'}", Slow)]).
 
 pending_call_ends_with_nodedown_on_kill_9() ->
     S = get(s),
