@@ -29,6 +29,7 @@ std::unique_ptr<Node> start(const std::string& name) {
   o.name = name;
   o.cookie = "bench";
   if (const char* t = std::getenv("HYPHA_BENCH_THREADS")) o.threads = static_cast<unsigned>(std::atoi(t));
+  if (const char* s = std::getenv("HYPHA_BENCH_SPIN_US")) o.idle_spin = std::chrono::microseconds(std::atoi(s));
   auto n = Node::start(o);
   if (!n) {
     std::cerr << "dist_bench: " << n.error() << "\n";
