@@ -72,7 +72,9 @@ Result<KvConfig, std::string> read_config(const std::string& path) {
     doc = toml::parse_file(path);
   } catch (const toml::parse_error& e) {
     std::ostringstream os;
-    os << path << ":" << e.source().begin.line << ": " << e.description();
+    os << path;
+    if (e.source().begin.line > 0) os << ":" << e.source().begin.line;
+    os << ": " << e.description();
     return unexpected(os.str());
   }
   KvConfig c;
