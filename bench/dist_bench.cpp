@@ -16,6 +16,7 @@
 #include <thread>
 #include <unistd.h>
 
+#include "bench_node.hpp"
 #include "bench_util.hpp"
 #include "hypha/node/node.hpp"
 
@@ -24,19 +25,7 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-std::unique_ptr<Node> start(const std::string& name) {
-  NodeOptions o;
-  o.name = name;
-  o.cookie = "bench";
-  if (const char* t = std::getenv("HYPHA_BENCH_THREADS")) o.threads = static_cast<unsigned>(std::atoi(t));
-  if (const char* s = std::getenv("HYPHA_BENCH_SPIN_US")) o.idle_spin = std::chrono::microseconds(std::atoi(s));
-  auto n = Node::start(o);
-  if (!n) {
-    std::cerr << "dist_bench: " << n.error() << "\n";
-    std::exit(2);
-  }
-  return std::move(*n);
-}
+std::unique_ptr<Node> start(const std::string& name) { return bench::start_node(name); }
 
 int serve(const std::string& name) {
   sigset_t sigs;

@@ -11,6 +11,7 @@
 #include <iostream>
 #include <vector>
 
+#include "bench_node.hpp"
 #include "bench_util.hpp"
 #include "hypha/otp/blocking.hpp"
 #include "hypha/otp/gen_server.hpp"
@@ -27,18 +28,9 @@ struct Pong : GenServer {
 };
 
 std::unique_ptr<Node> start(const std::string& name, std::shared_ptr<Exports> exports = std::make_shared<Exports>()) {
-  NodeOptions o;
-  o.name = name;
-  o.cookie = "bench";
-  if (const char* t = std::getenv("HYPHA_BENCH_THREADS")) o.threads = static_cast<unsigned>(std::atoi(t));
-  if (const char* s = std::getenv("HYPHA_BENCH_SPIN_US")) o.idle_spin = std::chrono::microseconds(std::atoi(s));
-  auto n = Node::start(o);
-  if (!n) {
-    std::cerr << n.error() << "\n";
-    std::exit(1);
-  }
-  rpc::serve(**n, std::move(exports));
-  return std::move(*n);
+  auto n = bench::start_node(name);
+  rpc::serve(*n, std::move(exports));
+  return n;
 }
 
 enum class Mode { Call, Rpc, Task };

@@ -18,7 +18,8 @@ benches=("$@")
 # so killing the pid that started it would leave the VM running.
 cleanup() { pkill -9 -f "serve_$$[@.]" 2>/dev/null || true; rm -f "$out"; }
 trap cleanup EXIT
-wait_ready() { for _ in $(seq 1 100); do grep -q ready "$1" && return 0; sleep 0.1; done; echo "server not ready: $1" >&2; exit 1; }
+# wait_ready LOG [WORD]: until the server's log says WORD (default: ready).
+wait_ready() { for _ in $(seq 1 100); do grep -q "${2:-ready}" "$1" && return 0; sleep 0.1; done; echo "server not ready: $1" >&2; exit 1; }
 run_dist() {
   export ERL_EPMD_PORT=34369
   local cs=cserve_$$@127.0.0.1 bs=bserve_$$@127.0.0.1
@@ -74,9 +75,7 @@ run_kv() {
   for n in "$efoo:24043" "$ebar:24044"; do
     elixir --name "${n%:*}" --cookie bench bench/kv_bench.exs "${n##*:}" "a-m=$efoo" "n-z=$ebar" > "$dir/${n%%@*}.log" 2>&1 &
   done
-  for f in kvfoo_serve_$$ kvbar_serve_$$; do
-    for _ in $(seq 1 100); do grep -q started "$dir/$f.log" && break; sleep 0.1; done
-  done
+  wait_ready "$dir/kvfoo_serve_$$.log" started; wait_ready "$dir/kvbar_serve_$$.log" started
   wait_ready "$dir/kvefoo_serve_$$.log"; wait_ready "$dir/kvebar_serve_$$.log"
   for round in 1 2; do
     build/release/bench/kv_client beam 24043 24044 8 3

@@ -19,15 +19,11 @@ using namespace std::chrono_literals;
 
 
 TEST(KvStore, BucketsAndADeadBucketIsForgotten) {
-  NodeOptions o;
-  o.name = "kvstore@127.0.0.1";
-  o.cookie = "cookie";
-  o.epmd_port = free_port();
-  auto node = Node::start(o);
-  ASSERT_TRUE(node.ok());
+  auto node = testing::start_node("kvstore", free_port());
+  ASSERT_TRUE(node);
   Exports exports;
-  ASSERT_TRUE(kv::start_store(**node, exports).ok());
-  Runtime& rt = (*node)->runtime();
+  ASSERT_TRUE(kv::start_store(*node, exports).ok());
+  Runtime& rt = node->runtime();
   auto call = [&](const char* fun, std::string_view args) {
     const Outcome out = block_on(rt, [&](Process& self) { return exports.apply(self, Atom("kv"), Atom(fun), T(args)); });
     EXPECT_TRUE(out.ok()) << exit_reason_of(out).to_string();

@@ -26,14 +26,7 @@ class RouterTest : public ::testing::Test {
   std::vector<std::shared_ptr<Router>> routers;
 
   Node& start(const std::string& name, const std::vector<std::pair<std::string, std::string>>& table) {
-    NodeOptions o;
-    o.name = name;
-    o.cookie = "cookie";
-    o.epmd_port = epmd;
-    o.threads = 2;
-    auto n = Node::start(o);
-    EXPECT_TRUE(n.ok());
-    nodes.push_back(std::move(*n));
+    nodes.push_back(testing::start_node(name, epmd));
     auto exports = std::make_shared<Exports>();
     rpc::serve(*nodes.back(), exports);
     auto r = Router::start(*nodes.back(), exports, RangeTable::parse(table).value());
@@ -49,9 +42,9 @@ class RouterTest : public ::testing::Test {
 };
 
 TEST_F(RouterTest, RoutesToTheOwnerWithEachNodesTable) {
-  Node& a = start("ra@127.0.0.1", {{"a-m", "ra@127.0.0.1"}, {"n-z", "rb@127.0.0.1"}});
-  // b's table sends "w..." on to... a, whose table says b: still ends at an owner by b's own view.
-  Node& b = start("rb@127.0.0.1", {{"a-z", "rb@127.0.0.1"}});
+  Node& a = start("ra", {{"a-m", "ra@127.0.0.1"}, {"n-z", "rb@127.0.0.1"}});
+  // b's own table differs: it owns every letter, so what a forwards to b stays there.
+  Node& b = start("rb", {{"a-z", "rb@127.0.0.1"}});
   EXPECT_EQ(route(a, "hello"), Term(a.name()));
   EXPECT_EQ(route(a, "world"), Term(b.name()));
   EXPECT_EQ(route(b, "hello"), Term(b.name()));  // b's table differs: b owns everything it sees
@@ -60,8 +53,8 @@ TEST_F(RouterTest, RoutesToTheOwnerWithEachNodesTable) {
 }
 
 TEST_F(RouterTest, TablesPointingAtEachOtherEndInAnError) {
-  Node& a = start("la@127.0.0.1", {{"a-z", "lb@127.0.0.1"}});
-  start("lb@127.0.0.1", {{"a-z", "la@127.0.0.1"}});
+  Node& a = start("la", {{"a-z", "lb@127.0.0.1"}});
+  start("lb", {{"a-z", "la@127.0.0.1"}});
   const std::string r = route(a, "loop").to_string();
   EXPECT_NE(r.find("routing loop"), std::string::npos) << r;
 }

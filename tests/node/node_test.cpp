@@ -35,13 +35,8 @@ class NodeTest : public ::testing::Test {
   std::vector<std::unique_ptr<Node>> nodes;
 
   Node& start(const std::string& name, const std::string& cookie = "cookie", NodeOptions extra = {}) {
-    extra.name = name + "@127.0.0.1";
     extra.cookie = cookie;
-    extra.epmd_port = epmd;
-    extra.threads = 2;
-    auto n = Node::start(extra);
-    EXPECT_TRUE(n.ok()) << (n.ok() ? "" : n.error());
-    nodes.push_back(std::move(*n));
+    nodes.push_back(testing::start_node(name, epmd, extra));
     return *nodes.back();
   }
 };

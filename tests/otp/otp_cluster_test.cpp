@@ -26,14 +26,7 @@ class OtpCluster : public ::testing::Test {
   std::vector<std::unique_ptr<Node>> nodes;
 
   Node& start(const std::string& name) {
-    NodeOptions o;
-    o.name = name + "@127.0.0.1";
-    o.cookie = "cookie";
-    o.epmd_port = epmd;
-    o.threads = 2;
-    auto n = Node::start(o);
-    EXPECT_TRUE(n.ok()) << (n.ok() ? "" : n.error());
-    nodes.push_back(std::move(*n));
+    nodes.push_back(testing::start_node(name, epmd));
     auto exports = std::make_shared<Exports>();
     exports->add("calc", "add", [](std::int64_t a, std::int64_t b) { return a + b; });
     exports->add("calc", "boom", []() -> Term { throw std::runtime_error("boom"); });

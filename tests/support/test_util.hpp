@@ -1,5 +1,5 @@
-// Helpers the test binaries share: terms from Erlang syntax, and a free loopback port (for an
-// EPMD port of a test's own).
+// Helpers the test binaries share: terms from Erlang syntax, a free loopback port (for an EPMD
+// port of a test's own), and a node on loopback.
 #pragma once
 
 #include <asio/io_context.hpp>
@@ -7,6 +7,12 @@
 #include <cstdint>
 #include <string_view>
 
+#include <gtest/gtest.h>
+
+#include <memory>
+#include <string>
+
+#include "hypha/node/node.hpp"
 #include "hypha/term/text.hpp"
 
 namespace hypha::testing {
@@ -17,6 +23,18 @@ inline std::uint16_t free_port() {
   asio::io_context io;
   asio::ip::tcp::acceptor a(io, asio::ip::tcp::endpoint(asio::ip::address_v4::loopback(), 0));
   return a.local_endpoint().port();
+}
+
+// ALIVE@127.0.0.1 with the test's EPMD port, cookie "cookie" and two workers unless `o` says
+// otherwise; nullptr (and a test failure) when it does not start.
+inline std::unique_ptr<Node> start_node(const std::string& alive, std::uint16_t epmd, NodeOptions o = {}) {
+  o.name = alive + "@127.0.0.1";
+  if (o.cookie.empty()) o.cookie = "cookie";
+  o.epmd_port = epmd;
+  if (o.threads == 0) o.threads = 2;
+  auto n = Node::start(o);
+  EXPECT_TRUE(n.ok()) << (n.ok() ? "" : n.error());
+  return n.ok() ? std::move(*n) : nullptr;
 }
 
 }  // namespace hypha::testing

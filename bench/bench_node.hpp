@@ -1,0 +1,28 @@
+// The node every distribution benchmark starts: cookie "bench", and the experiment knobs
+// HYPHA_BENCH_THREADS (workers) and HYPHA_BENCH_SPIN_US (idle spin). Exits on failure.
+#pragma once
+
+#include <cstdlib>
+#include <iostream>
+#include <memory>
+#include <string>
+
+#include "hypha/node/node.hpp"
+
+namespace hypha::bench {
+
+inline std::unique_ptr<Node> start_node(const std::string& name) {
+  NodeOptions o;
+  o.name = name;
+  o.cookie = "bench";
+  if (const char* t = std::getenv("HYPHA_BENCH_THREADS")) o.threads = static_cast<unsigned>(std::atoi(t));
+  if (const char* s = std::getenv("HYPHA_BENCH_SPIN_US")) o.idle_spin = std::chrono::microseconds(std::atoi(s));
+  auto n = Node::start(o);
+  if (!n) {
+    std::cerr << "bench: " << n.error() << "\n";
+    std::exit(2);
+  }
+  return std::move(*n);
+}
+
+}  // namespace hypha::bench
