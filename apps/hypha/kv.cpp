@@ -9,6 +9,8 @@
 #include <asio/redirect_error.hpp>
 #include <asio/use_awaitable.hpp>
 #include <asio/write.hpp>
+#include <future>
+#include <set>
 #include <map>
 #include <shared_mutex>
 #include <sstream>
@@ -225,52 +227,69 @@ constexpr std::size_t kMaxLine = 64 * 1024;
 
 }  // namespace
 
-struct TextServer::Impl {
+// Every handler runs on the io_context it was started on (the node's: one thread at a time).
+struct TextServer::Impl : std::enable_shared_from_this<Impl> {
+  Impl(asio::io_context& io, Runtime& r, std::shared_ptr<const Router> ro) : acceptor(io), rt(r), router(std::move(ro)) {}
   asio::ip::tcp::acceptor acceptor;
   Runtime& rt;
   std::shared_ptr<const Router> router;
+  std::set<std::shared_ptr<asio::ip::tcp::socket>> clients;
+  bool stopped = false;
 
   asio::awaitable<void> accept_loop() {
+    auto self = shared_from_this();
     for (;;) {
       asio::error_code ec;
-      asio::ip::tcp::socket s = co_await acceptor.async_accept(asio::redirect_error(asio::use_awaitable, ec));
-      if (ec == asio::error::operation_aborted) co_return;
+      auto s = std::make_shared<asio::ip::tcp::socket>(
+          co_await acceptor.async_accept(asio::redirect_error(asio::use_awaitable, ec)));
+      if (stopped || ec == asio::error::operation_aborted) co_return;
       if (ec) continue;
-      asio::co_spawn(acceptor.get_executor(), client(std::move(s)), asio::detached);
+      clients.insert(s);
+      asio::co_spawn(acceptor.get_executor(), client(s), asio::detached);
     }
   }
 
   // One client: a line in, the reply out. A line too long gets an error and the connection ends;
   // a bad command gets its error line and the connection goes on.
-  asio::awaitable<void> client(asio::ip::tcp::socket s) {
+  asio::awaitable<void> client(std::shared_ptr<asio::ip::tcp::socket> s) {
+    auto self = shared_from_this();
     std::string buf;
     for (;;) {
       asio::error_code ec;
-      const std::size_t n = co_await asio::async_read_until(s, asio::dynamic_buffer(buf, kMaxLine), '\n',
+      const std::size_t n = co_await asio::async_read_until(*s, asio::dynamic_buffer(buf, kMaxLine), '\n',
                                                             asio::redirect_error(asio::use_awaitable, ec));
       if (ec == asio::error::not_found) {
-        co_await asio::async_write(s, asio::buffer(std::string("ERROR line too long\r\n")),
+        co_await asio::async_write(*s, asio::buffer(std::string("ERROR line too long\r\n")),
                                    asio::redirect_error(asio::use_awaitable, ec));
-        co_return;
+        break;
       }
-      if (ec) co_return;
+      if (ec || stopped) break;
       std::string line = buf.substr(0, n);
       buf.erase(0, n);
       while (!line.empty() && (line.back() == '\n' || line.back() == '\r')) line.pop_back();
       // Named, not a temporary in the co_await: g++ 12 can destroy such temporaries twice.
-      std::function<Task<std::string>(Process&)> work = [router_ref = router, line](Process& self) -> Task<std::string> {
-        co_return co_await execute(self, *router_ref, line);
+      std::function<Task<std::string>(Process&)> work = [router_ref = router, line](Process& p) -> Task<std::string> {
+        co_return co_await execute(p, *router_ref, line);
       };
       const std::string reply = co_await in_process(rt, std::move(work));
-      co_await asio::async_write(s, asio::buffer(reply), asio::redirect_error(asio::use_awaitable, ec));
-      if (ec) co_return;
+      if (stopped) break;
+      co_await asio::async_write(*s, asio::buffer(reply), asio::redirect_error(asio::use_awaitable, ec));
+      if (ec) break;
     }
+    clients.erase(s);
+  }
+
+  void stop() {
+    stopped = true;
+    asio::error_code ec;
+    acceptor.close(ec);
+    for (const auto& c : clients) c->close(ec);
   }
 };
 
 Result<std::unique_ptr<TextServer>, std::string> TextServer::start(asio::io_context& io, std::uint16_t port, Runtime& rt,
                                                                    std::shared_ptr<const Router> router) {
-  auto impl = std::unique_ptr<Impl>(new Impl{asio::ip::tcp::acceptor(io), rt, std::move(router)});
+  auto impl = std::make_shared<Impl>(io, rt, std::move(router));
   asio::error_code ec;
   const asio::ip::tcp::endpoint ep(asio::ip::tcp::v4(), port);
   impl->acceptor.open(ep.protocol(), ec);
@@ -282,10 +301,15 @@ Result<std::unique_ptr<TextServer>, std::string> TextServer::start(asio::io_cont
   return std::unique_ptr<TextServer>(new TextServer(std::move(impl)));
 }
 
-TextServer::TextServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+TextServer::TextServer(std::shared_ptr<Impl> impl) : impl_(std::move(impl)) {}
+// Stops on the io_context's own thread (its handlers are not thread-safe) and waits for it.
 TextServer::~TextServer() {
-  asio::error_code ec;
-  impl_->acceptor.close(ec);
+  std::promise<void> done;
+  asio::post(impl_->acceptor.get_executor(), [impl = impl_, &done] {
+    impl->stop();
+    done.set_value();
+  });
+  done.get_future().wait();
 }
 std::uint16_t TextServer::port() const noexcept { return impl_->acceptor.local_endpoint().port(); }
 

@@ -34,8 +34,8 @@ class TextServer {
   struct Impl;
 
  private:
-  explicit TextServer(std::unique_ptr<Impl> impl);
-  std::unique_ptr<Impl> impl_;
+  explicit TextServer(std::shared_ptr<Impl> impl);
+  std::shared_ptr<Impl> impl_;
 };
 
 }  // namespace hypha::kv

@@ -113,11 +113,10 @@ int run_kv(const std::string& path) {
   auto router = Router::start(n, exports, cfg->table);
   if (!router) return fail("kv: router: " + router.error().to_string());
 
-  asio::io_context io;
-  auto server = kv::TextServer::start(io, cfg->port, n.runtime(), *router);
+  // On the node's io_context: idle workers serve the clients, so a request line reaches its
+  // process and the reply its socket without a thread hand-off.
+  auto server = kv::TextServer::start(n.io_context(), cfg->port, n.runtime(), *router);
   if (!server) return fail(server.error());
-  auto work = asio::make_work_guard(io);
-  std::thread io_thread([&io] { io.run(); });
 
   std::cout << "kv node " << n.name().text() << " started (kv port " << (*server)->port() << ")" << std::endl;
   std::cout << "routing table: " << (*router)->describe() << std::endl;
@@ -138,9 +137,6 @@ int run_kv(const std::string& path) {
     std::cout << "routing table reloaded: " << (*router)->describe() << std::endl;
   }
   server->reset();
-  work.reset();
-  io.stop();
-  io_thread.join();
   n.stop();
   return 0;
 }

@@ -9,6 +9,10 @@
 #include <asio/write.hpp>
 
 #include <sys/socket.h>
+#include <sys/uio.h>
+
+#include <algorithm>
+#include <array>
 
 #include "bytes.hpp"
 
@@ -16,6 +20,11 @@ namespace hypha::net {
 
 using asio::use_awaitable;
 using Clock = std::chrono::steady_clock;
+
+namespace {
+thread_local bool tl_corked = false;
+thread_local std::vector<std::shared_ptr<DistConnection>> tl_corked_conns;
+}  // namespace
 
 DistConnection::DistConnection(asio::ip::tcp::socket sock, std::chrono::milliseconds ticktime,
                                ConnectionLimits limits)
@@ -108,31 +117,45 @@ bool DistConnection::send(Frame frame) {
   {
     std::lock_guard lock(mu_);
     if (closed()) return false;
-    // Fast path: nothing queued and no write in flight, so write from this thread now without
-    // waking the I/O thread (shut() closes the socket under the same lock). Up to a few small
-    // frames per 20 us window go out so (a call's request and its monitor, a reply), which keeps
-    // round trips free of thread wake-ups; past that it is a burst, and frames queue and go out
-    // in batches. A large frame is worth its own system call even in a burst.
-    const auto now = Clock::now().time_since_epoch().count();
-    const auto window = std::chrono::duration_cast<Clock::duration>(std::chrono::microseconds(20)).count();
-    if (now - window_start_ > window) {
-      window_start_ = now;
-      direct_in_window_ = 0;
-    }
-    const bool large = frame.size() >= 8192;
-    if (!writing_ && pending_.empty() && (large || direct_in_window_ < kDirectPerWindow)) {
-      ++direct_in_window_;
-      const ssize_t n = ::send(sock_.native_handle(), frame.data(), frame.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
-      last_write_ = now;
-      if (n == static_cast<ssize_t>(frame.size())) return true;
-      if (n > 0) frame.erase(frame.begin(), frame.begin() + n);  // the rest goes through the queue
-    }
-    if (pending_bytes_ + frame.size() > limits_.max_queued) {
-      over_limit = true;
+    if (tl_corked && !writing_) {  // held until this thread uncorks
+      if (pending_bytes_ + frame.size() <= limits_.max_queued) {
+        pending_bytes_ += frame.size();
+        pending_.push_back(std::move(frame));
+        auto self = shared_from_this();
+        if (std::find(tl_corked_conns.begin(), tl_corked_conns.end(), self) == tl_corked_conns.end())
+          tl_corked_conns.push_back(std::move(self));
+        if (pending_bytes_ < kCorkedBytes) return true;
+        start = write_pending_locked();  // a burst: out now, or to the writer
+      } else {
+        over_limit = true;
+      }
     } else {
-      pending_bytes_ += frame.size();
-      pending_.push_back(std::move(frame));
-      start = !std::exchange(writing_, true);
+      // Fast path: nothing queued and no write in flight, so write from this thread now without
+      // waking the I/O thread (shut() closes the socket under the same lock). Up to a few small
+      // frames per 20 us window go out so (a call's request and its monitor, a reply), which keeps
+      // round trips free of thread wake-ups; past that it is a burst, and frames queue and go out
+      // in batches. A large frame is worth its own system call even in a burst.
+      const auto now = Clock::now().time_since_epoch().count();
+      const auto window = std::chrono::duration_cast<Clock::duration>(std::chrono::microseconds(20)).count();
+      if (now - window_start_ > window) {
+        window_start_ = now;
+        direct_in_window_ = 0;
+      }
+      const bool large = frame.size() >= 8192;
+      if (!writing_ && pending_.empty() && (large || direct_in_window_ < kDirectPerWindow)) {
+        ++direct_in_window_;
+        const ssize_t n = ::send(sock_.native_handle(), frame.data(), frame.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+        last_write_ = now;
+        if (n == static_cast<ssize_t>(frame.size())) return true;
+        if (n > 0) frame.erase(frame.begin(), frame.begin() + n);  // the rest goes through the queue
+      }
+      if (pending_bytes_ + frame.size() > limits_.max_queued) {
+        over_limit = true;
+      } else {
+        pending_bytes_ += frame.size();
+        pending_.push_back(std::move(frame));
+        start = !std::exchange(writing_, true);
+      }
     }
   }
   if (over_limit) {
@@ -144,6 +167,55 @@ bool DistConnection::send(Frame frame) {
     asio::post(sock_.get_executor(), [self] { self->write_next(); });
   }
   return true;
+}
+
+void DistConnection::cork() noexcept { tl_corked = true; }
+
+void DistConnection::uncork() {
+  tl_corked = false;
+  if (tl_corked_conns.empty()) return;
+  for (auto& c : tl_corked_conns) c->flush_corked();
+  tl_corked_conns.clear();
+}
+
+// Writes what corked senders queued with one gathered system call; what the socket does not
+// take now (or an error) goes to the I/O thread's writer.
+void DistConnection::flush_corked() {
+  bool start = false;
+  {
+    std::lock_guard lock(mu_);
+    if (closed() || writing_ || pending_.empty()) return;
+    start = write_pending_locked();
+  }
+  if (start) {
+    auto self = shared_from_this();
+    asio::post(sock_.get_executor(), [self] { self->write_next(); });
+  }
+}
+
+// Under mu_, with no write in flight: writes the queue with one gathered system call. True when
+// something is left (the writer must be started; writing_ is then set).
+bool DistConnection::write_pending_locked() {
+  std::array<iovec, 64> iov;
+  std::size_t n = 0;
+  for (auto it = pending_.begin(); it != pending_.end() && n < iov.size(); ++it, ++n)
+    iov[n] = iovec{it->data(), it->size()};
+  msghdr msg{};
+  msg.msg_iov = iov.data();
+  msg.msg_iovlen = n;
+  const ssize_t written = ::sendmsg(sock_.native_handle(), &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
+  last_write_ = Clock::now().time_since_epoch().count();
+  if (written > 0) {
+    auto left = static_cast<std::size_t>(written);
+    pending_bytes_ -= left;
+    while (left > 0 && left >= pending_.front().size()) {
+      left -= pending_.front().size();
+      pending_.pop_front();
+    }
+    if (left > 0) pending_.front().erase(pending_.front().begin(), pending_.front().begin() + static_cast<std::ptrdiff_t>(left));
+    drained_.notify_all();
+  }
+  return !pending_.empty() && !std::exchange(writing_, true);
 }
 
 void DistConnection::write_next() {

@@ -61,7 +61,9 @@ Result<bool, std::string> Node::Impl::start() {
   }
   epmd = opts.epmd_port ? opts.epmd_port : net::epmd_port();
   work.emplace(io.get_executor());
-  io_thread = std::thread([this] { io.run(); });
+  io_thread = std::thread([this] {
+    while (!io_thread_stop.load() && !io.stopped()) io.run_one();
+  });
 
   if (opts.embedded_epmd) {
     epmd_server = std::make_unique<net::EpmdServer>(io.get_executor());
@@ -92,6 +94,13 @@ Result<bool, std::string> Node::Impl::start() {
                             creation_};
   rt = std::make_unique<Runtime>(RuntimeOptions{.node = self_name, .creation = creation_, .threads = opts.threads, .idle_spin = opts.idle_spin});
   rt->set_remote(this);
+  if (opts.workers_poll_io) {  // hand the io_context over to the workers
+    io_thread_stop = true;
+    asio::post(io, [] {});
+    io_thread.join();
+    rt->set_io_poller(&poller);
+    workers_poll = true;
+  }
 
   net_kernel = rt->spawn(net_kernel_process());
   rt->register_name(a("net_kernel"), *net_kernel);
@@ -119,7 +128,7 @@ void Node::Impl::stop() {
     p->conn->close_after_flush("node stopping");
     p->conn->closed_future().wait_until(deadline);
   }
-  if (io_thread.joinable()) {
+  if (io_thread.joinable() || workers_poll) {
     asio::post(io, [this] {
       asio::error_code ec;
       acceptor.close(ec);
@@ -131,6 +140,8 @@ void Node::Impl::stop() {
   }
   // The I/O thread ends before the runtime: its callbacks deliver into the runtime.
   if (rt) rt->set_remote(nullptr);
+  if (workers_poll) rt->set_io_poller(nullptr);
+  workers_poll = false;
   work.reset();
   io.stop();
   if (io_thread.joinable()) io_thread.join();
@@ -404,6 +415,7 @@ Runtime& Node::runtime() noexcept { return *impl_->rt; }
 Atom Node::name() const noexcept { return impl_->self_name; }
 std::uint32_t Node::creation() const noexcept { return impl_->creation_; }
 std::uint16_t Node::port() const noexcept { return impl_->listen_port; }
+asio::io_context& Node::io_context() noexcept { return impl_->io; }
 bool Node::serves_epmd() const noexcept { return impl_->serving_epmd; }
 
 Result<bool, std::string> Node::connect(Atom node, std::chrono::milliseconds timeout) {

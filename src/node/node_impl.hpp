@@ -3,7 +3,9 @@
 
 #include <asio/io_context.hpp>
 #include <asio/ip/tcp.hpp>
+#include <asio/post.hpp>
 #include <array>
+#include <atomic>
 #include <map>
 #include <optional>
 #include <mutex>
@@ -140,6 +142,20 @@ struct Node::Impl : RemoteTransport {
 
   asio::io_context io;
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work;
+  // The I/O thread runs the io_context while the node starts; then the runtime's idle workers
+  // take it over through `poller` (see process/io_poller.hpp) and the thread ends.
+  struct AsioPoller final : IoPoller {
+    explicit AsioPoller(asio::io_context& c) : io(c) {}
+    void poll() override { io.poll(); }
+    void wait() override { io.run_one(); }
+    void interrupt() override { asio::post(io, [] {}); }
+    void batch_begin() override { net::DistConnection::cork(); }
+    void batch_end() override { net::DistConnection::uncork(); }
+    asio::io_context& io;
+  };
+  AsioPoller poller{io};
+  std::atomic<bool> io_thread_stop{false};
+  bool workers_poll = false;
   std::thread io_thread;
   std::unique_ptr<net::EpmdServer> epmd_server;
   bool serving_epmd = false;

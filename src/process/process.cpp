@@ -168,6 +168,7 @@ bool Runtime::is_local(const Pid& p) const noexcept { return impl_->is_local(p);
 unsigned Runtime::threads() const noexcept { return impl_->sched.threads(); }
 std::size_t Runtime::process_count() const noexcept { return impl_->count.load(std::memory_order_relaxed); }
 void Runtime::set_remote(RemoteTransport* remote) noexcept { impl_->remote.store(remote, std::memory_order_release); }
+void Runtime::set_io_poller(IoPoller* poller) { impl_->sched.set_poller(poller); }
 
 Pid Runtime::spawn(ProcessBody body, const SpawnOptions& opts) { return impl_->spawn(std::move(body), opts); }
 Pid Runtime::spawn(Atom mod, Atom fun, Term args, const SpawnOptions& opts) {

@@ -27,8 +27,35 @@ void Scheduler::stop() {
     std::lock_guard lock(global_mu_);
     idle_cv_.notify_all();
   }
+  if (IoPoller* p = poller_.load()) p->interrupt();
+  {
+    std::lock_guard lock(wd_mu_);
+    wd_cv_.notify_all();
+  }
   for (auto& w : workers_)
     if (w->thread.joinable()) w->thread.join();
+  if (watchdog_.joinable()) watchdog_.join();
+}
+
+void Scheduler::set_poller(IoPoller* poller) {
+  if (poller) {
+    poller_.store(poller);
+    if (!watchdog_.joinable()) watchdog_ = std::thread([this] { watchdog(); });
+    return;
+  }
+  IoPoller* old = poller_.exchange(nullptr);
+  if (!old) return;
+  {
+    std::lock_guard lock(wd_mu_);
+    wd_cv_.notify_all();
+  }
+  if (watchdog_.joinable()) watchdog_.join();
+  // A worker may be inside the old poller: interrupt its wait until it lets the token go.
+  while (!poll_token_.try_lock()) {
+    old->interrupt();
+    std::this_thread::sleep_for(std::chrono::microseconds(50));
+  }
+  poll_token_.unlock();
 }
 
 void Scheduler::schedule(ProcessCore* p) {
@@ -41,24 +68,99 @@ void Scheduler::schedule(ProcessCore* p) {
       std::lock_guard lock(w->mu);
       w->queue.push_back(previous);
     }
-    queued_.fetch_add(1, std::memory_order_release);
-    if (sleeping_.load(std::memory_order_acquire) > 0) wake_one();
+    queued_.fetch_add(1);
+    if (sleeping_.load() > 0) {
+      wake_one();
+    } else if (poller_waiting_.load()) {
+      if (IoPoller* io = poller_.load()) io->interrupt();
+    }
     return;
   }
   {
     std::lock_guard lock(global_mu_);
     global_.push_back(p);
-    queued_.fetch_add(1, std::memory_order_release);
+    queued_.fetch_add(1);
   }
   // A spinning worker will take it; wake a sleeper only when none spins. A spinner that stops
-  // right now checks the queue under global_mu_ before it sleeps, so nothing is missed.
-  if (spinning_.load(std::memory_order_acquire) == 0 && sleeping_.load(std::memory_order_acquire) > 0)
+  // right now checks the queue under global_mu_ before it sleeps, so nothing is missed; a worker
+  // about to wait on I/O checks the queue after saying so (both sides sequentially consistent).
+  if (spinning_.load() > 0) return;
+  if (sleeping_.load() > 0) {
+    std::lock_guard lock(global_mu_);
     idle_cv_.notify_one();
+  } else if (poller_waiting_.load()) {
+    if (IoPoller* io = poller_.load()) io->interrupt();
+  }
 }
 
 void Scheduler::wake_one() {
   std::lock_guard lock(global_mu_);
   idle_cv_.notify_one();
+}
+
+bool Scheduler::poll_io(Worker& w) {
+  if (!poller_.load(std::memory_order_acquire) || !poll_token_.try_lock()) return false;
+  IoPoller* io = poller_.load();  // again under the token: set_poller(nullptr) takes it to detach
+  if (!io) {
+    poll_token_.unlock();
+    return false;
+  }
+  last_poll_.store(std::chrono::steady_clock::now().time_since_epoch().count(), std::memory_order_relaxed);
+  io->poll();
+  // Spin on the poller a little before blocking in it (when no other worker spins): a reply that
+  // comes within idle_spin is taken without the wake-up of a sleeping thread.
+  if (!w.next && queued_.load() == 0 && idle_spin_.count() > 0) {
+    if (spinning_.fetch_add(1) == 0) {
+      const auto spin_until = std::chrono::steady_clock::now() + idle_spin_;
+      while (!w.next && queued_.load() == 0 && !stop_.load() && std::chrono::steady_clock::now() < spin_until)
+        io->poll();
+    }
+    spinning_.fetch_sub(1);
+  }
+  if (!w.next && queued_.load() == 0 && !stop_.load()) {
+    poller_waiting_.store(true);
+    if (queued_.load() == 0 && !stop_.load() && poller_.load()) io->wait();
+    poller_waiting_.store(false);
+    last_poll_.store(std::chrono::steady_clock::now().time_since_epoch().count(), std::memory_order_relaxed);
+    if (wd_parked_.load()) {
+      std::lock_guard lock(wd_mu_);
+      wd_cv_.notify_one();
+    }
+  }
+  poll_token_.unlock();
+  return true;
+}
+
+// Polls for the workers while they are all busy (no poll for a millisecond). It parks while a
+// worker waits on I/O, and once woken stays on its timer for a while (100 ms), so a busy node
+// wakes it at most a few times a second and an idle one not at all.
+void Scheduler::watchdog() {
+  using namespace std::chrono;
+  const auto period = duration_cast<steady_clock::duration>(milliseconds(1)).count();
+  auto timed_until = steady_clock::now() + milliseconds(100);
+  std::unique_lock lock(wd_mu_);
+  while (!stop_.load() && poller_.load()) {
+    if (steady_clock::now() >= timed_until && poller_waiting_.load()) {
+      wd_parked_.store(true);
+      wd_cv_.wait(lock, [&] { return stop_.load() || !poller_.load() || !poller_waiting_.load(); });
+      wd_parked_.store(false);
+      timed_until = steady_clock::now() + milliseconds(100);
+      continue;
+    }
+    wd_cv_.wait_for(lock, milliseconds(1));
+    if (poller_waiting_.load()) continue;  // a worker runs the I/O
+    const auto now = steady_clock::now().time_since_epoch().count();
+    if (now - last_poll_.load(std::memory_order_relaxed) < period) continue;
+    lock.unlock();
+    if (poll_token_.try_lock()) {
+      if (IoPoller* io = poller_.load()) {
+        last_poll_.store(now, std::memory_order_relaxed);
+        io->poll();
+      }
+      poll_token_.unlock();
+    }
+    lock.lock();
+  }
 }
 
 ProcessCore* Scheduler::find_work(Worker& w) {
@@ -100,9 +202,13 @@ void Scheduler::loop(Worker& w) {
   tl_worker = &w;
   while (!stop_.load(std::memory_order_acquire)) {
     if (ProcessCore* p = find_work(w)) {
+      IoPoller* io = poller_.load(std::memory_order_acquire);
+      if (io) io->batch_begin();
       run_(p);
+      if (io) io->batch_end();
       continue;
     }
+    if (poll_io(w)) continue;
     // One idle worker at a time spins a little before sleeping: waking a sleeping thread costs
     // several microseconds and a reply often arrives within that time (BEAM schedulers spin too).
     // More spinners would only take CPU from the threads doing the work.

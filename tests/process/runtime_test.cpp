@@ -124,12 +124,13 @@ TEST_F(RuntimeTest, ExitReasonReachesMonitorsAndLinksKill) {
     co_await self.receive();
     self.exit("boom"_atom);
   });
-  Pid linked = rt.spawn([victim](Process& self) -> Task<> {
+  Pid linked = rt.spawn([victim, reply = me.pid()](Process& self) -> Task<> {
     self.link(victim);
+    self.send(reply, "linked"_atom);
     co_await self.receive();  // never comes: the link kills it first
   });
-  // Make sure the link exists before the victim dies.
-  for (int i = 0; i < 1000 && rt.process_info(linked)->links.empty(); ++i) std::this_thread::yield();
+  // The link exists before the victim dies.
+  ASSERT_EQ(me.receive(kWait), Term("linked"_atom));
   Ref m1 = me.monitor(victim);
   Ref m2 = me.monitor(linked);
   rt.send(victim, "go"_atom);

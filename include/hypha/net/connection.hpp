@@ -84,12 +84,20 @@ class DistConnection : public std::enable_shared_from_this<DistConnection> {
   // network carries (never call it on the I/O thread).
   bool wait_queue_below(std::size_t bytes, std::chrono::steady_clock::time_point deadline);
 
+  // Between cork() and uncork(), the frames this thread sends on any connection are held; uncork()
+  // writes each connection's frames with one system call. The node's workers cork around each
+  // process run, so a gen_server call's MONITOR_P and REG_SEND leave together.
+  static void cork() noexcept;
+  static void uncork();
+
  private:
   asio::awaitable<void> read_loop();
   asio::awaitable<void> tick_loop();
   void write_next();
   bool writing_now(std::vector<asio::const_buffer>& bufs, const std::optional<std::string>& drained_close);
   void shut(const std::string& reason);
+  void flush_corked();
+  bool write_pending_locked();
 
   asio::ip::tcp::socket sock_;
   asio::steady_timer tick_timer_;
@@ -105,6 +113,8 @@ class DistConnection : public std::enable_shared_from_this<DistConnection> {
   bool writing_ = false;
   // Small frames written directly by senders in the current window (under mu_).
   static constexpr int kDirectPerWindow = 4;
+  // Corked frames are written once this many bytes wait (a burst need not wait for uncork()).
+  static constexpr std::size_t kCorkedBytes = 256 * 1024;
   std::chrono::steady_clock::rep window_start_ = 0;
   int direct_in_window_ = 0;
   std::vector<Frame> inflight_;

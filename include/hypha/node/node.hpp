@@ -10,8 +10,8 @@
 //   hypha::Runtime& rt = (*node)->runtime();
 //   bool up = (*node)->ping(hypha::Atom("bar@127.0.0.1"));
 //
-// Thread-safety: every member may be called from any thread. The node's network I/O runs on one
-// thread of its own; processes run on the runtime's workers.
+// Thread-safety: every member may be called from any thread. Processes run on the runtime's
+// workers, and idle workers also run the node's network I/O (workers_poll_io).
 #pragma once
 
 #include <chrono>
@@ -23,6 +23,10 @@
 
 #include "hypha/process/runtime.hpp"
 #include "hypha/term/result.hpp"
+
+namespace asio {
+class io_context;
+}
 
 namespace hypha {
 
@@ -37,6 +41,9 @@ struct NodeOptions {
   std::chrono::milliseconds setup_timeout = std::chrono::seconds(7);  // net_setuptime
   unsigned threads = 0;                     // process workers; 0: one per core
   std::chrono::microseconds idle_spin{40};  // RuntimeOptions::idle_spin: latency vs. throughput
+  // Idle process workers run the network I/O (no hand-off from an I/O thread to a worker, as
+  // BEAM's schedulers poll); false: a dedicated I/O thread does, and hands every message over.
+  bool workers_poll_io = true;
   std::uint16_t listen_port = 0;            // 0: any free port
   bool embedded_epmd = true;                // serve EPMD ourselves when its port is free
   bool publish = true;                      // register with EPMD (short-lived clients need not)
@@ -60,6 +67,9 @@ class Node {
   Atom name() const noexcept;
   std::uint32_t creation() const noexcept;
   std::uint16_t port() const noexcept;       // the distribution listen port
+  // The node's asio io_context, for an application's own sockets (hypha kv's text server): their
+  // handlers then run on the workers too, and a request reaches its process without a hand-off.
+  asio::io_context& io_context() noexcept;
   bool serves_epmd() const noexcept;         // the embedded EPMD is running in this node
 
   // Connects (if needed) and asks the peer's net_kernel, as net_adm:ping does.

@@ -23,6 +23,7 @@
 #include <optional>
 #include <vector>
 
+#include "hypha/process/io_poller.hpp"
 #include "hypha/process/mailbox.hpp"
 #include "hypha/process/process.hpp"
 #include "hypha/process/remote.hpp"
@@ -113,6 +114,9 @@ class Runtime {
 
   // The node layer plugs in here (nullptr: remote sends are dropped, as to an unreachable node).
   void set_remote(RemoteTransport* remote) noexcept;
+  // Lets idle workers run the node's I/O (see io_poller.hpp); nullptr detaches it, returning once
+  // no worker is inside it. The poller must outlive its attachment.
+  void set_io_poller(IoPoller* poller);
 
   // Entry points for the node layer: signals that arrived from other nodes for local processes.
   void deliver(const Pid& to, Term msg);
