@@ -117,18 +117,16 @@ bool DistConnection::send(Frame frame) {
   {
     std::lock_guard lock(mu_);
     if (closed()) return false;
-    if (tl_corked && !writing_) {  // held until this thread uncorks
-      if (pending_bytes_ + frame.size() <= limits_.max_queued) {
-        pending_bytes_ += frame.size();
-        pending_.push_back(std::move(frame));
-        auto self = shared_from_this();
-        if (std::find(tl_corked_conns.begin(), tl_corked_conns.end(), self) == tl_corked_conns.end())
-          tl_corked_conns.push_back(std::move(self));
-        if (pending_bytes_ < kCorkedBytes) return true;
-        start = write_pending_locked();  // a burst: out now, or to the writer
-      } else {
-        over_limit = true;
-      }
+    if (tl_corked && !writing_ && pending_bytes_ + frame.size() <= limits_.max_queued) {
+      // Held until this thread uncorks; a burst goes out once a quarter of the queue limit (at
+      // most kCorkedBytes) waits, so corking never fills the queue by itself.
+      pending_bytes_ += frame.size();
+      pending_.push_back(std::move(frame));
+      auto self = shared_from_this();
+      if (std::find(tl_corked_conns.begin(), tl_corked_conns.end(), self) == tl_corked_conns.end())
+        tl_corked_conns.push_back(std::move(self));
+      if (pending_bytes_ < std::min(kCorkedBytes, limits_.max_queued / 4)) return true;
+      start = write_pending_locked();
     } else {
       // Fast path: nothing queued and no write in flight, so write from this thread now without
       // waking the I/O thread (shut() closes the socket under the same lock). Up to a few small

@@ -53,7 +53,7 @@ SpawnHandler spawn_handler(std::shared_ptr<Exports> exports) {
     if (mod == at("erpc") && fun == at("execute_call") && argv.size() == 4 && argv[1].is_atom() && argv[2].is_atom()) {
       return [exports, res = argv[0], m = argv[1].atom_value(), f = argv[2].atom_value(), a = argv[3]](Process& self) -> Task<> {
         const Outcome o = co_await exports->apply(self, m, f, a);
-        throw Exit(erpc_reason(res, o));
+        self.exit_on_return(erpc_reason(res, o));  // erpc's result is the exit reason
       };
     }
     if (mod == at("erpc") && fun == at("execute_cast") && argv.size() == 3 && argv[0].is_atom() && argv[1].is_atom()) {

@@ -123,6 +123,7 @@ struct ProcessCore {
   Task<> body_task;                      // the outermost coroutine
   ProcessBody body;                      // keeps the body's captures alive
   std::optional<Term> pending_exit;      // an exit decided while the process could not die yet
+  std::optional<Term> return_reason;     // the exit reason when the body returns (else normal)
 
   Extra* extra = nullptr;
   Extra& ext() {

@@ -69,6 +69,7 @@ Ref Process::monitor_alias(Atom name, Atom node) { return core_->rt->monitor(cor
 bool Process::trap_exit(bool on) { return std::exchange(core_->trap_exit, on); }
 bool Process::trapping_exits() const noexcept { return core_->trap_exit; }
 void Process::exit(Term reason) { throw Exit(std::move(reason)); }
+void Process::exit_on_return(Term reason) { core_->return_reason = std::move(reason); }
 void Process::exit(const Pid& target, Term reason) {
   core_->rt->send_exit(core_->pid, target, std::move(reason), false);
 }

@@ -316,6 +316,7 @@ void Runtime::Impl::run(ProcessCore* p) {
       if (h.done()) {
         Task<> done = std::move(p->body_task);
         done.await_resume();  // rethrows what ended the body
+        if (p->return_reason) return terminate(p, std::move(*p->return_reason));
         return terminate(p, Term(atoms::normal()));
       }
     } catch (const Exit& e) {

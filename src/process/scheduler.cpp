@@ -106,20 +106,31 @@ bool Scheduler::poll_io(Worker& w) {
     return false;
   }
   last_poll_.store(std::chrono::steady_clock::now().time_since_epoch().count(), std::memory_order_relaxed);
-  io->poll();
+  // What the I/O handlers send is corked too: it leaves when they are done, or, when a message
+  // they delivered made a process of this worker runnable, together with what that process sends
+  // (an rpc's spawn reply and its result in one write).
+  auto run_io = [&](bool block) {
+    io->batch_begin();
+    if (block)
+      io->wait();
+    else
+      io->poll();
+    if (!w.next) io->batch_end();
+  };
+  run_io(false);
   // Spin on the poller a little before blocking in it (when no other worker spins): a reply that
   // comes within idle_spin is taken without the wake-up of a sleeping thread.
   if (!w.next && queued_.load() == 0 && idle_spin_.count() > 0) {
     if (spinning_.fetch_add(1) == 0) {
       const auto spin_until = std::chrono::steady_clock::now() + idle_spin_;
       while (!w.next && queued_.load() == 0 && !stop_.load() && std::chrono::steady_clock::now() < spin_until)
-        io->poll();
+        run_io(false);
     }
     spinning_.fetch_sub(1);
   }
   if (!w.next && queued_.load() == 0 && !stop_.load()) {
     poller_waiting_.store(true);
-    if (queued_.load() == 0 && !stop_.load() && poller_.load()) io->wait();
+    if (queued_.load() == 0 && !stop_.load() && poller_.load()) run_io(true);
     poller_waiting_.store(false);
     last_poll_.store(std::chrono::steady_clock::now().time_since_epoch().count(), std::memory_order_relaxed);
     if (wd_parked_.load()) {

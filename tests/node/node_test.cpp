@@ -300,6 +300,55 @@ TEST_F(NodeTest, ASenderCanWaitForTheQueueToDrain) {
   EXPECT_FALSE(a.wait_send_queue(Atom("nobody@127.0.0.1"), 0, 100ms));
 }
 
+// The workers run the node's I/O; with the only worker blocked by a process, the watchdog keeps
+// it going: ticks go out and come in, so the peer stays connected past its tick time.
+TEST_F(NodeTest, AWorkerBlockedByAProcessDoesNotStopTheNodesIo) {
+  NodeOptions one;
+  one.threads = 1;
+  one.net_ticktime = 1s;
+  Node& a = start("a", "cookie", one);
+  NodeOptions quick;
+  quick.net_ticktime = 1s;
+  Node& b = start("b", "cookie", quick);
+  Pid echo_pid = a.runtime().spawn(echo);
+  ASSERT_TRUE(b.connect(a.name()));
+  Mailbox me = b.runtime().mailbox();
+  b.monitor_nodes(me.pid());
+  Mailbox started = a.runtime().mailbox();
+  a.runtime().spawn([to = started.pid()](Process& self) -> Task<> {
+    self.send(to, "blocking"_atom);
+    std::this_thread::sleep_for(2500ms);  // holds the only worker, as a long computation would
+    co_return;
+  });
+  ASSERT_EQ(started.receive(kWait), Term("blocking"_atom));
+  auto is_down = [](const Term& m) { return m.is_tuple() && m[0].is_atom(Atom("nodedown")); };
+  EXPECT_FALSE(me.receive(is_down, 2500ms));  // more than twice the tick time
+  me.send(echo_pid, Term::tuple({Term(me.pid()), "still_there"_atom}));
+  EXPECT_EQ(me.receive(kWait), Term("still_there"_atom));
+}
+
+// A process's sends in one run are corked; a burst far larger than the send queue limit still
+// goes out (written as it grows), and the peer gets every message in order.
+TEST_F(NodeTest, AProcessSendingABurstBeyondTheQueueLimitKeepsItsConnection) {
+  NodeOptions small;
+  small.max_send_queue = 256 * 1024;
+  Node& a = start("a", "cookie", small);
+  Node& b = start("b");
+  Mailbox me = b.runtime().mailbox();
+  ASSERT_TRUE(a.connect(b.name()));
+  a.runtime().spawn([to = me.pid()](Process& self) -> Task<> {
+    const std::string chunk(64 * 1024, 'x');
+    for (int i = 0; i < 64; ++i) self.send(to, Term::tuple({Term(i), Term::binary(chunk)}));  // 4 MiB, no wait
+    co_return;
+  });
+  for (int i = 0; i < 64; ++i) {
+    auto m = me.receive(kWait);
+    ASSERT_TRUE(m) << "message " << i;
+    ASSERT_EQ((*m)[0], Term(i));
+  }
+  EXPECT_EQ(a.nodes(), std::vector<Atom>{b.name()});
+}
+
 TEST_F(NodeTest, ASilentPeerIsDroppedAfterTheTickTime) {
   NodeOptions quick;
   quick.net_ticktime = 1s;

@@ -146,6 +146,19 @@ TEST_F(RuntimeTest, ExitReasonReachesMonitorsAndLinksKill) {
   EXPECT_EQ(reasons[linked], "boom"_atom);
 }
 
+TEST_F(RuntimeTest, ExitOnReturnEndsWithThatReasonWithoutAnException) {
+  Mailbox me = rt.mailbox();
+  Pid p = rt.spawn([reply = me.pid()](Process& self) -> Task<> {
+    Term m = co_await self.receive();
+    self.exit_on_return(Term::tuple({"result"_atom, m}));
+    self.send(reply, "returning"_atom);  // still alive until the body returns
+  });
+  Ref mon = me.monitor(p);
+  rt.send(p, Term(42));
+  EXPECT_EQ(me.receive(kWait), Term("returning"_atom));
+  EXPECT_EQ(me.receive(kWait), Term::tuple({"DOWN"_atom, Term(mon), "process"_atom, Term(p), T("{result,42}")}));
+}
+
 TEST_F(RuntimeTest, TrapExitTurnsExitSignalsIntoMessages) {
   Mailbox me = rt.mailbox();
   rt.spawn([reply = me.pid()](Process& self) -> Task<> {

@@ -163,6 +163,9 @@ class Process {
   bool trap_exit(bool on);                 // returns the previous setting
   bool trapping_exits() const noexcept;
   [[noreturn]] void exit(Term reason);     // ends this process
+  // The reason this process exits with when its body returns (instead of normal): the same end
+  // as exit(reason) without the cost of an exception, for processes that end with a result.
+  void exit_on_return(Term reason);
   void exit(const Pid& target, Term reason);  // exit/2: sends an exit signal
 
   Pid spawn(ProcessBody body);
