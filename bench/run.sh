@@ -37,6 +37,8 @@ run_dist() {
       escript bench/dist_bench.escript send "$cs" "$size" "$count" beam_to_hypha
     done
   done
+  # What loopback TCP itself carries (64 KiB messages, 16 per write, no decoding): the ceiling.
+  build/release/bench/tcp_ceiling 65536 100000 16
   escript bench/dist_bench.escript pingpong "$bs" 20000 beam
   build/release/bench/dist_bench pingpong "$cs" 20000 hypha
   build/release/bench/dist_bench pingpong "$bs" 20000 hypha_to_beam
