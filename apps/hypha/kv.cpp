@@ -1,15 +1,16 @@
 #include "kv.hpp"
 
-#include <asio/async_result.hpp>
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
 #include <asio/ip/tcp.hpp>
 #include <asio/post.hpp>
-#include <asio/read_until.hpp>
 #include <asio/redirect_error.hpp>
 #include <asio/use_awaitable.hpp>
-#include <asio/write.hpp>
+#include <sys/socket.h>
+
+#include <cerrno>
 #include <future>
+#include <mutex>
 #include <set>
 #include <map>
 #include <shared_mutex>
@@ -202,88 +203,132 @@ Task<std::string> execute(Process& self, const Router& router, std::string_view 
 
 namespace {
 
-// Runs f in a new hypha process and resumes the asio coroutine with its result.
-asio::awaitable<std::string> in_process(Runtime& rt, std::function<Task<std::string>(Process&)> f) {
-  return asio::async_initiate<decltype(asio::use_awaitable), void(std::string)>(
-      [&rt, f = std::move(f)](auto handler) mutable {
-        auto h = std::make_shared<decltype(handler)>(std::move(handler));
-        rt.spawn([f = std::move(f), h](Process& self) -> Task<> {
-          std::string reply;
-          try {
-            reply = co_await f(self);
-          } catch (const std::exception& e) {
-            reply = std::string("ERROR ") + e.what() + "\r\n";
-          } catch (...) {
-            reply = "ERROR internal\r\n";
-          }
-          auto ex = asio::get_associated_executor(*h);
-          asio::post(ex, [h, reply = std::move(reply)]() mutable { (*h)(std::move(reply)); });
-        });
-      },
-      asio::use_awaitable);
+constexpr std::size_t kMaxLine = 64 * 1024;
+using Socket = asio::ip::tcp::socket;
+
+// What a connection process hears from asio: the socket is ready (or its wait was cancelled).
+Term io_event(bool ok) { return Term::tuple({Term(Atom("$kv_io")), Term(Atom(ok ? "ready" : "closed"))}); }
+
+// Waits until the socket is ready to read or write: asio's reactor tells the process with a
+// message, so the process never blocks its worker. Arming the wait from the process's thread
+// needs no wake-up of the thread polling the node's I/O.
+Task<bool> ready(Process& self, Socket& s, Socket::wait_type what) {
+  Runtime& rt = self.runtime();
+  const Pid me = self.pid();
+  s.async_wait(what, [&rt, me](const asio::error_code& ec) { rt.send(me, io_event(!ec)); });
+  auto is_io = [](const Term& m) { return m.is_tuple() && m.tuple_size() == 2 && m[0].is_atom(Atom("$kv_io")); };
+  const Term m = co_await self.receive(is_io);
+  co_return m[1].is_atom(Atom("ready"));
 }
 
-constexpr std::size_t kMaxLine = 64 * 1024;
+// Writes all of `out` (non-blocking socket); false when the connection is gone.
+Task<bool> write_all(Process& self, Socket& s, std::string out) {
+  std::size_t off = 0;
+  while (off < out.size()) {
+    const ssize_t n = ::send(s.native_handle(), out.data() + off, out.size() - off, MSG_NOSIGNAL);
+    if (n > 0) {
+      off += static_cast<std::size_t>(n);
+    } else if (n < 0 && errno == EINTR) {
+      continue;
+    } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      if (!co_await ready(self, s, Socket::wait_write)) co_return false;
+    } else {
+      co_return false;
+    }
+  }
+  co_return true;
+}
+
+// One request line (CR/LF stripped) to its reply; a failure becomes an error line.
+Task<std::string> reply_to(Process& self, const Router& router, std::string line) {
+  try {
+    co_return co_await execute(self, router, line);
+  } catch (const std::exception& e) {
+    co_return std::string("ERROR ") + e.what() + "\r\n";
+  } catch (...) {
+    co_return std::string("ERROR internal\r\n");
+  }
+}
+
+// One client, served by one process for the life of the connection: it reads what the socket
+// has, answers every complete line (replies to pipelined lines go out in one write), and waits
+// for readiness when the socket is empty. A line too long gets an error and the connection ends;
+// a bad command gets its error line and the connection goes on.
+Task<> serve_client(Process& self, std::shared_ptr<Socket> s, std::shared_ptr<const Router> router) {
+  // The caller keeps s and router alive while this runs; the helpers take references to them.
+  asio::error_code ec;
+  s->non_blocking(true, ec);
+  std::string in;
+  std::vector<char> buf(16 * 1024);
+  for (;;) {
+    const ssize_t n = ::recv(s->native_handle(), buf.data(), buf.size(), 0);
+    if (n == 0) break;
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno != EAGAIN && errno != EWOULDBLOCK) break;
+      if (!co_await ready(self, *s, Socket::wait_read)) break;
+      continue;
+    }
+    in.append(buf.data(), static_cast<std::size_t>(n));
+    std::string out;
+    std::size_t begin = 0;
+    for (std::size_t nl; (nl = in.find('\n', begin)) != std::string::npos; begin = nl + 1) {
+      std::string line = in.substr(begin, nl - begin);
+      while (!line.empty() && (line.back() == '\r' || line.back() == '\n')) line.pop_back();
+      out += co_await reply_to(self, *router, std::move(line));
+    }
+    in.erase(0, begin);
+    const bool too_long = in.size() > kMaxLine;
+    if (too_long) out += "ERROR line too long\r\n";
+    if (!out.empty() && !co_await write_all(self, *s, std::move(out))) break;
+    if (too_long) break;
+  }
+  s->close(ec);
+}
 
 }  // namespace
 
-// Every handler runs on the io_context it was started on (the node's: one thread at a time).
+// The acceptor runs on the io_context it was started on (the node's); each client is a process.
 struct TextServer::Impl : std::enable_shared_from_this<Impl> {
   Impl(asio::io_context& io, Runtime& r, std::shared_ptr<const Router> ro) : acceptor(io), rt(r), router(std::move(ro)) {}
   asio::ip::tcp::acceptor acceptor;
   Runtime& rt;
   std::shared_ptr<const Router> router;
-  std::set<std::shared_ptr<asio::ip::tcp::socket>> clients;
-  bool stopped = false;
+  std::mutex mu;
+  std::set<Pid> clients;  // under mu
+  bool stopped = false;   // under mu
 
   asio::awaitable<void> accept_loop() {
     auto self = shared_from_this();
     for (;;) {
       asio::error_code ec;
-      auto s = std::make_shared<asio::ip::tcp::socket>(
-          co_await acceptor.async_accept(asio::redirect_error(asio::use_awaitable, ec)));
-      if (stopped || ec == asio::error::operation_aborted) co_return;
+      auto s = std::make_shared<Socket>(co_await acceptor.async_accept(asio::redirect_error(asio::use_awaitable, ec)));
+      if (ec == asio::error::operation_aborted) co_return;
       if (ec) continue;
-      clients.insert(s);
-      asio::co_spawn(acceptor.get_executor(), client(s), asio::detached);
+      std::lock_guard lock(mu);
+      if (stopped) co_return;
+      const Pid pid = rt.spawn([s, router = router, weak = weak_from_this()](Process& p) -> Task<> {
+        co_await serve_client(p, s, router);
+        if (auto impl = weak.lock()) {
+          std::lock_guard l(impl->mu);
+          impl->clients.erase(p.pid());
+        }
+      });
+      clients.insert(pid);
     }
   }
 
-  // One client: a line in, the reply out. A line too long gets an error and the connection ends;
-  // a bad command gets its error line and the connection goes on.
-  asio::awaitable<void> client(std::shared_ptr<asio::ip::tcp::socket> s) {
-    auto self = shared_from_this();
-    std::string buf;
-    for (;;) {
-      asio::error_code ec;
-      const std::size_t n = co_await asio::async_read_until(*s, asio::dynamic_buffer(buf, kMaxLine), '\n',
-                                                            asio::redirect_error(asio::use_awaitable, ec));
-      if (ec == asio::error::not_found) {
-        co_await asio::async_write(*s, asio::buffer(std::string("ERROR line too long\r\n")),
-                                   asio::redirect_error(asio::use_awaitable, ec));
-        break;
-      }
-      if (ec || stopped) break;
-      std::string line = buf.substr(0, n);
-      buf.erase(0, n);
-      while (!line.empty() && (line.back() == '\n' || line.back() == '\r')) line.pop_back();
-      // Named, not a temporary in the co_await: g++ 12 can destroy such temporaries twice.
-      std::function<Task<std::string>(Process&)> work = [router_ref = router, line](Process& p) -> Task<std::string> {
-        co_return co_await execute(p, *router_ref, line);
-      };
-      const std::string reply = co_await in_process(rt, std::move(work));
-      if (stopped) break;
-      co_await asio::async_write(*s, asio::buffer(reply), asio::redirect_error(asio::use_awaitable, ec));
-      if (ec) break;
-    }
-    clients.erase(s);
-  }
-
+  // Ends the acceptor and every client (a killed client's socket closes with its process).
   void stop() {
-    stopped = true;
+    std::set<Pid> all;
+    {
+      std::lock_guard lock(mu);
+      stopped = true;
+      all.swap(clients);
+    }
     asio::error_code ec;
     acceptor.close(ec);
-    for (const auto& c : clients) c->close(ec);
+    for (const Pid& p : all) rt.exit(p, Term(Atom("kill")));
   }
 };
 
@@ -302,7 +347,7 @@ Result<std::unique_ptr<TextServer>, std::string> TextServer::start(asio::io_cont
 }
 
 TextServer::TextServer(std::shared_ptr<Impl> impl) : impl_(std::move(impl)) {}
-// Stops on the io_context's own thread (its handlers are not thread-safe) and waits for it.
+// Stops on the io_context's own thread (the acceptor is not thread-safe) and waits for it.
 TextServer::~TextServer() {
   std::promise<void> done;
   asio::post(impl_->acceptor.get_executor(), [impl = impl_, &done] {

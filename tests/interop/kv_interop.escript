@@ -178,11 +178,31 @@ bad_lines_and_many_clients() ->
            end) || I <- lists:seq(1, N)],
     Answers = [receive {client, R} -> R after 20000 -> timeout end || _ <- lists:seq(1, N)],
     Good = [A || [<<"OK\r\n">>, <<V/binary>>] = A <- Answers, binary:match(V, <<"OK\r\n">>) =/= nomatch],
-    all_ok([expect([<<"UNKNOWN COMMAND\r\n">>, <<"UNKNOWN COMMAND\r\n">>, <<"UNKNOWN COMMAND\r\n">>],
+    %% Lines sent together are answered in order; a line past 64 KiB gets an error and the
+    %% connection ends, and the server goes on serving.
+    {ok, P} = gen_tcp:connect({127, 0, 0, 1}, FooKv, [binary, {packet, raw}, {active, false}]),
+    ok = gen_tcp:send(P, "PUT hello a 1\r\nGET hello a\r\nNOPE\r\n"),
+    Pipelined = recv_exactly(P, byte_size(<<"OK\r\n1\r\nOK\r\nUNKNOWN COMMAND\r\n">>)),
+    ok = gen_tcp:send(P, binary:copy(<<"x">>, 70000)),
+    TooLong = recv_until_closed(P, <<>>),
+    After = session(FooKv, ["GET hello a"]),
+    all_ok([expect(<<"OK\r\n1\r\nOK\r\nUNKNOWN COMMAND\r\n">>, Pipelined),
+            expect(<<"ERROR line too long\r\n">>, TooLong),
+            expect([<<"1\r\nOK\r\n">>], After),expect([<<"UNKNOWN COMMAND\r\n">>, <<"UNKNOWN COMMAND\r\n">>, <<"UNKNOWN COMMAND\r\n">>],
                    [U1, U2, U3]),
             expect(true, binary:match(RouteErr, <<"could not find entry for">>) =/= nomatch),
             expect(<<"OK\r\n">>, Ok),
             expect(N, length(Good))]).
+
+recv_exactly(S, N) ->
+    {ok, B} = gen_tcp:recv(S, N, 10000),
+    B.
+
+recv_until_closed(S, Acc) ->
+    case gen_tcp:recv(S, 0, 10000) of
+        {ok, B} -> recv_until_closed(S, <<Acc/binary, B/binary>>);
+        {error, closed} -> Acc
+    end.
 
 sighup_reloads_the_table() ->
     {Foo, Bar, Ex} = get(names),
