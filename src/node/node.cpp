@@ -9,6 +9,8 @@
 #include <asio/use_future.hpp>
 #include <unistd.h>
 
+#include <algorithm>
+#include <array>
 #include <future>
 
 #include "hypha/net/digest.hpp"
@@ -65,11 +67,7 @@ Result<bool, std::string> Node::Impl::start() {
     while (!io_thread_stop.load() && !io.stopped()) io.run_one();
   });
 
-  if (opts.embedded_epmd) {
-    epmd_server = std::make_unique<net::EpmdServer>(io.get_executor());
-    serving_epmd = epmd_server->start(epmd).ok();  // taken: another EPMD serves it
-    if (!serving_epmd) epmd_server.reset();
-  }
+  if (opts.embedded_epmd) serve_epmd_if_free();
 
   asio::error_code ec;
   tcp::endpoint ep(tcp::v4(), opts.listen_port);
@@ -107,6 +105,7 @@ Result<bool, std::string> Node::Impl::start() {
   rt->set_group_leader(rt->spawn(io_server_process()));
 
   asio::co_spawn(io, accept_loop(), asio::detached);
+  if (opts.publish) asio::co_spawn(io, watch_epmd(), asio::detached);
   log_event(2, "node_started", {{"port", std::to_string(listen_port)},
                                {"epmd", serving_epmd ? "embedded" : "external"},
                                {"creation", std::to_string(creation_)}});
@@ -121,6 +120,7 @@ void Node::Impl::stop() {
     stopped = true;
     for (auto& [n, p] : peers) all.push_back(p);
   }
+  stopping = true;
   // Leave cleanly: what is queued goes out, then each peer sees the connection close.
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
   for (auto& p : all) {
@@ -133,8 +133,8 @@ void Node::Impl::stop() {
       asio::error_code ec;
       acceptor.close(ec);
       if (registration.socket) registration.socket->close(ec);
+      if (epmd_server) epmd_server->stop();
     });
-    if (epmd_server) epmd_server->stop();
     auto drained = asio::co_spawn(io, []() -> asio::awaitable<void> { co_return; }, asio::use_future);
     drained.wait();
   }
@@ -146,6 +146,45 @@ void Node::Impl::stop() {
   io.stop();
   if (io_thread.joinable()) io_thread.join();
   rt.reset();
+}
+
+// ---------------------------------------------------------------------------------- EPMD
+
+void Node::Impl::serve_epmd_if_free() {
+  auto server = std::make_unique<net::EpmdServer>(io.get_executor());
+  if (!server->start(epmd).ok()) return;  // taken: another EPMD serves it
+  epmd_server = std::move(server);
+  serving_epmd = true;
+}
+
+asio::awaitable<void> Node::Impl::watch_epmd() {
+  using namespace std::chrono_literals;
+  for (;;) {
+    // EPMD sends nothing after ALIVE2_RESP: a read that ends means it went away.
+    std::array<std::uint8_t, 1> byte{};
+    asio::error_code ec;
+    if (!registration.socket) co_return;
+    co_await registration.socket->async_read_some(asio::buffer(byte), asio::redirect_error(asio::use_awaitable, ec));
+    if (stopping || ec == asio::error::operation_aborted) co_return;
+    log_event(1, "epmd_lost", {{"epmd_port", std::to_string(epmd)}});
+    // Several nodes may race for the port: one serves it, the others register with that one.
+    auto delay = 50ms;
+    asio::steady_timer timer(io);
+    for (;;) {
+      if (opts.embedded_epmd && !epmd_server) serve_epmd_if_free();
+      auto reg = co_await net::epmd_register(alive, listen_port, opts.hidden, epmd);
+      if (stopping) co_return;
+      if (reg) {
+        registration.socket = std::move(reg->socket);  // our creation stays: pids carry it
+        log_event(2, "epmd_registered", {{"epmd", serving_epmd ? "embedded" : "external"}});
+        break;
+      }
+      timer.expires_after(delay);
+      co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+      if (stopping) co_return;
+      delay = std::min<std::chrono::milliseconds>(delay * 2, 2s);
+    }
+  }
 }
 
 // ---------------------------------------------------------------------------------- connecting

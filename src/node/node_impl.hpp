@@ -76,6 +76,10 @@ struct Node::Impl : RemoteTransport {
   void ensure_connection(Atom node, std::function<void(bool)> waiter);
   asio::awaitable<void> connect_attempt(Atom node, std::uint64_t attempt);
   asio::awaitable<void> accept_loop();
+  // Watches the EPMD registration; when that EPMD goes away (the node serving it embedded
+  // stopped or died), serves EPMD here if the port is free and registers again.
+  asio::awaitable<void> watch_epmd();
+  void serve_epmd_if_free();
   asio::awaitable<void> accept_one(asio::ip::tcp::socket sock);
   net::AcceptStatus decide(const net::PeerInfo& peer);
   // `attempt`: ours that succeeded, or 0 for an accepted connection.
@@ -157,8 +161,9 @@ struct Node::Impl : RemoteTransport {
   std::atomic<bool> io_thread_stop{false};
   bool workers_poll = false;
   std::thread io_thread;
-  std::unique_ptr<net::EpmdServer> epmd_server;
-  bool serving_epmd = false;
+  std::unique_ptr<net::EpmdServer> epmd_server;  // I/O handlers only, once started
+  std::atomic<bool> serving_epmd{false};
+  std::atomic<bool> stopping{false};
   net::EpmdRegistration registration;
   asio::ip::tcp::acceptor acceptor{io};
   std::uint16_t listen_port = 0;

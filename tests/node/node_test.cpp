@@ -300,6 +300,24 @@ TEST_F(NodeTest, ASenderCanWaitForTheQueueToDrain) {
   EXPECT_FALSE(a.wait_send_queue(Atom("nobody@127.0.0.1"), 0, 100ms));
 }
 
+// The node serving EPMD embedded goes away: a surviving node serves EPMD in its place and
+// registers again, so new nodes still find it by name.
+TEST_F(NodeTest, WhenTheNodeServingEpmdStopsAnotherTakesOver) {
+  Node& a = start("a");
+  Node& b = start("b");
+  ASSERT_TRUE(a.serves_epmd());
+  ASSERT_FALSE(b.serves_epmd());
+  a.stop();
+  const auto deadline = std::chrono::steady_clock::now() + kWait;
+  while (!b.serves_epmd() && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(10ms);
+  ASSERT_TRUE(b.serves_epmd());
+  NodeOptions client;
+  client.publish = false;
+  Node& c = start("c", "cookie", client);
+  EXPECT_TRUE(c.ping(b.name()));
+  EXPECT_FALSE(c.ping(a.name(), 1s));
+}
+
 // The workers run the node's I/O; with the only worker blocked by a process, the watchdog keeps
 // it going: ticks go out and come in, so the peer stays connected past its tick time.
 TEST_F(NodeTest, AWorkerBlockedByAProcessDoesNotStopTheNodesIo) {
