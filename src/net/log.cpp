@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <ctime>
+#include <functional>
 #include <mutex>
 
 namespace hypha::log {
@@ -34,9 +35,17 @@ void append_value(std::string& out, std::string_view v) {
   }
   out.push_back('"');
 }
+
+std::mutex sink_mu;
+std::function<void(const std::string&)> sink;  // under sink_mu; empty: stderr
 }  // namespace
 
 bool enabled(Level l) { return static_cast<int>(l) <= static_cast<int>(configured()); }
+
+void set_sink(std::function<void(const std::string& line)> s) {
+  std::lock_guard lock(sink_mu);
+  sink = std::move(s);
+}
 
 void event(Level l, std::string_view node, std::string_view name,
            std::initializer_list<std::pair<std::string_view, std::string_view>> fields) {
@@ -61,9 +70,11 @@ void event(Level l, std::string_view node, std::string_view name,
     append_value(line, v);
   }
   line.push_back('\n');
-  static std::mutex mu;
-  std::lock_guard lock(mu);
-  std::fwrite(line.data(), 1, line.size(), stderr);
+  std::lock_guard lock(sink_mu);
+  if (sink)
+    sink(line);
+  else
+    std::fwrite(line.data(), 1, line.size(), stderr);
 }
 
 }  // namespace hypha::log

@@ -1,5 +1,6 @@
 #include "hypha/otp/gen_server.hpp"
 
+#include "hypha/net/log.hpp"
 #include "hypha/otp/blocking.hpp"
 #include "hypha/otp/exports.hpp"
 
@@ -135,6 +136,13 @@ Task<> serve(Process& self, GenServer& s, std::optional<Pid> parent, Pid starter
       failed = std::current_exception();
     }
     if (failed) stop = reason_of(failed);
+    if (stop && !gen_server::is_clean_stop(*stop) && log::enabled(log::Level::Error)) {
+      // As OTP's "** Generic server ... terminating": the last message and the reason.
+      log::event(log::Level::Error, self.runtime().node().text(), "gen_server_terminating",
+                 {{"server", Term(self.pid()).to_string()},
+                  {"last_message", m.to_string().substr(0, 300)},
+                  {"reason", stop->to_string().substr(0, 300)}});
+    }
     if (stop) {
       co_await s.terminate(self, *stop);
       throw Exit(*stop);
@@ -177,6 +185,11 @@ void reply(Runtime& rt, const From& from, Term reply) {
   Term msg = Term::tuple({from.tag, std::move(reply)});
   if (const Term* alias = alias_of(from.tag)) rt.send(alias->ref(), std::move(msg));
   else rt.send(from.pid, std::move(msg));
+}
+
+bool is_clean_stop(const Term& r) {
+  return r.is_atom(atoms::normal()) || r.is_atom(Atom("shutdown")) ||
+         (r.is_tuple() && r.tuple_size() == 2 && r[0].is_atom(Atom("shutdown")));
 }
 
 Task<Result<Pid, Term>> start(Process& self, std::unique_ptr<GenServer> server, StartOptions opts) {

@@ -5,6 +5,7 @@
 #include <map>
 #include <mutex>
 
+#include "hypha/net/log.hpp"
 #include "hypha/otp/blocking.hpp"
 
 namespace hypha {
@@ -18,11 +19,6 @@ Term error_tuple(Term why) { return Term::tuple({Term(at("error")), std::move(wh
 // message cannot carry. The call names the entry by reference.
 std::mutex specs_mu;
 std::map<Ref, ChildSpec> pending_specs;
-
-bool is_shutdown_reason(const Term& r) {
-  return r.is_atom(atoms::normal()) || r.is_atom(at("shutdown")) ||
-         (r.is_tuple() && r.tuple_size() == 2 && r[0].is_atom(at("shutdown")));
-}
 
 class Supervisor : public GenServer {
  public:
@@ -91,15 +87,21 @@ class Supervisor : public GenServer {
     if (i == children_.size()) co_return Action::noreply();  // not a child (any more)
     Child& c = children_[i];
     c.pid.reset();
+    // OTP's supervisor reports: any exit of a permanent child, an abnormal one of the others.
+    if (c.spec.restart == Restart::Permanent || !gen_server::is_clean_stop(reason))
+      report(self, "child_terminated", c.spec.id, pid, reason);
     const bool restart = c.spec.restart == Restart::Permanent ||
-                         (c.spec.restart == Restart::Transient && !is_shutdown_reason(reason));
+                         (c.spec.restart == Restart::Transient && !gen_server::is_clean_stop(reason));
     if (!restart) {
       if (c.spec.restart == Restart::Temporary) children_.erase(children_.begin() + static_cast<std::ptrdiff_t>(i));
       co_return Action::noreply();
     }
     // Restart by the strategy until it works or the intensity is exceeded.
     for (;;) {
-      if (!note_restart()) co_return Action::stop(Term(at("shutdown")));
+      if (!note_restart()) {
+        report(self, "reached_max_restart_intensity", children_[i].spec.id, pid, reason);
+        co_return Action::stop(Term(at("shutdown")));
+      }
       bool ok = true;
       if (flags_.strategy == Strategy::OneForOne) {
         ok = static_cast<bool>(co_await start_one(self, i));
@@ -131,8 +133,21 @@ class Supervisor : public GenServer {
     Child& c = children_[i];
     Result<Pid, Term> r = unexpected(Term(at("no_start_function")));
     if (c.spec.start) r = co_await c.spec.start(self);
-    if (r) children_[i].pid = *r;
+    if (r)
+      children_[i].pid = *r;
+    else
+      report(self, "start_error", children_[i].spec.id, std::nullopt, r.error());
     co_return r;
+  }
+
+  // One line per supervisor report, at error level, as OTP's logger prints them.
+  static void report(Process& self, const char* what, const Term& id, std::optional<Pid> child, const Term& reason) {
+    if (!log::enabled(log::Level::Error)) return;
+    log::event(log::Level::Error, self.runtime().node().text(), what,
+               {{"supervisor", Term(self.pid()).to_string()},
+                {"child", id.to_string().substr(0, 200)},
+                {"pid", child ? Term(*child).to_string() : std::string("undefined")},
+                {"reason", reason.to_string().substr(0, 300)}});
   }
 
   // Shuts the children from `first` to the end down, last started first.

@@ -4,6 +4,10 @@
 
 #include "test_util.hpp"
 
+#include <algorithm>
+#include <mutex>
+
+#include "hypha/net/log.hpp"
 #include "hypha/otp/blocking.hpp"
 #include "hypha/otp/exports.hpp"
 #include "hypha/otp/gen_server.hpp"
@@ -333,6 +337,58 @@ TEST(Supervisor, TooManyRestartsAndTheSupervisorGivesUp) {
   ASSERT_TRUE(down.has_value());
   EXPECT_EQ((*down)[4], T("shutdown"));
   EXPECT_FALSE(rt.alive(c));  // it took its children with it
+}
+
+// Captures the log lines written while it lives.
+struct LogCapture {
+  std::shared_ptr<std::mutex> mu = std::make_shared<std::mutex>();
+  std::shared_ptr<std::vector<std::string>> lines = std::make_shared<std::vector<std::string>>();
+  LogCapture() {
+    log::set_sink([mu = mu, lines = lines](const std::string& l) {
+      std::lock_guard lock(*mu);
+      lines->push_back(l);
+    });
+  }
+  ~LogCapture() { log::set_sink(nullptr); }
+  // The lines that contain every one of `parts`.
+  std::size_t count(std::initializer_list<std::string_view> parts) const {
+    std::lock_guard lock(*mu);
+    return static_cast<std::size_t>(std::count_if(lines->begin(), lines->end(), [&](const std::string& l) {
+      return std::all_of(parts.begin(), parts.end(), [&](std::string_view p) { return l.find(p) != std::string::npos; });
+    }));
+  }
+};
+
+TEST(Supervisor, ReportsCrashesAndGivingUpAsOtpDoes) {
+  LogCapture logs;
+  Runtime rt;
+  auto sup = supervisor::start(rt, {.strategy = Strategy::OneForOne, .intensity = 1, .period = 60s},
+                               {ChildSpec::process(T("worker_a"), idle())});
+  ASSERT_TRUE(sup.ok());
+  Mailbox watcher = rt.mailbox();
+  watcher.monitor(*sup);
+  end_child(rt, *child(rt, *sup, "worker_a"), T("boom"));
+  end_child(rt, *child(rt, *sup, "worker_a"), T("boom"));  // the second within the period: too many
+  ASSERT_TRUE(watcher.receive(kWait));
+  EXPECT_EQ(logs.count({"error", "event=child_terminated", "child=worker_a", "reason=boom"}), 2u);
+  EXPECT_EQ(logs.count({"event=reached_max_restart_intensity", "child=worker_a"}), 1u);
+}
+
+TEST(GenServer, ACrashIsReportedWithItsLastMessage) {
+  LogCapture logs;
+  Runtime rt;
+  auto pid = gen_server::start(rt, std::make_unique<Stack>(), {.name = "crashing_stack"_a});
+  ASSERT_TRUE(pid.ok());
+  ASSERT_FALSE(gen_server::call(rt, "crashing_stack"_a, T("crash")).ok());
+  EXPECT_EQ(logs.count({"error", "event=gen_server_terminating", "last_message=", "crash"}), 1u);
+  for (const char* reason : {"shutdown", "{shutdown, done}", "normal", "oops"}) {
+    ASSERT_TRUE(gen_server::start(rt, std::make_unique<Stack>(), {.name = "stopped_stack"_a}).ok());
+    const Term why = T(reason);
+    ASSERT_TRUE(block_on(rt, [&](Process& self) { return gen_server::stop(self, ServerRef("stopped_stack"_a), why); }).ok());
+  }
+  // Clean stops are not reported; the one with reason oops is.
+  EXPECT_EQ(logs.count({"event=gen_server_terminating"}), 2u);
+  EXPECT_EQ(logs.count({"event=gen_server_terminating", "reason=oops"}), 1u);
 }
 
 TEST(Supervisor, DynamicChildrenAndShutdownThenKill) {

@@ -3,6 +3,7 @@
 // The level comes from HYPHA_LOG (error, warn, info, debug; default warn). Never log cookies.
 #pragma once
 
+#include <functional>
 #include <string>
 #include <string_view>
 #include <initializer_list>
@@ -16,5 +17,8 @@ bool enabled(Level l);
 // Fields are key/value pairs; values with spaces or quotes are quoted.
 void event(Level l, std::string_view node, std::string_view name,
            std::initializer_list<std::pair<std::string_view, std::string_view>> fields = {});
+// Sends each line (ending in a newline) to `sink` instead of stderr, e.g. into an application's
+// own log; an empty function restores stderr. The sink is called under a lock, one line at a time.
+void set_sink(std::function<void(const std::string& line)> sink);
 
 }  // namespace hypha::log

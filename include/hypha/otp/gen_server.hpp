@@ -99,6 +99,10 @@ class ServerRef {
 
 namespace gen_server {
 
+// normal, shutdown and {shutdown, _}: reasons that end a server (or a supervisor's transient
+// child) without an error report, as in OTP.
+bool is_clean_stop(const Term& reason);
+
 inline constexpr std::chrono::milliseconds infinity = std::chrono::milliseconds::max();
 inline constexpr std::chrono::milliseconds default_timeout = std::chrono::seconds(5);
 
