@@ -75,6 +75,23 @@ class Supervisor : public GenServer {
       }
       co_return error_tuple(Term(at("not_found")));
     }
+    // A child that stopped and kept its place (a transient child that ended cleanly, or one whose
+    // restart failed): restart_child starts it again, delete_child forgets it.
+    if (req.is_tuple() && req.tuple_size() == 2 && (req[0].is_atom(at("restart_child")) || req[0].is_atom(at("delete_child")))) {
+      const bool restart = req[0].is_atom(at("restart_child"));
+      for (std::size_t i = 0; i < children_.size(); ++i) {
+        if (!(children_[i].spec.id == req[1])) continue;
+        if (children_[i].pid) co_return error_tuple(Term(at("running")));
+        if (!restart) {
+          children_.erase(children_.begin() + static_cast<std::ptrdiff_t>(i));
+          co_return Term(at("ok"));
+        }
+        auto started = co_await start_one(self, i);
+        if (!started) co_return error_tuple(started.error());
+        co_return Term::tuple({Term(at("ok")), Term(*started)});
+      }
+      co_return error_tuple(Term(at("not_found")));
+    }
     co_return error_tuple(Term::tuple({Term(at("bad_call")), req}));
   }
 
@@ -280,11 +297,28 @@ Result<Pid, Term> start_child(Runtime& rt, const ServerRef& sup, ChildSpec spec)
   return block_on(rt, [&](Process& self) { return start_child(self, sup, std::move(spec)); });
 }
 
-Task<Result<Term, Term>> terminate_child(Process& self, ServerRef sup, Term id_or_pid) {
-  const Term req = Term::tuple({Term(at("terminate_child")), id_or_pid});
+namespace {
+// A supervisor request whose {error, E} reply becomes an error result.
+Task<Result<Term, Term>> request(Process& self, ServerRef sup, const char* what, Term arg) {
+  const Term req = Term::tuple({Term(at(what)), std::move(arg)});
   auto r = co_await gen_server::call(self, sup, req, gen_server::infinity);
   if (r && r->is_tuple() && r->tuple_size() == 2 && (*r)[0].is_atom(at("error"))) co_return unexpected((*r)[1]);
   co_return r;
+}
+}  // namespace
+
+Task<Result<Term, Term>> terminate_child(Process& self, ServerRef sup, Term id_or_pid) {
+  co_return co_await request(self, sup, "terminate_child", std::move(id_or_pid));
+}
+
+Task<Result<Pid, Term>> restart_child(Process& self, ServerRef sup, Term id) {
+  auto r = co_await request(self, sup, "restart_child", std::move(id));
+  if (!r) co_return unexpected(r.error());
+  co_return (*r)[1].pid();
+}
+
+Task<Result<Term, Term>> delete_child(Process& self, ServerRef sup, Term id) {
+  co_return co_await request(self, sup, "delete_child", std::move(id));
 }
 
 Task<Result<Term, Term>> which_children(Process& self, ServerRef sup) {

@@ -290,6 +290,25 @@ TEST(Supervisor, OneForOneRestartsOnlyTheDeadChild) {
   EXPECT_EQ(*child(rt, *sup, "c"), c);
 }
 
+TEST(Supervisor, RestartAndDeleteAStoppedChild) {
+  Runtime rt;
+  auto sup = supervisor::start(rt, {}, {ChildSpec::process(T("t"), idle(), Restart::Transient)});
+  ASSERT_TRUE(sup.ok());
+  auto call = [&](auto f) { return block_on(rt, [&](Process& self) { return f(self); }); };
+  const ServerRef ref(*sup);
+  EXPECT_EQ(call([&](Process& s) { return supervisor::restart_child(s, ref, T("t")); }).error(), T("running"));
+  EXPECT_EQ(call([&](Process& s) { return supervisor::delete_child(s, ref, T("t")); }).error(), T("running"));
+  end_child(rt, *child(rt, *sup, "t"), T("{shutdown, done}"));  // a clean exit: stopped, keeps its place
+  EXPECT_FALSE(child(rt, *sup, "t").has_value());
+  auto again = call([&](Process& s) { return supervisor::restart_child(s, ref, T("t")); });
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(child(rt, *sup, "t"), std::optional<Pid>(*again));
+  end_child(rt, *again, T("shutdown"));
+  EXPECT_TRUE(call([&](Process& s) { return supervisor::delete_child(s, ref, T("t")); }).ok());
+  EXPECT_TRUE(children(rt, *sup).list_elements().empty());
+  EXPECT_EQ(call([&](Process& s) { return supervisor::restart_child(s, ref, T("t")); }).error(), T("not_found"));
+}
+
 TEST(Supervisor, OneForAllAndRestForOne) {
   Runtime rt;
   auto all = supervisor::start(rt, {.strategy = Strategy::OneForAll}, three());

@@ -14,7 +14,8 @@
 //   });
 //
 // A supervisor is also a dynamic supervisor: start_child adds children at run time,
-// terminate_child removes them (by id or pid), which_children and count_children report them in
+// terminate_child removes them (by id or pid), restart_child and delete_child act on children that
+// stopped but kept their place, which_children and count_children report them in
 // OTP's shapes. Child specs hold C++ functions, so they are given on the node that runs the
 // supervisor; the supervisor itself is a gen_server, reachable from anywhere for the rest.
 #pragma once
@@ -71,6 +72,11 @@ Task<Result<Pid, Term>> start_child(Process& self, ServerRef sup, ChildSpec spec
 Result<Pid, Term> start_child(Runtime& rt, const ServerRef& sup, ChildSpec spec);
 // By id or by pid: ok, or {error, not_found}.
 Task<Result<Term, Term>> terminate_child(Process& self, ServerRef sup, Term id_or_pid);
+// For a child that stopped and kept its place (a transient child that ended cleanly, or one whose
+// restart failed): restart_child starts it again (its pid), delete_child forgets it (ok).
+// Errors as OTP's: {error, running} for a running child, {error, not_found}.
+Task<Result<Pid, Term>> restart_child(Process& self, ServerRef sup, Term id);
+Task<Result<Term, Term>> delete_child(Process& self, ServerRef sup, Term id);
 // [{Id, Pid | undefined, worker | supervisor, []}] and [{specs, N}, {active, N}, {supervisors, N}, {workers, N}].
 Task<Result<Term, Term>> which_children(Process& self, ServerRef sup);
 Task<Result<Term, Term>> count_children(Process& self, ServerRef sup);
