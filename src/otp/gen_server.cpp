@@ -99,13 +99,27 @@ Task<> serve(Process& self, GenServer& s, std::optional<Pid> parent, Pid starter
   }
   self.send(starter, Term::tuple({Term(Atom("$hypha_ack")), Term(ack), Term(Atom("ok"))}));
 
+  std::optional<Term> pending_continue;
+  auto idle_timeout = std::chrono::milliseconds::max();  // max: none
+  auto any = [](const Term&) { return true; };
   for (;;) {
-    Term m = co_await self.receive();
+    std::optional<Term> got;
+    if (!pending_continue) got = co_await self.receive(any, idle_timeout);
+    // What the callback is about: the message, {continue, Arg}, or the atom timeout.
+    Term m = got                ? std::move(*got)
+             : pending_continue ? Term::tuple({Term(Atom("continue")), *pending_continue})
+                                : Term(Atom("timeout"));
     std::optional<Term> stop;
     try {
       Action act;
       std::optional<From> from;
-      if (auto call = gen_server::parse_call(m)) {
+      if (pending_continue) {
+        const Term arg = std::move(*pending_continue);
+        pending_continue.reset();
+        act = co_await s.handle_continue(self, arg);
+      } else if (!got) {
+        act = co_await s.handle_info(self, m);  // the idle timeout
+      } else if (auto call = gen_server::parse_call(m)) {
         from = std::move(call->first);
         act = co_await s.handle_call(self, call->second, *from);
       } else if (m.is_tuple() && m.tuple_size() == 2 && m[0].is_atom(a_gen_cast())) {
@@ -132,6 +146,8 @@ Task<> serve(Process& self, GenServer& s, std::optional<Pid> parent, Pid starter
       }
       if (from && act.reply_value()) gen_server::reply(self, *from, *act.reply_value());
       stop = act.stop_reason();
+      pending_continue = act.continue_arg();
+      idle_timeout = act.timeout().value_or(std::chrono::milliseconds::max());
     } catch (...) {
       failed = std::current_exception();
     }
@@ -158,6 +174,9 @@ Task<Action> GenServer::handle_call(Process&, const Term& request, const From&) 
 }
 Task<Action> GenServer::handle_cast(Process&, const Term&) { co_return Action::noreply(); }
 Task<Action> GenServer::handle_info(Process&, const Term&) { co_return Action::noreply(); }
+Task<Action> GenServer::handle_continue(Process&, const Term& arg) {
+  co_return Action::stop(Term::tuple({Term(Atom("bad_continue")), arg}));
+}
 Task<> GenServer::terminate(Process&, const Term&) { co_return; }
 
 Term ServerRef::to_term() const {

@@ -158,6 +158,50 @@ TEST(GenServer, CallCastAndADeferredReply) {
   EXPECT_EQ(*reply, Term::tuple({tag, T("late")}));
 }
 
+// Reports its idle timeouts and continues to `to`.
+struct Timed : GenServer {
+  explicit Timed(Pid t) : to(t) {}
+  Pid to;
+  Task<Action> handle_call(Process&, const Term& req, const From&) override {
+    if (req == T("arm")) co_return Action(T("armed")).with_timeout(30ms);
+    co_return Action::stop(T("bad"));
+  }
+  Task<Action> handle_cast(Process& self, const Term& msg) override {
+    if (msg.is_tuple() && msg[0] == T("continue")) co_return Action::noreply().with_continue(msg[1]);
+    self.send(to, Term::tuple({"cast"_atom, msg}));
+    co_return Action::noreply();
+  }
+  Task<Action> handle_info(Process& self, const Term& msg) override {
+    self.send(to, Term::tuple({"info"_atom, msg}));
+    co_return Action::noreply();
+  }
+  Task<Action> handle_continue(Process& self, const Term& arg) override {
+    self.send(to, Term::tuple({"continued"_atom, arg}));
+    co_return Action::noreply();
+  }
+};
+
+TEST(GenServer, IdleTimeoutsAndContinuesAsOtps) {
+  Runtime rt;
+  Mailbox me = rt.mailbox();
+  auto pid = gen_server::start(rt, std::make_unique<Timed>(me.pid()));
+  ASSERT_TRUE(pid.ok());
+  // {reply, armed, S, 30}: no message within 30 ms, so handle_info(timeout), once.
+  EXPECT_EQ(gen_server::call(rt, *pid, T("arm")).value(), T("armed"));
+  EXPECT_EQ(me.receive(kWait), T("{info, timeout}"));
+  EXPECT_FALSE(me.receive(100ms));
+  // A message within the time cancels it (the cast's noreply sets none).
+  EXPECT_EQ(gen_server::call(rt, *pid, T("arm")).value(), T("armed"));
+  gen_server::cast(rt, *pid, T("hello"));
+  EXPECT_EQ(me.receive(kWait), T("{cast, hello}"));
+  EXPECT_FALSE(me.receive(100ms));
+  // {noreply, S, {continue, 7}}: handle_continue runs before the next message, though it is queued.
+  gen_server::cast(rt, *pid, T("{continue, 7}"));
+  gen_server::cast(rt, *pid, T("after"));
+  EXPECT_EQ(me.receive(kWait), T("{continued, 7}"));
+  EXPECT_EQ(me.receive(kWait), T("{cast, after}"));
+}
+
 TEST(GenServer, FailedCallsGiveOtpsExitReasons) {
   Runtime rt;
   auto server = std::make_unique<Stack>();

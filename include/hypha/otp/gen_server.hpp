@@ -58,12 +58,27 @@ class Action {
     a.stop_ = std::move(reason);
     return a;
   }
+  // OTP's Timeout in {reply, R, S, Timeout} / {noreply, S, Timeout}: when no message comes
+  // within `t`, handle_info gets the atom timeout.
+  Action&& with_timeout(std::chrono::milliseconds t) && {
+    timeout_ = t;
+    return std::move(*this);
+  }
+  // OTP's {continue, Arg}: handle_continue(Arg) runs next, before any message.
+  Action&& with_continue(Term arg) && {
+    continue_ = std::move(arg);
+    return std::move(*this);
+  }
   const std::optional<Term>& reply_value() const noexcept { return reply_; }
   const std::optional<Term>& stop_reason() const noexcept { return stop_; }
+  const std::optional<std::chrono::milliseconds>& timeout() const noexcept { return timeout_; }
+  const std::optional<Term>& continue_arg() const noexcept { return continue_; }
 
  private:
   std::optional<Term> reply_;
   std::optional<Term> stop_;
+  std::optional<std::chrono::milliseconds> timeout_;
+  std::optional<Term> continue_;
 };
 
 class GenServer {
@@ -76,6 +91,8 @@ class GenServer {
   virtual Task<Action> handle_call(Process& self, const Term& request, const From& from);
   virtual Task<Action> handle_cast(Process& self, const Term& msg);  // default: ignore
   virtual Task<Action> handle_info(Process& self, const Term& msg);  // default: ignore
+  // After an action made with with_continue(arg). Default: stop with {bad_continue, Arg}.
+  virtual Task<Action> handle_continue(Process& self, const Term& arg);
   // The server is stopping with `reason` (a stop action, an exception from a callback, or its
   // parent's exit while it traps exits). Not called when the process is killed.
   virtual Task<> terminate(Process& self, const Term& reason);
