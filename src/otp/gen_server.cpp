@@ -101,10 +101,9 @@ Task<> serve(Process& self, GenServer& s, std::optional<Pid> parent, Pid starter
 
   std::optional<Term> pending_continue;
   auto idle_timeout = std::chrono::milliseconds::max();  // max: none
-  auto any = [](const Term&) { return true; };
   for (;;) {
     std::optional<Term> got;
-    if (!pending_continue) got = co_await self.receive(any, idle_timeout);
+    if (!pending_continue) got = co_await self.receive(idle_timeout);
     // What the callback is about: the message, {continue, Arg}, or the atom timeout.
     Term m = got                ? std::move(*got)
              : pending_continue ? Term::tuple({Term(Atom("continue")), *pending_continue})
