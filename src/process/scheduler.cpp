@@ -169,6 +169,13 @@ void Scheduler::watchdog() {
         io->poll();
       }
       poll_token_.unlock();
+      // A worker that went idle while this thread held the token slept instead of waiting on
+      // I/O: wake it to take that role back.
+      if (sleeping_.load() > 0 && !poller_waiting_.load()) {
+        std::lock_guard g(global_mu_);
+        poller_wanted_ = true;
+        idle_cv_.notify_one();
+      }
     }
     lock.lock();
   }
@@ -240,8 +247,9 @@ void Scheduler::loop(Worker& w) {
     std::unique_lock lock(global_mu_);
     sleeping_.fetch_add(1, std::memory_order_acq_rel);
     idle_cv_.wait(lock, [&] {
-      return stop_.load(std::memory_order_acquire) || queued_.load(std::memory_order_acquire) > 0;
+      return stop_.load(std::memory_order_acquire) || queued_.load(std::memory_order_acquire) > 0 || poller_wanted_;
     });
+    poller_wanted_ = false;
     sleeping_.fetch_sub(1, std::memory_order_acq_rel);
   }
   tl_scheduler = nullptr;

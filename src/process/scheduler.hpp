@@ -78,6 +78,7 @@ class Scheduler {
   std::mutex wd_mu_;
   std::condition_variable wd_cv_;
   std::atomic<bool> wd_parked_{false};
+  bool poller_wanted_ = false;  // under global_mu_: the watchdog asks a sleeper to take the poll role
   std::thread watchdog_;
 };
 
