@@ -8,7 +8,8 @@
 // the node then reports nodedown/noconnection to everything that depends on the peer, exactly as
 // if the network had failed, instead of growing memory without bound or blocking senders.
 //
-// send() and close() may be called from any thread; the callbacks run on the I/O thread.
+// send() and close() may be called from any thread; the callbacks run on whichever thread runs
+// the io_context (the node's workers, one at a time).
 #pragma once
 
 #include <asio/awaitable.hpp>
