@@ -79,7 +79,17 @@ Result<bool, std::string> Node::Impl::start() {
   listen_port = acceptor.local_endpoint().port();
 
   if (opts.publish) {
-    auto reg = asio::co_spawn(io, net::epmd_register(alive, listen_port, opts.hidden, epmd), asio::use_future).get();
+    auto register_once = [&] {
+      return asio::co_spawn(io, net::epmd_register(alive, listen_port, opts.hidden, epmd), asio::use_future).get();
+    };
+    auto reg = register_once();
+    // The EPMD that held the port may be gone since (a node serving it embedded stopped while
+    // this one started): serve it here if the port is free now, and try again.
+    for (int attempt = 1; !reg && opts.embedded_epmd && !epmd_server && attempt <= 3; ++attempt) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50 * attempt));
+      serve_epmd_if_free();
+      reg = register_once();
+    }
     if (!reg) return unexpected(reg.error());
     registration = std::move(*reg);
     creation_ = registration.creation;

@@ -10,6 +10,7 @@
 #include <asio/io_context.hpp>
 #include <asio/use_future.hpp>
 #include <asio/write.hpp>
+#include <array>
 #include <thread>
 
 #include "hypha/net/flags.hpp"
@@ -316,6 +317,28 @@ TEST_F(NodeTest, WhenTheNodeServingEpmdStopsAnotherTakesOver) {
   Node& c = start("c", "cookie", client);
   EXPECT_TRUE(c.ping(b.name()));
   EXPECT_FALSE(c.ping(a.name(), 1s));
+}
+
+// The EPMD port is held by an EPMD that goes away while a node registers with it (a node
+// serving EPMD embedded stopping meanwhile): the starting node serves EPMD itself and registers.
+TEST_F(NodeTest, AStartingNodeServesEpmdWhenTheOneHoldingThePortGoesAway) {
+  asio::io_context io;
+  tcp::acceptor fake(io, tcp::endpoint(tcp::v4(), epmd));
+  std::thread holder([&] {
+    tcp::socket s = fake.accept();
+    std::array<char, 64> buf{};
+    asio::error_code ec;
+    s.read_some(asio::buffer(buf), ec);  // the ALIVE2 request: gone before answering
+    s.close(ec);
+    fake.close(ec);
+  });
+  Node& a = start("a");
+  holder.join();
+  EXPECT_TRUE(a.serves_epmd());
+  NodeOptions client;
+  client.publish = false;
+  Node& c = start("c", "cookie", client);
+  EXPECT_TRUE(c.ping(a.name()));
 }
 
 // The workers run the node's I/O; with the only worker blocked by a process, the watchdog keeps
