@@ -23,6 +23,7 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 thread_local bool tl_corked = false;
+thread_local bool tl_may_wait = false;
 thread_local std::vector<std::shared_ptr<DistConnection>> tl_corked_conns;
 }  // namespace
 
@@ -115,7 +116,7 @@ bool DistConnection::send(Frame frame) {
   if (closed()) return false;
   bool start = false, over_limit = false;
   {
-    std::lock_guard lock(mu_);
+    std::unique_lock lock(mu_);
     if (closed()) return false;
     if (tl_corked && !writing_ && pending_bytes_ + frame.size() <= limits_.max_queued) {
       // Held until this thread uncorks; a burst goes out once a quarter of the queue limit (at
@@ -147,7 +148,9 @@ bool DistConnection::send(Frame frame) {
         if (n == static_cast<ssize_t>(frame.size())) return true;
         if (n > 0) frame.erase(frame.begin(), frame.begin() + n);  // the rest goes through the queue
       }
-      if (pending_bytes_ + frame.size() > limits_.max_queued) {
+      if (pending_bytes_ + frame.size() > limits_.max_queued &&
+          !(tl_may_wait && wait_for_room_locked(lock, frame.size()))) {
+        if (closed()) return false;
         over_limit = true;
       } else {
         pending_bytes_ += frame.size();
@@ -167,10 +170,14 @@ bool DistConnection::send(Frame frame) {
   return true;
 }
 
-void DistConnection::cork() noexcept { tl_corked = true; }
+void DistConnection::cork(bool may_wait) noexcept {
+  tl_corked = true;
+  tl_may_wait = may_wait;
+}
 
 void DistConnection::uncork() {
   tl_corked = false;
+  tl_may_wait = false;
   if (tl_corked_conns.empty()) return;
   for (auto& c : tl_corked_conns) c->flush_corked();
   tl_corked_conns.clear();
@@ -214,6 +221,26 @@ bool DistConnection::write_pending_locked() {
     drained_.notify_all();
   }
   return !pending_.empty() && !std::exchange(writing_, true);
+}
+
+// Under mu_, for a process sender that found the queue full: waits (the process is held in its
+// send, as on a busy distribution port in BEAM) until `bytes` more fit, or nothing is queued;
+// false when the connection closed or no room came within max_send_wait.
+bool DistConnection::wait_for_room_locked(std::unique_lock<std::mutex>& lock, std::size_t bytes) {
+  const auto deadline = Clock::now() + limits_.max_send_wait;
+  auto has_room = [&] { return pending_bytes_ == 0 || pending_bytes_ + bytes <= limits_.max_queued; };
+  while (!closed() && !has_room()) {
+    if (!writing_) {
+      // Frames this thread corked are held with no writer: write them now.
+      if (write_pending_locked()) {
+        auto self = shared_from_this();
+        asio::post(sock_.get_executor(), [self] { self->write_next(); });
+      }
+      continue;
+    }
+    if (drained_.wait_until(lock, deadline) == std::cv_status::timeout && !closed() && !has_room()) return false;
+  }
+  return !closed();
 }
 
 void DistConnection::write_next() {

@@ -1,5 +1,6 @@
 #include "hypha/net/log.hpp"
 
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -10,16 +11,18 @@
 namespace hypha::log {
 
 namespace {
-Level configured() {
-  static const Level level = [] {
-    const char* env = std::getenv("HYPHA_LOG");
-    const std::string v = env ? env : "warn";
-    if (v == "error") return Level::Error;
-    if (v == "info") return Level::Info;
-    if (v == "debug") return Level::Debug;
-    return Level::Warn;
-  }();
-  return level;
+Level from_env() {
+  const char* env = std::getenv("HYPHA_LOG");
+  const std::string v = env ? env : "warn";
+  if (v == "error") return Level::Error;
+  if (v == "info") return Level::Info;
+  if (v == "debug") return Level::Debug;
+  return Level::Warn;
+}
+
+std::atomic<int>& level() {
+  static std::atomic<int> l{static_cast<int>(from_env())};
+  return l;
 }
 
 void append_value(std::string& out, std::string_view v) {
@@ -40,7 +43,9 @@ std::mutex sink_mu;
 std::function<void(const std::string&)> sink;  // under sink_mu; empty: stderr
 }  // namespace
 
-bool enabled(Level l) { return static_cast<int>(l) <= static_cast<int>(configured()); }
+bool enabled(Level l) { return static_cast<int>(l) <= level().load(std::memory_order_relaxed); }
+
+void set_level(Level l) { level().store(static_cast<int>(l), std::memory_order_relaxed); }
 
 void set_sink(std::function<void(const std::string& line)> s) {
   std::lock_guard lock(sink_mu);

@@ -153,7 +153,7 @@ struct Node::Impl : RemoteTransport {
     void poll() override { io.poll(); }
     void wait() override { io.run_one(); }
     void interrupt() override { asio::post(io, [] {}); }
-    void batch_begin() override { net::DistConnection::cork(); }
+    void batch_begin(bool process_run) override { net::DistConnection::cork(process_run); }
     void batch_end() override { net::DistConnection::uncork(); }
     asio::io_context& io;
   };

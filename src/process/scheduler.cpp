@@ -110,7 +110,7 @@ bool Scheduler::poll_io(Worker& w) {
   // they delivered made a process of this worker runnable, together with what that process sends
   // (an rpc's spawn reply and its result in one write).
   auto run_io = [&](bool block) {
-    io->batch_begin();
+    io->batch_begin(false);
     if (block)
       io->wait();
     else
@@ -221,7 +221,7 @@ void Scheduler::loop(Worker& w) {
   while (!stop_.load(std::memory_order_acquire)) {
     if (ProcessCore* p = find_work(w)) {
       IoPoller* io = poller_.load(std::memory_order_acquire);
-      if (io) io->batch_begin();
+      if (io) io->batch_begin(true);
       run_(p);
       if (io) io->batch_end();
       continue;

@@ -11,10 +11,15 @@
 #include <asio/use_future.hpp>
 #include <asio/write.hpp>
 #include <array>
+#include <condition_variable>
+#include <future>
+#include <mutex>
+#include <optional>
 #include <thread>
 
 #include "hypha/net/flags.hpp"
 #include "hypha/net/handshake.hpp"
+#include "hypha/net/log.hpp"
 #include "hypha/term/text.hpp"
 
 namespace hypha {
@@ -304,13 +309,32 @@ TEST_F(NodeTest, ASenderCanWaitForTheQueueToDrain) {
 // The node serving EPMD embedded goes away: a surviving node serves EPMD in its place and
 // registers again, so new nodes still find it by name.
 TEST_F(NodeTest, WhenTheNodeServingEpmdStopsAnotherTakesOver) {
+  // b logs epmd_registered (info) once it has registered again: wait for that event.
+  std::mutex mu;
+  std::condition_variable cv;
+  bool registered_again = false;
+  log::set_level(log::Level::Info);
+  log::set_sink([&](const std::string& line) {
+    if (line.find("event=epmd_registered") == std::string::npos || line.find("node=b@") == std::string::npos) return;
+    std::lock_guard lock(mu);
+    registered_again = true;
+    cv.notify_all();
+  });
+  struct Restore {
+    ~Restore() {
+      log::set_sink(nullptr);
+      log::set_level(log::Level::Warn);
+    }
+  } restore;
   Node& a = start("a");
   Node& b = start("b");
   ASSERT_TRUE(a.serves_epmd());
   ASSERT_FALSE(b.serves_epmd());
   a.stop();
-  const auto deadline = std::chrono::steady_clock::now() + kWait;
-  while (!b.serves_epmd() && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(10ms);
+  {
+    std::unique_lock lock(mu);
+    ASSERT_TRUE(cv.wait_for(lock, kWait, [&] { return registered_again; }));
+  }
   ASSERT_TRUE(b.serves_epmd());
   NodeOptions client;
   client.publish = false;
@@ -355,15 +379,26 @@ TEST_F(NodeTest, AWorkerBlockedByAProcessDoesNotStopTheNodesIo) {
   ASSERT_TRUE(b.connect(a.name()));
   Mailbox me = b.runtime().mailbox();
   b.monitor_nodes(me.pid());
+  // The process holds the only worker, as a long computation would, until the test lets it go.
+  std::promise<void> release;
+  struct Release {
+    explicit Release(std::promise<void>& pr) : p(pr) {}
+    Release(const Release&) = delete;
+    ~Release() { p.set_value(); }
+    std::promise<void>& p;
+  };
+  std::optional<Release> release_at_exit;
+  release_at_exit.emplace(release);  // also on an early return: the node can then stop
   Mailbox started = a.runtime().mailbox();
-  a.runtime().spawn([to = started.pid()](Process& self) -> Task<> {
+  a.runtime().spawn([to = started.pid(), gate = release.get_future().share()](Process& self) -> Task<> {
     self.send(to, "blocking"_atom);
-    std::this_thread::sleep_for(2500ms);  // holds the only worker, as a long computation would
+    gate.wait();
     co_return;
   });
   ASSERT_EQ(started.receive(kWait), Term("blocking"_atom));
   auto is_down = [](const Term& m) { return m.is_tuple() && m[0].is_atom(Atom("nodedown")); };
   EXPECT_FALSE(me.receive(is_down, 2500ms));  // more than twice the tick time
+  release_at_exit.reset();  // the worker is free again
   me.send(echo_pid, Term::tuple({Term(me.pid()), "still_there"_atom}));
   auto is_reply = [](const Term& m) { return m.is_atom(Atom("still_there")); };
   EXPECT_TRUE(me.receive(is_reply, kWait));
@@ -389,6 +424,39 @@ TEST_F(NodeTest, AProcessSendingABurstBeyondTheQueueLimitKeepsItsConnection) {
     ASSERT_EQ((*m)[0], Term(i));
   }
   EXPECT_EQ(a.nodes(), std::vector<Atom>{b.name()});
+}
+
+// A process flooding a peer that never reads is held in its send while the queue is full (as a
+// busy distribution port holds a BEAM sender); after max_send_wait the connection is closed and
+// the process goes on.
+TEST_F(NodeTest, AProcessFloodingAPeerThatNeverReadsIsHeldThenTheConnectionCloses) {
+  NodeOptions small;
+  small.max_send_queue = 256 * 1024;
+  small.max_send_wait = 300ms;
+  Node& a = start("a", "cookie", small);
+  RawPeer raw;
+  ASSERT_TRUE(raw.connect(a.port(), std::string(a.name().text()), "cookie"));
+  Mailbox me = a.runtime().mailbox();
+  Mailbox gate = a.runtime().mailbox();
+  const auto started = std::chrono::steady_clock::now();
+  const Pid flooder = a.runtime().spawn([to = me.pid()](Process& self) -> Task<> {
+    co_await self.receive();  // subscribed to nodedown
+    const Pid far{Atom("raw@127.0.0.1"), 1, 0, 7};
+    const Term big = Term::binary(std::string(64 * 1024, 'x'));
+    auto is_down = [](const Term& m) { return m.is_tuple() && m[0].is_atom(Atom("nodedown")); };
+    for (int i = 0; i < 100000; ++i) {
+      self.send(far, big);
+      auto down = co_await self.receive(is_down, 0ms);
+      if (down) break;
+    }
+    self.send(to, "flooder_done"_atom);
+  });
+  a.monitor_nodes(flooder);
+  gate.send(flooder, "go"_atom);
+  EXPECT_EQ(me.receive(kWait), Term("flooder_done"_atom));
+  // Held, not dropped at once: the connection went only after max_send_wait without room.
+  EXPECT_GE(std::chrono::steady_clock::now() - started, 300ms);
+  EXPECT_TRUE(a.nodes().empty());
 }
 
 TEST_F(NodeTest, ASilentPeerIsDroppedAfterTheTickTime) {

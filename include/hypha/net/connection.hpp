@@ -3,10 +3,12 @@
 // declares the peer dead when nothing arrives for the tick time (net_ticktime), as OTP does.
 //
 // Limits and backpressure: a frame longer than max_frame closes the connection (the peer is
-// broken or hostile). Frames wait in an outgoing queue while the socket is busy; when the queue
-// holds more than max_queued bytes, the peer is not keeping up and the connection is closed:
-// the node then reports nodedown/noconnection to everything that depends on the peer, exactly as
-// if the network had failed, instead of growing memory without bound or blocking senders.
+// broken or hostile). Frames wait in an outgoing queue while the socket is busy. A process that
+// sends past max_queued bytes is held in its send until the queue has room again, as BEAM
+// suspends a sender on a busy distribution port; if no room comes within max_send_wait, or the
+// sender cannot be held (an I/O handler, a plain thread), the peer is not keeping up and the
+// connection is closed: the node then reports nodedown/noconnection to everything that depends
+// on the peer, exactly as if the network had failed, instead of growing memory without bound.
 //
 // send() and close() may be called from any thread; the callbacks run on whichever thread runs
 // the io_context (the node's workers, one at a time).
@@ -61,6 +63,8 @@ using Frame = std::vector<std::uint8_t, UninitAllocator<std::uint8_t>>;
 struct ConnectionLimits {
   std::size_t max_frame = 64u << 20;
   std::size_t max_queued = 64u << 20;
+  // How long a process sender is held for room in a full queue before the connection is closed.
+  std::chrono::milliseconds max_send_wait = std::chrono::seconds(5);
 };
 
 class DistConnection : public std::enable_shared_from_this<DistConnection> {
@@ -87,8 +91,9 @@ class DistConnection : public std::enable_shared_from_this<DistConnection> {
 
   // Between cork() and uncork(), the frames this thread sends on any connection are held; uncork()
   // writes each connection's frames with one system call. The node's workers cork around each
-  // process run, so a gen_server call's MONITOR_P and REG_SEND leave together.
-  static void cork() noexcept;
+  // process run, so a gen_server call's MONITOR_P and REG_SEND leave together. `may_wait`: the
+  // thread runs a process that may be held in send() while a full queue drains (not an I/O handler).
+  static void cork(bool may_wait = false) noexcept;
   static void uncork();
 
  private:
@@ -99,6 +104,7 @@ class DistConnection : public std::enable_shared_from_this<DistConnection> {
   void shut(const std::string& reason);
   void flush_corked();
   bool write_pending_locked();
+  bool wait_for_room_locked(std::unique_lock<std::mutex>& lock, std::size_t bytes);
 
   asio::ip::tcp::socket sock_;
   asio::steady_timer tick_timer_;

@@ -14,6 +14,8 @@ namespace hypha::log {
 enum class Level { Error = 0, Warn = 1, Info = 2, Debug = 3 };
 
 bool enabled(Level l);
+// Overrides HYPHA_LOG from now on (an application's own setting, a test that waits for an event).
+void set_level(Level l);
 // Fields are key/value pairs; values with spaces or quotes are quoted.
 void event(Level l, std::string_view node, std::string_view name,
            std::initializer_list<std::pair<std::string_view, std::string_view>> fields = {});

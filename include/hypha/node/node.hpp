@@ -48,7 +48,11 @@ struct NodeOptions {
   bool embedded_epmd = true;                // serve EPMD ourselves when its port is free
   bool publish = true;                      // register with EPMD (short-lived clients need not)
   std::uint16_t epmd_port = 0;              // 0: ERL_EPMD_PORT, else 4369
-  std::size_t max_send_queue = 64u << 20;   // per connection, bytes; past it the connection is closed
+  // Per connection, bytes. A process sending past it is held in its send until there is room
+  // again (as a busy distribution port suspends a BEAM sender); if none comes within
+  // max_send_wait, or a plain thread sends past it, the connection is closed.
+  std::size_t max_send_queue = 64u << 20;
+  std::chrono::milliseconds max_send_wait = std::chrono::seconds(5);
   std::size_t max_frame = 64u << 20;        // largest accepted distribution packet
 };
 

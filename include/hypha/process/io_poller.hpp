@@ -15,9 +15,10 @@ class IoPoller {
   virtual void wait() = 0;
   // Makes a wait() in progress, or the next one, return soon. Any thread.
   virtual void interrupt() = 0;
-  // Around each process run on a worker: what the process sends to other nodes in between may be
-  // held and written at batch_end(), a connection's frames with one system call.
-  virtual void batch_begin() {}
+  // Around each process run on a worker (process_run) and each round of I/O handlers: what is sent
+  // to other nodes in between may be held and written at batch_end(), a connection's frames with
+  // one system call. A process may also be held in a send while a full queue drains.
+  virtual void batch_begin(bool process_run) { (void)process_run; }
   virtual void batch_end() {}
 };
 
