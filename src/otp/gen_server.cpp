@@ -83,24 +83,36 @@ Atom node_of(const ServerRef& s, Runtime& rt) {
   return rt.node();
 }
 
+}  // namespace
+
+struct GenServerAccess {
+  static Action take_after_init(GenServer& s) { return std::exchange(s.after_init_, Action()); }
+};
+
+namespace {
+
 // The server's process: init, acknowledge, then one message at a time.
 Task<> serve(Process& self, GenServer& s, std::optional<Pid> parent, Pid starter, Ref ack) {
   std::exception_ptr failed;
+  bool ignored = false;
   try {
     co_await s.init(self);
+  } catch (const gen_server::Ignore&) {
+    ignored = true;
   } catch (...) {
     failed = std::current_exception();
   }
-  if (failed) {
-    const Term reason = reason_of(failed);
+  if (failed || ignored) {
+    const Term reason = ignored ? Term(Atom("ignore")) : reason_of(failed);
     if (parent) self.unlink(*parent);  // start() returns the reason; the starter is not killed for it
     self.send(starter, Term::tuple({Term(Atom("$hypha_ack")), Term(ack), Term::tuple({Term(Atom("error")), reason})}));
-    throw Exit(reason);
+    throw Exit(ignored ? Term(atoms::normal()) : reason);
   }
   self.send(starter, Term::tuple({Term(Atom("$hypha_ack")), Term(ack), Term(Atom("ok"))}));
 
-  std::optional<Term> pending_continue;
-  auto idle_timeout = std::chrono::milliseconds::max();  // max: none
+  const Action after_init = GenServerAccess::take_after_init(s);
+  std::optional<Term> pending_continue = after_init.continue_arg();
+  auto idle_timeout = after_init.timeout().value_or(std::chrono::milliseconds::max());  // max: none
   for (;;) {
     std::optional<Term> got;
     if (!pending_continue) got = co_await self.receive(idle_timeout);

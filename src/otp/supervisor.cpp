@@ -61,17 +61,21 @@ class Supervisor : public GenServer {
         children_.pop_back();
         co_return error_tuple(started.error());
       }
-      co_return Term::tuple({Term(at("ok")), Term(*started)});
+      co_return Term::tuple({Term(at("ok")), pid_or_undefined(*started)});
     }
     if (req.is_tuple() && req.tuple_size() == 2 && req[0].is_atom(at("terminate_child"))) {
       const Term& key = req[1];
+      // By id, OTP's supervisor rule: the child stops and keeps its place (restart_child starts it
+      // again, delete_child forgets it); a temporary one is forgotten. By pid, DynamicSupervisor's
+      // rule: the child stops and is forgotten.
       for (std::size_t i = 0; i < children_.size(); ++i) {
         Child& c = children_[i];
-        if (c.spec.id == key || (c.pid && key == Term(*c.pid))) {
-          co_await shut_down(self, c);
+        const bool by_id = c.spec.id == key;
+        if (!by_id && !(c.pid && key == Term(*c.pid))) continue;
+        co_await shut_down(self, c);
+        if (!by_id || c.spec.restart == Restart::Temporary)
           children_.erase(children_.begin() + static_cast<std::ptrdiff_t>(i));
-          co_return Term(at("ok"));
-        }
+        co_return Term(at("ok"));
       }
       co_return error_tuple(Term(at("not_found")));
     }
@@ -88,7 +92,7 @@ class Supervisor : public GenServer {
         }
         auto started = co_await start_one(self, i);
         if (!started) co_return error_tuple(started.error());
-        co_return Term::tuple({Term(at("ok")), Term(*started)});
+        co_return Term::tuple({Term(at("ok")), pid_or_undefined(*started)});
       }
       co_return error_tuple(Term(at("not_found")));
     }
@@ -146,16 +150,21 @@ class Supervisor : public GenServer {
     std::optional<Pid> pid;
   };
 
-  Task<Result<Pid, Term>> start_one(Process& self, std::size_t i) {
+  // The child's pid, or none when its init said ignore (it keeps its place without a process).
+  Task<Result<std::optional<Pid>, Term>> start_one(Process& self, std::size_t i) {
     Child& c = children_[i];
     Result<Pid, Term> r = unexpected(Term(at("no_start_function")));
     if (c.spec.start) r = co_await c.spec.start(self);
-    if (r)
+    if (r) {
       children_[i].pid = *r;
-    else
-      report(self, "start_error", children_[i].spec.id, std::nullopt, r.error());
-    co_return r;
+      co_return std::optional<Pid>(*r);
+    }
+    if (r.error().is_atom(at("ignore"))) co_return std::optional<Pid>();
+    report(self, "start_error", children_[i].spec.id, std::nullopt, r.error());
+    co_return unexpected(r.error());
   }
+
+  static Term pid_or_undefined(const std::optional<Pid>& p) { return p ? Term(*p) : Term(at("undefined")); }
 
   // One line per supervisor report, at error level, as OTP's logger prints them.
   static void report(Process& self, const char* what, const Term& id, std::optional<Pid> child, const Term& reason) {
@@ -228,17 +237,16 @@ class Supervisor : public GenServer {
   std::deque<std::chrono::steady_clock::time_point> restarts_;
 };
 
-// {ok, X} -> X, {error, E} -> E as an error, a call failure as is.
-template <class T>
-Result<T, Term> unwrap(Result<Term, Term> r, T (*value)(const Term&)) {
+// {ok, Pid} -> Pid, {ok, undefined} (the child's init said ignore) -> the error ignore,
+// {error, E} -> E as an error, a call failure as is.
+Result<Pid, Term> child_pid(Result<Term, Term> r) {
   if (!r) return unexpected(r.error());
   const Term& t = *r;
-  if (t.is_tuple() && t.tuple_size() == 2 && t[0].is_atom(at("ok"))) return value(t[1]);
+  if (t.is_tuple() && t.tuple_size() == 2 && t[0].is_atom(at("ok")))
+    return t[1].is_pid() ? Result<Pid, Term>(t[1].pid()) : unexpected(Term(at("ignore")));
   if (t.is_tuple() && t.tuple_size() == 2 && t[0].is_atom(at("error"))) return unexpected(t[1]);
   return unexpected(t);
 }
-
-Pid pid_of(const Term& t) { return t.pid(); }
 
 }  // namespace
 
@@ -289,7 +297,7 @@ Task<Result<Pid, Term>> start_child(Process& self, ServerRef sup, ChildSpec spec
     std::lock_guard lock(specs_mu);
     pending_specs.erase(key);  // not taken: the supervisor is gone or remote
   }
-  Result<Pid, Term> out = unwrap<Pid>(std::move(r), &pid_of);
+  Result<Pid, Term> out = child_pid(std::move(r));
   co_return out;
 }
 
@@ -312,9 +320,9 @@ Task<Result<Term, Term>> terminate_child(Process& self, ServerRef sup, Term id_o
 }
 
 Task<Result<Pid, Term>> restart_child(Process& self, ServerRef sup, Term id) {
-  auto r = co_await request(self, sup, "restart_child", std::move(id));
-  if (!r) co_return unexpected(r.error());
-  co_return (*r)[1].pid();
+  const Term req = Term::tuple({Term(at("restart_child")), std::move(id)});
+  auto r = co_await gen_server::call(self, sup, req, gen_server::infinity);
+  co_return child_pid(std::move(r));
 }
 
 Task<Result<Term, Term>> delete_child(Process& self, ServerRef sup, Term id) {

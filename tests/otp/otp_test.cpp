@@ -202,6 +202,30 @@ TEST(GenServer, IdleTimeoutsAndContinuesAsOtps) {
   EXPECT_EQ(me.receive(kWait), T("{cast, after}"));
 }
 
+// init asks for a continue or an idle timeout, as OTP's {ok, State, {continue, Arg}} and
+// {ok, State, Timeout}.
+struct TimedFromInit : Timed {
+  TimedFromInit(Pid t, Action a) : Timed(t), first(std::move(a)) {}
+  Action first;
+  Task<> init(Process&) override {
+    after_init(std::move(first));
+    co_return;
+  }
+};
+
+TEST(GenServer, InitCanAskForAContinueOrAnIdleTimeout) {
+  Runtime rt;
+  Mailbox me = rt.mailbox();
+  auto warm = gen_server::start(rt, std::make_unique<TimedFromInit>(me.pid(), Action::noreply().with_continue(T("warm"))));
+  ASSERT_TRUE(warm.ok());
+  gen_server::cast(rt, *warm, T("first"));  // queued before the continue runs, handled after it
+  EXPECT_EQ(me.receive(kWait), T("{continued, warm}"));
+  EXPECT_EQ(me.receive(kWait), T("{cast, first}"));
+  auto idle = gen_server::start(rt, std::make_unique<TimedFromInit>(me.pid(), Action::noreply().with_timeout(20ms)));
+  ASSERT_TRUE(idle.ok());
+  EXPECT_EQ(me.receive(kWait), T("{info, timeout}"));
+}
+
 TEST(GenServer, FailedCallsGiveOtpsExitReasons) {
   Runtime rt;
   auto server = std::make_unique<Stack>();
@@ -476,12 +500,60 @@ TEST(Supervisor, DynamicChildrenAndShutdownThenKill) {
   auto gone = block_on(rt, [&](Process& self) { return supervisor::terminate_child(self, *sup, Term(*s)); });
   EXPECT_TRUE(gone.ok());
   EXPECT_FALSE(rt.alive(*s));
+  // By pid: stopped and forgotten (DynamicSupervisor); by id: stopped, its place kept (supervisor).
+  EXPECT_EQ(block_on(rt, [&](Process& self) { return supervisor::count_children(self, *sup); }).value(),
+            T("[{specs, 1}, {active, 1}, {supervisors, 0}, {workers, 1}]"));
   auto by_id = block_on(rt, [&](Process& self) { return supervisor::terminate_child(self, *sup, T("w1")); });
   EXPECT_TRUE(by_id.ok());
+  EXPECT_FALSE(rt.alive(*w1));
+  EXPECT_EQ(children(rt, *sup), T("[{w1, undefined, worker, []}]"));
+  auto again_by_id = block_on(rt, [&](Process& self) { return supervisor::terminate_child(self, *sup, T("w1")); });
+  EXPECT_TRUE(again_by_id.ok());  // already stopped: ok, as OTP answers
+  auto restarted = block_on(rt, [&](Process& self) { return supervisor::restart_child(self, *sup, T("w1")); });
+  ASSERT_TRUE(restarted.ok());
+  EXPECT_TRUE(rt.alive(*restarted));
+  block_on(rt, [&](Process& self) { return supervisor::terminate_child(self, *sup, T("w1")); });
+  auto deleted = block_on(rt, [&](Process& self) { return supervisor::delete_child(self, *sup, T("w1")); });
+  EXPECT_TRUE(deleted.ok());
   auto missing = block_on(rt, [&](Process& self) { return supervisor::terminate_child(self, *sup, T("w1")); });
   ASSERT_FALSE(missing.ok());
   EXPECT_EQ(missing.error(), T("not_found"));
   EXPECT_EQ(children(rt, *sup), Term());
+}
+
+TEST(Supervisor, TerminatingATemporaryChildByIdForgetsIt) {
+  Runtime rt;
+  auto sup = supervisor::start(rt, {}, {ChildSpec::process(T("once"), idle(), Restart::Temporary)});
+  ASSERT_TRUE(sup.ok());
+  auto r = block_on(rt, [&](Process& self) { return supervisor::terminate_child(self, *sup, T("once")); });
+  EXPECT_TRUE(r.ok());
+  EXPECT_EQ(children(rt, *sup), Term());
+}
+
+// OTP's ignore from init: start() says ignore, a supervisor keeps the child's place without a process.
+struct Ignores : GenServer {
+  Task<> init(Process&) override {
+    throw gen_server::Ignore{};
+    co_return;
+  }
+};
+
+TEST(Supervisor, AChildWhoseInitSaysIgnoreKeepsItsPlaceWithoutAProcess) {
+  Runtime rt;
+  auto direct = gen_server::start(rt, std::make_unique<Ignores>());
+  ASSERT_FALSE(direct.ok());
+  EXPECT_EQ(direct.error(), T("ignore"));
+  auto sup = supervisor::start(rt, {}, {ChildSpec::server(T("quiet"), [] { return std::make_unique<Ignores>(); }),
+                                        ChildSpec::process(T("w"), idle())});
+  ASSERT_TRUE(sup.ok());  // not a failure to start
+  const Term all = children(rt, *sup);
+  ASSERT_EQ(all.list_elements().size(), 2u);
+  EXPECT_EQ(all.list_elements()[0], T("{quiet, undefined, worker, []}"));
+  auto added = supervisor::start_child(rt, *sup, ChildSpec::server(T("later"), [] { return std::make_unique<Ignores>(); }));
+  ASSERT_FALSE(added.ok());
+  EXPECT_EQ(added.error(), T("ignore"));
+  EXPECT_EQ(block_on(rt, [&](Process& self) { return supervisor::count_children(self, *sup); }).value(),
+            T("[{specs, 3}, {active, 1}, {supervisors, 0}, {workers, 3}]"));
 }
 
 TEST(Supervisor, AChildThatFailsToStartFailsTheStart) {

@@ -81,11 +81,17 @@ class Action {
   std::optional<Term> continue_;
 };
 
+namespace gen_server {
+// Thrown by init: OTP's `ignore`. The server does not start (its process ends normal), start()
+// returns the error `ignore`, and a supervisor keeps the child's place without a process.
+struct Ignore {};
+}  // namespace gen_server
+
 class GenServer {
  public:
   virtual ~GenServer() = default;
   // Runs before start() returns. Throw (hypha::Exit(reason), or any exception) to refuse to start:
-  // start() then returns the reason.
+  // start() then returns the reason; throw gen_server::Ignore for OTP's `ignore`.
   virtual Task<> init(Process& self);
   // Default: stop with {bad_call, Request}, as a server without the clause would crash.
   virtual Task<Action> handle_call(Process& self, const Term& request, const From& from);
@@ -96,6 +102,16 @@ class GenServer {
   // The server is stopping with `reason` (a stop action, an exception from a callback, or its
   // parent's exit while it traps exits). Not called when the process is killed.
   virtual Task<> terminate(Process& self, const Term& reason);
+
+ protected:
+  // Called from init: the server starts as after action `a`. with_continue(arg) is OTP's
+  // {ok, State, {continue, Arg}} (handle_continue runs before any message, after start() has
+  // returned); with_timeout(t) is {ok, State, Timeout}. Other parts of `a` are ignored.
+  void after_init(Action a) { after_init_ = std::move(a); }
+
+ private:
+  friend struct GenServerAccess;
+  Action after_init_;
 };
 
 // A server to call: a pid, a name registered on this node, or {Name, Node}.

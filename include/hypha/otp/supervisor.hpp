@@ -13,9 +13,10 @@
 //       hypha::ChildSpec::process("ticker"_a, ticker_body),
 //   });
 //
-// A supervisor is also a dynamic supervisor: start_child adds children at run time,
-// terminate_child removes them (by id or pid), restart_child and delete_child act on children that
-// stopped but kept their place, which_children and count_children report them in
+// A supervisor is also a dynamic supervisor: start_child adds children at run time;
+// terminate_child by id stops a child and keeps its place (OTP's supervisor; a temporary child is
+// forgotten), by pid stops and forgets it (Elixir's DynamicSupervisor); restart_child and
+// delete_child act on children that stopped but kept their place; which_children and count_children report them in
 // OTP's shapes. Child specs hold C++ functions, so they are given on the node that runs the
 // supervisor; the supervisor itself is a gen_server, reachable from anywhere for the rest.
 #pragma once
@@ -67,7 +68,8 @@ Task<Result<Pid, Term>> start(Process& self, SupervisorFlags flags, std::vector<
                               StartOptions opts = {});
 Result<Pid, Term> start(Runtime& rt, SupervisorFlags flags, std::vector<ChildSpec> children, StartOptions opts = {});
 
-// The child's pid; {error, {already_started, Pid}} when a running child has that id.
+// The child's pid; {error, {already_started, Pid}} when a running child has that id; the error
+// `ignore` when its init said ignore (OTP's {ok, undefined}: the child keeps its place, no process).
 Task<Result<Pid, Term>> start_child(Process& self, ServerRef sup, ChildSpec spec);
 Result<Pid, Term> start_child(Runtime& rt, const ServerRef& sup, ChildSpec spec);
 // By id or by pid: ok, or {error, not_found}.
