@@ -27,7 +27,7 @@ main([Hypha, Dir]) ->
     {_, BarKv} = start_kv("bar", Bar, Table),
     put(foo_port, FooPort), put(kv_ports, {FooKv, BarKv}),
     Elixir = os:find_executable("elixir"),
-    _ = start_port(Elixir, ["--name", Ex, "--cookie", get(cookie), "-e", "IO.puts(\"ready\"); Process.sleep(:infinity)"],
+    _ = start_port(Elixir, ["--name", Ex, "--cookie", get(cookie), "-e", "IO.puts(\"ready\"); receive do :stop -> :ok end"],
                    <<"ready">>),
     Cases = [fun buckets_land_on_their_owners/0, fun route_from_the_cli/0, fun elixir_owner_by_rpc/0,
              fun bad_lines_and_many_clients/0, fun sighup_reloads_the_table/0, fun hash_ring_config/0],

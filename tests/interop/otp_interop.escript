@@ -207,7 +207,7 @@ hypha_call_into_elixir_genserver() ->
              "def handle_call(:slow, _from, s), do: {:noreply, s}; "
              "def handle_cast({:push, x}, s), do: {:noreply, [x | s]} end; "
              "{:ok, _} = GenServer.start(ExStack, [:a, :b], name: :ex_stack); "
-             "IO.puts(\"ready\"); Process.sleep(:infinity)",
+             "IO.puts(\"ready\"); receive do :stop -> :ok end",
     Elixir = os:find_executable("elixir"),
     _ = start_port(Elixir, ["--name", Ex, "--cookie", get(cookie), "-e", Script], <<"ready">>),
     all_ok([expect({0, "a"}, hypha(["call", Ex, "ex_stack", "pop"])),
@@ -235,8 +235,8 @@ cpp_task_client_on_elixir_supervisor() ->
     Ex = "ex_tasksup_" ++ os:getpid() ++ "@127.0.0.1",
     %% Hold.run tells this node it runs, then never returns: the task is surely running when the
     %% node is killed.
-    Script = "defmodule Hold do def run(n), do: (send({:task_sink, String.to_atom(n)}, :held); Process.sleep(:infinity)) end; "
-             "{:ok, _} = Task.Supervisor.start_link(name: :ex_tasks); IO.puts(\"ready\"); Process.sleep(:infinity)",
+    Script = "defmodule Hold do def run(n), do: (send({:task_sink, String.to_atom(n)}, :held); receive do :stop -> :ok end) end; "
+             "{:ok, _} = Task.Supervisor.start_link(name: :ex_tasks); IO.puts(\"ready\"); receive do :stop -> :ok end",
     Port = start_port(os:find_executable("elixir"), ["--name", Ex, "--cookie", get(cookie), "-e", Script], <<"ready">>),
     Client = os:getenv("HYPHA_TASK_CLIENT"),
     Cookie = get(cookie),  % the closure also runs in another process
