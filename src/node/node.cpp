@@ -138,6 +138,13 @@ void Node::Impl::stop() {
     p->conn->close_after_flush("node stopping");
     p->conn->closed_future().wait_until(deadline);
   }
+  // A peer that does not read in time is cut off: the queue is dropped, and a process held in a
+  // send to it is let go.
+  for (auto& p : all) {
+    if (!p->conn || p->conn->closed()) continue;
+    p->conn->close("node stopping: peer not reading");
+    p->conn->closed_future().wait_for(std::chrono::seconds(1));
+  }
   if (io_thread.joinable() || workers_poll) {
     asio::post(io, [this] {
       asio::error_code ec;

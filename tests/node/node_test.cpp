@@ -435,8 +435,11 @@ TEST_F(NodeTest, AProcessFloodingAPeerThatNeverReadsIsHeldThenTheConnectionClose
   small.max_send_wait = 300ms;
   Node& a = start("a", "cookie", small);
   RawPeer raw;
-  ASSERT_TRUE(raw.connect(a.port(), std::string(a.name().text()), "cookie"));
   Mailbox me = a.runtime().mailbox();
+  a.monitor_nodes(me.pid());
+  ASSERT_TRUE(raw.connect(a.port(), std::string(a.name().text()), "cookie"));
+  ASSERT_EQ(me.receive(kWait), Term::tuple({"nodeup"_atom, "raw@127.0.0.1"_atom}));  // a has it up
+  a.monitor_nodes(me.pid(), false);
   Mailbox gate = a.runtime().mailbox();
   const auto started = std::chrono::steady_clock::now();
   const Pid flooder = a.runtime().spawn([to = me.pid()](Process& self) -> Task<> {
@@ -457,6 +460,36 @@ TEST_F(NodeTest, AProcessFloodingAPeerThatNeverReadsIsHeldThenTheConnectionClose
   // Held, not dropped at once: the connection went only after max_send_wait without room.
   EXPECT_GE(std::chrono::steady_clock::now() - started, 300ms);
   EXPECT_TRUE(a.nodes().empty());
+}
+
+// Stopping a node whose process is held in a send to a peer that never reads: the connection is
+// cut after the flush time, the process is let go, and stop returns (not after max_send_wait).
+TEST_F(NodeTest, StoppingANodeLetsGoOfAProcessHeldInASend) {
+  NodeOptions patient;
+  patient.max_send_queue = 256 * 1024;
+  patient.max_send_wait = 60s;
+  Node& a = start("a", "cookie", patient);
+  RawPeer raw;
+  {
+    Mailbox me = a.runtime().mailbox();  // gone before the node stops
+    a.monitor_nodes(me.pid());
+    ASSERT_TRUE(raw.connect(a.port(), std::string(a.name().text()), "cookie"));
+    ASSERT_EQ(me.receive(kWait), Term::tuple({"nodeup"_atom, "raw@127.0.0.1"_atom}));  // a has it up
+    a.runtime().spawn([to = me.pid()](Process& self) -> Task<> {
+      const Pid far{Atom("raw@127.0.0.1"), 1, 0, 7};
+      const Term big = Term::binary(std::string(64 * 1024, 'x'));
+      self.send(to, "flooding"_atom);
+      for (int i = 0; i < 1000; ++i) self.send(far, big);  // held once the queue is full
+      self.send(to, "let_go"_atom);
+      co_return;
+    });
+    ASSERT_EQ(me.receive(kWait), Term("flooding"_atom));
+    // Held: it has not got past its sends (the peer reads nothing; 64 MB would not fit anywhere).
+    ASSERT_EQ(me.receive(300ms), std::nullopt);
+  }
+  const auto t0 = std::chrono::steady_clock::now();
+  a.stop();
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 10s);  // the flush time (2 s) and the cut, not 60 s
 }
 
 TEST_F(NodeTest, ASilentPeerIsDroppedAfterTheTickTime) {
