@@ -1,5 +1,6 @@
 // The public faces of the runtime: Runtime, Process (a process's view of itself) and Mailbox.
 #include <algorithm>
+#include <stdexcept>
 
 #include "runtime_impl.hpp"
 
@@ -193,7 +194,8 @@ Mailbox Runtime::mailbox() {
   ProcessCore* p = impl_->create(true);
   p->ext();  // wake() relies on it existing
   p->state.store(detail::State::Waiting);
-  return Mailbox(this, p);
+  p->refs.fetch_add(1, std::memory_order_relaxed);  // the Mailbox's own, so it may outlive the runtime
+  return Mailbox(this, p, impl_->alive);
 }
 
 void Runtime::send(const Pid& to, Term msg) { impl_->send(nullptr, to, std::move(msg)); }
@@ -391,27 +393,34 @@ void Runtime::deliver_spawn_reply(const Pid& to, const Ref& req, const Term& res
 
 // ---------------------------------------------------------------------------------- Mailbox
 
-Mailbox::Mailbox(Mailbox&& o) noexcept : rt_(o.rt_), core_(std::exchange(o.core_, nullptr)) {}
+Mailbox::Mailbox(Mailbox&& o) noexcept : rt_(o.rt_), core_(std::exchange(o.core_, nullptr)), alive_(o.alive_) {}
 Mailbox& Mailbox::operator=(Mailbox&& o) noexcept {
   if (this != &o) {
     this->~Mailbox();
     rt_ = o.rt_;
     core_ = std::exchange(o.core_, nullptr);
+    alive_ = o.alive_;
   }
   return *this;
 }
 Mailbox::~Mailbox() {
-  if (core_) rt_->impl_->terminate(core_, Term(atoms::normal()));
+  if (!core_) return;
+  if (runtime_alive()) rt_->impl_->terminate(core_, Term(atoms::normal()));
+  Runtime::Impl::release(std::exchange(core_, nullptr));
 }
 
 Pid Mailbox::pid() const noexcept { return core_->pid; }
 
-Term Mailbox::receive() { return *receive([](const Term&) { return true; }, std::chrono::milliseconds(-1)); }
+Term Mailbox::receive() {
+  if (!runtime_alive()) throw std::logic_error("Mailbox::receive: its runtime has stopped");
+  return *receive([](const Term&) { return true; }, std::chrono::milliseconds(-1));
+}
 std::optional<Term> Mailbox::receive(std::chrono::milliseconds timeout) {
   return receive([](const Term&) { return true; }, timeout);
 }
 
 std::optional<Term> Mailbox::receive(const std::function<bool(const Term&)>& pred, std::chrono::milliseconds timeout) {
+  if (!runtime_alive()) return std::nullopt;
   Runtime::Impl* rt = rt_->impl_.get();
   ProcessCore* p = core_;
   const auto deadline = std::chrono::steady_clock::now() + timeout;
@@ -432,10 +441,17 @@ std::optional<Term> Mailbox::receive(const std::function<bool(const Term&)>& pre
   }
 }
 
-void Mailbox::send(const Pid& to, Term msg) { rt_->impl_->send(&core_->pid, to, std::move(msg)); }
-void Mailbox::link(const Pid& other) { rt_->impl_->link(core_, other); }
-Ref Mailbox::monitor(const Pid& target) { return rt_->impl_->monitor(core_, Term(target), target.node); }
-bool Mailbox::demonitor(const Ref& ref, bool flush) { return rt_->impl_->demonitor(core_, ref, flush); }
+void Mailbox::send(const Pid& to, Term msg) {
+  if (runtime_alive()) rt_->impl_->send(&core_->pid, to, std::move(msg));
+}
+void Mailbox::link(const Pid& other) {
+  if (runtime_alive()) rt_->impl_->link(core_, other);
+}
+Ref Mailbox::monitor(const Pid& target) {
+  if (!runtime_alive()) throw std::logic_error("Mailbox::monitor: its runtime has stopped");
+  return rt_->impl_->monitor(core_, Term(target), target.node);
+}
+bool Mailbox::demonitor(const Ref& ref, bool flush) { return runtime_alive() && rt_->impl_->demonitor(core_, ref, flush); }
 std::size_t Mailbox::queue_length() const { return core_->queued.load(std::memory_order_relaxed); }
 
 }  // namespace hypha

@@ -64,6 +64,7 @@ Runtime::Impl::Impl(Runtime* o, const RuntimeOptions& opts)
       sched(opts.threads, opts.idle_spin, [this](ProcessCore* p) { run(p); }) {}
 
 Runtime::Impl::~Impl() {
+  alive->store(false);
   sched.stop();
   timers.stop();
   for (auto& shard : shards) {

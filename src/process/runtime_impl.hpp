@@ -3,6 +3,8 @@
 
 #include <array>
 #include <map>
+#include <memory>
+#include <atomic>
 #include <mutex>
 #include <shared_mutex>
 #include <unordered_map>
@@ -16,6 +18,8 @@ namespace hypha {
 struct Runtime::Impl {
   Impl(Runtime* owner, const RuntimeOptions& opts);
   ~Impl();
+  // False once the runtime is going away: a Mailbox that outlives it then does nothing.
+  std::shared_ptr<std::atomic<bool>> alive = std::make_shared<std::atomic<bool>>(true);
 
   // --- process table ---
   detail::ProcessCore* acquire(const Pid& pid) const;  // +1 ref, or nullptr when gone

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <optional>
 #include <stdexcept>
 
 #include "hypha/term/text.hpp"
@@ -56,6 +57,26 @@ TEST(Runtime, WorksWithoutIdleSpinning) {
     ASSERT_TRUE(reply);
     ASSERT_EQ(*reply, Term(i));
   }
+}
+
+// A Mailbox that outlives its Runtime (a node stopped first) is inert and safe to destroy.
+TEST(Runtime, AMailboxThatOutlivesItsRuntimeIsInert) {
+  std::optional<Mailbox> kept;
+  Pid kept_pid;
+  {
+    Runtime short_lived{RuntimeOptions{.threads = 1}};
+    kept.emplace(short_lived.mailbox());
+    kept_pid = kept->pid();
+    Mailbox other = short_lived.mailbox();
+    other.send(kept_pid, "queued"_atom);
+    ASSERT_EQ(kept->queue_length(), 1u);
+  }
+  EXPECT_EQ(kept->pid(), kept_pid);
+  EXPECT_EQ(kept->receive(10ms), std::nullopt);
+  EXPECT_THROW(kept->receive(), std::logic_error);
+  kept->send(kept_pid, "nowhere"_atom);  // no effect, no crash
+  EXPECT_FALSE(kept->demonitor(Ref{}));
+  kept.reset();  // destroying it touches nothing of the runtime
 }
 
 TEST_F(RuntimeTest, MessagesFromOneSenderArriveInOrder) {

@@ -2,12 +2,16 @@
 // Its receive blocks the calling thread, with an optional timeout. It always traps exits: exit
 // signals, even kill, arrive as {'EXIT', From, Reason} messages, since a thread cannot be killed.
 //
-// A Mailbox belongs to one thread at a time and must not outlive its Runtime. Its pid dies when
-// it is destroyed, with reason normal, like a process that returns.
+// A Mailbox belongs to one thread at a time. Its pid dies when it is destroyed, with reason
+// normal, like a process that returns. One that outlives its Runtime (a node stopped first) is
+// inert: receive gives nothing (receive() without a timeout throws std::logic_error), sends go
+// nowhere, destroying it is safe.
 #pragma once
 
 #include <chrono>
+#include <atomic>
 #include <functional>
+#include <memory>
 #include <optional>
 
 #include "hypha/term/term.hpp"
@@ -41,9 +45,12 @@ class Mailbox {
 
  private:
   friend class Runtime;
-  Mailbox(Runtime* rt, detail::ProcessCore* core) noexcept : rt_(rt), core_(core) {}
+  Mailbox(Runtime* rt, detail::ProcessCore* core, std::shared_ptr<std::atomic<bool>> alive) noexcept
+      : rt_(rt), core_(core), alive_(std::move(alive)) {}
+  bool runtime_alive() const noexcept { return core_ && alive_->load(std::memory_order_acquire); }
   Runtime* rt_;
-  detail::ProcessCore* core_;
+  detail::ProcessCore* core_;  // this Mailbox holds a reference on it
+  std::shared_ptr<std::atomic<bool>> alive_;
 };
 
 }  // namespace hypha
