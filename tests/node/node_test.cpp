@@ -233,6 +233,24 @@ struct RawPeer {
   }
 };
 
+// A peer that never reads, for the flow-control tests: a node with a 256 KiB send queue holding
+// process senders for `wait`, the peer connected and up on the node before anything is sent
+// (sends before that would go to a connection still being set up).
+constexpr const char* kSilentPeer = "raw@127.0.0.1";
+NodeOptions small_queue(std::chrono::milliseconds wait) {
+  NodeOptions o;
+  o.max_send_queue = 256 * 1024;
+  o.max_send_wait = wait;
+  return o;
+}
+void connect_silent_peer(Node& a, RawPeer& raw) {
+  Mailbox me = a.runtime().mailbox();
+  a.monitor_nodes(me.pid());
+  ASSERT_TRUE(raw.connect(a.port(), std::string(a.name().text()), "cookie"));
+  ASSERT_EQ(me.receive(kWait), Term::tuple({"nodeup"_atom, Term(Atom(kSilentPeer))}));
+  a.monitor_nodes(me.pid(), false);
+}
+
 TEST_F(NodeTest, AMalformedFrameClosesThatConnectionOnly) {
   Node& a = start("a");
   Node& b = start("b");
@@ -430,21 +448,15 @@ TEST_F(NodeTest, AProcessSendingABurstBeyondTheQueueLimitKeepsItsConnection) {
 // busy distribution port holds a BEAM sender); after max_send_wait the connection is closed and
 // the process goes on.
 TEST_F(NodeTest, AProcessFloodingAPeerThatNeverReadsIsHeldThenTheConnectionCloses) {
-  NodeOptions small;
-  small.max_send_queue = 256 * 1024;
-  small.max_send_wait = 300ms;
-  Node& a = start("a", "cookie", small);
+  Node& a = start("a", "cookie", small_queue(300ms));
   RawPeer raw;
+  ASSERT_NO_FATAL_FAILURE(connect_silent_peer(a, raw));
   Mailbox me = a.runtime().mailbox();
-  a.monitor_nodes(me.pid());
-  ASSERT_TRUE(raw.connect(a.port(), std::string(a.name().text()), "cookie"));
-  ASSERT_EQ(me.receive(kWait), Term::tuple({"nodeup"_atom, "raw@127.0.0.1"_atom}));  // a has it up
-  a.monitor_nodes(me.pid(), false);
   Mailbox gate = a.runtime().mailbox();
   const auto started = std::chrono::steady_clock::now();
   const Pid flooder = a.runtime().spawn([to = me.pid()](Process& self) -> Task<> {
     co_await self.receive();  // subscribed to nodedown
-    const Pid far{Atom("raw@127.0.0.1"), 1, 0, 7};
+    const Pid far{Atom(kSilentPeer), 1, 0, 7};
     const Term big = Term::binary(std::string(64 * 1024, 'x'));
     auto is_down = [](const Term& m) { return m.is_tuple() && m[0].is_atom(Atom("nodedown")); };
     for (int i = 0; i < 100000; ++i) {
@@ -465,18 +477,13 @@ TEST_F(NodeTest, AProcessFloodingAPeerThatNeverReadsIsHeldThenTheConnectionClose
 // Stopping a node whose process is held in a send to a peer that never reads: the connection is
 // cut after the flush time, the process is let go, and stop returns (not after max_send_wait).
 TEST_F(NodeTest, StoppingANodeLetsGoOfAProcessHeldInASend) {
-  NodeOptions patient;
-  patient.max_send_queue = 256 * 1024;
-  patient.max_send_wait = 60s;
-  Node& a = start("a", "cookie", patient);
+  Node& a = start("a", "cookie", small_queue(60s));
   RawPeer raw;
+  ASSERT_NO_FATAL_FAILURE(connect_silent_peer(a, raw));
   {
-    Mailbox me = a.runtime().mailbox();  // gone before the node stops
-    a.monitor_nodes(me.pid());
-    ASSERT_TRUE(raw.connect(a.port(), std::string(a.name().text()), "cookie"));
-    ASSERT_EQ(me.receive(kWait), Term::tuple({"nodeup"_atom, "raw@127.0.0.1"_atom}));  // a has it up
+    Mailbox me = a.runtime().mailbox();
     a.runtime().spawn([to = me.pid()](Process& self) -> Task<> {
-      const Pid far{Atom("raw@127.0.0.1"), 1, 0, 7};
+      const Pid far{Atom(kSilentPeer), 1, 0, 7};
       const Term big = Term::binary(std::string(64 * 1024, 'x'));
       self.send(to, "flooding"_atom);
       for (int i = 0; i < 1000; ++i) self.send(far, big);  // held once the queue is full
