@@ -14,7 +14,6 @@
 #include <set>
 #include <map>
 #include <shared_mutex>
-#include <sstream>
 
 #include "hypha/otp/gen_server.hpp"
 
@@ -113,10 +112,16 @@ Task<Term> bucket_call(Process& self, const BucketTable& table, Term bucket, Ter
   co_return call_or_throw(co_await gen_server::call(self, *pid, req));
 }
 
-std::vector<std::string> words(std::string_view line) {
-  std::vector<std::string> out;
-  std::istringstream in{std::string(line)};
-  for (std::string w; in >> w;) out.push_back(std::move(w));
+// The line's words, split on blanks (spaces, tabs, ...).
+std::vector<std::string_view> words(std::string_view line) {
+  std::vector<std::string_view> out;
+  const auto blank = [](char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\v' || c == '\f'; };
+  for (std::size_t i = 0; i < line.size();) {
+    while (i < line.size() && blank(line[i])) ++i;
+    const std::size_t start = i;
+    while (i < line.size() && !blank(line[i])) ++i;
+    if (i > start) out.push_back(line.substr(start, i - start));
+  }
   return out;
 }
 

@@ -5,6 +5,9 @@
 namespace hypha::detail {
 
 namespace {
+// How long frames may be held in a chain of next-slot runs (see loop()).
+constexpr int kMaxChain = 8;
+constexpr auto kMaxChainTime = std::chrono::microseconds(20);
 thread_local void* tl_scheduler = nullptr;
 thread_local void* tl_worker = nullptr;
 }  // namespace
@@ -221,9 +224,23 @@ void Scheduler::loop(Worker& w) {
   while (!stop_.load(std::memory_order_acquire)) {
     if (ProcessCore* p = find_work(w)) {
       IoPoller* io = poller_.load(std::memory_order_acquire);
-      if (io) io->batch_begin(true);
+      if (!io) {
+        run_(p);
+        continue;
+      }
+      // What a process sends to other nodes is held until the batch ends. When the run made
+      // another process runnable on this worker (the next slot: a local call's server, the
+      // caller it replies to), that one runs inside the same batch, for a bounded chain, so a
+      // request and what answering it sends leave in one write (a task's demonitor, its result
+      // and its exit signal), not one write per process run.
+      io->batch_begin(true);
+      const auto opened = std::chrono::steady_clock::now();
       run_(p);
-      if (io) io->batch_end();
+      for (int chained = 0; w.next && chained < kMaxChain && !stop_.load(std::memory_order_relaxed) &&
+                            std::chrono::steady_clock::now() - opened < kMaxChainTime;
+           ++chained)
+        run_(std::exchange(w.next, nullptr));
+      io->batch_end();
       continue;
     }
     if (poll_io(w)) continue;
