@@ -30,6 +30,8 @@ class Timers {
   std::unordered_map<std::uint64_t, std::pair<std::multimap<Clock::time_point, std::uint64_t>::iterator,
                                                std::function<void()>>> by_id_;
   std::uint64_t next_id_ = 1;
+  // When the thread wakes by itself (max: it waits for a notify); start() notifies only earlier.
+  Clock::time_point armed_ = Clock::time_point::min();
   bool stop_ = false;
   std::thread thread_;
 };

@@ -313,6 +313,27 @@ TEST_F(RuntimeTest, SendAfterDeliversAndCancelPrevents) {
   EXPECT_FALSE(me.receive(50ms));
 }
 
+// The timer thread sleeps until its first deadline and is woken only for an earlier one: a
+// timer started after a far one, or after the first one was cancelled, still fires on time.
+TEST_F(RuntimeTest, TimersFireInDeadlineOrderWhateverTheOrderTheyWereStartedAndCancelled) {
+  Mailbox me = rt.mailbox();
+  TimerRef far = rt.send_after(60s, me.pid(), "far"_atom);
+  ASSERT_FALSE(me.receive(10ms));  // the timer thread now sleeps towards the far deadline
+  rt.send_after(40ms, me.pid(), "second"_atom);
+  rt.send_after(10ms, me.pid(), "first"_atom);
+  TimerRef dropped = rt.send_after(20ms, me.pid(), "dropped"_atom);
+  EXPECT_TRUE(rt.cancel_timer(dropped));
+  EXPECT_EQ(me.receive(kWait), "first"_atom);
+  EXPECT_EQ(me.receive(kWait), "second"_atom);
+  EXPECT_TRUE(rt.cancel_timer(far));
+  // Later than a deadline that was cancelled: the thread wakes at the stale one, then this one.
+  TimerRef soon = rt.send_after(30ms, me.pid(), "cancelled"_atom);
+  EXPECT_TRUE(rt.cancel_timer(soon));
+  rt.send_after(50ms, me.pid(), "last"_atom);
+  EXPECT_EQ(me.receive(kWait), "last"_atom);
+  EXPECT_FALSE(me.receive(50ms));
+}
+
 TEST_F(RuntimeTest, ExceptionsBecomeExitReasons) {
   Mailbox me = rt.mailbox();
   auto [pid, ref] = std::pair<Pid, Ref>{};
