@@ -127,10 +127,10 @@ bool DistConnection::send(Frame frame) {
       if (std::find(tl_corked_conns.begin(), tl_corked_conns.end(), self) == tl_corked_conns.end())
         tl_corked_conns.push_back(std::move(self));
       if (pending_bytes_ < std::min(kCorkedBytes, limits_.max_queued / 4)) return true;
-      start = write_pending_locked();
+      start = write_direct_locked(lock);
     } else {
       // Fast path: nothing queued and no write in flight, so write from this thread now without
-      // waking the I/O thread (shut() closes the socket under the same lock). Up to a few small
+      // waking the I/O thread (see write_direct_locked). Up to a few small
       // frames per 20 us window go out so (a call's request and its monitor, a reply), which keeps
       // round trips free of thread wake-ups; past that it is a burst, and frames queue and go out
       // in batches. A large frame is worth its own system call even in a burst.
@@ -143,12 +143,10 @@ bool DistConnection::send(Frame frame) {
       const bool large = frame.size() >= 8192;
       if (!writing_ && pending_.empty() && (large || direct_in_window_ < kDirectPerWindow)) {
         ++direct_in_window_;
-        const ssize_t n = ::send(sock_.native_handle(), frame.data(), frame.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
-        last_write_ = now;
-        if (n == static_cast<ssize_t>(frame.size())) return true;
-        if (n > 0) frame.erase(frame.begin(), frame.begin() + n);  // the rest goes through the queue
-      }
-      if (pending_bytes_ + frame.size() > limits_.max_queued &&
+        pending_bytes_ += frame.size();
+        pending_.push_back(std::move(frame));
+        start = write_direct_locked(lock);
+      } else if (pending_bytes_ + frame.size() > limits_.max_queued &&
           !(tl_may_wait && wait_for_room_locked(lock, frame.size()))) {
         if (closed()) return false;
         over_limit = true;
@@ -188,9 +186,9 @@ void DistConnection::uncork() {
 void DistConnection::flush_corked() {
   bool start = false;
   {
-    std::lock_guard lock(mu_);
+    std::unique_lock lock(mu_);
     if (closed() || writing_ || pending_.empty()) return;
-    start = write_pending_locked();
+    start = write_direct_locked(lock);
   }
   if (start) {
     auto self = shared_from_this();
@@ -198,29 +196,64 @@ void DistConnection::flush_corked() {
   }
 }
 
-// Under mu_, with no write in flight: writes the queue with one gathered system call. True when
-// something is left (the writer must be started; writing_ is then set).
-bool DistConnection::write_pending_locked() {
-  std::array<iovec, 64> iov;
-  std::size_t n = 0;
-  for (auto it = pending_.begin(); it != pending_.end() && n < iov.size(); ++it, ++n)
-    iov[n] = iovec{it->data(), it->size()};
-  msghdr msg{};
-  msg.msg_iov = iov.data();
-  msg.msg_iovlen = n;
-  const ssize_t written = ::sendmsg(sock_.native_handle(), &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
-  last_write_ = Clock::now().time_since_epoch().count();
-  if (written > 0) {
-    auto left = static_cast<std::size_t>(written);
-    pending_bytes_ -= left;
-    while (left > 0 && left >= pending_.front().size()) {
-      left -= pending_.front().size();
+// With mu_ held (through `lock`), no writer and frames queued: this thread becomes the writer and
+// writes the queue with gathered system calls made with mu_ released, so that other senders are
+// not held on the lock meanwhile: they append, and what they append goes out in the next round.
+// Returns with mu_ held; true when frames are left (the socket is full, or an error waits to be
+// reported) and the I/O thread's writer must go on (writing_ stays set).
+bool DistConnection::write_direct_locked(std::unique_lock<std::mutex>& lock) {
+  thread_local std::vector<Frame> batch;
+  writing_ = true;
+  direct_writer_ = true;
+  bool left_over = false;
+  for (int round = 0; round < kDirectRounds && !pending_.empty() && !closed() && !left_over; ++round) {
+    std::array<iovec, 64> iov;
+    while (!pending_.empty() && batch.size() < iov.size()) {
+      pending_bytes_ -= pending_.front().size();
+      batch.push_back(std::move(pending_.front()));
       pending_.pop_front();
     }
-    if (left > 0) pending_.front().erase(pending_.front().begin(), pending_.front().begin() + static_cast<std::ptrdiff_t>(left));
     drained_.notify_all();
+    for (std::size_t i = 0; i < batch.size(); ++i) iov[i] = iovec{batch[i].data(), batch[i].size()};
+    msghdr msg{};
+    msg.msg_iov = iov.data();
+    msg.msg_iovlen = batch.size();
+    const int fd = sock_.native_handle();  // shut() leaves it open while direct_writer_ is set
+    lock.unlock();
+    const ssize_t written = ::sendmsg(fd, &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
+    lock.lock();
+    last_write_ = Clock::now().time_since_epoch().count();
+    // Drop what was written; what was not goes back to the front of the queue, in order.
+    auto left = static_cast<std::size_t>(std::max<ssize_t>(written, 0));
+    std::size_t done = 0;
+    while (done < batch.size() && left >= batch[done].size()) left -= batch[done++].size();
+    if (done < batch.size()) {
+      if (left > 0) batch[done].erase(batch[done].begin(), batch[done].begin() + static_cast<std::ptrdiff_t>(left));
+      for (std::size_t k = batch.size(); k-- > done;) {
+        pending_bytes_ += batch[k].size();
+        pending_.push_front(std::move(batch[k]));
+      }
+      left_over = true;
+    }
+    batch.clear();
   }
-  return !pending_.empty() && !std::exchange(writing_, true);
+  direct_writer_ = false;
+  if (closed()) {
+    writing_ = false;
+    if (std::exchange(close_deferred_, false)) {
+      auto self = shared_from_this();
+      asio::post(sock_.get_executor(), [self] {
+        std::lock_guard l(self->mu_);
+        asio::error_code ec;
+        self->sock_.close(ec);
+      });
+    }
+    return false;
+  }
+  if (!pending_.empty()) return true;
+  writing_ = false;
+  if (auto reason = std::exchange(close_when_drained_, std::nullopt)) close(*reason);
+  return false;
 }
 
 // Under mu_, for a process sender that found the queue full: waits (the process is held in its
@@ -232,7 +265,7 @@ bool DistConnection::wait_for_room_locked(std::unique_lock<std::mutex>& lock, st
   while (!closed() && !has_room()) {
     if (!writing_) {
       // Frames this thread corked are held with no writer: write them now.
-      if (write_pending_locked()) {
+      if (write_direct_locked(lock)) {
         auto self = shared_from_this();
         asio::post(sock_.get_executor(), [self] { self->write_next(); });
       }
@@ -318,7 +351,12 @@ void DistConnection::shut(const std::string& reason) {
     if (closed_.exchange(true, std::memory_order_acq_rel)) return;
     asio::error_code ec;
     sock_.shutdown(asio::ip::tcp::socket::shutdown_both, ec);
-    sock_.close(ec);
+    // A sender writing with mu_ released still uses the descriptor: it closes it when done (a
+    // descriptor closed now could be reused by another socket before its system call).
+    if (direct_writer_)
+      close_deferred_ = true;
+    else
+      sock_.close(ec);
     drained_.notify_all();
   }
   tick_timer_.cancel();

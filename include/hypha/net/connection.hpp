@@ -103,7 +103,7 @@ class DistConnection : public std::enable_shared_from_this<DistConnection> {
   bool writing_now(std::vector<asio::const_buffer>& bufs, const std::optional<std::string>& drained_close);
   void shut(const std::string& reason);
   void flush_corked();
-  bool write_pending_locked();
+  bool write_direct_locked(std::unique_lock<std::mutex>& lock);
   bool wait_for_room_locked(std::unique_lock<std::mutex>& lock, std::size_t bytes);
 
   asio::ip::tcp::socket sock_;
@@ -117,7 +117,11 @@ class DistConnection : public std::enable_shared_from_this<DistConnection> {
   std::condition_variable drained_;  // signalled when queued bytes go down or the connection closes
   std::deque<Frame> pending_;
   std::size_t pending_bytes_ = 0;
-  bool writing_ = false;
+  bool writing_ = false;        // a thread or the I/O thread's writer owns the socket's writes
+  bool direct_writer_ = false;  // a sender is writing with mu_ released
+  bool close_deferred_ = false;  // shut() left the descriptor open for that sender to close
+  // Rounds a direct writer writes what others queued meanwhile before leaving it to the I/O thread.
+  static constexpr int kDirectRounds = 4;
   // Small frames written directly by senders in the current window (under mu_).
   static constexpr int kDirectPerWindow = 4;
   // Corked frames are written once this many bytes wait (a burst need not wait for uncork()).
