@@ -91,6 +91,12 @@ struct GenServerAccess {
 
 namespace {
 
+// Before waiting, after an action that asked to hibernate.
+void hibernate_now(Process& self, GenServer& s) {
+  s.on_hibernate(self);
+  self.hibernate();
+}
+
 // The server's process: init, acknowledge, then one message at a time.
 Task<> serve(Process& self, GenServer& s, std::optional<Pid> parent, Pid starter, Ref ack) {
   std::exception_ptr failed;
@@ -113,6 +119,18 @@ Task<> serve(Process& self, GenServer& s, std::optional<Pid> parent, Pid starter
   const Action after_init = GenServerAccess::take_after_init(s);
   std::optional<Term> pending_continue = after_init.continue_arg();
   auto idle_timeout = after_init.timeout().value_or(std::chrono::milliseconds::max());  // max: none
+  if (after_init.hibernate() && !pending_continue) {
+    try {
+      hibernate_now(self, s);
+    } catch (...) {
+      failed = std::current_exception();
+    }
+    if (failed) {
+      const Term reason = reason_of(failed);
+      co_await s.terminate(self, reason);
+      throw Exit(reason);
+    }
+  }
   for (;;) {
     std::optional<Term> got;
     if (!pending_continue) got = co_await self.receive(idle_timeout);
@@ -159,6 +177,7 @@ Task<> serve(Process& self, GenServer& s, std::optional<Pid> parent, Pid starter
       stop = act.stop_reason();
       pending_continue = act.continue_arg();
       idle_timeout = act.timeout().value_or(std::chrono::milliseconds::max());
+      if (act.hibernate() && !stop && !pending_continue) hibernate_now(self, s);
     } catch (...) {
       failed = std::current_exception();
     }
@@ -189,6 +208,7 @@ Task<Action> GenServer::handle_continue(Process&, const Term& arg) {
   co_return Action::stop(Term::tuple({Term(Atom("bad_continue")), arg}));
 }
 Task<> GenServer::terminate(Process&, const Term&) { co_return; }
+void GenServer::on_hibernate(Process&) {}
 
 Term ServerRef::to_term() const {
   if (const Pid* p = pid()) return Term(*p);

@@ -69,6 +69,22 @@ Ref Process::monitor_alias(Atom name, Atom node) { return core_->rt->monitor(cor
 
 bool Process::trap_exit(bool on) { return std::exchange(core_->trap_exit, on); }
 bool Process::trapping_exits() const noexcept { return core_->trap_exit; }
+
+void Process::hibernate() {
+  std::lock_guard lock(core_->lock);  // every use of a process's extra part is under it
+  detail::Extra* x = core_->extra;
+  if (!x) return;
+  if (!core_->blocking && x->links.empty() && x->monitored_by.empty() && x->monitoring.empty() && !x->name &&
+      x->aliases.empty()) {
+    core_->extra = nullptr;
+    delete x;
+    return;
+  }
+  x->links.shrink_to_fit();
+  x->monitored_by.shrink_to_fit();
+  x->monitoring.shrink_to_fit();
+  x->aliases.shrink_to_fit();
+}
 void Process::exit(Term reason) { throw Exit(std::move(reason)); }
 void Process::exit_on_return(Term reason) { core_->return_reason = std::move(reason); }
 void Process::exit(const Pid& target, Term reason) {
@@ -297,6 +313,7 @@ std::optional<ProcessInfo> Runtime::process_info(const Pid& pid) const {
     default: info.status = ProcessStatus::Exiting; break;
   }
   info.message_queue_len = p->queued.load(std::memory_order_relaxed);
+  info.memory = sizeof(detail::ProcessCore) + info.message_queue_len * sizeof(detail::Envelope);
   {
     std::lock_guard lock(p->lock);
     if (p->extra) {
@@ -304,6 +321,10 @@ std::optional<ProcessInfo> Runtime::process_info(const Pid& pid) const {
       info.links = p->extra->links;
       info.monitors = p->extra->monitoring.size();
       info.monitored_by = p->extra->monitored_by.size();
+      const detail::Extra& x = *p->extra;
+      info.memory += sizeof(detail::Extra) + x.links.capacity() * sizeof(Pid) +
+                     x.monitored_by.capacity() * sizeof(detail::Monitor) +
+                     x.monitoring.capacity() * sizeof(std::pair<Ref, Term>) + x.aliases.capacity() * sizeof(Ref);
     }
     info.trap_exit = p->trap_exit;
   }

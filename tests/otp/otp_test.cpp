@@ -226,6 +226,47 @@ TEST(GenServer, InitCanAskForAContinueOrAnIdleTimeout) {
   EXPECT_EQ(me.receive(kWait), T("{info, timeout}"));
 }
 
+// {watch, N} monitors N fresh processes and lets them go (the monitor table grows, then empties);
+// {shrink} asks to hibernate; {hibernations} says how often on_hibernate ran.
+struct Burst : GenServer {
+  std::vector<std::string> cache;
+  int hibernations = 0;
+  Task<Action> handle_call(Process& self, const Term& req, const From&) override {
+    if (req.is_tuple() && req[0].is_atom("watch"_a)) {
+      std::vector<Pid> pids;
+      for (std::int64_t i = 0; i < req[1].small_integer(); ++i) {
+        pids.push_back(self.spawn([](Process& p) -> Task<> { co_await p.receive(); }));
+        self.monitor(pids.back());
+        cache.emplace_back(1000, 'x');
+      }
+      for (const Pid& p : pids) self.send(p, "go"_a);
+      for (std::size_t i = 0; i < pids.size(); ++i) co_await self.receive([](const Term& m) { return m.is_tuple() && m[0].is_atom(atoms::DOWN()); });
+      co_return Action::reply("ok"_a);
+    }
+    if (req.is_tuple() && req[0].is_atom("shrink"_a)) co_return Action::reply("ok"_a).with_hibernate();
+    co_return Action::reply(Term(hibernations));
+  }
+  void on_hibernate(Process&) override {
+    ++hibernations;
+    cache = {};
+  }
+};
+
+TEST(GenServer, HibernateGivesBackWhatTheServerKeepsAndItGoesOn) {
+  Runtime rt;
+  Mailbox me = rt.mailbox();
+  auto pid = gen_server::start(rt, std::make_unique<Burst>());
+  ASSERT_TRUE(pid.ok());
+  const std::size_t idle = rt.process_info(*pid)->memory;
+  ASSERT_TRUE(gen_server::call(rt, *pid, T("{watch, 2000}")).ok());
+  const std::size_t after_burst = rt.process_info(*pid)->memory;
+  EXPECT_GT(after_burst, idle + 2000 * sizeof(Ref));  // the monitor table kept its capacity
+  EXPECT_EQ(*gen_server::call(rt, *pid, T("{shrink}")), T("ok"));
+  EXPECT_EQ(*gen_server::call(rt, *pid, T("hibernations")), Term(1));  // and it still answers
+  EXPECT_EQ(rt.process_info(*pid)->memory, idle);
+  EXPECT_EQ(*gen_server::call(rt, *pid, T("hibernations")), Term(1));  // a plain reply does not hibernate
+}
+
 TEST(GenServer, FailedCallsGiveOtpsExitReasons) {
   Runtime rt;
   auto server = std::make_unique<Stack>();

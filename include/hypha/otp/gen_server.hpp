@@ -69,7 +69,15 @@ class Action {
     continue_ = std::move(arg);
     return std::move(*this);
   }
+  // OTP's hibernate in {reply, R, S, hibernate} / {noreply, S, hibernate}: before waiting for
+  // the next message the server calls on_hibernate (drop what can be rebuilt) and the process
+  // gives back what it keeps for reuse (Process::hibernate).
+  Action&& with_hibernate() && {
+    hibernate_ = true;
+    return std::move(*this);
+  }
   const std::optional<Term>& reply_value() const noexcept { return reply_; }
+  bool hibernate() const noexcept { return hibernate_; }
   const std::optional<Term>& stop_reason() const noexcept { return stop_; }
   const std::optional<std::chrono::milliseconds>& timeout() const noexcept { return timeout_; }
   const std::optional<Term>& continue_arg() const noexcept { return continue_; }
@@ -79,6 +87,7 @@ class Action {
   std::optional<Term> stop_;
   std::optional<std::chrono::milliseconds> timeout_;
   std::optional<Term> continue_;
+  bool hibernate_ = false;
 };
 
 namespace gen_server {
@@ -99,6 +108,9 @@ class GenServer {
   virtual Task<Action> handle_info(Process& self, const Term& msg);  // default: ignore
   // After an action made with with_continue(arg). Default: stop with {bad_continue, Arg}.
   virtual Task<Action> handle_continue(Process& self, const Term& arg);
+  // An action asked to hibernate: release what the server can rebuild (caches, spare capacity),
+  // as a hibernating BEAM process keeps only its live data. Default: nothing.
+  virtual void on_hibernate(Process& self);
   // The server is stopping with `reason` (a stop action, an exception from a callback, or its
   // parent's exit while it traps exits). Not called when the process is killed.
   virtual Task<> terminate(Process& self, const Term& reason);

@@ -161,6 +161,10 @@ class Process {
   Ref monitor_alias(const Pid& target);
   Ref monitor_alias(Atom name, Atom node);
   bool trap_exit(bool on);                 // returns the previous setting
+  // Gives back what the process keeps for reuse: its link, monitor and alias tables shrink to
+  // what they hold (and go entirely when empty), as erlang:hibernate/3 shrinks a process to its
+  // live data after a burst. The process goes on with its next receive.
+  void hibernate();
   bool trapping_exits() const noexcept;
   [[noreturn]] void exit(Term reason);     // ends this process
   // The reason this process exits with when its body returns (instead of normal): the same end

@@ -66,6 +66,9 @@ struct ProcessInfo {
   std::size_t monitors;      // monitors this process holds
   std::size_t monitored_by;  // monitors on this process
   bool trap_exit;
+  // Bytes the runtime holds for the process (its control block, link/monitor tables at their
+  // capacity, queued envelopes), as process_info(P, memory) without the terms themselves.
+  std::size_t memory;
 };
 
 class Runtime {
