@@ -2,6 +2,7 @@
 // (rpc, erpc) send their io requests to, as Erlang's `user`. Output is written to this process's
 // stdout, so `hypha rpc NODE io format ...` prints where it was typed; input is not available.
 #include <cstdio>
+#include <optional>
 #include <string>
 
 #include "hypha/term/text.hpp"
@@ -11,34 +12,23 @@ namespace hypha {
 
 namespace {
 
-// io_lib:format(Format, Args) for the directives io:format callers mostly use: ~p ~w (printed
-// as ~tp on one line), ~s, ~c, ~b/~B, ~n, ~~ (with the t modifier). False for anything else.
-bool format_chars(std::string& out, const Term& format, const Term& args) {
-  std::string f;
-  if (!append_chardata(f, format) || !args.is_proper_list()) return false;
+// What a put_chars request with a module and function asks for: io_lib:format/fwrite (what
+// io:format sends) and io_lib:write; nullopt when the request is malformed or fails (the caller
+// then gets badarg, as from BEAM's io servers).
+std::optional<std::string> apply_io_lib(const Term& fun, const Term& args) {
+  if (!args.is_proper_list()) return std::nullopt;
   const auto argv = args.list_elements();
-  std::size_t next = 0;
-  for (std::size_t i = 0; i < f.size(); ++i) {
-    if (f[i] != '~') {
-      out.push_back(f[i]);
-      continue;
-    }
-    if (++i < f.size() && f[i] == 't') ++i;  // Unicode translation: output is UTF-8 anyway
-    if (i >= f.size()) return false;
-    const char d = f[i];
-    if (d == 'n') { out.push_back('\n'); continue; }
-    if (d == '~') { out.push_back('~'); continue; }
-    if (next >= argv.size()) return false;
-    const Term& arg = argv[next++];
-    switch (d) {
-      case 'p': case 'P': case 'w': case 'W': out += arg.to_string(); break;
-      case 's': if (!append_chardata(out, arg)) return false; break;
-      case 'c': if (!append_chardata(out, Term::list({arg}))) return false; break;
-      case 'b': case 'B': case 'd': if (!arg.is_integer()) return false; out += arg.to_string(); break;
-      default: return false;
-    }
+  if ((fun.is_atom(Atom("format")) || fun.is_atom(Atom("fwrite"))) && argv.size() == 2 && argv[1].is_proper_list()) {
+    std::string f;
+    if (argv[0].is_atom()) f = argv[0].atom_value().text();
+    else if (!append_chardata(f, argv[0])) return std::nullopt;
+    const auto fargs = argv[1].list_elements();
+    auto r = io_lib_format(f, fargs);
+    if (!r) return std::nullopt;
+    return std::move(*r);
   }
-  return next == argv.size();
+  if (fun.is_atom(Atom("write")) && argv.size() == 1) return argv[0].to_string();
+  return std::nullopt;
 }
 
 // One io request: output is written to stdout; input is not available here.
@@ -52,9 +42,10 @@ Term io_request(const Term& req) {
     // {put_chars, Enc, io_lib, format, [Format, Args]} is what io:format sends.
     const Term* chars = req.tuple_size() == 3 ? &req[2] : req.tuple_size() == 2 ? &req[1] : nullptr;
     std::string text;
-    if (req.tuple_size() == 5 && req[2].is_atom(Atom("io_lib")) && req[3].is_atom(Atom("format")) &&
-        req[4].is_proper_list() && req[4].list_elements().size() == 2) {
-      if (!format_chars(text, req[4].list_elements()[0], req[4].list_elements()[1])) return enotsup;
+    if (req.tuple_size() == 5 && req[2].is_atom(Atom("io_lib"))) {
+      auto formatted = apply_io_lib(req[3], req[4]);
+      if (!formatted) return Term::tuple({Term(Atom("error")), Term(Atom("format"))});
+      text = std::move(*formatted);
     } else if (!chars || !append_chardata(text, *chars)) {
       return enotsup;
     }

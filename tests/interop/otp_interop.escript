@@ -181,7 +181,16 @@ hypha_rpc_into_erlang() ->
 
 hypha_rpc_prints_remote_io() ->
     Me = atom_to_list(node()),
-    expect({0, "hello world\nok"}, hypha(["rpc", Me, "io", "format", "[\"hello ~p~n\", [world]]"])).
+    %% io:format on this node formats through the C++ caller's group leader (io_lib:format in C++)
+    Bad = hypha(["rpc", Me, "io", "format", "[\"~.0f\", [1.0]]"]),
+    all_ok([expect({0, "hello world\nok"}, hypha(["rpc", Me, "io", "format", "[\"hello ~p~n\", [world]]"])),
+            expect({0, "|  3.1|ab  |FF|0x1f|[1,2|...]|1.00000e-5|0.13\nok"},
+                   hypha(["rpc", Me, "io", "format",
+                          "[\"|~5.1f|~-4s|~.16B|~.16x|~W|~e|~.2f~n\", [3.14159, \"ab\", 255, 31, \"0x\", [1,2,3,4], 3, 1.0e-5, 0.125]]"])),
+            case Bad of  % a format io_lib rejects: badarg for the caller, as from BEAM's io servers
+                {1, Out} -> expect(true, string:find(Out, "badarg") =/= nomatch);
+                _ -> {expected_badarg, Bad}
+            end]).
 
 elixir_genserver_calls_cpp_server() ->
     S = atom_to_list(get(s)),

@@ -15,6 +15,7 @@
 #pragma once
 
 #include <cstddef>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -29,6 +30,14 @@ void format_term(std::string& out, const Term& t);
 // unicode:characters_to_binary/1: chardata (a binary, a code point, or a deep list of them, as
 // io requests carry) as UTF-8; false (out partly written) when `t` is not chardata.
 bool append_chardata(std::string& out, const Term& t);
+
+// io_lib:format(Format, Args) as OTP 25 formats, as UTF-8: every control sequence ~F.P.PadModC
+// (c f e g s w p W P b B x X + # i n ~, field width, precision, pad character, * arguments,
+// the t and l modifiers), with io_lib's rounding of floats (~.2f of 0.125 is 0.13). Differences:
+// ~p and ~P print on one line (no breaking at 80 columns), maps print in term order, and
+// pids/references print as `format_term` does. An error (where io_lib:format raises badarg)
+// names the control sequence and why.
+Result<std::string, std::string> io_lib_format(std::string_view format, std::span<const Term> args);
 
 struct ParseError {
   std::size_t offset = 0;  // byte offset in the text
