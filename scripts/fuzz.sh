@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs each fuzz target of the `fuzz` build for a bounded time (seconds: $1 for the ETF decoder,
-# a third of it each for the term parser and the distribution packet parser), starting from its regression corpus. New inputs go to a work
+# a third of it each for the term parser, the distribution packet parser and io_lib_format), starting from its regression corpus. New inputs go to a work
 # directory under build/; a crash leaves its input in build/fuzz/artifacts/ and fails the run:
 # copy that file into fuzz/corpus/<target>/ so it is replayed by every later test run.
 set -euo pipefail
@@ -27,3 +27,4 @@ run() {
 run etf_decode "$seconds"
 run term_parse $(( seconds / 3 > 5 ? seconds / 3 : 5 ))
 run dist_packet $(( seconds / 3 > 5 ? seconds / 3 : 5 ))
+run io_format $(( seconds / 3 > 5 ? seconds / 3 : 5 ))

@@ -14,6 +14,8 @@ namespace {
 
 enum class Adjust { Right, Left };
 
+constexpr long long kMaxField = 1 << 20;  // the largest field width or precision accepted
+
 struct Spec {
   std::optional<long long> width;
   Adjust adjust = Adjust::Right;
@@ -347,18 +349,20 @@ Result<std::string, std::string> io_lib_format(std::string_view f, std::span<con
     return unexpected("io_lib:format: " + why);
   };
   auto take = [&]() -> const Term* { return next < args.size() ? &args[next++] : nullptr; };
-  // A field value: digits, or * taking an integer argument; nullopt when absent.
+  // A field value: digits, or * taking an integer argument; nullopt when absent. Widths come
+  // from other nodes' io requests, so they are bounded (a width of 10^12 is refused, not padded).
   auto field_value = [&](std::optional<long long>& v) -> bool {
     if (i < f.size() && f[i] == '*') {
       ++i;
       const Term* a = take();
-      if (!a || !a->is_small_integer()) return false;
+      if (!a || !a->is_small_integer() || std::llabs(a->small_integer()) > kMaxField) return false;
       v = a->small_integer();
       return true;
     }
     if (i < f.size() && f[i] >= '0' && f[i] <= '9') {
       long long n = 0;
-      while (i < f.size() && f[i] >= '0' && f[i] <= '9') n = std::min<long long>(n * 10 + (f[i++] - '0'), 1 << 24);
+      while (i < f.size() && f[i] >= '0' && f[i] <= '9') n = std::min<long long>(n * 10 + (f[i++] - '0'), kMaxField + 1);
+      if (n > kMaxField) return false;
       v = n;
     }
     return true;
