@@ -1,6 +1,7 @@
 // The public faces of the runtime: Runtime, Process (a process's view of itself) and Mailbox.
 #include <algorithm>
 #include <stdexcept>
+#include <tuple>
 
 #include "runtime_impl.hpp"
 
@@ -185,6 +186,18 @@ std::uint32_t Runtime::creation() const noexcept { return impl_->creation; }
 bool Runtime::is_local(const Pid& p) const noexcept { return impl_->is_local(p); }
 unsigned Runtime::threads() const noexcept { return impl_->sched.threads(); }
 std::size_t Runtime::process_count() const noexcept { return impl_->count.load(std::memory_order_relaxed); }
+std::vector<Pid> Runtime::processes() const {
+  std::vector<Pid> out;
+  for (auto& shard : impl_->shards) {
+    std::lock_guard lock(shard.lock);
+    for (const auto& [id, p] : shard.procs) {
+      const detail::State st = p->state.load(std::memory_order_acquire);
+      if (st != detail::State::Exiting && st != detail::State::Dead) out.push_back(p->pid);
+    }
+  }
+  std::sort(out.begin(), out.end(), [](const Pid& a, const Pid& b) { return std::tie(a.serial, a.id) < std::tie(b.serial, b.id); });
+  return out;
+}
 void Runtime::set_remote(RemoteTransport* remote) noexcept { impl_->remote.store(remote, std::memory_order_release); }
 void Runtime::set_io_poller(IoPoller* poller) { impl_->sched.set_poller(poller); }
 

@@ -134,7 +134,34 @@ erlang_rpc_calls_builtins() ->
             expect(true, lists:member(node(), rpc:call(H, erlang, nodes, []))),
             expect(true, is_pid(rpc:call(H, erlang, whereis, [rex]))),
             expect(undefined, rpc:call(H, erlang, whereis, [no_such_name])),
-            expect(H, rpc:call(H, erlang, apply, [erlang, node, []]))]).
+            expect(H, rpc:call(H, erlang, apply, [erlang, node, []])),
+            builtin_process_calls(H)]).
+
+%% The process built-ins (processes, process_info, is_process_alive, exit, send) through rpc.
+builtin_process_calls(H) ->
+    Rex = rpc:call(H, erlang, whereis, [rex]),
+    Gone = rpc:call(H, erlang, self, []),  % the rpc's process, ended by now
+    register(builtin_probe, self()),
+    Victim = spawn(fun() -> receive never -> ok end end),
+    Mon = monitor(process, Victim),
+    Sent = rpc:call(H, erlang, send, [{builtin_probe, node()}, hello]),
+    Got = receive hello -> hello after 5000 -> nothing end,
+    Killed = rpc:call(H, erlang, exit, [Victim, kill]),
+    Down = receive {'DOWN', Mon, process, Victim, R} -> R after 5000 -> no_down end,
+    unregister(builtin_probe),
+    all_ok([expect(true, lists:member(Rex, rpc:call(H, erlang, processes, []))),
+            expect(true, rpc:call(H, erlang, is_process_alive, [Rex])),
+            expect(false, rpc:call(H, erlang, is_process_alive, [Gone])),
+            expect({registered_name, rex}, rpc:call(H, erlang, process_info, [Rex, registered_name])),
+            expect([{status, waiting}, {message_queue_len, 0}, {trap_exit, false}],
+                   rpc:call(H, erlang, process_info, [Rex, [status, message_queue_len, trap_exit]])),
+            expect(undefined, rpc:call(H, erlang, process_info, [Gone])),
+            expect({badrpc, {'EXIT', boom}}, rpc:call(H, erlang, exit, [boom])),
+            case rpc:call(H, erlang, process_info, [self(), status]) of  % not a process of H
+                {badrpc, {'EXIT', {badarg, _}}} -> ok;
+                Other -> {expected_badarg, Other}
+            end,
+            expect({hello, hello, true, killed}, {Sent, Got, Killed, Down})]).
 
 erlang_rpc_calls_cpp_exports() ->
     S = get(s),

@@ -113,6 +113,8 @@ class Runtime {
   bool alive(const Pid& p) const;
   std::optional<ProcessInfo> process_info(const Pid& p) const;
   std::size_t process_count() const noexcept;
+  // Every local process (and Mailbox) alive now, in creation order: erlang:processes().
+  std::vector<Pid> processes() const;
   unsigned threads() const noexcept;
 
   // The node layer plugs in here (nullptr: remote sends are dropped, as to an unreachable node).
