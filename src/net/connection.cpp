@@ -168,6 +168,16 @@ bool DistConnection::send(Frame frame) {
   return true;
 }
 
+void DistConnection::preload(std::vector<Frame> frames) {
+  std::lock_guard lock(mu_);
+  for (auto& f : frames) {
+    pending_bytes_ += f.size();
+    pending_.push_back(std::move(f));
+  }
+}
+
+void DistConnection::flush() { flush_corked(); }
+
 void DistConnection::cork(bool may_wait) noexcept {
   tl_corked = true;
   tl_may_wait = may_wait;

@@ -365,7 +365,6 @@ net::AcceptStatus Node::Impl::decide(const net::PeerInfo& info) {
 void Node::Impl::establish(Atom node, tcp::socket sock, const net::PeerInfo& info, std::uint64_t attempt) {
   auto conn = std::make_shared<net::DistConnection>(
       std::move(sock), opts.net_ticktime, net::ConnectionLimits{opts.max_frame, opts.max_send_queue, opts.max_send_wait});
-  std::vector<Bytes> frames;
   std::vector<std::function<void(bool)>> waiters;
   std::shared_ptr<net::DistConnection> replaced;
   {
@@ -382,7 +381,10 @@ void Node::Impl::establish(Atom node, tcp::socket sock, const net::PeerInfo& inf
     p->conn = conn;
     p->flags = info.flags;
     p->creation = info.creation;
-    frames = std::move(p->queued);
+    // What was sent while connecting goes first: queued on the connection before any sender can
+    // see it up and write to it directly (each sender's messages stay in order).
+    conn->preload(std::move(p->queued));
+    p->queued.clear();
     p->queued_bytes = 0;
     waiters = std::move(p->waiters);
   }
@@ -392,7 +394,7 @@ void Node::Impl::establish(Atom node, tcp::socket sock, const net::PeerInfo& inf
               [this, node, weak = std::weak_ptr<net::DistConnection>(conn)](const std::string& reason) {
                 if (auto c = weak.lock()) connection_lost(node, c, reason);
               });
-  for (auto& f : frames) conn->send(std::move(f));
+  conn->flush();
   for (auto& w : waiters) w(true);
   log_event(2, "nodeup", {{"peer", node.text()}});
   notify_nodes(node, true);

@@ -82,6 +82,40 @@ TEST_F(NodeTest, SendsToPidsAndNamesAcrossNodesKeepOrder) {
   }
 }
 
+// Senders on every worker and a plain thread write to one connection at once (the writer makes
+// its system call without the connection's lock while the others append): nothing is lost, and
+// each sender's messages arrive in the order it sent them.
+TEST_F(NodeTest, ManySendersOnOneConnectionLoseNothingAndKeepEachSendersOrder) {
+  Node& a = start("a");
+  Node& b = start("b");
+  constexpr int kSenders = 8, kEach = 5000;
+  Mailbox result = b.runtime().mailbox();
+  const Pid report = result.pid();
+  const Pid collector = b.runtime().spawn([report](Process& self) -> Task<> {
+    std::vector<std::int64_t> next(kSenders + 1, 0);
+    std::string bad;
+    for (int got = 0; got < (kSenders + 1) * kEach; ++got) {
+      const Term m = co_await self.receive();
+      const auto who = static_cast<std::size_t>(m[0].small_integer());
+      if (m[1].small_integer() != next[who] && bad.empty())
+        bad = "sender " + std::to_string(who) + " sent " + m[1].to_string() + " after " + std::to_string(next[who] - 1);
+      next[who] = m[1].small_integer() + 1;
+    }
+    self.send(report, bad.empty() ? Term(Atom("ok")) : Term::binary(bad));
+  });
+  Mailbox go = a.runtime().mailbox();
+  for (int s = 0; s < kSenders; ++s)
+    a.runtime().spawn([s, collector](Process& self) -> Task<> {
+      for (int i = 0; i < kEach; ++i) self.send(collector, Term::tuple({Term(s), Term(i)}));
+      co_return;
+    });
+  std::thread thread_sender([&] {
+    for (int i = 0; i < kEach; ++i) go.send(collector, Term::tuple({Term(kSenders), Term(i)}));
+  });
+  thread_sender.join();
+  EXPECT_EQ(result.receive(4 * kWait), Term(Atom("ok")));
+}
+
 TEST_F(NodeTest, AliasesWorkAcrossNodes) {
   Node& a = start("a");
   Node& b = start("b");

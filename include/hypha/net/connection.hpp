@@ -77,6 +77,10 @@ class DistConnection : public std::enable_shared_from_this<DistConnection> {
   void start(PacketFn on_packet, ClosedFn on_closed);
   // Queues a frame that already starts with its 4-byte length. False when closed or over limit.
   bool send(Frame frame);
+  // Queues frames without writing them (the frames sent to a peer while its connection was being
+  // set up, queued before anyone can send on it directly); flush() writes them.
+  void preload(std::vector<Frame> frames);
+  void flush();
   void close(const std::string& reason);
   // Closes once what is queued has been written (leaving a cluster without losing the last sends).
   void close_after_flush(const std::string& reason);
