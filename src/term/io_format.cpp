@@ -391,7 +391,8 @@ Result<std::string, std::string> io_lib_format(std::string_view f, std::span<con
         if (i < f.size() && f[i] == '*') {
           ++i;
           const Term* a = take();
-          if (!a || !a->is_small_integer() || a->small_integer() < 0) return fail("bad pad character " + where());
+          if (!a || !a->is_small_integer() || !detail::is_unicode_scalar(a->small_integer()))
+            return fail("bad pad character " + where());
           sp.pad = static_cast<char32_t>(a->small_integer());
         } else {
           char32_t c;
@@ -416,16 +417,17 @@ Result<std::string, std::string> io_lib_format(std::string_view f, std::span<con
         if (!b) return fail("no second argument left for " + where());
       }
     }
-    const std::string bad_arg = "bad argument " + (a ? a->to_string().substr(0, 100) : std::string()) + " for " + where();
+    // Made only on failure: printing the argument may be costly.
+    const auto bad_arg = [&] { return "bad argument " + (a ? a->to_string().substr(0, 100) : std::string()) + " for " + where(); };
     switch (c) {
       case 'n': out += sp.width ? chars(U'\n', *sp.width) : std::string("\n"); break;
       case '~': case 'c': {
         char32_t ch = U'~';
         if (c == 'c') {
-          if (!a->is_small_integer() || a->small_integer() < 0) return fail(bad_arg);
+          if (!a->is_small_integer() || a->small_integer() < 0) return fail(bad_arg());
           ch = static_cast<char32_t>(a->small_integer());
           if (!sp.unicode) ch &= 0xFF;
-          if (!detail::is_unicode_scalar(ch)) return fail(bad_arg);
+          if (!detail::is_unicode_scalar(ch)) return fail(bad_arg());
         }
         if (!sp.width && !sp.precision) {
           out += chars(ch, 1);
@@ -434,13 +436,13 @@ Result<std::string, std::string> io_lib_format(std::string_view f, std::span<con
         } else if (!sp.width) {
           out += chars(ch, *sp.precision);
         } else {
-          if (*sp.width < *sp.precision) return fail(bad_arg);
+          if (*sp.width < *sp.precision) return fail(bad_arg());
           adjust(out, chars(ch, *sp.precision), chars(sp.pad, *sp.width - *sp.precision), sp.adjust);
         }
         break;
       }
       case 'e': case 'f': case 'g': {
-        if (!a->is_float()) return fail(bad_arg);
+        if (!a->is_float()) return fail(bad_arg());
         const double d = a->float_value();
         const long long p = sp.precision.value_or(6);
         if ((c == 'e' && p < 2) || (c != 'e' && p < 1)) return fail("precision too small " + where());
@@ -450,7 +452,7 @@ Result<std::string, std::string> io_lib_format(std::string_view f, std::span<con
       }
       case 's': {
         std::string s;
-        if (!string_arg(s, *a, sp.unicode)) return fail(bad_arg);
+        if (!string_arg(s, *a, sp.unicode)) return fail(bad_arg());
         if (!string_field(out, s, sp)) return fail("field width below precision " + where());
         break;
       }
@@ -470,7 +472,7 @@ Result<std::string, std::string> io_lib_format(std::string_view f, std::span<con
         break;
       }
       case 'b': case 'B': case 'x': case 'X': case '+': case '#': {
-        if (!a->is_integer()) return fail(bad_arg);
+        if (!a->is_integer()) return fail(bad_arg());
         const long long base = sp.precision.value_or(10);
         if (base < 2 || base > 36) return fail("base out of range " + where());
         const bool lower = c == 'b' || c == 'x' || c == '+';
