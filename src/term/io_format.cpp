@@ -184,137 +184,6 @@ std::string integer_text(const Term& t, int base, bool lowercase) {
   return s;
 }
 
-// io_lib:write (strings = false) or a one-line io_lib_pretty (strings = true), to `depth` levels
-// (negative: all).
-void write_depth(std::string& out, const Term& t, long long depth, bool strings);
-
-// io_lib:write's bytes, the depth counting down per byte.
-void write_binary_depth(std::string& out, const Term& t, long long depth) {
-  const auto bytes = t.binary_bytes();
-  const unsigned bits = t.bits_in_last_byte();
-  const std::size_t full = bits == 8 ? bytes.size() : bytes.size() - 1;
-  out += "<<";
-  long long d = depth;
-  for (std::size_t i = 0; i < bytes.size(); ++i, --d) {
-    if (i) out.push_back(',');
-    if (d == 1) {
-      out += "...";
-      break;
-    }
-    if (i < full)
-      out += std::to_string(bytes[i]);
-    else
-      out += std::to_string(bytes.back() >> (8 - bits)) + ":" + std::to_string(bits);
-  }
-  out += ">>";
-}
-
-void write_depth(std::string& out, const Term& t, long long depth, bool strings) {
-  if (depth == 0) {
-    out += "...";
-    return;
-  }
-  if (depth < 0 && strings) {
-    format_term(out, t);
-    return;
-  }
-  switch (t.kind()) {
-    case Kind::List: {
-      if (strings && t.is_proper_list()) {
-        std::string probe;
-        format_term(probe, t);
-        if (!probe.empty() && probe.front() == '"') {  // printed as a string: whole, as io_lib_pretty
-          out += probe;
-          return;
-        }
-      }
-      if (depth == 1) {
-        out += "[...]";
-        return;
-      }
-      out.push_back('[');
-      const auto elems = t.list_elements();
-      long long d = depth - 1;
-      write_depth(out, elems[0], d, strings);
-      std::size_t i = 1;
-      for (; i < elems.size(); ++i) {
-        if (d == 1) {
-          out += "|...";
-          break;
-        }
-        out.push_back(',');
-        write_depth(out, elems[i], --d, strings);
-      }
-      if (i == elems.size() && !t.list_tail().is_nil()) {
-        out.push_back('|');
-        if (d == 1)
-          out += "...";
-        else
-          write_depth(out, t.list_tail(), d - 1, strings);
-      }
-      out.push_back(']');
-      return;
-    }
-    case Kind::Tuple: {
-      const auto elems = t.tuple_elements();
-      if (elems.empty()) {
-        out += "{}";
-        return;
-      }
-      if (depth == 1) {
-        out += "{...}";
-        return;
-      }
-      out.push_back('{');
-      long long d = depth - 1;
-      write_depth(out, elems[0], d, strings);
-      for (std::size_t i = 1; i < elems.size(); ++i) {
-        if (d == 1) {
-          out += ",...";
-          break;
-        }
-        out.push_back(',');
-        write_depth(out, elems[i], --d, strings);
-      }
-      out.push_back('}');
-      return;
-    }
-    case Kind::Map: {
-      if (depth == 1 || t.map_entries().empty()) {
-        out += "#{}";
-        return;
-      }
-      out += "#{";
-      const long long d0 = depth - 1;
-      long long d = d0;
-      bool first = true;
-      for (const auto& [k, v] : t.map_entries()) {
-        if (!first && d == 1) {
-          out += ",...";
-          break;
-        }
-        if (!first) {
-          out.push_back(',');
-          --d;
-        }
-        first = false;
-        write_depth(out, k, d0, strings);
-        out += " => ";
-        write_depth(out, v, d0, strings);
-      }
-      out.push_back('}');
-      return;
-    }
-    case Kind::Binary:
-      if (strings)
-        format_term(out, t);
-      else
-        write_binary_depth(out, t, depth);
-      return;
-    default: format_term(out, t); return;
-  }
-}
-
 // ~s's argument as text: an atom, or chardata; without the t modifier every character must be
 // Latin-1 and a binary's bytes are characters (as io_lib does it).
 bool string_arg(std::string& out, const Term& a, bool unicode) {
@@ -464,7 +333,7 @@ Result<std::string, std::string> io_lib_format(std::string_view f, std::span<con
         }
         const bool pretty = c == 'p' || c == 'P';
         std::string text;
-        write_depth(text, *a, depth, pretty && sp.strings);
+        format_term(text, *a, PrintOptions{.depth = depth, .strings = pretty && sp.strings});
         if (pretty)
           out += text;  // ~p's field width is a line length and its precision an indentation
         else

@@ -150,14 +150,14 @@ void write_float(std::string& out, double d) {
   out += std::to_string(sci_exp);
 }
 
-void write_binary(std::string& out, const Term& t) {
+void write_binary(std::string& out, const Term& t, const PrintOptions& o, long long depth) {
   const auto bytes = t.binary_bytes();
   const unsigned bits = t.bits_in_last_byte();
   if (bytes.empty()) {
     out += "<<>>";
     return;
   }
-  if (bits == 8) {
+  if (bits == 8 && o.strings) {
     const std::string_view s(reinterpret_cast<const char*>(bytes.data()), bytes.size());
     // Valid UTF-8 whose characters are all printable: a string, marked /utf8 when not all ASCII.
     std::vector<char32_t> chars;
@@ -184,47 +184,119 @@ void write_binary(std::string& out, const Term& t) {
       return;
     }
   }
+  // The bytes, as io_lib:write writes them: the depth counts down per byte.
   out += "<<";
   const std::size_t full = bits == 8 ? bytes.size() : bytes.size() - 1;
   char num[8];
-  for (std::size_t i = 0; i < full; ++i) {
+  long long d = depth;
+  for (std::size_t i = 0; i < bytes.size(); ++i, --d) {
     if (i) out.push_back(',');
-    auto r = std::to_chars(num, num + sizeof num, bytes[i]);
+    if (d == 1) {
+      out += "...";
+      break;
+    }
+    const unsigned v = i < full ? bytes[i] : static_cast<unsigned>(bytes.back() >> (8 - bits));
+    auto r = std::to_chars(num, num + sizeof num, v);
     out.append(num, r.ptr);
-  }
-  if (bits != 8) {
-    if (full) out.push_back(',');
-    out += std::to_string(bytes.back() >> (8 - bits));
-    out.push_back(':');
-    out += std::to_string(bits);
+    if (i == full) out += ":" + std::to_string(bits);
   }
   out += ">>";
 }
 
-void write_list(std::string& out, const Term& t) {
-  if (is_printable_list(t)) {
+void print(std::string& out, const Term& t, const PrintOptions& o, long long depth);
+
+// io_lib:write's depth rule: each element gets one level less than the one before it, and the
+// rest is "..." once the count reaches 1 (`d` is the depth of the enclosing term).
+void write_list(std::string& out, const Term& t, const PrintOptions& o, long long depth) {
+  if (o.strings && is_printable_list(t)) {  // a string prints whole, as io_lib_pretty does
     out.push_back('"');
     for (const auto& e : t.list_elements()) string_char(out, static_cast<char32_t>(e.small_integer()), '"');
     out.push_back('"');
     return;
   }
-  out.push_back('[');
-  bool first = true;
-  for (const auto& e : t.list_elements()) {
-    if (!first) out.push_back(',');
-    first = false;
-    format_term(out, e);
+  if (depth == 1) {
+    out += "[...]";
+    return;
   }
-  if (!t.list_tail().is_nil()) {
+  out.push_back('[');
+  const auto elems = t.list_elements();
+  long long d = depth - 1;
+  print(out, elems[0], o, d);
+  std::size_t i = 1;
+  for (; i < elems.size(); ++i) {
+    if (d == 1) {
+      out += "|...";
+      break;
+    }
+    out.push_back(',');
+    print(out, elems[i], o, --d);
+  }
+  if (i == elems.size() && !t.list_tail().is_nil()) {
     out.push_back('|');
-    format_term(out, t.list_tail());
+    if (d == 1)
+      out += "...";
+    else
+      print(out, t.list_tail(), o, d - 1);
   }
   out.push_back(']');
 }
 
-}  // namespace
+void write_tuple(std::string& out, const Term& t, const PrintOptions& o, long long depth) {
+  const auto elems = t.tuple_elements();
+  if (elems.empty()) {
+    out += "{}";
+    return;
+  }
+  if (depth == 1) {
+    out += "{...}";
+    return;
+  }
+  out.push_back('{');
+  long long d = depth - 1;
+  print(out, elems[0], o, d);
+  for (std::size_t i = 1; i < elems.size(); ++i) {
+    if (d == 1) {
+      out += ",...";
+      break;
+    }
+    out.push_back(',');
+    print(out, elems[i], o, --d);
+  }
+  out.push_back('}');
+}
 
-void format_term(std::string& out, const Term& t) {
+// Every key and value one level down; the entries after the first count down as list elements.
+void write_map(std::string& out, const Term& t, const PrintOptions& o, long long depth) {
+  if (depth == 1 || t.map_entries().empty()) {
+    out += "#{}";
+    return;
+  }
+  out += "#{";
+  const long long d0 = depth - 1;
+  long long d = d0;
+  bool first = true;
+  for (const auto& [k, v] : t.map_entries()) {
+    if (!first && d == 1) {
+      out += ",...";
+      break;
+    }
+    if (!first) {
+      out.push_back(',');
+      --d;
+    }
+    first = false;
+    print(out, k, o, d0);
+    out += " => ";
+    print(out, v, o, d0);
+  }
+  out.push_back('}');
+}
+
+void print(std::string& out, const Term& t, const PrintOptions& o, long long depth) {
+  if (depth == 0) {
+    out += "...";
+    return;
+  }
   switch (t.kind()) {
     case Kind::Integer:
       if (t.is_small_integer()) {
@@ -238,32 +310,10 @@ void format_term(std::string& out, const Term& t) {
     case Kind::Float: write_float(out, t.float_value()); return;
     case Kind::Atom: write_atom(out, t.atom_value()); return;
     case Kind::Nil: out += "[]"; return;
-    case Kind::List: write_list(out, t); return;
-    case Kind::Tuple: {
-      out.push_back('{');
-      bool first = true;
-      for (const auto& e : t.tuple_elements()) {
-        if (!first) out.push_back(',');
-        first = false;
-        format_term(out, e);
-      }
-      out.push_back('}');
-      return;
-    }
-    case Kind::Map: {
-      out += "#{";
-      bool first = true;
-      for (const auto& [k, v] : t.map_entries()) {
-        if (!first) out.push_back(',');
-        first = false;
-        format_term(out, k);
-        out += " => ";
-        format_term(out, v);
-      }
-      out.push_back('}');
-      return;
-    }
-    case Kind::Binary: write_binary(out, t); return;
+    case Kind::List: write_list(out, t, o, depth); return;
+    case Kind::Tuple: write_tuple(out, t, o, depth); return;
+    case Kind::Map: write_map(out, t, o, depth); return;
+    case Kind::Binary: write_binary(out, t, o, depth); return;
     case Kind::Pid: {
       const Pid& p = t.pid();
       out.push_back('<');
@@ -302,6 +352,11 @@ void format_term(std::string& out, const Term& t) {
       return;
   }
 }
+
+}  // namespace
+
+void format_term(std::string& out, const Term& t) { print(out, t, PrintOptions{}, -1); }
+void format_term(std::string& out, const Term& t, const PrintOptions& opts) { print(out, t, opts, opts.depth); }
 
 std::string Term::to_string() const {
   std::string out;

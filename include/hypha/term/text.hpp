@@ -27,6 +27,15 @@ namespace hypha {
 // Appends `t` in Erlang syntax to `out`.
 void format_term(std::string& out, const Term& t);
 
+// The same with io_lib's options: `depth` (io_lib:write's, ~W/~P: deeper parts print as ...;
+// negative: all) and `strings` (false: lists and binaries print as their elements and bytes,
+// as io_lib:write and ~w do; a list printed as a string prints whole at any depth).
+struct PrintOptions {
+  long long depth = -1;
+  bool strings = true;
+};
+void format_term(std::string& out, const Term& t, const PrintOptions& opts);
+
 // unicode:characters_to_binary/1: chardata (a binary, a code point, or a deep list of them, as
 // io requests carry) as UTF-8; false (out partly written) when `t` is not chardata.
 bool append_chardata(std::string& out, const Term& t);
