@@ -176,8 +176,6 @@ void DistConnection::preload(std::vector<Frame> frames) {
   }
 }
 
-void DistConnection::flush() { flush_corked(); }
-
 void DistConnection::cork(bool may_wait) noexcept {
   tl_corked = true;
   tl_may_wait = may_wait;
@@ -187,13 +185,13 @@ void DistConnection::uncork() {
   tl_corked = false;
   tl_may_wait = false;
   if (tl_corked_conns.empty()) return;
-  for (auto& c : tl_corked_conns) c->flush_corked();
+  for (auto& c : tl_corked_conns) c->flush();
   tl_corked_conns.clear();
 }
 
 // Writes what corked senders queued with one gathered system call; what the socket does not
 // take now (or an error) goes to the I/O thread's writer.
-void DistConnection::flush_corked() {
+void DistConnection::flush() {
   bool start = false;
   {
     std::unique_lock lock(mu_);

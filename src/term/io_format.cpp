@@ -1,4 +1,5 @@
 // io_lib:format/2 as OTP 25's io_lib_format does it (see text.hpp for what differs).
+#include <charconv>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -178,9 +179,15 @@ std::string float_g(double d, long long p) {
 }
 
 std::string integer_text(const Term& t, int base, bool lowercase) {
-  std::string s = t.big_integer().to_string(base);
-  if (lowercase)
-    for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  std::string s;
+  if (t.is_small_integer()) {
+    char buf[72];
+    auto r = std::to_chars(buf, buf + sizeof buf, t.small_integer(), base);  // lowercase letters
+    s.assign(buf, r.ptr);
+  } else {
+    s = t.big_integer().to_string(base);  // uppercase letters
+  }
+  for (char& c : s) c = static_cast<char>(lowercase ? std::tolower(static_cast<unsigned char>(c)) : std::toupper(static_cast<unsigned char>(c)));
   return s;
 }
 
@@ -194,7 +201,8 @@ bool string_arg(std::string& out, const Term& a, bool unicode) {
   if (unicode) return append_chardata(out, a);
   if (a.is_binary()) {
     if (a.bits_in_last_byte() != 8) return false;
-    for (auto b : a.binary_bytes()) detail::utf8_append(out, b);
+    std::string scratch;
+    out += detail::latin1_as_utf8(a.binary_view(), scratch);
     return true;
   }
   if (a.is_integer()) {

@@ -206,7 +206,7 @@ void write_binary(std::string& out, const Term& t, const PrintOptions& o, long l
 void print(std::string& out, const Term& t, const PrintOptions& o, long long depth);
 
 // io_lib:write's depth rule: each element gets one level less than the one before it, and the
-// rest is "..." once the count reaches 1 (`d` is the depth of the enclosing term).
+// rest is "..." once the count reaches 1 (`depth` is this list's; negative: no limit).
 void write_list(std::string& out, const Term& t, const PrintOptions& o, long long depth) {
   if (o.strings && is_printable_list(t)) {  // a string prints whole, as io_lib_pretty does
     out.push_back('"');

@@ -80,6 +80,7 @@ class DistConnection : public std::enable_shared_from_this<DistConnection> {
   // Queues frames without writing them (the frames sent to a peer while its connection was being
   // set up, queued before anyone can send on it directly); flush() writes them.
   void preload(std::vector<Frame> frames);
+  // Writes what is queued unless a write is in progress (which then writes it).
   void flush();
   void close(const std::string& reason);
   // Closes once what is queued has been written (leaving a cluster without losing the last sends).
@@ -106,7 +107,6 @@ class DistConnection : public std::enable_shared_from_this<DistConnection> {
   void write_next();
   bool writing_now(std::vector<asio::const_buffer>& bufs, const std::optional<std::string>& drained_close);
   void shut(const std::string& reason);
-  void flush_corked();
   bool write_direct_locked(std::unique_lock<std::mutex>& lock);
   bool wait_for_room_locked(std::unique_lock<std::mutex>& lock, std::size_t bytes);
 
