@@ -92,6 +92,8 @@ int main(int argc, char** argv) {
   });
   exports->add("stack", "add", [](std::int64_t a, std::int64_t b) { return a + b; });
   exports->add("stack", "fail", []() -> Term { throw std::runtime_error("failed on purpose"); });
+  // Runs until a message comes, and returns it: a task that is still running when looked at.
+  exports->add("stack", "wait", [](Process& self) -> Task<Term> { co_return co_await self.receive(); });
   rpc::serve(**node, exports);
   // Task.Supervisor.async({:tasks, :"stack@127.0.0.1"}, :stack, :add, [1, 2]) |> Task.await()
   if (!task::serve_supervisor(rt, exports, Atom("tasks"))) return 1;

@@ -22,8 +22,10 @@ std::map<Ref, ChildSpec> pending_specs;
 
 class Supervisor : public GenServer {
  public:
-  Supervisor(SupervisorFlags flags, std::vector<ChildSpec> specs) : flags_(flags) {
-    for (auto& s : specs) children_.push_back(Child{std::move(s), std::nullopt});
+  Supervisor(SupervisorFlags flags, std::vector<ChildSpec> specs,
+             std::function<Result<ChildSpec, Term>(const Term&)> child_for_call)
+      : flags_(flags), child_for_call_(std::move(child_for_call)) {
+    for (auto& s : specs) children_.push_back(Child{std::move(s), std::nullopt, false});
   }
 
   Task<> init(Process& self) override {
@@ -53,15 +55,9 @@ class Supervisor : public GenServer {
       }
       if (!spec) co_return error_tuple(Term(at("not_local")));
       for (const auto& c : children_)
-        if (c.spec.id == spec->id && c.pid) co_return error_tuple(Term::tuple({Term(at("already_started")), Term(*c.pid)}));
-      std::erase_if(children_, [&](const Child& c) { return c.spec.id == spec->id; });  // a stopped one is replaced
-      children_.push_back(Child{std::move(*spec), std::nullopt});
-      auto started = co_await start_one(self, children_.size() - 1);
-      if (!started) {
-        children_.pop_back();
-        co_return error_tuple(started.error());
-      }
-      co_return Term::tuple({Term(at("ok")), pid_or_undefined(*started)});
+        if (has_id(c, spec->id) && c.pid) co_return error_tuple(Term::tuple({Term(at("already_started")), Term(*c.pid)}));
+      std::erase_if(children_, [&](const Child& c) { return has_id(c, spec->id); });  // a stopped one is replaced
+      co_return co_await add_child(self, std::move(*spec), false);
     }
     if (req.is_tuple() && req.tuple_size() == 2 && req[0].is_atom(at("terminate_child"))) {
       const Term& key = req[1];
@@ -70,7 +66,7 @@ class Supervisor : public GenServer {
       // rule: the child stops and is forgotten.
       for (std::size_t i = 0; i < children_.size(); ++i) {
         Child& c = children_[i];
-        const bool by_id = c.spec.id == key;
+        const bool by_id = has_id(c, key);
         if (!by_id && !(c.pid && key == Term(*c.pid))) continue;
         co_await shut_down(self, c);
         if (!by_id || c.spec.restart == Restart::Temporary)
@@ -84,7 +80,7 @@ class Supervisor : public GenServer {
     if (req.is_tuple() && req.tuple_size() == 2 && (req[0].is_atom(at("restart_child")) || req[0].is_atom(at("delete_child")))) {
       const bool restart = req[0].is_atom(at("restart_child"));
       for (std::size_t i = 0; i < children_.size(); ++i) {
-        if (!(children_[i].spec.id == req[1])) continue;
+        if (!has_id(children_[i], req[1])) continue;
         if (children_[i].pid) co_return error_tuple(Term(at("running")));
         if (!restart) {
           children_.erase(children_.begin() + static_cast<std::ptrdiff_t>(i));
@@ -95,6 +91,12 @@ class Supervisor : public GenServer {
         co_return Term::tuple({Term(at("ok")), pid_or_undefined(*started)});
       }
       co_return error_tuple(Term(at("not_found")));
+    }
+    if (child_for_call_) {
+      Result<ChildSpec, Term> spec = child_for_call_(req);
+      if (!spec) co_return error_tuple(spec.error());
+      spec->id = Term(at("undefined"));
+      co_return co_await add_child(self, std::move(*spec), true);
     }
     co_return error_tuple(Term::tuple({Term(at("bad_call")), req}));
   }
@@ -148,7 +150,20 @@ class Supervisor : public GenServer {
   struct Child {
     ChildSpec spec;
     std::optional<Pid> pid;
+    bool anonymous;  // started by child_for_call: known by its pid only
   };
+
+  static bool has_id(const Child& c, const Term& id) { return !c.anonymous && c.spec.id == id; }
+
+  // Adds a child at the end and starts it: the reply to the request that asked for it.
+  Task<Action> add_child(Process& self, ChildSpec spec, bool anonymous) {
+    if (children_.size() >= flags_.max_children) co_return error_tuple(Term(at("max_children")));
+    children_.push_back(Child{std::move(spec), std::nullopt, anonymous});
+    auto started = co_await start_one(self, children_.size() - 1);
+    if (!started || (anonymous && !*started)) children_.pop_back();  // an ignored dynamic child is forgotten
+    if (!started) co_return error_tuple(started.error());
+    co_return Term::tuple({Term(at("ok")), pid_or_undefined(*started)});
+  }
 
   // The child's pid, or none when its init said ignore (it keeps its place without a process).
   Task<Result<std::optional<Pid>, Term>> start_one(Process& self, std::size_t i) {
@@ -233,6 +248,7 @@ class Supervisor : public GenServer {
   }
 
   SupervisorFlags flags_;
+  std::function<Result<ChildSpec, Term>(const Term&)> child_for_call_;
   std::vector<Child> children_;
   std::deque<std::chrono::steady_clock::time_point> restarts_;
 };
@@ -277,7 +293,8 @@ Task<Result<Pid, Term>> start(Process& self, SupervisorFlags flags, std::vector<
   g.name = opts.name;
   g.link = opts.link;
   g.trap_exit = true;
-  co_return co_await gen_server::start(self, std::make_unique<Supervisor>(flags, std::move(children)), g);
+  co_return co_await gen_server::start(
+      self, std::make_unique<Supervisor>(flags, std::move(children), std::move(opts.child_for_call)), g);
 }
 
 Result<Pid, Term> start(Runtime& rt, SupervisorFlags flags, std::vector<ChildSpec> children, StartOptions opts) {

@@ -64,22 +64,29 @@ TaskRef start_local(Process& self, task::TaskFn fn, bool link) {
   return TaskRef{pid, ref, owner, Term::tuple({Term(at("erlang")), Term(at("apply")), Term(1)})};
 }
 
-// The task supervisor: a gen_server whose children run exports for callers on any node.
-class TaskSupervisor : public GenServer {
- public:
-  explicit TaskSupervisor(std::shared_ptr<Exports> exports) : exports_(std::move(exports)) {}
-
-  Task<Action> handle_call(Process& self, const Term& req, const From&) override {
-    // {start_task, Args, Restart, Shutdown}
-    if (!(req.is_tuple() && req.tuple_size() == 4 && req[0].is_atom(at("start_task")) && req[1].is_proper_list()))
-      co_return Term::tuple({Term(at("error")), Term::tuple({Term(at("bad_call")), req})});
-    const auto args = req[1].list_elements();
-    auto exports = exports_;
-    if (args.size() == 2 && args[0].is_tuple() && args[0].tuple_size() == 3 && args[0][2].is_pid()) {
-      // async / async_nolink: [{OwnerNode, OwnerNameOrPid, OwnerPid}, monitor | nomonitor]; the
-      // function comes in the init message.
-      const Pid owner = args[0][2].pid();
-      const Pid child = self.spawn_link([exports, owner](Process& me) -> Task<> {
+// Task.Supervisor's {start_task, Args, Restart, Shutdown} as a child spec for a dynamic supervisor.
+// Args is [{OwnerNode, OwnerNameOrPid, OwnerPid}, monitor | nomonitor] for async/async_nolink
+// (the function comes in the task's init message), [Owner, Callers, {M, F, A}] for start_child.
+// Restart and Shutdown are nil for the supervisor's defaults (temporary, 5000).
+Result<ChildSpec, Term> task_child(const std::shared_ptr<Exports>& exports, const Term& req) {
+  if (!(req.is_tuple() && req.tuple_size() == 4 && req[0].is_atom(at("start_task")) && req[1].is_proper_list()))
+    return unexpected(Term::tuple({Term(at("bad_call")), req}));
+  const auto args = req[1].list_elements();
+  ChildSpec spec;
+  const Term& restart = req[2];
+  if (restart.is_atom(at("permanent"))) spec.restart = Restart::Permanent;
+  else if (restart.is_atom(at("transient"))) spec.restart = Restart::Transient;
+  else if (restart.is_atom(at("temporary")) || restart.is_atom(at("nil"))) spec.restart = Restart::Temporary;
+  else return unexpected(Term::tuple({Term(at("invalid_restart_type")), restart}));
+  const Term& shutdown = req[3];
+  if (shutdown.is_atom(at("brutal_kill"))) spec.shutdown = std::chrono::milliseconds(0);
+  else if (shutdown.is_atom(at("infinity"))) spec.shutdown = std::chrono::milliseconds::max();
+  else if (shutdown.is_small_integer() && shutdown.small_integer() > 0) spec.shutdown = std::chrono::milliseconds(shutdown.small_integer());
+  else if (!shutdown.is_atom(at("nil"))) return unexpected(Term::tuple({Term(at("invalid_shutdown")), shutdown}));
+  if (args.size() == 2 && args[0].is_tuple() && args[0].tuple_size() == 3 && args[0][2].is_pid()) {
+    const Pid owner = args[0][2].pid();
+    spec.start = [exports, owner](Process& sup) -> Task<Result<Pid, Term>> {
+      co_return sup.spawn_link([exports, owner](Process& me) -> Task<> {
         // Named, not a temporary in the co_await: g++ 12 can destroy such temporaries twice.
         std::function<Task<Outcome>(Process&, const Term&)> run = [exports](Process& p, const Term& init) -> Task<Outcome> {
           const Term& mfa = init[4];
@@ -89,24 +96,22 @@ class TaskSupervisor : public GenServer {
         };
         co_await run_task(me, owner, std::move(run));
       });
-      co_return Term::tuple({Term(at("ok")), Term(child)});
-    }
-    if (args.size() == 3 && args[2].is_tuple() && args[2].tuple_size() == 3 && args[2][0].is_atom() &&
-        args[2][1].is_atom()) {
-      // start_child: [Owner, Callers, {M, F, A}]: run at once, nobody awaits.
-      const Term mfa = args[2];
-      const Pid child = self.spawn_link([exports, mfa](Process& me) -> Task<> {
+    };
+    return spec;
+  }
+  if (args.size() == 3 && args[2].is_tuple() && args[2].tuple_size() == 3 && args[2][0].is_atom() &&
+      args[2][1].is_atom()) {
+    const Term mfa = args[2];  // run at once, nobody awaits
+    spec.start = [exports, mfa](Process& sup) -> Task<Result<Pid, Term>> {
+      co_return sup.spawn_link([exports, mfa](Process& me) -> Task<> {
         const Outcome o = co_await exports->apply(me, mfa[0].atom_value(), mfa[1].atom_value(), mfa[2]);
         if (!o.ok()) throw Exit(exit_reason_of(o));
       });
-      co_return Term::tuple({Term(at("ok")), Term(child)});
-    }
-    co_return Term::tuple({Term(at("error")), Term::tuple({Term(at("bad_start_task")), req[1]})});
+    };
+    return spec;
   }
-
- private:
-  std::shared_ptr<Exports> exports_;
-};
+  return unexpected(Term::tuple({Term(at("bad_start_task")), req[1]}));
+}
 
 }  // namespace
 
@@ -189,8 +194,35 @@ Task<std::optional<Result<Term, Term>>> shutdown(Process& self, TaskRef t, std::
   co_return Result<Term, Term>(unexpected(down_reason(reason, t)));
 }
 
-Result<Pid, Term> serve_supervisor(Runtime& rt, std::shared_ptr<Exports> exports, Atom name) {
-  return gen_server::start(rt, std::make_unique<TaskSupervisor>(std::move(exports)), {.name = name, .trap_exit = true});
+Task<Result<Pid, Term>> start_child(Process& self, ServerRef supervisor, Atom mod, Atom fun, Term args, Restart restart) {
+  const Term owner = Term::tuple({Term(self.runtime().node()), Term(self.pid()), Term(self.pid())});
+  const char* kind = restart == Restart::Permanent ? "permanent" : restart == Restart::Transient ? "transient" : "temporary";
+  const Term req = Term::tuple({Term(at("start_task")),
+                                Term::list({owner, Term::list({Term(self.pid())}), Term::tuple({Term(mod), Term(fun), args})}),
+                                Term(at(kind)), Term(at("nil"))});
+  auto started = co_await gen_server::call(self, supervisor, req, gen_server::infinity);
+  if (!started) co_return unexpected(started.error());
+  const Term& r = *started;
+  if (r.is_tuple() && r.tuple_size() == 2 && r[0].is_atom(at("ok")) && r[1].is_pid()) co_return r[1].pid();
+  co_return unexpected(r.is_tuple() && r.tuple_size() == 2 ? r[1] : r);
+}
+
+Task<Result<std::vector<Pid>, Term>> children(Process& self, ServerRef supervisor) {
+  auto which = co_await supervisor::which_children(self, std::move(supervisor));
+  if (!which) co_return unexpected(which.error());
+  std::vector<Pid> out;
+  if (which->is_proper_list())
+    for (const Term& c : which->list_elements())
+      if (c.is_tuple() && c.tuple_size() == 4 && c[1].is_pid()) out.push_back(c[1].pid());
+  co_return out;
+}
+
+Result<Pid, Term> serve_supervisor(Runtime& rt, std::shared_ptr<Exports> exports, Atom name, SupervisorFlags flags) {
+  flags.strategy = Strategy::OneForOne;
+  supervisor::StartOptions opts;
+  opts.name = name;
+  opts.child_for_call = [exports = std::move(exports)](const Term& req) { return task_child(exports, req); };
+  return supervisor::start(rt, flags, {}, std::move(opts));
 }
 
 }  // namespace task

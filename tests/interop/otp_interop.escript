@@ -11,7 +11,8 @@
 %% (values, badrpc shapes and exit codes, io output printed locally, nodedown), Elixir's
 %% GenServer.call/cast/stop against the C++ stack server (deferred reply, noproc, timeout),
 %% `hypha call` against an Elixir GenServer (reply, noproc, timeout), Elixir's Task.Supervisor.async
-%% and async_nolink against the C++ task supervisor (value, failure, noproc), the C++ task client
+%% and async_nolink against the C++ task supervisor (value, failure, noproc), and its children,
+%% count_children and terminate_child as a DynamicSupervisor, the C++ task client
 %% against Elixir's Task.Supervisor (value, failure, unknown supervisor, the node killed mid-task),
 %% and a call pending when the
 %% C++ node is killed with -9 ending in {nodedown, Node}, never a hang.
@@ -40,7 +41,8 @@ main([Hypha, Dir]) ->
              fun failures_have_otp_shapes_and_node_serves_on/0, fun erpc_and_multicall_and_cast/0,
              fun hypha_rpc_into_erlang/0, fun hypha_rpc_prints_remote_io/0,
              fun elixir_genserver_calls_cpp_server/0, fun hypha_call_into_elixir_genserver/0,
-             fun elixir_task_supervisor_async_on_cpp/0, fun cpp_task_client_on_elixir_supervisor/0,
+             fun elixir_task_supervisor_async_on_cpp/0, fun elixir_task_supervisor_children_on_cpp/0,
+             fun cpp_task_client_on_elixir_supervisor/0,
              fun pending_call_ends_with_nodedown_on_kill_9/0],
     Results = [run_case(C) || C <- Cases],
     cleanup(),
@@ -265,6 +267,23 @@ elixir_task_supervisor_async_on_cpp() ->
     expect([":\"" ++ S ++ "\"", "42",
             "{:exit, {{:exception, \"failed on purpose\"}, [{:stack, :fail, [], []}]}}",
             ":noproc"], elixir("ex_tasks", Script)).
+
+%% The C++ task supervisor is a DynamicSupervisor to Elixir: start_child, children, count_children,
+%% terminate_child (the task is shut down; a second time it is not found).
+elixir_task_supervisor_children_on_cpp() ->
+    S = atom_to_list(get(s)),
+    Script = "n = :\"" ++ S ++ "\"; "
+             "{:ok, pid} = Task.Supervisor.start_child({:tasks, n}, :stack, :wait, []); "
+             "IO.inspect(node(pid)); "
+             "IO.inspect(Task.Supervisor.children({:tasks, n}) == [pid]); "
+             "IO.inspect(DynamicSupervisor.count_children({:tasks, n})); "
+             "ref = Process.monitor(pid); "
+             "IO.inspect(Task.Supervisor.terminate_child({:tasks, n}, pid)); "
+             "receive do {:DOWN, ^ref, _, _, r} -> IO.inspect(r) end; "
+             "IO.inspect(Task.Supervisor.children({:tasks, n})); "
+             "IO.inspect(Task.Supervisor.terminate_child({:tasks, n}, pid))",
+    expect([":\"" ++ S ++ "\"", "true", "%{active: 1, specs: 1, supervisors: 0, workers: 1}",
+            ":ok", ":shutdown", "[]", "{:error, :not_found}"], elixir("ex_taskkids", Script)).
 
 %% The C++ side of Task.Supervisor.async against Elixir's own Task.Supervisor.
 cpp_task_client_on_elixir_supervisor() ->

@@ -2,12 +2,15 @@
 // multicall with a node down, a call across a lost connection, spawn_request's link and monitor.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include "test_util.hpp"
 
 
 #include "hypha/otp/blocking.hpp"
 #include "hypha/otp/gen_server.hpp"
 #include "hypha/otp/rpc.hpp"
+#include "hypha/otp/supervisor.hpp"
 #include "hypha/otp/task.hpp"
 
 namespace hypha {
@@ -24,10 +27,11 @@ class OtpCluster : public ::testing::Test {
  protected:
   std::uint16_t epmd = free_port();
   std::vector<std::unique_ptr<Node>> nodes;
+  std::vector<std::shared_ptr<Exports>> exports;  // each node's
 
   Node& start(const std::string& name) {
     nodes.push_back(testing::start_node(name, epmd));
-    auto exports = std::make_shared<Exports>();
+    auto exports = this->exports.emplace_back(std::make_shared<Exports>());
     exports->add("calc", "add", [](std::int64_t a, std::int64_t b) { return a + b; });
     exports->add("calc", "boom", []() -> Term { throw std::runtime_error("boom"); });
     // Tells `report_to` its pid, then waits for `release`: a call that ends when the test says.
@@ -35,6 +39,11 @@ class OtpCluster : public ::testing::Test {
       self.send(report_to, Term::tuple({Term(Atom("held")), Term(self.pid())}));
       co_await self.receive([](const Term& m) { return m.is_atom(Atom("release")); });
       co_return Term(Atom("released"));
+    });
+    // Tells `report_to` it ran, then fails: a task that is restarted or not.
+    exports->add("calc", "report_and_fail", [](Process& self, Pid report_to) -> Term {
+      self.send(report_to, Term::tuple({Term(Atom("ran")), Term(self.pid())}));
+      throw std::runtime_error("failed on purpose");
     });
     rpc::serve(*nodes.back(), exports);
     EXPECT_TRUE(task::serve_supervisor(nodes.back()->runtime(), exports, Atom("tasks")).ok());
@@ -165,6 +174,84 @@ TEST_F(OtpCluster, RemoteTasksThroughATaskSupervisor) {
     auto none = co_await task::async(self, ServerRef("nosup"_a, b.name()), "erlang"_a, "node"_a, Term());
     EXPECT_FALSE(none.ok());
     EXPECT_EQ(none.error()[0], T("noproc"));
+  });
+}
+
+// The pid in the next {held, Pid} (calc:hold's report).
+Task<Pid> held_pid(Process& self) {
+  const Term m = co_await self.receive([](const Term& t) { return t.is_tuple() && t.tuple_size() == 2 && t[0] == T("held"); });
+  co_return m[1].pid();
+}
+
+// Elixir's Task.Supervisor is a DynamicSupervisor: children, terminate_child, start_child with a
+// restart kind, max_children, and its tasks shut down when it stops. The same from another node.
+TEST_F(OtpCluster, ATaskSupervisorIsADynamicSupervisorForCallersOnAnyNode) {
+  Node& a = start("a");
+  Node& b = start("b");
+  ASSERT_TRUE(task::serve_supervisor(b.runtime(), exports.back(), "one_task"_a, {.max_children = 1}).ok());
+  const ServerRef sup("tasks"_a, b.name());
+  block_on(a.runtime(), [&](Process& self) -> Task<> {
+    const Term me = Term::list({Term(self.pid())});
+    auto t1 = co_await task::async(self, sup, "calc"_a, "hold"_a, me, false);
+    const Pid p1 = co_await held_pid(self);
+    auto t2 = co_await task::async(self, sup, "calc"_a, "hold"_a, me, false);
+    const Pid p2 = co_await held_pid(self);
+    EXPECT_EQ(t1->pid, p1);
+    auto kids = co_await task::children(self, sup);
+    std::vector<Pid> both{p1, p2};
+    std::sort(both.begin(), both.end());
+    std::sort(kids->begin(), kids->end());
+    EXPECT_EQ(*kids, both);
+    auto counts = co_await supervisor::count_children(self, sup);
+    EXPECT_EQ(counts.value(), T("[{specs, 2}, {active, 2}, {supervisors, 0}, {workers, 2}]"));
+    auto which = co_await supervisor::which_children(self, sup);
+    const Term which_list = which.value();
+    for (const Term& c : which_list.list_elements()) EXPECT_EQ(c[0], T("undefined"));  // no ids, as DynamicSupervisor's
+
+    // terminate_child by pid: the task is shut down and forgotten; its awaiter gets the reason.
+    auto stopped = co_await supervisor::terminate_child(self, sup, Term(p1));
+    EXPECT_EQ(stopped.value(), T("ok"));
+    auto r1 = co_await task::await(self, *t1);
+    EXPECT_EQ(r1.error()[0], T("shutdown"));
+    kids = co_await task::children(self, sup);
+    EXPECT_EQ(kids.value(), std::vector<Pid>(1, p2));
+    stopped = co_await supervisor::terminate_child(self, sup, Term(p1));
+    EXPECT_EQ(stopped.error(), T("not_found"));
+    self.send(p2, T("release"));
+    auto r2 = co_await task::await(self, *t2);
+    EXPECT_EQ(r2.value(), T("released"));
+
+    // start_child: temporary runs once; transient runs again after a failure.
+    auto once = co_await task::start_child(self, sup, "calc"_a, "report_and_fail"_a, me);
+    EXPECT_TRUE(once.ok());
+    if (!once) co_return;
+    auto ran = [](const Term& t) { return t.is_tuple() && t[0] == T("ran"); };
+    const Term once_ran = co_await self.receive(ran);
+    EXPECT_EQ(once_ran[1], Term(*once));
+    auto again = co_await task::start_child(self, sup, "calc"_a, "report_and_fail"_a, me, Restart::Transient);
+    EXPECT_TRUE(again.ok());
+    if (!again) co_return;
+    const Term first_run = co_await self.receive(ran);
+    EXPECT_EQ(first_run[1], Term(*again));
+    const Term second_run = co_await self.receive(ran);
+    EXPECT_NE(second_run[1], first_run[1]);  // run again, by a new process
+
+    // max_children: a second task is refused while the first runs.
+    const ServerRef one("one_task"_a, b.name());
+    auto first = co_await task::start_child(self, one, "calc"_a, "hold"_a, me);
+    EXPECT_TRUE(first.ok());
+    if (!first) co_return;
+    const Pid first_held = co_await held_pid(self);
+    EXPECT_EQ(first_held, *first);
+    auto refused = co_await task::start_child(self, one, "erlang"_a, "node"_a, Term());
+    EXPECT_EQ(refused.error(), T("max_children"));
+
+    // Stopping the supervisor shuts its running tasks down.
+    const Ref watch = self.monitor(*first);
+    auto sup_stopped = co_await gen_server::stop(self, one);
+    EXPECT_TRUE(sup_stopped.ok());
+    auto down = co_await self.receive([&](const Term& t) { return t.is_tuple() && t.tuple_size() == 5 && t[1] == Term(watch); });
+    EXPECT_EQ(down[4], T("shutdown"));
   });
 }
 

@@ -23,6 +23,7 @@
 
 #include <chrono>
 #include <functional>
+#include <limits>
 #include <memory>
 #include <vector>
 
@@ -37,6 +38,8 @@ struct SupervisorFlags {
   Strategy strategy = Strategy::OneForOne;
   int intensity = 3;                                   // restarts allowed ...
   std::chrono::milliseconds period = std::chrono::seconds(5);  // ... within this time
+  // Children at most (DynamicSupervisor's max_children): a start past it gives {error, max_children}.
+  std::size_t max_children = std::numeric_limits<std::size_t>::max();
 };
 
 struct ChildSpec {
@@ -60,6 +63,11 @@ namespace supervisor {
 struct StartOptions {
   std::optional<Atom> name;
   bool link = false;  // to the starting process (only from a process)
+  // Requests of its own for a dynamic supervisor (Task.Supervisor's {start_task, ...}): a call
+  // the supervisor does not know is passed here; a spec is started as a child without an id
+  // (known by its pid, as DynamicSupervisor's children are) and the caller gets {ok, Pid}; an
+  // error E is replied as {error, E}. Runs in the supervisor's process.
+  std::function<Result<ChildSpec, Term>(const Term& request)> child_for_call;
 };
 
 // Starts the supervisor and its children; a child that fails to start fails the whole start with

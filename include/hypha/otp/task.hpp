@@ -25,6 +25,7 @@
 
 #include "hypha/otp/exports.hpp"
 #include "hypha/otp/gen_server.hpp"
+#include "hypha/otp/supervisor.hpp"
 
 namespace hypha {
 
@@ -61,9 +62,21 @@ Task<std::optional<Result<Term, Term>>> yield(Process& self, TaskRef t, std::chr
 // first, nullopt otherwise.
 Task<std::optional<Result<Term, Term>>> shutdown(Process& self, TaskRef t, std::chrono::milliseconds timeout = default_timeout);
 
+// Task.Supervisor.start_child: runs Mod:Fun(Args) under `supervisor`, nobody awaits it; with
+// Restart::Transient it is run again if it fails. Its pid, or why it was not started.
+Task<Result<Pid, Term>> start_child(Process& self, ServerRef supervisor, Atom mod, Atom fun, Term args,
+                                    Restart restart = Restart::Temporary);
+// Task.Supervisor.children: the tasks running under `supervisor` now. To stop one:
+// supervisor::terminate_child(self, supervisor, Term(pid)) (Task.Supervisor.terminate_child).
+Task<Result<std::vector<Pid>, Term>> children(Process& self, ServerRef supervisor);
+
 // Starts a task supervisor registered as `name`, running the exports' functions for callers on
-// any node (Elixir's Task.Supervisor.async/async_nolink/start_child wire forms). Returns its pid.
-Result<Pid, Term> serve_supervisor(Runtime& rt, std::shared_ptr<Exports> exports, Atom name);
+// any node (Elixir's Task.Supervisor.async/async_nolink/start_child wire forms). It is a dynamic
+// supervisor (one_for_one, `flags` as Task.Supervisor's max_restarts, max_seconds and
+// max_children), so Task.Supervisor.children/terminate_child and which_children/count_children
+// work on it from any node, and stopping it shuts its tasks down (each task's shutdown time, 5 s
+// unless the starter said otherwise). Returns its pid.
+Result<Pid, Term> serve_supervisor(Runtime& rt, std::shared_ptr<Exports> exports, Atom name, SupervisorFlags flags = {});
 
 }  // namespace task
 }  // namespace hypha
