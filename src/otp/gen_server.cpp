@@ -286,34 +286,96 @@ Result<Pid, Term> start(Runtime& rt, std::unique_ptr<GenServer> server, StartOpt
   return block_on(rt, [&](Process& self) { return start(self, std::move(server), opts); });
 }
 
-Task<Result<Term, Term>> call(Process& self, ServerRef server, Term request, std::chrono::milliseconds timeout) {
-  const std::optional<Ref> mref = monitor_server(self, server);
-  if (!mref) co_return unexpected(call_error(Term(atoms::noproc()), "call", server, request, timeout));
-  const Term tag = Term::list({Term(a_alias())}, Term(*mref));
-  send_to(self, server, Term::tuple({Term(a_gen_call()), Term::tuple({Term(self.pid()), tag}), request}));
-  const Term mref_term(*mref);
-  auto match = [&](const Term& m) {
-    return m.is_tuple() && ((m.tuple_size() == 2 && m[0] == tag) ||
-                            (m.tuple_size() == 5 && m[1] == mref_term && m[0].is_atom(atoms::DOWN())));
-  };
-  std::optional<Term> got = co_await self.receive(match, timeout);
-  if (!got) {
-    self.demonitor(*mref, true);
-    // A reply that arrived between the timeout and the demonitor still counts, as in OTP.
-    got = co_await self.receive([&](const Term& m) { return m.is_tuple() && m.tuple_size() == 2 && m[0] == tag; },
-                                std::chrono::milliseconds(0));
-    if (!got) co_return unexpected(call_error(Term(Atom("timeout")), "call", server, request, timeout));
-    co_return (*got)[1];
+RequestId send_request(Process& self, const ServerRef& server, Term request) {
+  RequestId id{monitor_server(self, server), server};
+  if (id.mref) {
+    const Term tag = Term::list({Term(a_alias())}, Term(*id.mref));
+    send_to(self, server, Term::tuple({Term(a_gen_call()), Term::tuple({Term(self.pid()), tag}), std::move(request)}));
   }
-  if (got->tuple_size() == 2) {
-    self.demonitor(*mref, true);
-    co_return (*got)[1];
+  return id;
+}
+
+namespace {
+
+bool is_reply_to(const Term& m, const Term& tag) { return m.is_tuple() && m.tuple_size() == 2 && m[0] == tag; }
+bool is_down_of(const Term& m, const Term& mref) {
+  return m.is_tuple() && m.tuple_size() == 5 && m[1] == mref && m[0].is_atom(atoms::DOWN());
+}
+
+// A reply or the server's DOWN, for the request: the reply, or why there is none (noproc,
+// {nodedown, Node}, the server's exit reason). The monitor is gone afterwards.
+Result<Term, Term> outcome_of(Process& self, const RequestId& id, const Term& m) {
+  if (m.tuple_size() == 2) {
+    self.demonitor(*id.mref, true);
+    return m[1];
   }
-  const Term& reason = (*got)[4];
+  const Term& reason = m[4];
   if (reason.is_atom(atoms::noconnection()))
-    co_return unexpected(call_error(Term::tuple({Term(Atom("nodedown")), Term(node_of(server, self.runtime()))}),
-                                    "call", server, request, timeout));
-  co_return unexpected(call_error(reason, "call", server, request, timeout));
+    return unexpected(Term::tuple({Term(Atom("nodedown")), Term(node_of(id.server, self.runtime()))}));
+  return unexpected(reason);
+}
+
+// The reply to `id` within `timeout`: as outcome_of, or the reason timeout.
+Task<Result<Term, Term>> wait_reply(Process& self, const RequestId& id, std::chrono::milliseconds timeout) {
+  if (!id.mref) co_return unexpected(Term(atoms::noproc()));
+  const Term tag = Term::list({Term(a_alias())}, Term(*id.mref));
+  const Term mref_term(*id.mref);
+  std::optional<Term> got =
+      co_await self.receive([&](const Term& m) { return is_reply_to(m, tag) || is_down_of(m, mref_term); }, timeout);
+  if (!got) {
+    self.demonitor(*id.mref, true);  // the alias goes with it: a later reply is dropped
+    // A reply that arrived between the timeout and the demonitor still counts, as in OTP.
+    got = co_await self.receive([&](const Term& m) { return is_reply_to(m, tag); }, std::chrono::milliseconds(0));
+    if (!got) co_return unexpected(Term(Atom("timeout")));
+  }
+  co_return outcome_of(self, id, *got);
+}
+
+}  // namespace
+
+Task<Result<Term, Term>> receive_response(Process& self, RequestId id, std::chrono::milliseconds timeout) {
+  auto r = co_await wait_reply(self, id, timeout);
+  if (!r) co_return unexpected(Term::tuple({r.error(), id.server.to_term()}));
+  co_return r;
+}
+
+std::optional<Result<Term, Term>> check_response(Process& self, const Term& msg, const RequestId& id) {
+  if (!id.mref) return Result<Term, Term>(unexpected(Term::tuple({Term(atoms::noproc()), id.server.to_term()})));
+  if (!is_reply_to(msg, Term::list({Term(a_alias())}, Term(*id.mref))) && !is_down_of(msg, Term(*id.mref)))
+    return std::nullopt;
+  auto r = outcome_of(self, id, msg);
+  if (!r) return Result<Term, Term>(unexpected(Term::tuple({r.error(), id.server.to_term()})));
+  return r;
+}
+
+Task<Result<Term, Term>> call(Process& self, ServerRef server, Term request, std::chrono::milliseconds timeout) {
+  const RequestId id = send_request(self, server, request);
+  auto r = co_await wait_reply(self, id, timeout);
+  if (!r) co_return unexpected(call_error(r.error(), "call", server, request, timeout));
+  co_return r;
+}
+
+Task<Term> multi_call(Process& self, std::vector<Atom> nodes, Atom name, Term request, std::chrono::milliseconds timeout) {
+  std::vector<RequestId> ids;
+  ids.reserve(nodes.size());
+  for (const Atom& n : nodes) ids.push_back(send_request(self, ServerRef(name, n), request));
+  const bool bounded = timeout != infinity;
+  const auto deadline = std::chrono::steady_clock::now() + (bounded ? timeout : std::chrono::milliseconds(0));
+  std::vector<Term> replies, bad;
+  for (std::size_t i = 0; i < ids.size(); ++i) {
+    auto left = infinity;
+    if (bounded)
+      left = std::max(std::chrono::milliseconds(0),
+                      std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()));
+    auto r = co_await wait_reply(self, ids[i], left);
+    if (r) replies.push_back(Term::tuple({Term(nodes[i]), std::move(*r)}));
+    else bad.push_back(Term(nodes[i]));
+  }
+  co_return Term::tuple({Term::list(std::move(replies)), Term::list(std::move(bad))});
+}
+
+void abcast(Process& self, const std::vector<Atom>& nodes, Atom name, const Term& msg) {
+  for (const Atom& n : nodes) send_to(self, ServerRef(name, n), Term::tuple({Term(a_gen_cast()), msg}));
 }
 
 Result<Term, Term> call(Runtime& rt, const ServerRef& server, Term request, std::chrono::milliseconds timeout) {

@@ -9,7 +9,8 @@
 %% Cases: rpc:call / erpc:call / rpc:multicall / rpc:cast from Erlang into a C++ node (built-ins,
 %% C++ exports, undef, badarg, a C++ exception: the node keeps serving), `hypha rpc` into Erlang
 %% (values, badrpc shapes and exit codes, io output printed locally, nodedown), Elixir's
-%% GenServer.call/cast/stop against the C++ stack server (deferred reply, noproc, timeout),
+%% GenServer.call/cast/stop against the C++ stack server (deferred reply, noproc, timeout), Erlang's
+%% gen_server:multi_call and abcast against it,
 %% `hypha call` against an Elixir GenServer (reply, noproc, timeout), Elixir's Task.Supervisor.async
 %% and async_nolink against the C++ task supervisor (value, failure, noproc), and its children,
 %% count_children and terminate_child as a DynamicSupervisor, the C++ task client
@@ -40,7 +41,8 @@ main([Hypha, Dir]) ->
     Cases = [fun erlang_rpc_calls_builtins/0, fun erlang_rpc_calls_cpp_exports/0,
              fun failures_have_otp_shapes_and_node_serves_on/0, fun erpc_and_multicall_and_cast/0,
              fun hypha_rpc_into_erlang/0, fun hypha_rpc_prints_remote_io/0,
-             fun elixir_genserver_calls_cpp_server/0, fun hypha_call_into_elixir_genserver/0,
+             fun elixir_genserver_calls_cpp_server/0, fun erlang_multi_call_and_abcast_on_cpp/0,
+             fun hypha_call_into_elixir_genserver/0,
              fun elixir_task_supervisor_async_on_cpp/0, fun elixir_task_supervisor_children_on_cpp/0,
              fun cpp_task_client_on_elixir_supervisor/0,
              fun pending_call_ends_with_nodedown_on_kill_9/0],
@@ -254,6 +256,16 @@ hypha_call_into_elixir_genserver() ->
                    hypha(["call", Ex, "nothere", "pop"])),
             expect({1, "{timeout,{gen_server,call,[{ex_stack,'" ++ Ex ++ "'},slow,300]}}"},
                    hypha(["call", Ex, "ex_stack", "slow", "--timeout", "300"]))]).
+
+%% gen_server:multi_call (its {Tag, Node} reply tags; with a timeout through OTP's middleman
+%% process, and without) and abcast against the C++ stack server, with a node that does not exist.
+erlang_multi_call_and_abcast_on_cpp() ->
+    S = get(s),
+    Ghost = list_to_atom("ghost_" ++ os:getpid() ++ "@127.0.0.1"),
+    {[{S, N0}], [Ghost]} = gen_server:multi_call([S, Ghost], stack, size, 5000),
+    abcast = gen_server:abcast([S], stack, {push, x}),
+    {[{S, N1}], []} = gen_server:multi_call([S], stack, size),
+    expect(N0 + 1, N1).
 
 %% Elixir's own Task.Supervisor API, unmodified, against the C++ task supervisor.
 elixir_task_supervisor_async_on_cpp() ->

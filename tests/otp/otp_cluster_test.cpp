@@ -103,7 +103,58 @@ struct Counter : GenServer {
     holding->store(true);
     co_return Action::noreply();  // anything else is never answered
   }
+  Task<Action> handle_cast(Process&, const Term& msg) override {
+    if (msg.is_tuple() && msg.tuple_size() == 2 && msg[0] == T("add")) n += msg[1].small_integer();
+    co_return Action::noreply();
+  }
 };
+
+// gen_server:multi_call and abcast over several nodes (one without the server, one that does not
+// exist), and requests out at once collected in any order, with OTP's error shapes.
+TEST_F(OtpCluster, MultiCallAbcastAndRequestsOutAtOnce) {
+  Node& a = start("a");
+  Node& b = start("b");
+  Node& c = start("c");
+  for (Node* n : {&a, &b}) ASSERT_TRUE(gen_server::start(n->runtime(), std::make_unique<Counter>(), {.name = "counter"_a}).ok());
+  const Atom ghost("ghost@127.0.0.1");
+  const Term out = block_on(a.runtime(), [&](Process& self) -> Task<Term> {
+    const std::vector<Atom> all{a.name(), b.name(), c.name(), ghost};
+    const Term first = co_await gen_server::multi_call(self, all, "counter"_a, T("next"), 2s);
+    gen_server::abcast(self, all, "counter"_a, T("{add, 10}"));
+    const Term second = co_await gen_server::multi_call(self, all, "counter"_a, T("next"), 2s);
+    const std::vector<Atom> just_b{b.name()};
+    const Term held = co_await gen_server::multi_call(self, just_b, "counter"_a, T("hang"), 100ms);
+    co_return Term::list({first, second, held});
+  });
+  const Term an(a.name()), bn(b.name()), cn(c.name()), gn(ghost);
+  const Term bad = Term::list({cn, gn});
+  EXPECT_EQ(out, Term::list({Term::tuple({Term::list({Term::tuple({an, Term(1)}), Term::tuple({bn, Term(1)})}), bad}),
+                             Term::tuple({Term::list({Term::tuple({an, Term(12)}), Term::tuple({bn, Term(12)})}), bad}),
+                             Term::tuple({Term(), Term::list({bn})})}));
+
+  block_on(a.runtime(), [&](Process& self) -> Task<> {
+    const ServerRef on_a("counter"_a), on_b("counter"_a, b.name());
+    const gen_server::RequestId ra = gen_server::send_request(self, on_a, T("next"));
+    const gen_server::RequestId rb = gen_server::send_request(self, on_b, T("next"));
+    const gen_server::RequestId hang = gen_server::send_request(self, on_b, T("hang"));
+    self.send(self.pid(), T("other"));
+    const Term other = co_await self.receive([](const Term& m) { return m == T("other"); });
+    EXPECT_FALSE(gen_server::check_response(self, other, ra).has_value());
+    auto from_b = co_await gen_server::receive_response(self, rb);  // in any order
+    EXPECT_EQ(from_b.value(), Term(13));
+    auto from_a = co_await gen_server::receive_response(self, ra);
+    EXPECT_EQ(from_a.value(), Term(13));
+    auto late = co_await gen_server::receive_response(self, hang, 50ms);
+    EXPECT_EQ(late.error(), Term::tuple({T("timeout"), on_b.to_term()}));
+    const gen_server::RequestId here = gen_server::send_request(self, "nobody"_a, T("x"));
+    auto nobody_here = co_await gen_server::receive_response(self, here);
+    EXPECT_EQ(nobody_here.error(), T("{noproc, nobody}"));
+    const ServerRef nobody_there("nobody"_a, b.name());
+    const gen_server::RequestId there = gen_server::send_request(self, nobody_there, T("x"));
+    auto none = co_await gen_server::receive_response(self, there);
+    EXPECT_EQ(none.error(), Term::tuple({T("noproc"), nobody_there.to_term()}));
+  });
+}
 
 TEST_F(OtpCluster, GenServerCallsAcrossNodes) {
   Node& a = start("a");

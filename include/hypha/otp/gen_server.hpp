@@ -170,6 +170,29 @@ Result<Term, Term> call(Runtime& rt, const ServerRef& server, Term request,
 
 // gen_server:cast: {'$gen_cast', Msg}; never fails (a missing server loses the message).
 void cast(Process& self, const ServerRef& server, Term msg);
+
+// gen_server:send_request / receive_response / check_response: a call whose reply is collected
+// later, so a process can have many calls out at once. The reply, or {Reason, ServerRef} with
+// Reason noproc, {nodedown, Node}, timeout or the server's exit reason (OTP's {error, {Reason,
+// ServerRef}}). After a timeout the request is abandoned: a late reply is dropped.
+struct RequestId {
+  std::optional<Ref> mref;  // the monitor whose alias the reply comes to; none: no such local server
+  ServerRef server;
+};
+RequestId send_request(Process& self, const ServerRef& server, Term request);
+Task<Result<Term, Term>> receive_response(Process& self, RequestId id, std::chrono::milliseconds timeout = infinity);
+// For a process that receives by hand: the outcome if `msg` is the reply (or the server's DOWN)
+// for `id`, nullopt if it is some other message.
+std::optional<Result<Term, Term>> check_response(Process& self, const Term& msg, const RequestId& id);
+
+// gen_server:multi_call: `request` to the server registered as `name` on each node, all at once.
+// {Replies, BadNodes}: [{Node, Reply}] in the order of `nodes` for the servers that answered
+// within `timeout`, and the nodes where there was no such server, the node was down, or no
+// answer came in time.
+Task<Term> multi_call(Process& self, std::vector<Atom> nodes, Atom name, Term request,
+                      std::chrono::milliseconds timeout = infinity);
+// gen_server:abcast: `msg` cast to the server registered as `name` on each node.
+void abcast(Process& self, const std::vector<Atom>& nodes, Atom name, const Term& msg);
 void cast(Runtime& rt, const ServerRef& server, Term msg);
 
 // gen_server:reply / gen:reply: answers a call (to the caller's alias when it has one).
