@@ -359,15 +359,10 @@ Task<Term> multi_call(Process& self, std::vector<Atom> nodes, Atom name, Term re
   std::vector<RequestId> ids;
   ids.reserve(nodes.size());
   for (const Atom& n : nodes) ids.push_back(send_request(self, ServerRef(name, n), request));
-  const bool bounded = timeout != infinity;
-  const auto deadline = std::chrono::steady_clock::now() + (bounded ? timeout : std::chrono::milliseconds(0));
+  const Deadline deadline(timeout);
   std::vector<Term> replies, bad;
   for (std::size_t i = 0; i < ids.size(); ++i) {
-    auto left = infinity;
-    if (bounded)
-      left = std::max(std::chrono::milliseconds(0),
-                      std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()));
-    auto r = co_await wait_reply(self, ids[i], left);
+    auto r = co_await wait_reply(self, ids[i], deadline.left());
     if (r) replies.push_back(Term::tuple({Term(nodes[i]), std::move(*r)}));
     else bad.push_back(Term(nodes[i]));
   }

@@ -329,7 +329,7 @@ Task<Term> multicall(Process& self, std::vector<Atom> nodes, Atom mod, Atom fun,
   std::vector<Ref> reqs;
   reqs.reserve(nodes.size());
   for (Atom n : nodes) reqs.push_back(request_call(self, n, res, mod, fun, args));
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  const Deadline deadline(timeout);
   std::vector<Term> results;
   std::vector<Atom> bad;
   for (std::size_t i = 0; i < nodes.size(); ++i) {
@@ -339,8 +339,7 @@ Task<Term> multicall(Process& self, std::vector<Atom> nodes, Atom mod, Atom fun,
     if (timeout == infinity) {
       m = co_await self.receive(mine);
     } else {
-      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
-      m = co_await self.receive(mine, std::max(left, std::chrono::milliseconds(0)));
+      m = co_await self.receive(mine, deadline.left());
       if (!m) m = co_await give_up(self, reqs[i]);
     }
     const Term v = m ? answer_value(res, *m) : badrpc(Term(at("timeout")));

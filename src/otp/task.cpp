@@ -1,6 +1,8 @@
 // Tasks and the task supervisor, speaking Elixir 1.14's Task / Task.Supervisor protocol.
 #include "hypha/otp/task.hpp"
 
+#include <map>
+
 namespace hypha {
 
 namespace {
@@ -13,11 +15,12 @@ bool is_down_for(const Term& m, const Term& ref) {
 bool is_reply_for(const Term& m, const Term& ref) { return m.is_tuple() && m.tuple_size() == 2 && m[0] == ref; }
 
 // {Reason, {'Elixir.Task', Fun, [Task, Timeout]}}: how Elixir's Task.await/yield exit.
-Term task_error(Term reason, const char* fun, const TaskRef& t, std::chrono::milliseconds timeout) {
+// `task` is the %Task{} map, or a list of them (await_many).
+Term task_error(Term reason, const char* fun, Term task, std::chrono::milliseconds timeout) {
   const Term tmo = timeout == std::chrono::milliseconds::max() ? Term(at("infinity"))
                                                                : Term(static_cast<std::int64_t>(timeout.count()));
   return Term::tuple({std::move(reason),
-                      Term::tuple({Term(at("Elixir.Task")), Term(at(fun)), Term::list({t.to_term(), tmo})})});
+                      Term::tuple({Term(at("Elixir.Task")), Term(at(fun)), Term::list({std::move(task), tmo})})});
 }
 
 // What a DOWN of the task means for its awaiter.
@@ -153,13 +156,53 @@ Task<Result<Term, Term>> await(Process& self, TaskRef t, std::chrono::millisecon
       co_await self.receive([&](const Term& m) { return is_reply_for(m, ref) || is_down_for(m, ref); }, timeout);
   if (!got) {
     self.demonitor(t.ref, true);  // the alias goes with it: a late result is dropped
-    co_return unexpected(task_error(Term(at("timeout")), "await", t, timeout));
+    co_return unexpected(task_error(Term(at("timeout")), "await", t.to_term(), timeout));
   }
   if (got->tuple_size() == 2) {
     self.demonitor(t.ref, true);
     co_return (*got)[1];
   }
-  co_return unexpected(task_error(down_reason((*got)[4], t), "await", t, timeout));
+  co_return unexpected(task_error(down_reason((*got)[4], t), "await", t.to_term(), timeout));
+}
+
+Task<Result<std::vector<Term>, Term>> await_many(Process& self, std::vector<TaskRef> tasks,
+                                                 std::chrono::milliseconds timeout) {
+  std::map<Ref, std::size_t> index;  // the reference of a task still awaited -> its place
+  for (std::size_t i = 0; i < tasks.size(); ++i) index.emplace(tasks[i].ref, i);
+  std::vector<Term> results(tasks.size());
+  const Deadline deadline(timeout);
+  std::size_t which = 0;
+  auto pick = [&](const Term& m) {  // a result or DOWN of a task still awaited
+    if (!m.is_tuple()) return false;
+    const Term* ref = m.tuple_size() == 2 ? &m[0] : m.tuple_size() == 5 && m[0].is_atom(atoms::DOWN()) ? &m[1] : nullptr;
+    if (!ref || !ref->is_ref()) return false;
+    auto it = index.find(ref->ref());
+    if (it == index.end()) return false;
+    which = it->second;
+    return true;
+  };
+  std::optional<Term> reason;
+  while (!index.empty() && !reason) {
+    std::optional<Term> got = co_await self.receive(pick, deadline.left());
+    if (!got) {
+      reason = Term(at("timeout"));
+    } else if (got->tuple_size() == 5) {
+      index.erase(tasks[which].ref);
+      reason = down_reason((*got)[4], tasks[which]);
+    } else {
+      index.erase(tasks[which].ref);
+      self.demonitor(tasks[which].ref, true);
+      results[which] = (*got)[1];
+    }
+  }
+  if (!reason) co_return results;
+  // Given up: the others' results are dropped with their aliases, and those already here too.
+  for (const auto& [ref, i] : index) self.demonitor(ref, true);
+  while (co_await self.receive(pick, std::chrono::milliseconds(0))) {
+  }
+  std::vector<Term> all;
+  for (const TaskRef& t : tasks) all.push_back(t.to_term());
+  co_return unexpected(task_error(std::move(*reason), "await_many", Term::list(std::move(all)), timeout));
 }
 
 Task<std::optional<Result<Term, Term>>> yield(Process& self, TaskRef t, std::chrono::milliseconds timeout) {

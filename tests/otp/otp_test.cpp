@@ -662,5 +662,58 @@ TEST(Tasks, FailuresAndTimeoutsAreResultsShapedAsElixirs) {
   });
 }
 
+// Task.await_many: every value in the tasks' order whatever order they finish in; the first
+// failure or the timeout is the error, shaped as Elixir's exit.
+TEST(Tasks, AwaitManyInOrderFirstFailureOrTimeout) {
+  Runtime rt;
+  block_on(rt, [](Process& self) -> Task<> {
+    // Each task waits for its go; the gos come last first.
+    std::vector<TaskRef> tasks;
+    for (int i = 0; i < 3; ++i)
+      tasks.push_back(task::async(self, [i](Process& p) -> Task<Term> {
+        co_await p.receive([](const Term& m) { return m.is_atom(Atom("go")); });
+        co_return Term(i * 10);
+      }));
+    for (int i = 2; i >= 0; --i) self.send(tasks[static_cast<std::size_t>(i)].pid, Term(Atom("go")));
+    auto all = co_await task::await_many(self, tasks);
+    EXPECT_EQ(all.value(), (std::vector<Term>{Term(0), Term(10), Term(20)}));
+    EXPECT_EQ(self.runtime().process_info(self.pid())->message_queue_len, 0u);  // nothing left behind
+
+    // One fails while the other's result is already waiting behind the failure: the error, and
+    // nothing left in the mailbox. (Each task is let go in turn, and its end seen by a monitor of
+    // the test's own, which comes after what the task sent.)
+    auto go_then = [](Term result) {
+      return [result](Process& p) -> Task<Term> {
+        co_await p.receive([](const Term& m) { return m.is_atom(Atom("go")); });
+        if (result.is_atom(Atom("boom"))) throw Exit(result);
+        co_return result;
+      };
+    };
+    auto bad = task::async_nolink(self, go_then(T("boom")));
+    auto ok = task::async_nolink(self, go_then(Term(1)));
+    for (const TaskRef* t : {&bad, &ok}) {
+      const Term watch(self.monitor(t->pid));
+      self.send(t->pid, Term(Atom("go")));
+      co_await self.receive([&](const Term& m) { return m.is_tuple() && m.tuple_size() == 5 && m[1] == watch; });
+    }
+    const std::vector<TaskRef> mixed{ok, bad};
+    auto failed = co_await task::await_many(self, mixed);
+    EXPECT_EQ(failed.error()[0], T("boom"));
+    EXPECT_EQ(failed.error()[1][1], T("await_many"));
+    const Term args = failed.error()[1][2];
+    EXPECT_EQ(args.list_elements()[0].list_elements().size(), 2u);  // [Tasks, Timeout]
+    EXPECT_EQ(self.runtime().process_info(self.pid())->message_queue_len, 0u);
+
+    auto stuck = task::async_nolink(self, [](Process& p) -> Task<Term> {
+      co_await p.receive([](const Term&) { return false; });
+      co_return Term();
+    });
+    const std::vector<TaskRef> one{stuck};
+    auto late = co_await task::await_many(self, one, std::chrono::milliseconds(20));
+    EXPECT_EQ(late.error()[0], T("timeout"));
+    co_await task::shutdown(self, stuck);
+  });
+}
+
 }  // namespace
 }  // namespace hypha

@@ -22,6 +22,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <vector>
 
 #include "hypha/otp/exports.hpp"
 #include "hypha/otp/gen_server.hpp"
@@ -56,6 +57,11 @@ Task<Result<TaskRef, Term>> async(Process& self, ServerRef supervisor, Atom mod,
 
 // Waits for the result: the value, or the reason Task.await exits with.
 Task<Result<Term, Term>> await(Process& self, TaskRef t, std::chrono::milliseconds timeout = default_timeout);
+// Task.await_many: every task's value, in the order given, within `timeout` for all of them; the
+// first failure (or the timeout) is the error {Reason, {'Elixir.Task', await_many, [Tasks,
+// Timeout]}}, and the results still to come are then dropped (the tasks are not stopped).
+Task<Result<std::vector<Term>, Term>> await_many(Process& self, std::vector<TaskRef> tasks,
+                                                 std::chrono::milliseconds timeout = default_timeout);
 // Task.yield: the outcome if it came within `timeout`, nullopt if the task is still running.
 Task<std::optional<Result<Term, Term>>> yield(Process& self, TaskRef t, std::chrono::milliseconds timeout = default_timeout);
 // Task.shutdown: stops the task (shutdown, then kill after `timeout`); its result if it finished

@@ -84,6 +84,25 @@ Atom DOWN();   // 'DOWN'
 Atom process();
 }  // namespace atoms
 
+// One timeout spread over several receives (a multicall, awaiting many tasks): left() is what
+// remains for the next receive, zero once it has passed; a timeout of milliseconds::max() never
+// passes.
+class Deadline {
+ public:
+  explicit Deadline(std::chrono::milliseconds timeout)
+      : never_(timeout == std::chrono::milliseconds::max()),
+        at_(never_ ? std::chrono::steady_clock::time_point::max() : std::chrono::steady_clock::now() + timeout) {}
+  std::chrono::milliseconds left() const {
+    if (never_) return std::chrono::milliseconds::max();
+    const auto rest = std::chrono::ceil<std::chrono::milliseconds>(at_ - std::chrono::steady_clock::now());
+    return std::max(rest, std::chrono::milliseconds(0));
+  }
+
+ private:
+  bool never_;
+  std::chrono::steady_clock::time_point at_;
+};
+
 // A timer started with send_after; cancel it with Runtime::cancel_timer.
 struct TimerRef {
   std::uint64_t id = 0;
