@@ -25,7 +25,7 @@ class Supervisor : public GenServer {
   Supervisor(SupervisorFlags flags, std::vector<ChildSpec> specs,
              std::function<Result<ChildSpec, Term>(const Term&)> child_for_call)
       : flags_(flags), child_for_call_(std::move(child_for_call)) {
-    for (auto& s : specs) children_.push_back(Child{std::move(s), std::nullopt, false});
+    for (auto& s : specs) children_.push_back(Child{std::move(s), std::nullopt});
   }
 
   Task<> init(Process& self) override {
@@ -55,18 +55,23 @@ class Supervisor : public GenServer {
       }
       if (!spec) co_return error_tuple(Term(at("not_local")));
       for (const auto& c : children_)
-        if (has_id(c, spec->id) && c.pid) co_return error_tuple(Term::tuple({Term(at("already_started")), Term(*c.pid)}));
-      std::erase_if(children_, [&](const Child& c) { return has_id(c, spec->id); });  // a stopped one is replaced
+        if (c.spec.id == spec->id && c.pid) co_return error_tuple(Term::tuple({Term(at("already_started")), Term(*c.pid)}));
+      std::erase_if(children_, [&](const Child& c) { return c.spec.id == spec->id; });  // a stopped one is replaced
       co_return co_await add_child(self, std::move(*spec), false);
     }
     if (req.is_tuple() && req.tuple_size() == 2 && req[0].is_atom(at("terminate_child"))) {
       const Term& key = req[1];
+      if (auto d = key.is_pid() ? dynamic_.find(key.pid()) : dynamic_.end(); d != dynamic_.end()) {
+        co_await shut_down(self, d->second);
+        dynamic_.erase(key.pid());
+        co_return Term(at("ok"));
+      }
       // By id, OTP's supervisor rule: the child stops and keeps its place (restart_child starts it
       // again, delete_child forgets it); a temporary one is forgotten. By pid, DynamicSupervisor's
       // rule: the child stops and is forgotten.
       for (std::size_t i = 0; i < children_.size(); ++i) {
         Child& c = children_[i];
-        const bool by_id = has_id(c, key);
+        const bool by_id = c.spec.id == key;
         if (!by_id && !(c.pid && key == Term(*c.pid))) continue;
         co_await shut_down(self, c);
         if (!by_id || c.spec.restart == Restart::Temporary)
@@ -80,7 +85,7 @@ class Supervisor : public GenServer {
     if (req.is_tuple() && req.tuple_size() == 2 && (req[0].is_atom(at("restart_child")) || req[0].is_atom(at("delete_child")))) {
       const bool restart = req[0].is_atom(at("restart_child"));
       for (std::size_t i = 0; i < children_.size(); ++i) {
-        if (!has_id(children_[i], req[1])) continue;
+        if (!(children_[i].spec.id == req[1])) continue;
         if (children_[i].pid) co_return error_tuple(Term(at("running")));
         if (!restart) {
           children_.erase(children_.begin() + static_cast<std::ptrdiff_t>(i));
@@ -105,6 +110,7 @@ class Supervisor : public GenServer {
     if (!(m.is_tuple() && m.tuple_size() == 3 && m[0].is_atom(atoms::EXIT()) && m[1].is_pid())) co_return Action::noreply();
     const Pid pid = m[1].pid();
     const Term& reason = m[2];
+    if (auto d = dynamic_.find(pid); d != dynamic_.end()) co_return co_await dynamic_exit(self, d, reason);
     std::size_t i = 0;
     while (i < children_.size() && !(children_[i].pid && *children_[i].pid == pid)) ++i;
     if (i == children_.size()) co_return Action::noreply();  // not a child (any more)
@@ -144,39 +150,110 @@ class Supervisor : public GenServer {
     }
   }
 
-  Task<> terminate(Process& self, const Term&) override { co_await shut_down_range(self, 0); }
+  Task<> terminate(Process& self, const Term&) override {
+    co_await shut_down_dynamic(self);
+    co_await shut_down_range(self, 0);
+  }
 
  private:
   struct Child {
     ChildSpec spec;
     std::optional<Pid> pid;
-    bool anonymous;  // started by child_for_call: known by its pid only
   };
 
-  static bool has_id(const Child& c, const Term& id) { return !c.anonymous && c.spec.id == id; }
-
-  // Adds a child at the end and starts it: the reply to the request that asked for it.
-  Task<Action> add_child(Process& self, ChildSpec spec, bool anonymous) {
-    if (children_.size() >= flags_.max_children) co_return error_tuple(Term(at("max_children")));
-    children_.push_back(Child{std::move(spec), std::nullopt, anonymous});
+  // Adds a child and starts it: the reply to the request that asked for it. A dynamic child
+  // (from child_for_call) is kept by its pid, and forgotten if its init says ignore.
+  Task<Action> add_child(Process& self, ChildSpec spec, bool dynamic) {
+    if (children_.size() + dynamic_.size() >= flags_.max_children) co_return error_tuple(Term(at("max_children")));
+    if (dynamic) {
+      auto started = co_await start_spec(self, spec);
+      if (!started) co_return error_tuple(started.error());
+      if (*started) dynamic_.emplace(**started, Child{std::move(spec), *started});
+      co_return Term::tuple({Term(at("ok")), pid_or_undefined(*started)});
+    }
+    children_.push_back(Child{std::move(spec), std::nullopt});
     auto started = co_await start_one(self, children_.size() - 1);
-    if (!started || (anonymous && !*started)) children_.pop_back();  // an ignored dynamic child is forgotten
-    if (!started) co_return error_tuple(started.error());
+    if (!started) {
+      children_.pop_back();
+      co_return error_tuple(started.error());
+    }
     co_return Term::tuple({Term(at("ok")), pid_or_undefined(*started)});
   }
 
-  // The child's pid, or none when its init said ignore (it keeps its place without a process).
-  Task<Result<std::optional<Pid>, Term>> start_one(Process& self, std::size_t i) {
-    Child& c = children_[i];
+  // The new process's pid, or none when its init said ignore; a failure is reported.
+  Task<Result<std::optional<Pid>, Term>> start_spec(Process& self, const ChildSpec& spec) {
     Result<Pid, Term> r = unexpected(Term(at("no_start_function")));
-    if (c.spec.start) r = co_await c.spec.start(self);
-    if (r) {
-      children_[i].pid = *r;
-      co_return std::optional<Pid>(*r);
-    }
+    if (spec.start) r = co_await spec.start(self);
+    if (r) co_return std::optional<Pid>(*r);
     if (r.error().is_atom(at("ignore"))) co_return std::optional<Pid>();
-    report(self, "start_error", children_[i].spec.id, std::nullopt, r.error());
+    report(self, "start_error", spec.id, std::nullopt, r.error());
     co_return unexpected(r.error());
+  }
+
+  // Starts children_[i]: its pid, or none when its init said ignore (it keeps its place without a process).
+  Task<Result<std::optional<Pid>, Term>> start_one(Process& self, std::size_t i) {
+    auto r = co_await start_spec(self, children_[i].spec);
+    if (r && *r) children_[i].pid = **r;
+    co_return r;
+  }
+
+  // A dynamic child ended: restarted alone whatever the strategy (as DynamicSupervisor's and
+  // simple_one_for_one's children are), if its restart kind says so; else forgotten.
+  Task<Action> dynamic_exit(Process& self, std::map<Pid, Child>::iterator it, const Term& reason) {
+    const Pid pid = it->first;
+    Child c = std::move(it->second);
+    dynamic_.erase(it);
+    if (c.spec.restart == Restart::Permanent || !gen_server::is_clean_stop(reason))
+      report(self, "child_terminated", c.spec.id, pid, reason);
+    const bool restart = c.spec.restart == Restart::Permanent ||
+                         (c.spec.restart == Restart::Transient && !gen_server::is_clean_stop(reason));
+    while (restart) {
+      if (!note_restart()) {
+        report(self, "reached_max_restart_intensity", c.spec.id, pid, reason);
+        co_return Action::stop(Term(at("shutdown")));
+      }
+      auto started = co_await start_spec(self, c.spec);
+      if (!started) continue;
+      if (*started) dynamic_.emplace(**started, Child{std::move(c.spec), *started});
+      break;
+    }
+    co_return Action::noreply();
+  }
+
+  // Shuts every dynamic child down at once (shutdown, then kill once the longest shutdown time
+  // has passed), as DynamicSupervisor does: one at a time, n slow children would take n times as long.
+  Task<> shut_down_dynamic(Process& self) {
+    if (dynamic_.empty()) co_return;
+    std::map<Ref, Pid> waiting;
+    auto longest = std::chrono::milliseconds(0);
+    for (auto& [pid, c] : dynamic_) {
+      waiting.emplace(self.monitor(pid), pid);
+      self.unlink(pid);
+      const bool brutal = c.spec.shutdown.count() == 0;
+      self.exit(pid, Term(brutal ? atoms::kill() : at("shutdown")));
+      longest = std::max(longest, c.spec.shutdown);
+    }
+    const Deadline deadline(longest);
+    auto down = [&](const Term& m) {
+      return m.is_tuple() && m.tuple_size() == 5 && m[0].is_atom(atoms::DOWN()) && m[1].is_ref() && waiting.count(m[1].ref());
+    };
+    bool killed = false;
+    while (!waiting.empty()) {
+      auto got = co_await self.receive(down, killed ? std::chrono::milliseconds::max() : deadline.left());
+      if (got) {
+        waiting.erase((*got)[1].ref());
+      } else {
+        for (const auto& [ref, pid] : waiting) self.exit(pid, Term(atoms::kill()));
+        killed = true;
+      }
+    }
+    // Exit signals they sent before the unlinks are void now.
+    auto stale_exit = [&](const Term& m) {
+      return m.is_tuple() && m.tuple_size() == 3 && m[0].is_atom(atoms::EXIT()) && m[1].is_pid() && dynamic_.count(m[1].pid());
+    };
+    while (co_await self.receive(stale_exit, std::chrono::milliseconds(0))) {
+    }
+    dynamic_.clear();
   }
 
   static Term pid_or_undefined(const std::optional<Pid>& p) { return p ? Term(*p) : Term(at("undefined")); }
@@ -229,19 +306,24 @@ class Supervisor : public GenServer {
 
   Term which() const {
     std::vector<Term> out;
-    for (const auto& c : children_)
+    auto add = [&](const Child& c) {
       out.push_back(Term::tuple({c.spec.id, c.pid ? Term(*c.pid) : Term(at("undefined")),
                                  Term(at(c.spec.is_supervisor ? "supervisor" : "worker")), Term()}));
+    };
+    for (const auto& c : children_) add(c);
+    for (const auto& [pid, c] : dynamic_) add(c);
     return Term::list(std::move(out));
   }
 
   Term count() const {
     std::int64_t active = 0, sups = 0;
-    for (const auto& c : children_) {
+    auto add = [&](const Child& c) {
       active += c.pid ? 1 : 0;
       sups += c.spec.is_supervisor ? 1 : 0;
-    }
-    const auto n = static_cast<std::int64_t>(children_.size());
+    };
+    for (const auto& c : children_) add(c);
+    for (const auto& [pid, c] : dynamic_) add(c);
+    const auto n = static_cast<std::int64_t>(children_.size() + dynamic_.size());
     return Term::list({Term::tuple({Term(at("specs")), Term(n)}), Term::tuple({Term(at("active")), Term(active)}),
                        Term::tuple({Term(at("supervisors")), Term(sups)}),
                        Term::tuple({Term(at("workers")), Term(n - sups)})});
@@ -249,7 +331,8 @@ class Supervisor : public GenServer {
 
   SupervisorFlags flags_;
   std::function<Result<ChildSpec, Term>(const Term&)> child_for_call_;
-  std::vector<Child> children_;
+  std::vector<Child> children_;  // in start order, with their ids
+  std::map<Pid, Child> dynamic_;  // started by child_for_call: no id, known by their pid
   std::deque<std::chrono::steady_clock::time_point> restarts_;
 };
 

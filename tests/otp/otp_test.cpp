@@ -562,6 +562,63 @@ TEST(Supervisor, DynamicChildrenAndShutdownThenKill) {
   EXPECT_EQ(children(rt, *sup), Term());
 }
 
+// Children asked for by a call of the supervisor's own (child_for_call, as Task.Supervisor's
+// start_task) are kept by pid, many at once; a stopping supervisor shuts them all down together:
+// every one gets its shutdown signal before the first is killed after its shutdown time.
+TEST(Supervisor, ManyDynamicChildrenAreShutDownTogether) {
+  Runtime rt;
+  Mailbox inbox = rt.mailbox();
+  supervisor::StartOptions opts;
+  opts.child_for_call = [report_to = inbox.pid()](const Term& req) -> Result<ChildSpec, Term> {
+    if (req != T("stubborn")) return unexpected(T("bad_request"));
+    ChildSpec c = ChildSpec::process(T("undefined"), [report_to](Process& self) -> Task<> {
+      self.trap_exit(true);
+      self.send(report_to, Term::tuple({T("started"), Term(self.pid())}));
+      for (;;) {
+        const Term m = co_await self.receive();
+        if (m.is_tuple() && m.tuple_size() == 3 && m[2] == T("shutdown")) self.send(report_to, T("asked_to_stop"));
+      }
+    });
+    c.shutdown = 500ms;
+    return c;
+  };
+  auto sup = supervisor::start(rt, {}, {}, std::move(opts));
+  ASSERT_TRUE(sup.ok());
+  constexpr int kChildren = 300;
+  std::vector<Pid> kids;
+  for (int i = 0; i < kChildren; ++i) {
+    auto r = block_on(rt, [&](Process& self) { return gen_server::call(self, *sup, T("stubborn")); });
+    ASSERT_TRUE(r.ok());
+    EXPECT_EQ((*r)[0], T("ok"));
+    kids.push_back((*r)[1].pid());
+  }
+  for (int i = 0; i < kChildren; ++i) inbox.receive();  // each {started, Pid}
+  EXPECT_EQ(block_on(rt, [&](Process& self) { return supervisor::count_children(self, *sup); }).value(),
+            T("[{specs, 300}, {active, 300}, {supervisors, 0}, {workers, 300}]"));
+  auto bad = block_on(rt, [&](Process& self) { return gen_server::call(self, *sup, T("other")); });
+  EXPECT_EQ(bad.value(), T("{error, bad_request}"));
+  // One stopped by pid: only it.
+  auto one = block_on(rt, [&](Process& self) { return supervisor::terminate_child(self, *sup, Term(kids.back())); });
+  EXPECT_TRUE(one.ok());
+  EXPECT_EQ(inbox.receive(), T("asked_to_stop"));
+  kids.pop_back();
+  for (const Pid& k : kids) inbox.monitor(k);
+  block_on(rt, [&](Process& self) { return gen_server::stop(self, *sup); });
+  int asked = 0;
+  for (;;) {
+    const Term m = inbox.receive();
+    if (m == T("asked_to_stop")) {
+      ++asked;
+      continue;
+    }
+    EXPECT_EQ(m[0], T("'DOWN'"));
+    EXPECT_EQ(m[4], T("killed"));
+    break;
+  }
+  EXPECT_EQ(asked, kChildren - 1);
+  for (const Pid& k : kids) EXPECT_FALSE(rt.alive(k));
+}
+
 TEST(Supervisor, TerminatingATemporaryChildByIdForgetsIt) {
   Runtime rt;
   auto sup = supervisor::start(rt, {}, {ChildSpec::process(T("once"), idle(), Restart::Temporary)});
