@@ -4,6 +4,7 @@
 #include <deque>
 #include <map>
 #include <mutex>
+#include <set>
 
 #include "hypha/net/log.hpp"
 #include "hypha/otp/blocking.hpp"
@@ -220,40 +221,13 @@ class Supervisor : public GenServer {
     co_return Action::noreply();
   }
 
-  // Shuts every dynamic child down at once (shutdown, then kill once the longest shutdown time
-  // has passed), as DynamicSupervisor does: one at a time, n slow children would take n times as long.
+  // Shuts every dynamic child down at once, as DynamicSupervisor does (one at a time, n children
+  // that take their whole shutdown time would take n times as long).
   Task<> shut_down_dynamic(Process& self) {
-    if (dynamic_.empty()) co_return;
-    std::map<Ref, Pid> waiting;
-    auto longest = std::chrono::milliseconds(0);
-    for (auto& [pid, c] : dynamic_) {
-      waiting.emplace(self.monitor(pid), pid);
-      self.unlink(pid);
-      const bool brutal = c.spec.shutdown.count() == 0;
-      self.exit(pid, Term(brutal ? atoms::kill() : at("shutdown")));
-      longest = std::max(longest, c.spec.shutdown);
-    }
-    const Deadline deadline(longest);
-    auto down = [&](const Term& m) {
-      return m.is_tuple() && m.tuple_size() == 5 && m[0].is_atom(atoms::DOWN()) && m[1].is_ref() && waiting.count(m[1].ref());
-    };
-    bool killed = false;
-    while (!waiting.empty()) {
-      auto got = co_await self.receive(down, killed ? std::chrono::milliseconds::max() : deadline.left());
-      if (got) {
-        waiting.erase((*got)[1].ref());
-      } else {
-        for (const auto& [ref, pid] : waiting) self.exit(pid, Term(atoms::kill()));
-        killed = true;
-      }
-    }
-    // Exit signals they sent before the unlinks are void now.
-    auto stale_exit = [&](const Term& m) {
-      return m.is_tuple() && m.tuple_size() == 3 && m[0].is_atom(atoms::EXIT()) && m[1].is_pid() && dynamic_.count(m[1].pid());
-    };
-    while (co_await self.receive(stale_exit, std::chrono::milliseconds(0))) {
-    }
+    std::vector<std::pair<Pid, std::chrono::milliseconds>> all;
+    for (const auto& [pid, c] : dynamic_) all.emplace_back(pid, c.spec.shutdown);
     dynamic_.clear();
+    co_await stop_processes(self, std::move(all));
   }
 
   static Term pid_or_undefined(const std::optional<Pid>& p) { return p ? Term(*p) : Term(at("undefined")); }
@@ -275,25 +249,55 @@ class Supervisor : public GenServer {
 
   Task<> shut_down(Process& self, Child& c) {
     if (!c.pid) co_return;
-    const Pid pid = *c.pid;
+    const std::vector<std::pair<Pid, std::chrono::milliseconds>> one{{*c.pid, c.spec.shutdown}};
     c.pid.reset();
-    const Ref mref = self.monitor(pid);
-    self.unlink(pid);
-    const bool brutal = c.spec.shutdown.count() == 0;
-    self.exit(pid, Term(brutal ? atoms::kill() : at("shutdown")));
-    const Term mref_term(mref);
-    auto down = [&](const Term& m) {
-      return m.is_tuple() && m.tuple_size() == 5 && m[1] == mref_term && m[0].is_atom(atoms::DOWN());
-    };
-    auto got = co_await self.receive(down, brutal ? std::chrono::milliseconds::max() : c.spec.shutdown);
-    if (!got) {
-      self.exit(pid, Term(atoms::kill()));
-      co_await self.receive(down);
+    co_await stop_processes(self, one);
+  }
+
+  // Stops the processes together: exit(P, shutdown) to each (kill for a zero shutdown time), kill
+  // for each still there after its own shutdown time (milliseconds::max(): never); returns when
+  // all are gone. Exit signals they sent before they were unlinked are dropped.
+  static Task<> stop_processes(Process& self, std::vector<std::pair<Pid, std::chrono::milliseconds>> who) {
+    using Clock = std::chrono::steady_clock;
+    std::multimap<Clock::time_point, Ref> kill_order;  // the ones not killed yet, by when they will be
+    std::map<Ref, std::pair<Pid, std::multimap<Clock::time_point, Ref>::iterator>> waiting;
+    const auto now = Clock::now();
+    for (const auto& [pid, shutdown] : who) {
+      const Ref ref = self.monitor(pid);
+      self.unlink(pid);
+      const bool brutal = shutdown.count() == 0;
+      self.exit(pid, Term(brutal ? atoms::kill() : at("shutdown")));
+      const auto at_time = brutal || shutdown == std::chrono::milliseconds::max() ? Clock::time_point::max() : now + shutdown;
+      waiting.emplace(ref, std::make_pair(pid, kill_order.emplace(at_time, ref)));
     }
-    // An exit signal it sent before the unlink is void now.
-    const Term pid_term(pid);
-    co_await self.receive([&](const Term& m) { return m.is_tuple() && m.tuple_size() == 3 && m[0].is_atom(atoms::EXIT()) && m[1] == pid_term; },
-                          std::chrono::milliseconds(0));
+    auto down = [&](const Term& m) {
+      return m.is_tuple() && m.tuple_size() == 5 && m[0].is_atom(atoms::DOWN()) && m[1].is_ref() && waiting.count(m[1].ref());
+    };
+    while (!waiting.empty()) {
+      const auto next = kill_order.begin()->first;
+      const auto wait = next == Clock::time_point::max()
+                            ? std::chrono::milliseconds::max()
+                            : std::max(std::chrono::milliseconds(0), std::chrono::ceil<std::chrono::milliseconds>(next - Clock::now()));
+      if (auto got = co_await self.receive(down, wait)) {
+        auto w = waiting.find((*got)[1].ref());
+        kill_order.erase(w->second.second);
+        waiting.erase(w);
+        continue;
+      }
+      for (auto it = kill_order.begin(); it != kill_order.end() && it->first <= Clock::now();) {  // their time is up
+        auto& w = waiting.at(it->second);
+        self.exit(w.first, Term(atoms::kill()));
+        w.second = kill_order.emplace(Clock::time_point::max(), it->second);
+        it = kill_order.erase(it);
+      }
+    }
+    std::set<Pid> gone;
+    for (const auto& [pid, shutdown] : who) gone.insert(pid);
+    auto stale_exit = [&](const Term& m) {
+      return m.is_tuple() && m.tuple_size() == 3 && m[0].is_atom(atoms::EXIT()) && m[1].is_pid() && gone.count(m[1].pid());
+    };
+    while (co_await self.receive(stale_exit, std::chrono::milliseconds(0))) {
+    }
   }
 
   // Records a restart; false when that makes more than `intensity` within `period`.

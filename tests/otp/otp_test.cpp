@@ -564,13 +564,13 @@ TEST(Supervisor, DynamicChildrenAndShutdownThenKill) {
 
 // Children asked for by a call of the supervisor's own (child_for_call, as Task.Supervisor's
 // start_task) are kept by pid, many at once; a stopping supervisor shuts them all down together:
-// every one gets its shutdown signal before the first is killed after its shutdown time.
+// every one gets its shutdown signal before the first is killed, each after its own shutdown time.
 TEST(Supervisor, ManyDynamicChildrenAreShutDownTogether) {
   Runtime rt;
   Mailbox inbox = rt.mailbox();
   supervisor::StartOptions opts;
   opts.child_for_call = [report_to = inbox.pid()](const Term& req) -> Result<ChildSpec, Term> {
-    if (req != T("stubborn")) return unexpected(T("bad_request"));
+    if (!req.is_small_integer()) return unexpected(T("bad_request"));  // the shutdown time, ms
     ChildSpec c = ChildSpec::process(T("undefined"), [report_to](Process& self) -> Task<> {
       self.trap_exit(true);
       self.send(report_to, Term::tuple({T("started"), Term(self.pid())}));
@@ -579,7 +579,7 @@ TEST(Supervisor, ManyDynamicChildrenAreShutDownTogether) {
         if (m.is_tuple() && m.tuple_size() == 3 && m[2] == T("shutdown")) self.send(report_to, T("asked_to_stop"));
       }
     });
-    c.shutdown = 500ms;
+    c.shutdown = std::chrono::milliseconds(req.small_integer());
     return c;
   };
   auto sup = supervisor::start(rt, {}, {}, std::move(opts));
@@ -587,7 +587,9 @@ TEST(Supervisor, ManyDynamicChildrenAreShutDownTogether) {
   constexpr int kChildren = 300;
   std::vector<Pid> kids;
   for (int i = 0; i < kChildren; ++i) {
-    auto r = block_on(rt, [&](Process& self) { return gen_server::call(self, *sup, T("stubborn")); });
+    // One has a shorter shutdown time than the others.
+    const Term shutdown_ms(i == 0 ? 100 : 500);
+    auto r = block_on(rt, [&](Process& self) { return gen_server::call(self, *sup, shutdown_ms); });
     ASSERT_TRUE(r.ok());
     EXPECT_EQ((*r)[0], T("ok"));
     kids.push_back((*r)[1].pid());
@@ -612,6 +614,7 @@ TEST(Supervisor, ManyDynamicChildrenAreShutDownTogether) {
       continue;
     }
     EXPECT_EQ(m[0], T("'DOWN'"));
+    EXPECT_EQ(m[3], Term(kids.front()));  // killed after its own shutdown time, not the longest
     EXPECT_EQ(m[4], T("killed"));
     break;
   }
