@@ -267,16 +267,18 @@ erlang_multi_call_and_abcast_on_cpp() ->
     {[{S, N1}], []} = gen_server:multi_call([S], stack, size),
     expect(N0 + 1, N1).
 
-%% Elixir's own Task.Supervisor API, unmodified, against the C++ task supervisor.
+%% Elixir's own Task.Supervisor API, unmodified, against the C++ task supervisor (async, async_stream,
+%% async_nolink, an unknown supervisor).
 elixir_task_supervisor_async_on_cpp() ->
     S = atom_to_list(get(s)),
     Script = "n = :\"" ++ S ++ "\"; "
              "IO.inspect(Task.Supervisor.async({:tasks, n}, :erlang, :node, []) |> Task.await()); "
              "IO.inspect(Task.Supervisor.async({:tasks, n}, :stack, :add, [40, 2]) |> Task.await()); "
+             "IO.inspect(Task.Supervisor.async_stream({:tasks, n}, [1, 2, 3], :stack, :add, [10]) |> Enum.to_list()); "
              "t = Task.Supervisor.async_nolink({:tasks, n}, :stack, :fail, []); "
              "IO.inspect(Task.yield(t, 5000), width: :infinity); "
              "IO.inspect(try do Task.Supervisor.async({:nosup, n}, :erlang, :node, []) catch :exit, r -> elem(r, 0) end)",
-    expect([":\"" ++ S ++ "\"", "42",
+    expect([":\"" ++ S ++ "\"", "42", "[ok: 11, ok: 12, ok: 13]",
             "{:exit, {{:exception, \"failed on purpose\"}, [{:stack, :fail, [], []}]}}",
             ":noproc"], elixir("ex_tasks", Script)).
 
