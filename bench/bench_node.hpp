@@ -17,7 +17,6 @@ inline std::unique_ptr<Node> start_node(const std::string& name) {
   o.cookie = "bench";
   if (const char* t = std::getenv("HYPHA_BENCH_THREADS")) o.threads = static_cast<unsigned>(std::atoi(t));
   if (const char* s = std::getenv("HYPHA_BENCH_SPIN_US")) o.idle_spin = std::chrono::microseconds(std::atoi(s));
-  if (const char* m = std::getenv("HYPHA_BENCH_TRIM")) o.malloc_trim_threshold = std::strtoull(m, nullptr, 10);
   auto n = Node::start(o);
   if (!n) {
     std::cerr << "bench: " << n.error() << "\n";

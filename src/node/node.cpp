@@ -100,8 +100,7 @@ Result<bool, std::string> Node::Impl::start() {
   hs = net::HandshakeConfig{std::string(self_name.text()), cookie,
                             opts.hidden ? (net::dflag::kOurs & ~net::dflag::kPublished) : net::dflag::kOurs,
                             creation_};
-  rt = std::make_unique<Runtime>(RuntimeOptions{.node = self_name, .creation = creation_, .threads = opts.threads, .idle_spin = opts.idle_spin,
-                                              .malloc_trim_threshold = opts.malloc_trim_threshold});
+  rt = std::make_unique<Runtime>(RuntimeOptions{.node = self_name, .creation = creation_, .threads = opts.threads, .idle_spin = opts.idle_spin});
   rt->set_remote(this);
   if (opts.workers_poll_io) {  // hand the io_context over to the workers
     io_thread_stop = true;

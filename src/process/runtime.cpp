@@ -1,12 +1,6 @@
 // The process runtime: table, delivery, the run loop of a process, exits, links and monitors.
 #include <algorithm>
-#include <climits>
-#include <mutex>
 #include <random>
-
-#ifdef __GLIBC__
-#include <malloc.h>
-#endif
 
 #include "runtime_impl.hpp"
 
@@ -62,26 +56,12 @@ bool erase_pid(std::vector<Pid>& v, const Pid& p) {
 }
 }  // namespace
 
-namespace {
-void tune_malloc(std::size_t trim_threshold) {
-#ifdef __GLIBC__
-  static std::once_flag once;
-  if (trim_threshold > 0)
-    std::call_once(once, [&] { ::mallopt(M_TRIM_THRESHOLD, static_cast<int>(std::min<std::size_t>(trim_threshold, INT_MAX))); });
-#else
-  (void)trim_threshold;
-#endif
-}
-}  // namespace
-
 Runtime::Impl::Impl(Runtime* o, const RuntimeOptions& opts)
     : owner(o),
       node(opts.node),
       creation(opts.creation),
       ref_salt(std::random_device{}()),
-      sched(opts.threads, opts.idle_spin, [this](ProcessCore* p) { run(p); }) {
-  tune_malloc(opts.malloc_trim_threshold);
-}
+      sched(opts.threads, opts.idle_spin, [this](ProcessCore* p) { run(p); }) {}
 
 Runtime::Impl::~Impl() {
   alive->store(false);

@@ -41,7 +41,6 @@ struct NodeOptions {
   std::chrono::milliseconds setup_timeout = std::chrono::seconds(7);  // net_setuptime
   unsigned threads = 0;                     // process workers; 0: one per core
   std::chrono::microseconds idle_spin{40};  // RuntimeOptions::idle_spin: latency vs. throughput
-  std::size_t malloc_trim_threshold = 64u << 20;  // RuntimeOptions::malloc_trim_threshold
   // Idle process workers run the network I/O (no hand-off from an I/O thread to a worker, as
   // BEAM's schedulers poll); false: a dedicated I/O thread does, and hands every message over.
   bool workers_poll_io = true;

@@ -38,12 +38,6 @@ struct RuntimeOptions {
   // without a thread wake-up (lower latency), at the cost of CPU the other threads could use
   // (on few cores, lower throughput under load). Zero: never spin.
   std::chrono::microseconds idle_spin{40};
-  // Memory freed to glibc's malloc is kept for reuse up to this much per arena instead of being
-  // handed back to the kernel at once (mallopt M_TRIM_THRESHOLD; glibc's default is 128 KiB).
-  // Messages of tens of KiB are allocated and freed at a high rate; given back each time, their
-  // memory is zero-filled by page faults on the next (64 KiB messages: 8x fewer page faults, 10-20%
-  // more throughput). Process-wide, set by the first runtime that starts; zero leaves malloc alone.
-  std::size_t malloc_trim_threshold = 64u << 20;
 };
 
 struct SpawnOptions {
