@@ -6,6 +6,7 @@
 #include <variant>
 #include <vector>
 
+#include "block_cache.hpp"
 #include "hypha/term/term.hpp"
 
 namespace hypha::detail {
@@ -45,8 +46,13 @@ struct alignas(8) BinaryBox : Box {
       : Box(Kind::Binary), bits_in_last(static_cast<std::uint8_t>(bits)), size(n) {}
   std::uint8_t* data() noexcept { return reinterpret_cast<std::uint8_t*>(this + 1); }
   static BinaryBox* create(std::size_t n, unsigned bits) {
-    void* mem = ::operator new(sizeof(BinaryBox) + n);
+    void* mem = block_alloc(sizeof(BinaryBox) + n);
     return new (mem) BinaryBox(n, bits);
+  }
+  static void destroy(BinaryBox* b) noexcept {
+    const std::size_t bytes = sizeof(BinaryBox) + b->size;
+    b->~BinaryBox();
+    block_free(b, bytes);
   }
 };
 

@@ -38,12 +38,7 @@ void destroy_box(Box* b) noexcept {
       ::operator delete(t);
       return;
     }
-    case Kind::Binary: {
-      auto* bin = static_cast<BinaryBox*>(b);
-      bin->~BinaryBox();
-      ::operator delete(bin);
-      return;
-    }
+    case Kind::Binary: BinaryBox::destroy(static_cast<BinaryBox*>(b)); return;
     case Kind::List: delete static_cast<ListBox*>(b); return;
     case Kind::Map: delete static_cast<MapBox*>(b); return;
     case Kind::Pid: delete static_cast<PidBox*>(b); return;

@@ -4,7 +4,10 @@
 
 #include <algorithm>
 #include <random>
+#include <string>
+#include <thread>
 #include <unordered_set>
+#include <vector>
 
 #include "hypha/term/text.hpp"
 
@@ -181,6 +184,31 @@ TEST(Term, CopiesShareStorageAndOutliveTheOriginal) {
   Term moved = std::move(copy);
   EXPECT_TRUE(copy.is_nil());  // NOLINT: moved-from is nil by contract
   EXPECT_EQ(moved.tuple_size(), 2u);
+}
+
+}  // namespace
+}  // namespace hypha
+
+namespace hypha {
+namespace {
+
+// Large binaries reuse freed storage (block_cache): what a new binary holds is exactly what it was
+// made from, whatever a reused block held before, across sizes around the page rounding and
+// across threads (one frees what another made, as a receiving node and its processes do).
+TEST(Term, LargeBinariesOverReusedStorageHoldTheirOwnBytes) {
+  const std::vector<std::size_t> sizes{16 * 1024 - 100, 16 * 1024, 64 * 1024, 64 * 1024 + 1, 1 << 20, 5 << 20};
+  for (int round = 0; round < 3; ++round) {
+    std::vector<Term> made;
+    for (std::size_t i = 0; i < sizes.size(); ++i)
+      made.push_back(Term::binary(std::string(sizes[i], static_cast<char>('a' + round * 7 + static_cast<int>(i)))));
+    std::thread([moved = std::move(made)]() mutable { moved.clear(); }).join();
+    for (std::size_t i = 0; i < sizes.size(); ++i) {
+      const char c = static_cast<char>('a' + round * 7 + static_cast<int>(i) + 1);
+      const Term again = Term::binary(std::string(sizes[i], c));
+      ASSERT_EQ(again.binary_view().size(), sizes[i]);
+      EXPECT_EQ(again.binary_view().find_first_not_of(c), std::string_view::npos);
+    }
+  }
 }
 
 }  // namespace
