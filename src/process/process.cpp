@@ -396,7 +396,7 @@ void Runtime::deliver_demonitor(const Pid&, const Term& target, const Ref& ref) 
 }
 
 void Runtime::deliver_down(const Pid& watcher, const Ref& ref, const Term& watched, Term reason) {
-  impl_->send_down(watcher, ref, watched, reason, true);
+  impl_->send_down(watcher, ref, watched, reason);
 }
 
 void Runtime::deliver_spawn_reply(const Pid& to, const Ref& req, const Term& result, bool linked, bool monitored,

@@ -185,24 +185,24 @@ void Runtime::Impl::send_exit(const Pid& from, const Pid& to, Term reason, bool 
   }
 }
 
-// A monitor fired: it ends on the watcher's side too, then the DOWN message goes out.
-void Runtime::Impl::send_down(const Pid& watcher, const Ref& ref, const Term& watched, const Term& reason,
-                              bool only_if_monitoring) {
+// A monitor fired: it ends on the watcher's side too, and the DOWN message goes out, unless the
+// watcher demonitored meanwhile (the DOWN is void then). The check and the enqueue are one step
+// under the watcher's lock, so a demonitor(flush) either finds the monitor and ends it, or finds
+// the DOWN already queued and flushes it: no DOWN comes after it, as Erlang promises.
+void Runtime::Impl::send_down(const Pid& watcher, const Ref& ref, const Term& watched, const Term& reason) {
   ProcessCore* w = acquire(watcher);
   if (!w) return;
-  std::size_t removed = 0;
+  bool queued = false;
   {
     std::lock_guard lock(w->lock);
-    if (w->extra) {
-      removed = std::erase_if(w->extra->monitoring, [&](const auto& m) { return m.first == ref; });
-      if (removed) drop_alias_locked(w, ref);
+    if (w->extra && std::erase_if(w->extra->monitoring, [&](const auto& m) { return m.first == ref; }) > 0) {
+      drop_alias_locked(w, ref);
+      w->queued.fetch_add(1, std::memory_order_relaxed);
+      w->inbox.push(message(Term::tuple({Term(atoms::DOWN()), Term(ref), Term(atoms::process()), watched, reason})));
+      queued = true;
     }
   }
-  if (only_if_monitoring && removed == 0) {  // demonitored meanwhile: the DOWN is void
-    release(w);
-    return;
-  }
-  push(w, message(Term::tuple({Term(atoms::DOWN()), Term(ref), Term(atoms::process()), watched, reason})));
+  if (queued) wake(w);
   release(w);
 }
 
@@ -515,13 +515,12 @@ Ref Runtime::Impl::monitor(ProcessCore* self, const Term& target, Atom target_no
     return ref;
   }
   const std::optional<Pid> pid = resolve(target);
-  const bool added = pid && add_watcher(*pid, {ref, self->pid, watched});
-  if (added) {
+  {
+    // Recorded before the target can fire it (it may exit as soon as it is watched).
     std::lock_guard lock(self->lock);
-    self->ext().monitoring.emplace_back(ref, Term(*pid));
-  } else {
-    send_down(self->pid, ref, watched, Term(atoms::noproc()));
+    self->ext().monitoring.emplace_back(ref, pid ? Term(*pid) : watched);
   }
+  if (!(pid && add_watcher(*pid, {ref, self->pid, watched}))) send_down(self->pid, ref, watched, Term(atoms::noproc()));
   return ref;
 }
 

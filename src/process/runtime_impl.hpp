@@ -33,8 +33,7 @@ struct Runtime::Impl {
   void send(const Pid* from, const Pid& to, Term msg);
   bool send_name(const Pid* from, Atom name, Term msg);
   void send_exit(const Pid& from, const Pid& to, Term reason, bool linked);
-  void send_down(const Pid& watcher, const Ref& ref, const Term& watched, const Term& reason,
-                 bool only_if_monitoring = false);
+  void send_down(const Pid& watcher, const Ref& ref, const Term& watched, const Term& reason);
 
   // --- the life of a process ---
   void run(detail::ProcessCore* p);
