@@ -84,7 +84,7 @@ Result<ChildSpec, Term> task_child(const std::shared_ptr<Exports>& exports, cons
   const Term& shutdown = req[3];
   if (shutdown.is_atom(at("brutal_kill"))) spec.shutdown = std::chrono::milliseconds(0);
   else if (shutdown.is_atom(at("infinity"))) spec.shutdown = std::chrono::milliseconds::max();
-  else if (shutdown.is_small_integer() && shutdown.small_integer() > 0) spec.shutdown = std::chrono::milliseconds(shutdown.small_integer());
+  else if (shutdown.is_small_integer() && shutdown.small_integer() >= 0) spec.shutdown = std::chrono::milliseconds(shutdown.small_integer());
   else if (!shutdown.is_atom(at("nil"))) return unexpected(Term::tuple({Term(at("invalid_shutdown")), shutdown}));
   if (args.size() == 2 && args[0].is_tuple() && args[0].tuple_size() == 3 && args[0][2].is_pid()) {
     const Pid owner = args[0][2].pid();

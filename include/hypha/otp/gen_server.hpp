@@ -170,6 +170,7 @@ Result<Term, Term> call(Runtime& rt, const ServerRef& server, Term request,
 
 // gen_server:cast: {'$gen_cast', Msg}; never fails (a missing server loses the message).
 void cast(Process& self, const ServerRef& server, Term msg);
+void cast(Runtime& rt, const ServerRef& server, Term msg);
 
 // gen_server:send_request / receive_response / check_response: a call whose reply is collected
 // later, so a process can have many calls out at once. The reply, or {Reason, ServerRef} with
@@ -193,7 +194,6 @@ Task<Term> multi_call(Process& self, std::vector<Atom> nodes, Atom name, Term re
                       std::chrono::milliseconds timeout = infinity);
 // gen_server:abcast: `msg` cast to the server registered as `name` on each node.
 void abcast(Process& self, const std::vector<Atom>& nodes, Atom name, const Term& msg);
-void cast(Runtime& rt, const ServerRef& server, Term msg);
 
 // gen_server:reply / gen:reply: answers a call (to the caller's alias when it has one).
 void reply(Process& self, const From& from, Term reply);
