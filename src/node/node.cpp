@@ -373,8 +373,11 @@ void Node::Impl::establish(Atom node, tcp::socket sock, const net::PeerInfo& inf
     const bool ours = it != peers.end() &&
                       (attempt ? it->second->owner == Peer::Owner::Connecting && it->second->attempt == attempt
                                : it->second->owner == Peer::Owner::Accepting || it->second->state == Peer::State::Up);
-    if (stopped || !ours || (attempt && it->second->state == Peer::State::Up))
-      return;  // superseded: `conn` (and its socket) just goes away
+    // An attempt of ours whose handshake succeeded is the connection the peer now uses (it
+    // accepted it, replacing any it had, after asking us whether to): it replaces one we
+    // accepted meanwhile. Dropping it instead left neither side connected (each closed the
+    // connection the other kept) in a simultaneous connect that took that turn.
+    if (stopped || !ours) return;  // superseded: `conn` (and its socket) just goes away
     auto& p = it->second;
     if (p->state == Peer::State::Up) replaced = p->conn;
     p->state = Peer::State::Up;
