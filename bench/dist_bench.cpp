@@ -13,7 +13,6 @@
 #include <cstdlib>
 #include <iostream>
 #include <string>
-#include <thread>
 #include <unistd.h>
 
 #include "bench_node.hpp"

@@ -23,6 +23,9 @@ Term call_error(Term reason, const char* fun, const ServerRef& server, const Ter
                                                       Term::list({server.to_term(), request, timeout_term(t)})})});
 }
 
+// [alias | Mref]: the tag of a request whose reply comes to the monitor's alias (OTP 24+).
+Term alias_tag(const Ref& mref) { return Term::list({Term(a_alias())}, Term(mref)); }
+
 // The alias inside a reply tag: [alias | Ref] or [[alias | Ref] | _].
 const Term* alias_of(const Term& tag) {
   if (!tag.is_list() || tag.list_elements().size() != 1) return nullptr;
@@ -289,7 +292,7 @@ Result<Pid, Term> start(Runtime& rt, std::unique_ptr<GenServer> server, StartOpt
 RequestId send_request(Process& self, const ServerRef& server, Term request) {
   RequestId id{monitor_server(self, server), server};
   if (id.mref) {
-    const Term tag = Term::list({Term(a_alias())}, Term(*id.mref));
+    const Term tag = alias_tag(*id.mref);
     send_to(self, server, Term::tuple({Term(a_gen_call()), Term::tuple({Term(self.pid()), tag}), std::move(request)}));
   }
   return id;
@@ -318,7 +321,7 @@ Result<Term, Term> outcome_of(Process& self, const RequestId& id, const Term& m)
 // The reply to `id` within `timeout`: as outcome_of, or the reason timeout.
 Task<Result<Term, Term>> wait_reply(Process& self, const RequestId& id, std::chrono::milliseconds timeout) {
   if (!id.mref) co_return unexpected(Term(atoms::noproc()));
-  const Term tag = Term::list({Term(a_alias())}, Term(*id.mref));
+  const Term tag = alias_tag(*id.mref);
   const Term mref_term(*id.mref);
   std::optional<Term> got =
       co_await self.receive([&](const Term& m) { return is_reply_to(m, tag) || is_down_of(m, mref_term); }, timeout);
@@ -341,7 +344,7 @@ Task<Result<Term, Term>> receive_response(Process& self, RequestId id, std::chro
 
 std::optional<Result<Term, Term>> check_response(Process& self, const Term& msg, const RequestId& id) {
   if (!id.mref) return Result<Term, Term>(unexpected(Term::tuple({Term(atoms::noproc()), id.server.to_term()})));
-  if (!is_reply_to(msg, Term::list({Term(a_alias())}, Term(*id.mref))) && !is_down_of(msg, Term(*id.mref)))
+  if (!is_reply_to(msg, alias_tag(*id.mref)) && !is_down_of(msg, Term(*id.mref)))
     return std::nullopt;
   auto r = outcome_of(self, id, msg);
   if (!r) return Result<Term, Term>(unexpected(Term::tuple({r.error(), id.server.to_term()})));
@@ -391,7 +394,7 @@ void cast(Runtime& rt, const ServerRef& server, Term msg) {
 Task<Result<Term, Term>> stop(Process& self, ServerRef server, Term reason, std::chrono::milliseconds timeout) {
   const std::optional<Ref> mref = monitor_server(self, server);
   if (!mref) co_return unexpected(call_error(Term(atoms::noproc()), "stop", server, reason, timeout));
-  const Term tag = Term::list({Term(a_alias())}, Term(*mref));
+  const Term tag = alias_tag(*mref);
   send_to(self, server, Term::tuple({Term(a_system()), Term::tuple({Term(self.pid()), tag}),
                                      Term::tuple({Term(Atom("terminate")), reason})}));
   const Term mref_term(*mref);
