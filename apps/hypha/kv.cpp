@@ -15,6 +15,8 @@
 #include <map>
 #include <shared_mutex>
 
+#include "hypha/base/log.hpp"
+#include "hypha/net/listener.hpp"
 #include "hypha/otp/gen_server.hpp"
 
 namespace hypha::kv {
@@ -209,6 +211,11 @@ Task<std::string> execute(Process& self, const Router& router, std::string_view 
 namespace {
 
 constexpr std::size_t kMaxLine = 64 * 1024;
+// Replies waiting to be written: past this the session writes (and waits for the client to read)
+// before it answers more lines, so a client that pipelines and never reads holds this much.
+constexpr std::size_t kMaxUnsent = 64 * 1024;
+constexpr std::chrono::milliseconds kIdleTimeout{60000};
+constexpr std::size_t kMaxClients = 1024;
 using Socket = asio::ip::tcp::socket;
 
 // What a connection process hears from asio: the socket is ready (or its wait was cancelled).
@@ -217,13 +224,24 @@ Term io_event(bool ok) { return Term::tuple({Term(Atom("$kv_io")), Term(Atom(ok 
 // Waits until the socket is ready to read or write: asio's reactor tells the process with a
 // message, so the process never blocks its worker. Arming the wait from the process's thread
 // needs no wake-up of the thread polling the node's I/O.
+// A client that stays idle (or does not read its replies) for kIdleTimeout loses the connection.
 Task<bool> ready(Process& self, Socket& s, Socket::wait_type what) {
   Runtime& rt = self.runtime();
   const Pid me = self.pid();
   s.async_wait(what, [&rt, me](const asio::error_code& ec) { rt.send(me, io_event(!ec)); });
   auto is_io = [](const Term& m) { return m.is_tuple() && m.tuple_size() == 2 && m[0].is_atom(Atom("$kv_io")); };
-  const Term m = co_await self.receive(is_io);
-  co_return m[1].is_atom(Atom("ready"));
+  auto m = co_await self.receive(is_io, kIdleTimeout);
+  if (!m) {
+    log::limited(log::Level::Warn, rt.node().text(), "kv_client_closed", net::source_of(s) + " idle",
+                 {{"source", net::source_of(s)},
+                  {"reason", what == Socket::wait_read ? "idle" : "not reading its replies"},
+                  {"after_ms", std::to_string(kIdleTimeout.count())}});
+    asio::error_code ec;
+    s.cancel(ec);
+    co_await self.receive(is_io);  // the cancelled wait's event: none is left behind
+    co_return false;
+  }
+  co_return (*m)[1].is_atom(Atom("ready"));
 }
 
 // Writes all of `out` (non-blocking socket); false when the connection is gone.
@@ -277,11 +295,19 @@ Task<> serve_client(Process& self, std::shared_ptr<Socket> s, std::shared_ptr<co
     in.append(buf.data(), static_cast<std::size_t>(n));
     std::string out;
     std::size_t begin = 0;
+    bool gone = false;
     for (std::size_t nl; (nl = in.find('\n', begin)) != std::string::npos; begin = nl + 1) {
       std::string line = in.substr(begin, nl - begin);
       while (!line.empty() && (line.back() == '\r' || line.back() == '\n')) line.pop_back();
       out += co_await reply_to(self, *router, std::move(line));
+      if (out.size() >= kMaxUnsent) {  // backpressure: no more answers until these are read
+        if (!co_await write_all(self, *s, std::exchange(out, {}))) {
+          gone = true;
+          break;
+        }
+      }
     }
+    if (gone) break;
     in.erase(0, begin);
     const bool too_long = in.size() > kMaxLine;
     if (too_long) out += "ERROR line too long\r\n";
@@ -298,6 +324,7 @@ struct TextServer::Impl : std::enable_shared_from_this<Impl> {
   Impl(asio::io_context& io, Runtime& r, std::shared_ptr<const Router> ro) : acceptor(io), rt(r), router(std::move(ro)) {}
   asio::ip::tcp::acceptor acceptor;
   Runtime& rt;
+  net::Listener listener{"kv", std::string(rt.node().text()), kMaxClients};
   std::shared_ptr<const Router> router;
   std::mutex mu;
   std::set<Pid> clients;  // under mu
@@ -305,14 +332,15 @@ struct TextServer::Impl : std::enable_shared_from_this<Impl> {
 
   asio::awaitable<void> accept_loop() {
     auto self = shared_from_this();
-    for (;;) {
-      asio::error_code ec;
-      auto s = std::make_shared<Socket>(co_await acceptor.async_accept(asio::redirect_error(asio::use_awaitable, ec)));
-      if (ec == asio::error::operation_aborted) co_return;
-      if (ec) continue;
+    co_await listener.accept_loop(acceptor, [this](Socket sock, net::Admission admission) { serve(std::move(sock), std::move(admission)); });
+  }
+
+  void serve(Socket sock, net::Admission admission) {
+    auto s = std::make_shared<Socket>(std::move(sock));
+    {
       std::lock_guard lock(mu);
-      if (stopped) co_return;
-      const Pid pid = rt.spawn([s, router = router, weak = weak_from_this()](Process& p) -> Task<> {
+      if (stopped) return;
+      const Pid pid = rt.spawn([s, router = router, weak = weak_from_this(), admission](Process& p) -> Task<> {
         co_await serve_client(p, s, router);
         if (auto impl = weak.lock()) {
           std::lock_guard l(impl->mu);

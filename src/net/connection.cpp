@@ -15,6 +15,7 @@
 #include <array>
 
 #include "bytes.hpp"
+#include "hypha/base/log.hpp"
 
 namespace hypha::net {
 
@@ -73,7 +74,13 @@ asio::awaitable<void> DistConnection::read_loop() {
       begin += 4 + len;
       if (len == 0) continue;  // a tick
       if (closed()) co_return;
-      on_packet_(frame);
+      // Whatever a handler throws closes this connection only: it never reaches the I/O loop.
+      try {
+        on_packet_(frame);
+      } catch (const std::exception& e) {
+        shut(std::string("error while handling a packet: ") + e.what());
+        co_return;
+      }
     }
     if (begin == end) {
       begin = end = 0;
@@ -368,7 +375,13 @@ void DistConnection::shut(const std::string& reason) {
     drained_.notify_all();
   }
   tick_timer_.cancel();
-  if (on_closed_) on_closed_(reason);
+  if (on_closed_) {
+    try {
+      on_closed_(reason);
+    } catch (const std::exception& e) {
+      log::event(log::Level::Error, "", "connection_closed_handler_failed", {{"reason", reason}, {"error", e.what()}});
+    }
+  }
   closed_promise_.set_value();
 }
 

@@ -7,21 +7,36 @@
 #include <asio/redirect_error.hpp>
 #include <asio/use_awaitable.hpp>
 #include <asio/write.hpp>
+#include <asio/experimental/awaitable_operators.hpp>
+#include <asio/ip/v6_only.hpp>
+#include <asio/steady_timer.hpp>
 #include <mutex>
 #include <random>
 
 #include "bytes.hpp"
+#include "hypha/base/log.hpp"
 #include "hypha/net/epmd.hpp"
+#include "hypha/net/listener.hpp"
 
 namespace hypha::net {
 
 using asio::ip::tcp;
 using asio::use_awaitable;
+using namespace asio::experimental::awaitable_operators;
+
+namespace {
+constexpr std::size_t kMaxRequest = 4096;
+// A request must arrive this soon after connecting (a registration then stays open).
+constexpr std::chrono::milliseconds kRequestTimeout{5000};
+// Connections at once: registrations and requests being answered.
+constexpr std::size_t kMaxConnections = 1024;
+}  // namespace
 
 struct EpmdServer::State : std::enable_shared_from_this<EpmdServer::State> {
   explicit State(asio::any_io_executor e) : ex(e), acceptor(e) {}
   asio::any_io_executor ex;
   tcp::acceptor acceptor;
+  Listener listener{"epmd", "", kMaxConnections};
   std::uint16_t port = 0;
   mutable std::mutex mu;
   std::map<std::string, NodeEntry> nodes;
@@ -29,41 +44,68 @@ struct EpmdServer::State : std::enable_shared_from_this<EpmdServer::State> {
   std::vector<std::weak_ptr<tcp::socket>> open;  // registrations, closed on stop()
 
   asio::awaitable<void> accept_loop();
-  asio::awaitable<void> serve(std::shared_ptr<tcp::socket> sock);
+  asio::awaitable<void> serve(std::shared_ptr<tcp::socket> sock, Admission admission);
+  asio::awaitable<Result<Bytes, std::string>> read_request(tcp::socket& sock);
+  void refuse(const std::string& source, const std::string& reason);
 };
 
-namespace {
-constexpr std::size_t kMaxRequest = 4096;
-}
 
 asio::awaitable<void> EpmdServer::State::accept_loop() {
   auto self = shared_from_this();
-  for (;;) {
-    asio::error_code ec;
-    auto sock = std::make_shared<tcp::socket>(co_await acceptor.async_accept(asio::redirect_error(use_awaitable, ec)));
-    if (ec) {
-      if (!acceptor.is_open()) co_return;
-      continue;
-    }
-    asio::co_spawn(ex, serve(std::move(sock)), asio::detached);
-  }
+  co_await listener.accept_loop(acceptor, [this](tcp::socket sock, Admission a) {
+    asio::co_spawn(ex, serve(std::make_shared<tcp::socket>(std::move(sock)), std::move(a)), asio::detached);
+  });
 }
 
-asio::awaitable<void> EpmdServer::State::serve(std::shared_ptr<tcp::socket> sock) {
+// Reads one request (2-byte length, then the body) within kRequestTimeout.
+asio::awaitable<Result<Bytes, std::string>> EpmdServer::State::read_request(tcp::socket& sock) {
+  asio::steady_timer timer(ex, kRequestTimeout);
+  auto read = [&]() -> asio::awaitable<Result<Bytes, std::string>> {
+    asio::error_code ec;
+    std::array<std::uint8_t, 2> lenb;
+    co_await asio::async_read(sock, asio::buffer(lenb), asio::redirect_error(use_awaitable, ec));
+    if (ec) co_return unexpected(ec == asio::error::eof ? std::string("closed before a request") : ec.message());
+    const std::size_t len = get16(lenb.data());
+    if (len == 0 || len > kMaxRequest) co_return unexpected("request length " + std::to_string(len));
+    Bytes req(len);
+    co_await asio::async_read(sock, asio::buffer(req), asio::redirect_error(use_awaitable, ec));
+    if (ec) co_return unexpected("truncated request: " + ec.message());
+    co_return req;
+  };
+  auto r = co_await (read() || timer.async_wait(use_awaitable));
+  if (r.index() == 1) co_return unexpected(std::string("no request within ") + std::to_string(kRequestTimeout.count()) + " ms");
+  co_return std::move(std::get<0>(r));
+}
+
+void EpmdServer::State::refuse(const std::string& source, const std::string& reason) {
+  log::limited(log::Level::Warn, "", "epmd_request_refused", source + " " + log::reason_class(reason),
+               {{"source", source}, {"reason", reason}});
+}
+
+asio::awaitable<void> EpmdServer::State::serve(std::shared_ptr<tcp::socket> sock, Admission admission) {
   auto self = shared_from_this();
+  const std::string source = source_of(*sock);
+  auto request = co_await read_request(*sock);
+  if (!request) {
+    refuse(source, request.error());
+    co_return;
+  }
+  Bytes& req = *request;
   asio::error_code ec;
-  std::array<std::uint8_t, 2> lenb;
-  co_await asio::async_read(*sock, asio::buffer(lenb), asio::redirect_error(use_awaitable, ec));
-  if (ec) co_return;
-  const std::size_t len = get16(lenb.data());
-  if (len == 0 || len > kMaxRequest) co_return;
-  Bytes req(len);
-  co_await asio::async_read(*sock, asio::buffer(req), asio::redirect_error(use_awaitable, ec));
-  if (ec) co_return;
 
   switch (req[0]) {
     case 120: {  // ALIVE2_REQ
-      if (req.size() < 13) co_return;
+      // As OTP's epmd: only a node on this host may register (a remote one could hijack a name).
+      asio::error_code peer_ec;
+      const auto peer = sock->remote_endpoint(peer_ec);
+      if (peer_ec || !peer.address().is_loopback()) {
+        refuse(source, "ALIVE2 registration from a non-loopback address");
+        co_return;
+      }
+      if (req.size() < 13) {
+        refuse(source, "malformed ALIVE2 request");
+        co_return;
+      }
       NodeEntry e;
       e.port = get16(&req[1]);
       e.type = req[3];
@@ -140,18 +182,25 @@ asio::awaitable<void> EpmdServer::State::serve(std::shared_ptr<tcp::socket> sock
       co_await asio::async_write(*sock, asio::buffer(resp), asio::redirect_error(use_awaitable, ec));
       co_return;
     }
-    default:
-      co_return;  // KILL_REQ, STOP_REQ and unknown requests: refused by closing
+    default:  // KILL_REQ, STOP_REQ and unknown requests: refused by closing
+      refuse(source, "request type " + std::to_string(req[0]) + " not served");
+      co_return;
   }
 }
 
 EpmdServer::EpmdServer(asio::any_io_executor ex) : state_(std::make_shared<State>(ex)) {}
 EpmdServer::~EpmdServer() { stop(); }
 
-Result<std::uint16_t, std::string> EpmdServer::start(std::uint16_t port) {
+Result<std::uint16_t, std::string> EpmdServer::start(std::uint16_t port, const std::string& bind) {
   asio::error_code ec;
   tcp::endpoint ep(tcp::v4(), port);
+  if (!bind.empty()) {
+    const auto addr = asio::ip::make_address(bind, ec);
+    if (ec) return unexpected("bad EPMD bind address '" + bind + "': " + ec.message());
+    ep = tcp::endpoint(addr, port);
+  }
   state_->acceptor.open(ep.protocol(), ec);
+  if (!ec && ep.protocol() == tcp::v6()) state_->acceptor.set_option(asio::ip::v6_only(false), ec);
   if (!ec) state_->acceptor.set_option(tcp::acceptor::reuse_address(true), ec);
   if (!ec) state_->acceptor.bind(ep, ec);
   if (!ec) state_->acceptor.listen(asio::socket_base::max_listen_connections, ec);

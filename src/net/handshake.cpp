@@ -4,6 +4,8 @@
 #include <asio/use_awaitable.hpp>
 #include <asio/write.hpp>
 
+#include <cctype>
+
 #include "bytes.hpp"
 #include "hypha/net/digest.hpp"
 #include "hypha/net/flags.hpp"
@@ -50,6 +52,17 @@ Bytes status_message(std::string_view status) {
 }
 
 }  // namespace
+
+bool valid_node_name(std::string_view name) {
+  const auto at = name.find('@');
+  if (at == 0 || at == std::string_view::npos || at + 1 == name.size() || name.size() > 255) return false;
+  for (std::size_t i = 0; i < name.size(); ++i) {
+    const unsigned char c = static_cast<unsigned char>(name[i]);
+    const bool ok = i < at ? (std::isalnum(c) || c == '_' || c == '-') : (i == at || (c > 0x20 && c < 0x7F && c != '@'));
+    if (!ok) return false;
+  }
+  return true;
+}
 
 asio::awaitable<Result<PeerInfo, std::string>> handshake_connect(tcp::socket& sock, const HandshakeConfig& cfg,
                                                                  const std::string& expected,

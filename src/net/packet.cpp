@@ -6,7 +6,8 @@ namespace {
 
 // Reads a normal distribution header after 131 68, returning the atoms its references name.
 Result<std::vector<Atom>, std::string> read_dist_header(std::span<const std::uint8_t> p, std::size_t& pos,
-                                                       AtomCache& cache, std::size_t max_new_atoms) {
+                                                       AtomCache& cache, std::size_t max_new_atoms,
+                                                       std::size_t* budget) {
   auto need = [&](std::size_t n) { return p.size() - pos >= n; };
   if (!need(1)) return unexpected(std::string("truncated distribution header"));
   const std::size_t n = p[pos++];
@@ -41,8 +42,10 @@ Result<std::vector<Atom>, std::string> read_dist_header(std::span<const std::uin
       auto known = Atom::existing(text);
       if (!known) {
         if (++new_atoms > max_new_atoms) return unexpected(std::string("too many new atoms in one header"));
+        if (budget && *budget == 0) return unexpected(std::string("new-atom budget of this connection spent"));
         known = Atom::make(text);
         if (!known) return unexpected("atom cache entry: " + known.error());
+        if (budget) --*budget;
       }
       cache[slot] = *known;
     } else if (!cache[slot]) {
@@ -63,7 +66,7 @@ Result<Packet, std::string> parse_packet(std::span<const std::uint8_t> packet, A
   bool versioned = true;  // terms after pass-through carry 131; after a distribution header they do not
   if (packet.size() >= 2 && packet[0] == etf::kVersion && packet[1] == 68) {
     pos = 2;
-    auto r = read_dist_header(packet, pos, cache, opts.max_new_atoms);
+    auto r = read_dist_header(packet, pos, cache, opts.max_new_atoms, opts.atom_budget);
     if (!r) return unexpected(r.error());
     refs = std::move(*r);
     dopts.atom_cache = refs;

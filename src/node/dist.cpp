@@ -5,7 +5,7 @@
 #include <asio/detached.hpp>
 
 #include "hypha/net/flags.hpp"
-#include "hypha/net/log.hpp"
+#include "hypha/base/log.hpp"
 #include "hypha/net/packet.hpp"
 #include "hypha/term/etf.hpp"
 #include "node_impl.hpp"
@@ -203,10 +203,13 @@ void Node::Impl::spawn_request(const Pid& from, const Pid& group_leader, Atom no
 
 // ---------------------------------------------------------------------------------- incoming
 
-void Node::Impl::dispatch(Atom node, std::span<const std::uint8_t> packet, AtomCache& cache) {
+void Node::Impl::dispatch(Atom node, std::span<const std::uint8_t> packet, Inbound& in) {
   etf::DecodeOptions dopts;
   dopts.max_bytes = opts.max_frame;
-  auto parsed = net::parse_packet(packet, cache, dopts);
+  dopts.atom_budget = &in.atom_budget;
+  const std::size_t budget_before = in.atom_budget;
+  auto parsed = net::parse_packet(packet, in.cache, dopts);
+  if (in.atom_budget != budget_before || !parsed) warn_if_atoms_low();
   std::string why;
   if (!parsed) {
     why = parsed.error();
@@ -220,10 +223,19 @@ void Node::Impl::dispatch(Atom node, std::span<const std::uint8_t> packet, AtomC
       why = std::string(b.what()) + " in " + parsed->control.to_string().substr(0, 200);
     }
   }
-  log_event(1, "bad_packet", {{"peer", node.text()}, {"reason", why}});
+  log::limited(log::Level::Warn, self_name.text(), "bad_packet", std::string(node.text()) + " " + log::reason_class(why),
+               {{"peer", node.text()}, {"reason", why}});
   std::shared_ptr<net::DistConnection> conn;
   with_peer(node, [&](Peer& p) { conn = p.conn; });
   if (conn) conn->close("malformed packet: " + why);
+}
+
+void Node::Impl::warn_if_atoms_low() {
+  const std::size_t used = Atom::count(), limit = Atom::limit(Atom::Source::Input);
+  if (used < limit / 10 * 9) return;
+  log::limited(log::Level::Warn, self_name.text(), "atom_table_nearly_full", "atoms",
+               {{"atoms", std::to_string(used)}, {"limit_for_peers", std::to_string(limit)},
+                {"effect", "peers that send new atoms are disconnected; known atoms are served"}});
 }
 
 void Node::Impl::handle_control(Atom node, const Term& c, const Term* payload) {

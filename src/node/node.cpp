@@ -7,6 +7,7 @@
 #include <asio/steady_timer.hpp>
 #include <asio/use_awaitable.hpp>
 #include <asio/use_future.hpp>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -15,7 +16,8 @@
 
 #include "hypha/net/digest.hpp"
 #include "hypha/net/flags.hpp"
-#include "hypha/net/log.hpp"
+#include "hypha/net/listener.hpp"
+#include "hypha/base/log.hpp"
 #include "node_impl.hpp"
 
 namespace hypha {
@@ -51,7 +53,7 @@ Result<bool, std::string> Node::Impl::start() {
   alive = opts.name.substr(0, at);
   host = at == std::string::npos ? short_hostname() : opts.name.substr(at + 1);
   if (alive.empty() || host.empty()) return unexpected("bad node name '" + opts.name + "'");
-  auto name = Atom::make(alive + "@" + host);
+  auto name = Atom::make(alive + "@" + host, Atom::Source::Program);
   if (!name) return unexpected("bad node name: " + name.error());
   self_name = *name;
   if (opts.cookie.empty()) {
@@ -64,7 +66,7 @@ Result<bool, std::string> Node::Impl::start() {
   epmd = opts.epmd_port ? opts.epmd_port : net::epmd_port();
   work.emplace(io.get_executor());
   io_thread = std::thread([this] {
-    while (!io_thread_stop.load() && !io.stopped()) io.run_one();
+    while (!io_thread_stop.load() && !io.stopped()) poller.run_one_guarded(false);
   });
 
   if (opts.embedded_epmd) serve_epmd_if_free();
@@ -77,6 +79,7 @@ Result<bool, std::string> Node::Impl::start() {
   if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
   if (ec) return unexpected("cannot listen for distribution: " + ec.message());
   listen_port = acceptor.local_endpoint().port();
+  listener.emplace("distribution", std::string(self_name.text()), opts.max_connections);
 
   if (opts.publish) {
     auto register_once = [&] {
@@ -100,6 +103,8 @@ Result<bool, std::string> Node::Impl::start() {
   hs = net::HandshakeConfig{std::string(self_name.text()), cookie,
                             opts.hidden ? (net::dflag::kOurs & ~net::dflag::kPublished) : net::dflag::kOurs,
                             creation_};
+  // The atoms of the paths that lose a peer exist before any peer can fill the table.
+  for (const char* name : {"nodeup", "nodedown", "noconnection", "abandoned", "badarg", "badopt", "yes", "no"}) (void)a(name);
   rt = std::make_unique<Runtime>(RuntimeOptions{.node = self_name, .creation = creation_, .threads = opts.threads, .idle_spin = opts.idle_spin});
   rt->set_remote(this);
   if (opts.workers_poll_io) {  // hand the io_context over to the workers
@@ -169,7 +174,7 @@ void Node::Impl::stop() {
 
 void Node::Impl::serve_epmd_if_free() {
   auto server = std::make_unique<net::EpmdServer>(io.get_executor());
-  if (!server->start(epmd).ok()) return;  // taken: another EPMD serves it
+  if (!server->start(epmd, opts.epmd_bind).ok()) return;  // taken: another EPMD serves it
   epmd_server = std::move(server);
   serving_epmd = true;
 }
@@ -297,72 +302,93 @@ asio::awaitable<void> Node::Impl::connect_attempt(Atom node, std::uint64_t attem
 }
 
 asio::awaitable<void> Node::Impl::accept_loop() {
-  for (;;) {
-    asio::error_code ec;
-    tcp::socket sock = co_await acceptor.async_accept(asio::redirect_error(use_awaitable, ec));
-    if (ec) {
-      if (!acceptor.is_open()) co_return;
-      continue;
-    }
-    asio::co_spawn(io, accept_one(std::move(sock)), asio::detached);
-  }
+  co_await listener->accept_loop(acceptor, [this](tcp::socket sock, net::Admission admission) {
+    asio::co_spawn(io, accept_one(std::move(sock), std::move(admission)), asio::detached);
+  });
 }
 
-asio::awaitable<void> Node::Impl::accept_one(tcp::socket sock) {
-  std::optional<Atom> claimed;  // the pending peer this accept created or took over
-  auto decide_fn = [&](const net::PeerInfo& peer) {
-    auto status = decide(peer);
-    if (status == net::AcceptStatus::Ok || status == net::AcceptStatus::OkSimultaneous)
-      claimed = Atom::make(peer.name).value_or(Atom());
-    return status;
-  };
-  asio::steady_timer timer(io, opts.setup_timeout);
-  auto outcome = co_await (net::handshake_accept(sock, hs, decide_fn) || timer.async_wait(use_awaitable));
-  std::string failure;
-  if (outcome.index() == 1) failure = "handshake timed out";
-  else if (!std::get<0>(outcome)) failure = std::get<0>(outcome).error();
-  if (!failure.empty()) {
-    const bool bad_cookie = failure.find("wrong cookie") != std::string::npos;
-    log_event(bad_cookie ? 1 : 3, "connection_refused", {{"reason", failure}});
-    if (claimed) fail_attempt(*claimed, Peer::Owner::Accepting, 0, failure);
-    co_return;
+// Handshakes that have not authenticated are bounded in number, in all and per source: past a
+// bound the oldest gives way (its socket is shut down, so its handshake fails at once). A flood
+// then costs the flooder its own older attempts, while a real peer's handshake, which takes
+// milliseconds, gets through; each attempt also ends after setup_timeout.
+std::shared_ptr<Node::Impl::Handshake> Node::Impl::begin_handshake(tcp::socket& sock, const std::string& source) {
+  auto h = std::make_shared<Handshake>(Handshake{source, sock.native_handle(), false});
+  std::shared_ptr<Handshake> evicted;
+  {
+    std::lock_guard lock(hs_mu);
+    const auto same_source = std::count_if(handshakes.begin(), handshakes.end(),
+                                           [&](const auto& o) { return o->source == source; });
+    auto victim = handshakes.end();
+    if (static_cast<std::size_t>(same_source) >= opts.max_handshakes_per_source)
+      victim = std::find_if(handshakes.begin(), handshakes.end(), [&](const auto& o) { return o->source == source; });
+    else if (handshakes.size() >= opts.max_handshakes)
+      victim = handshakes.begin();
+    if (victim != handshakes.end()) {
+      evicted = *victim;
+      evicted->evicted = true;
+      ::shutdown(evicted->fd, SHUT_RDWR);  // under hs_mu: its owner closes the descriptor only after leaving the list
+      handshakes.erase(victim);
+    }
+    handshakes.push_back(h);
   }
-  const net::PeerInfo info = std::get<0>(outcome).value();
-  auto name = Atom::make(info.name);
-  if (!name) co_return;
-  establish(*name, std::move(sock), info, 0);
+  if (evicted)
+    log::limited(log::Level::Warn, self_name.text(), "handshake_evicted", evicted->source,
+                 {{"source", evicted->source},
+                  {"reason", "too many unauthenticated handshakes (" + std::to_string(opts.max_handshakes) + " in all, " +
+                                 std::to_string(opts.max_handshakes_per_source) + " per source): the oldest gave way"}});
+  return h;
+}
+
+void Node::Impl::end_handshake(const std::shared_ptr<Handshake>& h) {
+  std::lock_guard lock(hs_mu);
+  handshakes.remove(h);
+}
+
+asio::awaitable<void> Node::Impl::accept_one(tcp::socket sock, net::Admission admission) {
+  const std::string source = net::source_of(sock);
+  const auto handshake = begin_handshake(sock, source);
+  asio::steady_timer timer(io, opts.setup_timeout);
+  auto decide_fn = [this](const net::PeerInfo& peer) { return decide(peer); };
+  auto outcome = co_await (net::handshake_accept(sock, hs, decide_fn) || timer.async_wait(use_awaitable));
+  end_handshake(handshake);
+  std::string failure;
+  if (handshake->evicted) failure = "too many unauthenticated handshakes: evicted";
+  else if (outcome.index() == 1) failure = "handshake timed out";
+  else if (!std::get<0>(outcome)) failure = std::get<0>(outcome).error();
+  if (failure.empty()) {
+    const net::PeerInfo info = std::get<0>(outcome).value();
+    // The peer proved the cookie: only now does its name become an atom.
+    auto name = Atom::make(info.name, Atom::Source::Peer);
+    if (name) {
+      establish(*name, std::move(sock), info, 0, std::move(admission));
+      co_return;
+    }
+    failure = "cannot make the peer's name an atom: " + name.error();
+  }
+  log::limited(log::Level::Warn, self_name.text(), "connection_refused", source + " " + log::reason_class(failure),
+               {{"source", source}, {"reason", failure}});
 }
 
 net::AcceptStatus Node::Impl::decide(const net::PeerInfo& info) {
-  auto name = Atom::make(info.name);
-  if (!name || info.name.find('@') == std::string::npos) return net::AcceptStatus::NotAllowed;
+  // Nothing here makes an atom or a peer entry: the peer has not proved the cookie yet, and a
+  // handshake that never does must not hold the name against the real node.
+  if (!net::valid_node_name(info.name)) return net::AcceptStatus::NotAllowed;
+  const auto name = Atom::existing(info.name);
   std::lock_guard lock(mu);
   if (stopped) return net::AcceptStatus::NotAllowed;
-  auto& p = peers[*name];
-  if (!p) {
-    p = std::make_shared<Peer>();
-    p->name = *name;
-    p->owner = Peer::Owner::Accepting;
-    return net::AcceptStatus::Ok;
-  }
-  if (p->state == Peer::State::Up) return net::AcceptStatus::Alive;
-  switch (p->owner) {
-    case Peer::Owner::Accepting:
-      return net::AcceptStatus::Nok;  // another accept for it is under way
-    case Peer::Owner::Awaiting:
-      p->owner = Peer::Owner::Accepting;  // the connection our lost attempt was waiting for
-      return net::AcceptStatus::Ok;
-    case Peer::Owner::Connecting:
-      break;
-  }
+  if (!name) return net::AcceptStatus::Ok;  // no atom: no peer entry either
+  auto it = peers.find(*name);
+  if (it == peers.end()) return net::AcceptStatus::Ok;
+  const Peer& p = *it->second;
+  if (p.state == Peer::State::Up) return net::AcceptStatus::Alive;
+  if (p.owner != Peer::Owner::Connecting) return net::AcceptStatus::Ok;
   // Both sides are connecting: the node with the greater name keeps its own attempt (net_kernel).
-  if (self_name > *name) return net::AcceptStatus::Nok;
-  p->owner = Peer::Owner::Accepting;  // our attempt gives way to this accept
-  p->attempt = 0;
-  return net::AcceptStatus::OkSimultaneous;
+  // Ours, when it gives way, is answered nok by the peer and waits for this connection.
+  return self_name > *name ? net::AcceptStatus::Nok : net::AcceptStatus::OkSimultaneous;
 }
 
-void Node::Impl::establish(Atom node, tcp::socket sock, const net::PeerInfo& info, std::uint64_t attempt) {
+void Node::Impl::establish(Atom node, tcp::socket sock, const net::PeerInfo& info, std::uint64_t attempt,
+                           net::Admission admission) {
   auto conn = std::make_shared<net::DistConnection>(
       std::move(sock), opts.net_ticktime, net::ConnectionLimits{opts.max_frame, opts.max_send_queue, opts.max_send_wait});
   std::vector<std::function<void(bool)>> waiters;
@@ -370,9 +396,21 @@ void Node::Impl::establish(Atom node, tcp::socket sock, const net::PeerInfo& inf
   {
     std::lock_guard lock(mu);
     auto it = peers.find(node);
+    if (!attempt && !stopped) {
+      // An authenticated accepted connection takes over what is pending for its node (our own
+      // attempt that gave way, or waits for it) or replaces one the peer said is stale.
+      if (it == peers.end()) {
+        it = peers.emplace(node, std::make_shared<Peer>()).first;
+        it->second->name = node;
+      }
+      if (it->second->state == Peer::State::Pending) {
+        it->second->owner = Peer::Owner::Accepting;
+        it->second->attempt = 0;
+      }
+    }
     const bool ours = it != peers.end() &&
                       (attempt ? it->second->owner == Peer::Owner::Connecting && it->second->attempt == attempt
-                               : it->second->owner == Peer::Owner::Accepting || it->second->state == Peer::State::Up);
+                               : true);
     // An attempt of ours whose handshake succeeded is the connection the peer now uses (it
     // accepted it, replacing any it had, after asking us whether to): it replaces one we
     // accepted meanwhile. Dropping it instead left neither side connected (each closed the
@@ -392,8 +430,10 @@ void Node::Impl::establish(Atom node, tcp::socket sock, const net::PeerInfo& inf
     waiters = std::move(p->waiters);
   }
   if (replaced) replaced->close("replaced by a new connection");
-  auto cache = std::make_shared<AtomCache>();
-  conn->start([this, node, cache](std::span<const std::uint8_t> packet) { dispatch(node, packet, *cache); },
+  auto in = std::make_shared<Inbound>();
+  in->atom_budget = opts.max_new_atoms_per_peer;
+  in->admission = std::move(admission);
+  conn->start([this, node, in](std::span<const std::uint8_t> packet) { dispatch(node, packet, *in); },
               [this, node, weak = std::weak_ptr<net::DistConnection>(conn)](const std::string& reason) {
                 if (auto c = weak.lock()) connection_lost(node, c, reason);
               });
@@ -428,7 +468,14 @@ void Node::Impl::connection_lost(Atom node, const std::shared_ptr<net::DistConne
     peer = it->second;
     peers.erase(it);
   }
-  log_event(2, "nodedown", {{"peer", node.text()}, {"reason", reason}});
+  // A connection we cut (a limit, a bad packet, a silent peer, a write error) is worth an
+  // operator's look, one line per peer and cause per period; a peer that closed it (it stopped,
+  // or was told to disconnect) is routine.
+  if (stopping || reason == "connection closed by peer" || reason == "disconnected")
+    log_event(2, "nodedown", {{"peer", node.text()}, {"reason", reason}});
+  else
+    log::limited(log::Level::Warn, self_name.text(), "nodedown", std::string(node.text()) + " " + log::reason_class(reason),
+                 {{"peer", node.text()}, {"reason", reason}});
   peer_gone(peer);
   notify_nodes(node, false);
 }

@@ -5,6 +5,7 @@
 #include <asio/ip/tcp.hpp>
 #include <asio/post.hpp>
 #include <array>
+#include <list>
 #include <atomic>
 #include <map>
 #include <optional>
@@ -13,9 +14,11 @@
 #include <thread>
 #include <unordered_map>
 
+#include "hypha/base/log.hpp"
 #include "hypha/net/connection.hpp"
 #include "hypha/net/epmd.hpp"
 #include "hypha/net/handshake.hpp"
+#include "hypha/net/listener.hpp"
 #include "hypha/net/packet.hpp"
 #include "hypha/node/node.hpp"
 
@@ -24,13 +27,20 @@ namespace hypha {
 using Bytes = net::Frame;
 
 inline Atom a(std::string_view s) { return Atom(s); }
-using AtomCache = net::AtomCache;  // per connection, touched only by its reader
+using AtomCache = net::AtomCache;
+// What a connection's reader keeps between packets (touched only by it).
+struct Inbound {
+  AtomCache cache;
+  std::size_t atom_budget = 0;  // new atoms this peer may still add to the table
+  net::Admission admission;     // an accepted connection's place in the listener's count
+};
 
 // One other node: a connection being set up or up, and what depends on it.
 struct Peer {
   enum class State { Pending, Up };
   // Who is setting up a pending connection: our outgoing attempt, an accepted handshake, or
   // nobody yet because our attempt lost a simultaneous connect and the peer's is on its way.
+  // (An accepted connection claims a peer only once it has authenticated, in establish().)
   enum class Owner { Connecting, Accepting, Awaiting };
   Atom name;
   State state = State::Pending;
@@ -80,10 +90,19 @@ struct Node::Impl : RemoteTransport {
   // stopped or died), serves EPMD here if the port is free and registers again.
   asio::awaitable<void> watch_epmd();
   void serve_epmd_if_free();
-  asio::awaitable<void> accept_one(asio::ip::tcp::socket sock);
+  asio::awaitable<void> accept_one(asio::ip::tcp::socket sock, net::Admission admission);
+  // An accepted connection that has not authenticated yet (see begin_handshake).
+  struct Handshake {
+    std::string source;
+    int fd;
+    bool evicted;  // under hs_mu
+  };
+  std::shared_ptr<Handshake> begin_handshake(asio::ip::tcp::socket& sock, const std::string& source);
+  void end_handshake(const std::shared_ptr<Handshake>& h);
   net::AcceptStatus decide(const net::PeerInfo& peer);
   // `attempt`: ours that succeeded, or 0 for an accepted connection.
-  void establish(Atom node, asio::ip::tcp::socket sock, const net::PeerInfo& info, std::uint64_t attempt);
+  void establish(Atom node, asio::ip::tcp::socket sock, const net::PeerInfo& info, std::uint64_t attempt,
+                 net::Admission admission = {});
   // Gives up a pending peer if `owner` (and for Connecting, `attempt`) still owns it.
   void fail_attempt(Atom node, Peer::Owner owner, std::uint64_t attempt, const std::string& reason);
   void connection_lost(Atom node, const std::shared_ptr<net::DistConnection>& conn, const std::string& reason);
@@ -128,11 +147,13 @@ struct Node::Impl : RemoteTransport {
   bool spawn_abandon(const Pid& from, const Ref& req) override;
 
   // --- incoming ---
-  void dispatch(Atom node, std::span<const std::uint8_t> packet, AtomCache& cache);
+  void dispatch(Atom node, std::span<const std::uint8_t> packet, Inbound& in);
   void handle_control(Atom node, const Term& ctrl, const Term* payload);
   void serve_spawn_request(Atom node, const Term& ctrl, const Term* payload);
   void spawn_reply(Atom node, const Term& ctrl);
 
+  // A warn line (rate-limited) when peers' atoms near the table's limit for them.
+  void warn_if_atoms_low();
   void notify_nodes(Atom node, bool up);
   void log_event(int level, std::string_view name, std::initializer_list<std::pair<std::string_view, std::string_view>> f);
 
@@ -150,8 +171,17 @@ struct Node::Impl : RemoteTransport {
   // take it over through `poller` (see process/io_poller.hpp) and the thread ends.
   struct AsioPoller final : IoPoller {
     explicit AsioPoller(asio::io_context& c) : io(c) {}
-    void poll() override { io.poll(); }
-    void wait() override { io.run_one(); }
+    void poll() override { run_one_guarded(true); }
+    void wait() override { run_one_guarded(false); }
+    // Runs handlers; one that throws is logged and the loop goes on (no exception leaves it:
+    // each connection's own handlers close just that connection first).
+    void run_one_guarded(bool poll_only) {
+      try {
+        poll_only ? io.poll() : io.run_one();
+      } catch (const std::exception& e) {
+        log::event(log::Level::Error, "", "io_handler_failed", {{"error", e.what()}});
+      }
+    }
     void interrupt() override { asio::post(io, [] {}); }
     void batch_begin(bool process_run) override { net::DistConnection::cork(process_run); }
     void batch_end() override { net::DistConnection::uncork(); }
@@ -166,6 +196,9 @@ struct Node::Impl : RemoteTransport {
   std::atomic<bool> stopping{false};
   net::EpmdRegistration registration;
   asio::ip::tcp::acceptor acceptor{io};
+  std::optional<net::Listener> listener;
+  std::mutex hs_mu;
+  std::list<std::shared_ptr<Handshake>> handshakes;  // under hs_mu, oldest first
   std::uint16_t listen_port = 0;
 
   std::unique_ptr<Runtime> rt;

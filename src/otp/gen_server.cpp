@@ -1,6 +1,6 @@
 #include "hypha/otp/gen_server.hpp"
 
-#include "hypha/net/log.hpp"
+#include "hypha/base/log.hpp"
 #include "hypha/otp/blocking.hpp"
 #include "hypha/otp/exports.hpp"
 

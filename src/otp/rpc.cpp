@@ -4,7 +4,7 @@
 
 #include <string>
 
-#include "hypha/net/log.hpp"
+#include "hypha/base/log.hpp"
 #include "hypha/otp/blocking.hpp"
 #include "hypha/otp/gen_server.hpp"
 

@@ -6,7 +6,7 @@
 #include <mutex>
 #include <set>
 
-#include "hypha/net/log.hpp"
+#include "hypha/base/log.hpp"
 #include "hypha/otp/blocking.hpp"
 
 namespace hypha {

@@ -178,7 +178,12 @@ Ref Process::make_ref() { return core_->rt->make_ref(); }
 
 // ---------------------------------------------------------------------------------- Runtime
 
-Runtime::Runtime(RuntimeOptions opts) : impl_(std::make_unique<Impl>(this, opts)) {}
+Runtime::Runtime(RuntimeOptions opts) : impl_(std::make_unique<Impl>(this, opts)) {
+  // The atoms of exit and error paths exist before any peer can fill the table.
+  for (Atom (*make)() : {atoms::normal, atoms::kill, atoms::killed, atoms::noproc, atoms::noconnection,
+                         atoms::EXIT, atoms::DOWN, atoms::process})
+    make();
+}
 Runtime::~Runtime() = default;
 
 Atom Runtime::node() const noexcept { return impl_->node; }

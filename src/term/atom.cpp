@@ -1,5 +1,6 @@
 #include "atom_table.hpp"
 
+#include <atomic>
 #include <deque>
 #include <functional>
 #include <mutex>
@@ -19,6 +20,7 @@ struct Table {
   std::mutex mu;
   std::deque<AtomEntry> entries;  // stable addresses
   std::unordered_map<std::string_view, const AtomEntry*> by_text;
+  std::atomic<std::size_t> count{1};  // by_text.size(), readable without the lock
   Table() { by_text.emplace(std::string_view(), &empty_entry); }
 };
 
@@ -47,7 +49,7 @@ bool describe(std::string_view text, std::uint32_t& length, bool& latin1) {
 
 }  // namespace
 
-const AtomEntry* intern(std::string_view text, bool may_create, InternStatus* status) {
+const AtomEntry* intern(std::string_view text, bool may_create, InternStatus* status, Atom::Source source) {
   if (text.empty()) {
     *status = InternStatus::Found;
     return &empty_entry;
@@ -75,7 +77,7 @@ const AtomEntry* intern(std::string_view text, bool may_create, InternStatus* st
     *status = InternStatus::Missing;
     return nullptr;
   }
-  if (t.by_text.size() >= Atom::kMaxAtoms) {
+  if (t.by_text.size() >= Atom::limit(source)) {
     *status = InternStatus::TableFull;
     return nullptr;
   }
@@ -86,6 +88,7 @@ const AtomEntry* intern(std::string_view text, bool may_create, InternStatus* st
   e.length = length;
   e.latin1 = latin1;
   t.by_text.emplace(std::string_view(e.text), &e);
+  t.count.store(t.by_text.size(), std::memory_order_relaxed);
   *status = InternStatus::Created;
   slot = &e;
   return &e;
@@ -94,9 +97,9 @@ const AtomEntry* intern(std::string_view text, bool may_create, InternStatus* st
 }  // namespace detail
 
 namespace {
-Result<Atom, std::string> lookup(std::string_view text, bool may_create) {
+Result<Atom, std::string> lookup(std::string_view text, bool may_create, Atom::Source source) {
   detail::InternStatus st;
-  const detail::AtomEntry* e = detail::intern(text, may_create, &st);
+  const detail::AtomEntry* e = detail::intern(text, may_create, &st, source);
   switch (st) {
     case detail::InternStatus::Found:
     case detail::InternStatus::Created:
@@ -116,13 +119,13 @@ Result<Atom, std::string> lookup(std::string_view text, bool may_create) {
 Atom::Atom() noexcept : e_(&detail::empty_entry) {}
 
 Atom::Atom(std::string_view utf8) : e_(nullptr) {
-  auto r = lookup(utf8, true);
+  auto r = lookup(utf8, true, Source::Program);
   if (!r) throw std::invalid_argument("invalid atom: " + r.error());
   e_ = AtomAccess::entry(*r);
 }
 
-Result<Atom, std::string> Atom::make(std::string_view utf8) { return lookup(utf8, true); }
-Result<Atom, std::string> Atom::existing(std::string_view utf8) { return lookup(utf8, false); }
+Result<Atom, std::string> Atom::make(std::string_view utf8, Source source) { return lookup(utf8, true, source); }
+Result<Atom, std::string> Atom::existing(std::string_view utf8) { return lookup(utf8, false, Source::Input); }
 
 Result<Atom, std::string> Atom::from_latin1(std::string_view latin1) {
   std::string scratch;
@@ -135,11 +138,7 @@ bool Atom::is_latin1() const noexcept { return e_->latin1; }
 std::uint32_t Atom::index() const noexcept { return e_->index; }
 std::size_t Atom::hash() const noexcept { return e_->hash; }
 
-std::size_t Atom::count() noexcept {
-  auto& t = detail::table();
-  std::lock_guard lock(t.mu);
-  return t.by_text.size();
-}
+std::size_t Atom::count() noexcept { return detail::table().count.load(std::memory_order_relaxed); }
 
 std::strong_ordering operator<=>(Atom a, Atom b) noexcept {
   if (a.e_ == b.e_) return std::strong_ordering::equal;

@@ -20,8 +20,10 @@ struct AtomEntry {
 
 enum class InternStatus { Found, Created, Invalid, TableFull, Missing };
 
-// Looks up (and, when allowed, creates) the atom for valid UTF-8 `text`. Sets *status.
-const AtomEntry* intern(std::string_view text, bool may_create, InternStatus* status);
+// Looks up (and, when allowed, creates) the atom for valid UTF-8 `text`; a new atom is made only
+// while the table holds fewer than Atom::limit(source). Sets *status.
+const AtomEntry* intern(std::string_view text, bool may_create, InternStatus* status,
+                        Atom::Source source = Atom::Source::Input);
 
 }  // namespace detail
 

@@ -173,17 +173,20 @@ class Decoder {
     auto& slot = recent_[(text.size() ^ (text.empty() ? 0 : static_cast<unsigned char>(text.back()))) % kRecent];
     if (slot && slot->text == text) return AtomAccess::from(slot);
     detail::InternStatus st;
-    const auto* e = detail::intern(text, opts_.allow_new_atoms, &st);
+    const bool budget_spent = opts_.atom_budget && *opts_.atom_budget == 0;
+    const auto* e = detail::intern(text, opts_.allow_new_atoms && !budget_spent, &st);
     slot = e;
     switch (st) {
       case detail::InternStatus::Found: break;
       case detail::InternStatus::Created:
         if (++new_atoms > opts_.max_new_atoms)
           fail(at, "more than " + std::to_string(opts_.max_new_atoms) + " new atoms in one term");
+        if (opts_.atom_budget) --*opts_.atom_budget;
         break;
       case detail::InternStatus::Invalid: fail(at, "atom is not valid UTF-8 or longer than 255 characters");
       case detail::InternStatus::TableFull: fail(at, "atom table full");
-      case detail::InternStatus::Missing: fail(at, "unknown atom (new atoms not allowed)");
+      case detail::InternStatus::Missing:
+        fail(at, budget_spent ? "new-atom budget of this connection spent" : "unknown atom (new atoms not allowed)");
     }
     return AtomAccess::from(e);
   }

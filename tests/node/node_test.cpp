@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include "raw_peer.hpp"
 #include "test_util.hpp"
 
 #include <asio/co_spawn.hpp>
@@ -19,7 +20,7 @@
 
 #include "hypha/net/flags.hpp"
 #include "hypha/net/handshake.hpp"
-#include "hypha/net/log.hpp"
+#include "hypha/base/log.hpp"
 #include "hypha/term/text.hpp"
 
 namespace hypha {
@@ -240,32 +241,7 @@ TEST_F(NodeTest, WrongCookieIsRefusedAndTheNodeKeepsServing) {
   EXPECT_EQ(a.nodes(), std::vector<Atom>{b.name()});
 }
 
-// A peer written by hand: it handshakes properly, then does what the test says.
-struct RawPeer {
-  asio::io_context io;
-  tcp::socket sock{io};
-  bool connect(std::uint16_t port, const std::string& target, const std::string& cookie) {
-    sock.connect(tcp::endpoint(asio::ip::address_v4::loopback(), port));
-    net::HandshakeConfig cfg{"raw@127.0.0.1", cookie, net::dflag::kOurs, 7};
-    auto f = asio::co_spawn(io, net::handshake_connect(sock, cfg, target, nullptr), asio::use_future);
-    io.run();
-    return f.get().ok();
-  }
-  // True when the other side closed the connection within `timeout`.
-  bool closed_by_peer(std::chrono::milliseconds timeout) {
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
-    sock.non_blocking(true);
-    std::array<char, 65536> buf;
-    while (std::chrono::steady_clock::now() < deadline) {
-      asio::error_code ec;
-      sock.read_some(asio::buffer(buf), ec);
-      if (ec == asio::error::eof || ec == asio::error::connection_reset) return true;
-      if (ec && ec != asio::error::would_block) return true;
-      if (ec == asio::error::would_block) std::this_thread::yield();
-    }
-    return false;
-  }
-};
+using testing::RawPeer;
 
 // A peer that never reads, for the flow-control tests: a node with a 256 KiB send queue holding
 // process senders for `wait`, the peer connected and up on the node before anything is sent

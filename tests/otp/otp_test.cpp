@@ -7,7 +7,8 @@
 #include <algorithm>
 #include <mutex>
 
-#include "hypha/net/log.hpp"
+#include "hypha/base/log.hpp"
+#include "log_capture.hpp"
 #include "hypha/otp/blocking.hpp"
 #include "hypha/otp/exports.hpp"
 #include "hypha/otp/gen_server.hpp"
@@ -467,25 +468,7 @@ TEST(Supervisor, TooManyRestartsAndTheSupervisorGivesUp) {
   EXPECT_FALSE(rt.alive(c));  // it took its children with it
 }
 
-// Captures the log lines written while it lives.
-struct LogCapture {
-  std::shared_ptr<std::mutex> mu = std::make_shared<std::mutex>();
-  std::shared_ptr<std::vector<std::string>> lines = std::make_shared<std::vector<std::string>>();
-  LogCapture() {
-    log::set_sink([mu = mu, lines = lines](const std::string& l) {
-      std::lock_guard lock(*mu);
-      lines->push_back(l);
-    });
-  }
-  ~LogCapture() { log::set_sink(nullptr); }
-  // The lines that contain every one of `parts`.
-  std::size_t count(std::initializer_list<std::string_view> parts) const {
-    std::lock_guard lock(*mu);
-    return static_cast<std::size_t>(std::count_if(lines->begin(), lines->end(), [&](const std::string& l) {
-      return std::all_of(parts.begin(), parts.end(), [&](std::string_view p) { return l.find(p) != std::string::npos; });
-    }));
-  }
-};
+using testing::LogCapture;
 
 TEST(Supervisor, ReportsCrashesAndGivingUpAsOtpDoes) {
   LogCapture logs;

@@ -44,12 +44,15 @@ asio::awaitable<Result<NodeEntry, std::string>> epmd_port_please(std::string hos
 asio::awaitable<Result<std::string, std::string>> epmd_names(std::string host, std::uint16_t port);
 
 // The embedded port mapper. start() fails (with the reason) when the port is taken, which means
-// another EPMD is already serving it.
+// another EPMD is already serving it. `bind`: the address to listen on (empty: every address,
+// as OTP's epmd without ERL_EPMD_ADDRESS). As OTP's epmd, it takes ALIVE2 registrations only
+// from loopback addresses; a connection must send its request within 5 s; at most 1024
+// connections at once. Refused requests are logged (rate-limited).
 class EpmdServer {
  public:
   explicit EpmdServer(asio::any_io_executor ex);
   ~EpmdServer();
-  Result<std::uint16_t, std::string> start(std::uint16_t port);
+  Result<std::uint16_t, std::string> start(std::uint16_t port, const std::string& bind = {});
   void stop();
   std::vector<NodeEntry> nodes() const;
 

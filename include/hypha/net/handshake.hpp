@@ -28,6 +28,11 @@ struct PeerInfo {
   std::uint32_t creation = 0;
 };
 
+// A node name as OTP accepts one: "alive@host", alive of letters, digits, '_' and '-', host of
+// printable ASCII without spaces or '@', at most 255 bytes in all. Checked as text, before the
+// peer has proved the cookie (so no atom is made for a name that is refused).
+bool valid_node_name(std::string_view name);
+
 // What an accepting node answers a peer that wants to connect (the status message).
 enum class AcceptStatus {
   Ok,

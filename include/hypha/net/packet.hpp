@@ -26,7 +26,7 @@ struct Packet {
 };
 
 // Parses one packet, updating `cache` from its distribution header. New atoms that the header
-// introduces count against opts.max_new_atoms.
+// introduces count against opts.max_new_atoms and the connection's opts.atom_budget.
 Result<Packet, std::string> parse_packet(std::span<const std::uint8_t> packet, AtomCache& cache,
                                          const etf::DecodeOptions& opts);
 

@@ -48,12 +48,26 @@ struct NodeOptions {
   bool embedded_epmd = true;                // serve EPMD ourselves when its port is free
   bool publish = true;                      // register with EPMD (short-lived clients need not)
   std::uint16_t epmd_port = 0;              // 0: ERL_EPMD_PORT, else 4369
+  // The address the embedded EPMD listens on: empty, every address (as OTP's epmd); "127.0.0.1"
+  // keeps the port mapper off the network. Registrations are taken from loopback only, either way.
+  std::string epmd_bind;
   // Per connection, bytes. A process sending past it is held in its send until there is room
   // again (as a busy distribution port suspends a BEAM sender); if none comes within
   // max_send_wait, or a plain thread sends past it, the connection is closed.
   std::size_t max_send_queue = 64u << 20;
   std::chrono::milliseconds max_send_wait = std::chrono::seconds(5);
   std::size_t max_frame = 64u << 20;        // largest accepted distribution packet
+  // New atoms one connection may add to the (process-wide, never shrinking) atom table; a peer
+  // past it is disconnected with a logged reason. However many peers spend their budgets,
+  // atoms from outside stop Atom::kReserve below the table's limit (see atom.hpp).
+  std::size_t max_new_atoms_per_peer = 100000;
+  // Accepted distribution connections open at once (all listeners of the process also leave
+  // net::descriptor_reserve() descriptors free for the node's own connections).
+  std::size_t max_connections = 4096;
+  // Accepted connections that have not proved the cookie yet, in all and from one address; past
+  // either, the oldest such handshake is closed. Each lasts at most setup_timeout.
+  std::size_t max_handshakes = 64;
+  std::size_t max_handshakes_per_source = 16;
 };
 
 // The cookie as erl would find it: HYPHA_COOKIE, else ~/.erlang.cookie, creating that file

@@ -32,6 +32,9 @@ struct DecodeOptions {
   std::size_t max_bignum_bytes = 64u << 10;  // magnitude of one big integer
   std::size_t max_new_atoms = 10000;         // atoms a single message may add to the table
   bool allow_new_atoms = true;               // false: like binary_to_term(B, [safe])
+  // New atoms left to the sender over its whole connection (a distribution peer's budget), or
+  // null for none: each new atom takes one, and decoding fails once none are left.
+  std::size_t* atom_budget = nullptr;
   // Atoms for ATOM_CACHE_REF, from a distribution header; empty outside the distribution.
   std::span<const Atom> atom_cache{};
 };

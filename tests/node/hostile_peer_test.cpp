@@ -1,0 +1,162 @@
+// What a hostile or broken peer can do to a node, tried as an attacker on loopback would: each
+// case must leave the node serving its other peers, with bounded memory and a log line.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+#include "hypha/base/log.hpp"
+#include "hypha/node/node.hpp"
+#include "log_capture.hpp"
+#include "raw_peer.hpp"
+#include "test_util.hpp"
+
+namespace hypha {
+namespace {
+
+using namespace std::chrono_literals;
+using namespace hypha::literals;
+using testing::free_port;
+using testing::LogCapture;
+using testing::RawPeer;
+
+constexpr auto kWait = 5s;
+
+class HostilePeer : public ::testing::Test {
+ protected:
+  std::uint16_t epmd = free_port();
+  std::vector<std::unique_ptr<Node>> nodes;
+
+  Node& start(const std::string& name, NodeOptions extra = {}) {
+    nodes.push_back(testing::start_node(name, epmd, extra));
+    return *nodes.back();
+  }
+};
+
+// A REG_SEND frame whose payload is a list of `n` atoms no one has made yet, written as text
+// (SMALL_ATOM_UTF8_EXT) by hand: making them as Atoms here would put them in the table this test
+// process shares with the node.
+std::vector<std::uint8_t> reg_send_of_new_atoms(const std::string& to, const std::string& tag, std::size_t& counter,
+                                               std::size_t n) {
+  // 131 68 0 (empty header), then the REG_SEND control {6, From, '', To} and a list payload.
+  const Pid from{Atom("raw@127.0.0.1"), 1, 0, 7};
+  const Term ctrl = Term::tuple({Term(6), Term(from), Term(Atom()), Term(Atom(to))});
+  auto frame = net::make_frame(ctrl, nullptr, true);
+  std::vector<std::uint8_t> out(frame.begin(), frame.end());
+  out.push_back(108);  // LIST_EXT
+  for (int s = 24; s >= 0; s -= 8) out.push_back(static_cast<std::uint8_t>(n >> s));
+  for (std::size_t i = 0; i < n; ++i) {
+    const std::string text = tag + std::to_string(counter++);
+    out.push_back(119);  // SMALL_ATOM_UTF8_EXT
+    out.push_back(static_cast<std::uint8_t>(text.size()));
+    out.insert(out.end(), text.begin(), text.end());
+  }
+  out.push_back(106);  // NIL_EXT
+  const std::size_t len = out.size() - 4;
+  for (int i = 0; i < 4; ++i) out[static_cast<std::size_t>(i)] = static_cast<std::uint8_t>(len >> (24 - 8 * i));
+  return out;
+}
+
+TEST_F(HostilePeer, APeerPastItsAtomBudgetIsDisconnectedWithAReasonAndTheNodeServesOn) {
+  NodeOptions o;
+  o.max_new_atoms_per_peer = 1500;
+  Node& a = start("a", o);
+  Node& b = start("b");
+  ASSERT_TRUE(b.ping(a.name()));
+  LogCapture logs;
+  RawPeer raw;
+  ASSERT_TRUE(raw.connect(a.port(), std::string(a.name().text()), "cookie"));
+  ASSERT_TRUE(b.ping(a.name()));  // the raw peer's name is an atom on the node by now
+  (void)Atom("nobody");
+  const std::size_t before = Atom::count();
+  std::size_t counter = 0;
+  for (int i = 0; i < 3; ++i) {
+    auto f = reg_send_of_new_atoms("nobody", "budget_atom_", counter, 1000);
+    asio::error_code ec;
+    asio::write(raw.sock, asio::buffer(f), ec);
+  }
+  EXPECT_TRUE(raw.closed_by_peer(kWait));
+  EXPECT_TRUE(logs.wait_for({"event=bad_packet", "new-atom budget"}, kWait));
+  EXPECT_LE(Atom::count() - before, 1500u);
+  EXPECT_TRUE(b.ping(a.name()));
+}
+
+// The whole table, filled from outside: the node neither crashes (its error-path atoms exist)
+// nor refuses the peers that come next (their names come from the reserve once they proved the
+// cookie), and it says at warn level that the table is nearly full.
+TEST_F(HostilePeer, AFullAtomTableNeitherCrashesTheNodeNorCutsItOff) {
+  NodeOptions o;
+  o.max_new_atoms_per_peer = Atom::kMaxAtoms;
+  Node& a = start("a", o);
+  Node& b = start("b");
+  ASSERT_TRUE(b.ping(a.name()));
+  LogCapture logs;
+  std::size_t counter = 0;
+  // Several flooding connections, each cut when the table stops taking its atoms.
+  while (Atom::count() < Atom::limit(Atom::Source::Input)) {
+    RawPeer raw;
+    raw.name = "flood" + std::to_string(counter) + "@127.0.0.1";
+    ASSERT_TRUE(raw.connect(a.port(), std::string(a.name().text()), "cookie"));
+    asio::error_code ec;
+    for (int i = 0; i < 200 && !ec; ++i) {
+      auto f = reg_send_of_new_atoms("nobody", "flood_", counter, 10000);
+      asio::write(raw.sock, asio::buffer(f), ec);
+    }
+    ASSERT_TRUE(raw.closed_by_peer(kWait)) << Atom::count();
+  }
+  EXPECT_GE(Atom::count(), Atom::limit(Atom::Source::Input));  // and above it only the flooders' names
+  EXPECT_LT(Atom::count(), Atom::limit(Atom::Source::Peer));
+  EXPECT_TRUE(logs.wait_for({"warn", "event=atom_table_nearly_full"}, kWait));
+  EXPECT_TRUE(logs.wait_for({"event=bad_packet", "atom table full"}, kWait));
+  // A peer that sends known atoms is served; one never seen before can still connect.
+  EXPECT_TRUE(b.ping(a.name()));
+  RawPeer fresh;
+  fresh.name = "never_seen_before@127.0.0.1";
+  Mailbox me = a.runtime().mailbox();
+  a.monitor_nodes(me.pid());
+  ASSERT_TRUE(fresh.connect(a.port(), std::string(a.name().text()), "cookie"));
+  EXPECT_EQ(me.receive(kWait), Term::tuple({"nodeup"_atom, Term(Atom("never_seen_before@127.0.0.1"))}));
+  // Losing a connection needs atoms (noconnection, nodedown): they exist.
+  fresh.sock.close();
+  EXPECT_EQ(me.receive(kWait), Term::tuple({"nodedown"_atom, Term(Atom("never_seen_before@127.0.0.1"))}));
+  EXPECT_TRUE(b.ping(a.name()));
+}
+
+TEST_F(HostilePeer, NamesThatNeverProveTheCookieMakeNoAtoms) {
+  Node& a = start("a");
+  const std::size_t before = Atom::count();
+  for (int i = 0; i < 2000; ++i) {
+    RawPeer raw;
+    raw.send_name_only(a.port(), "stranger" + std::to_string(i) + "@127.0.0.1");
+    EXPECT_EQ(raw.read_status(), "ok");
+  }
+  EXPECT_LT(Atom::count() - before, 10u);
+}
+
+TEST_F(HostilePeer, BadNamesAreRefusedAsText) {
+  Node& a = start("a");
+  for (const char* bad : {"noat", "@host", "name@", "na me@host", "a@b@c", "caf\xc3\xa9@host", "x@h\x01st"}) {
+    RawPeer raw;
+    raw.send_name_only(a.port(), bad);
+    EXPECT_EQ(raw.read_status(), "not_allowed") << bad;
+  }
+  EXPECT_TRUE(net::valid_node_name("a-b_C9@host.example-1"));
+  EXPECT_TRUE(net::valid_node_name("a@::1"));
+}
+
+TEST_F(HostilePeer, AStalledHandshakeDoesNotBlockTheRealNodeOfThatName) {
+  Node& a = start("a");
+  RawPeer squatter;
+  squatter.send_name_only(a.port(), "zzz@127.0.0.1");
+  ASSERT_EQ(squatter.read_status(), "ok");  // then silence
+  NodeOptions quick;
+  Node& z = start("zzz", quick);
+  const auto t0 = std::chrono::steady_clock::now();
+  EXPECT_TRUE(z.ping(a.name(), 3s));  // well within the 7 s the squatter's handshake may last
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 3s);
+  EXPECT_TRUE(a.ping(z.name(), 3s));
+}
+
+}  // namespace
+}  // namespace hypha
