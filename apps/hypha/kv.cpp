@@ -277,8 +277,9 @@ Task<std::string> reply_to(Process& self, const Router& router, std::string line
 // has, answers every complete line (replies to pipelined lines go out in one write), and waits
 // for readiness when the socket is empty. A line too long gets an error and the connection ends;
 // a bad command gets its error line and the connection goes on.
-Task<> serve_client(Process& self, std::shared_ptr<Socket> s, std::shared_ptr<const Router> router) {
-  // The caller keeps s and router alive while this runs; the helpers take references to them.
+Task<> serve_client(Process& self, std::shared_ptr<net::Connection> c, std::shared_ptr<const Router> router) {
+  // The caller keeps c and router alive while this runs; the helpers take references to them.
+  Socket* s = &c->socket();
   asio::error_code ec;
   s->non_blocking(true, ec);
   std::string in;
@@ -308,12 +309,14 @@ Task<> serve_client(Process& self, std::shared_ptr<Socket> s, std::shared_ptr<co
       }
     }
     if (gone) break;
+    if (begin > 0) c->settle();
     in.erase(0, begin);
     const bool too_long = in.size() > kMaxLine;
     if (too_long) out += "ERROR line too long\r\n";
     if (!out.empty() && !co_await write_all(self, *s, std::move(out))) break;
     if (too_long) break;
   }
+  c->settle();  // before the descriptor closes (see net::Connection)
   s->close(ec);
 }
 
@@ -324,7 +327,7 @@ struct TextServer::Impl : std::enable_shared_from_this<Impl> {
   Impl(asio::io_context& io, Runtime& r, std::shared_ptr<const Router> ro) : acceptor(io), rt(r), router(std::move(ro)) {}
   asio::ip::tcp::acceptor acceptor;
   Runtime& rt;
-  net::Listener listener{"kv", std::string(rt.node().text()), kMaxClients};
+  net::Listener listener{"kv", std::string(rt.node().text()), net::ListenerLimits{kMaxClients, 256, 64}};
   std::shared_ptr<const Router> router;
   std::mutex mu;
   std::set<Pid> clients;  // under mu
@@ -332,16 +335,17 @@ struct TextServer::Impl : std::enable_shared_from_this<Impl> {
 
   asio::awaitable<void> accept_loop() {
     auto self = shared_from_this();
-    co_await listener.accept_loop(acceptor, [this](Socket sock, net::Admission admission) { serve(std::move(sock), std::move(admission)); });
+    co_await listener.accept_loop(acceptor, [this](std::shared_ptr<net::Connection> c) { serve(std::move(c)); });
   }
 
-  void serve(Socket sock, net::Admission admission) {
-    auto s = std::make_shared<Socket>(std::move(sock));
+  // A client stays pending in the listener (the oldest gives way in a flood of connections)
+  // until its first command line.
+  void serve(std::shared_ptr<net::Connection> c) {
     {
       std::lock_guard lock(mu);
       if (stopped) return;
-      const Pid pid = rt.spawn([s, router = router, weak = weak_from_this(), admission](Process& p) -> Task<> {
-        co_await serve_client(p, s, router);
+      const Pid pid = rt.spawn([c, router = router, weak = weak_from_this()](Process& p) -> Task<> {
+        co_await serve_client(p, c, router);
         if (auto impl = weak.lock()) {
           std::lock_guard l(impl->mu);
           impl->clients.erase(p.pid());

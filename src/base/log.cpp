@@ -197,6 +197,7 @@ void set_limit_period(std::chrono::milliseconds period) {
   Limiter& lim = limiter();
   std::lock_guard lock(lim.mu);
   lim.period = period;
+  lim.windows.clear();
 }
 
 }  // namespace hypha::log

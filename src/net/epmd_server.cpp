@@ -36,15 +36,15 @@ struct EpmdServer::State : std::enable_shared_from_this<EpmdServer::State> {
   explicit State(asio::any_io_executor e) : ex(e), acceptor(e) {}
   asio::any_io_executor ex;
   tcp::acceptor acceptor;
-  Listener listener{"epmd", "", kMaxConnections};
+  Listener listener{"epmd", "", ListenerLimits{kMaxConnections, 256, 64}};
   std::uint16_t port = 0;
   mutable std::mutex mu;
   std::map<std::string, NodeEntry> nodes;
   std::uint32_t next_creation = std::random_device{}() | 1;
-  std::vector<std::weak_ptr<tcp::socket>> open;  // registrations, closed on stop()
+  std::vector<std::weak_ptr<Connection>> open;  // registrations, closed on stop()
 
   asio::awaitable<void> accept_loop();
-  asio::awaitable<void> serve(std::shared_ptr<tcp::socket> sock, Admission admission);
+  asio::awaitable<void> serve(std::shared_ptr<Connection> conn);
   asio::awaitable<Result<Bytes, std::string>> read_request(tcp::socket& sock);
   void refuse(const std::string& source, const std::string& reason);
 };
@@ -52,8 +52,8 @@ struct EpmdServer::State : std::enable_shared_from_this<EpmdServer::State> {
 
 asio::awaitable<void> EpmdServer::State::accept_loop() {
   auto self = shared_from_this();
-  co_await listener.accept_loop(acceptor, [this](tcp::socket sock, Admission a) {
-    asio::co_spawn(ex, serve(std::make_shared<tcp::socket>(std::move(sock)), std::move(a)), asio::detached);
+  co_await listener.accept_loop(acceptor, [this](std::shared_ptr<Connection> c) {
+    asio::co_spawn(ex, serve(std::move(c)), asio::detached);
   });
 }
 
@@ -82,9 +82,12 @@ void EpmdServer::State::refuse(const std::string& source, const std::string& rea
                {{"source", source}, {"reason", reason}});
 }
 
-asio::awaitable<void> EpmdServer::State::serve(std::shared_ptr<tcp::socket> sock, Admission admission) {
+// A connection stays pending in the listener (the oldest gives way in a flood) until it holds a
+// registration.
+asio::awaitable<void> EpmdServer::State::serve(std::shared_ptr<Connection> conn) {
   auto self = shared_from_this();
-  const std::string source = source_of(*sock);
+  tcp::socket* sock = &conn->socket();
+  const std::string& source = conn->source();
   auto request = co_await read_request(*sock);
   if (!request) {
     refuse(source, request.error());
@@ -123,10 +126,10 @@ asio::awaitable<void> EpmdServer::State::serve(std::shared_ptr<tcp::socket> sock
       {
         std::lock_guard lock(mu);
         if (!nodes.count(e.name)) {
+          open.push_back(conn);
           nodes.emplace(e.name, e);
           creation = next_creation++;
           if (next_creation == 0) next_creation = 1;
-          open.push_back(sock);
           ok = true;
         }
       }
@@ -134,6 +137,7 @@ asio::awaitable<void> EpmdServer::State::serve(std::shared_ptr<tcp::socket> sock
       put32(resp, creation);
       co_await asio::async_write(*sock, asio::buffer(resp), asio::redirect_error(use_awaitable, ec));
       if (!ok || ec) co_return;
+      conn->settle();
       // Registered while this connection stays open.
       std::array<std::uint8_t, 64> sink;
       while (!ec) co_await sock->async_read_some(asio::buffer(sink), asio::redirect_error(use_awaitable, ec));
@@ -220,7 +224,7 @@ void EpmdServer::stop() {
     st->acceptor.close(ec);
     std::lock_guard lock(st->mu);
     for (auto& w : st->open)
-      if (auto s = w.lock()) s->close(ec);
+      if (auto c = w.lock()) c->socket().close(ec);
     st->open.clear();
   });
 }

@@ -4,9 +4,13 @@
 #include <asio/steady_timer.hpp>
 #include <asio/use_awaitable.hpp>
 #include <sys/resource.h>
+#include <sys/socket.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
+#include <list>
+#include <mutex>
 
 #include "hypha/base/log.hpp"
 
@@ -28,6 +32,14 @@ bool resource_exhausted(const asio::error_code& ec) {
 }
 }  // namespace
 
+struct Connection::State {
+  std::string name, node;
+  ListenerLimits limits;
+  std::mutex mu;
+  std::size_t open = 0;             // under mu
+  std::list<Connection*> pending;   // under mu, oldest first
+};
+
 std::string source_of(const asio::ip::tcp::socket& sock) {
   asio::error_code ec;
   const auto ep = sock.remote_endpoint(ec);
@@ -37,28 +49,94 @@ std::string source_of(const asio::ip::tcp::socket& sock) {
 std::size_t descriptor_reserve() { return std::max<std::size_t>(32, soft_descriptor_limit() / 8); }
 std::size_t accepted_connections() { return g_accepted.load(); }
 
-Listener::Listener(std::string name, std::string node, std::size_t max_connections)
-    : name_(std::move(name)), node_(std::move(node)), max_(max_connections) {}
+Connection::Connection(asio::ip::tcp::socket sock, std::string source, std::shared_ptr<State> st)
+    : sock_(std::move(sock)), source_(std::move(source)), st_(std::move(st)) {}
 
-Admission Listener::admit() {
-  // Checked now, not cached: a test or an operator may change the limit while the node runs.
-  const std::size_t limit = soft_descriptor_limit();
-  const std::size_t process_cap = limit > descriptor_reserve() ? limit - descriptor_reserve() : 0;
-  if (open_->load() >= max_ || g_accepted.load() >= process_cap) return {};
-  struct Slot {
-    std::shared_ptr<std::atomic<std::size_t>> open;
-    explicit Slot(std::shared_ptr<std::atomic<std::size_t>> o) : open(std::move(o)) {
-      open->fetch_add(1);
+// Leaves the lists before the socket (a member) closes: an eviction never reaches a descriptor
+// that was closed and maybe reused.
+Connection::~Connection() {
+  {
+    std::lock_guard lock(st_->mu);
+    if (pending_) st_->pending.remove(this);
+    --st_->open;
+  }
+  g_accepted.fetch_sub(1);
+}
+
+void Connection::settle() {
+  std::lock_guard lock(st_->mu);
+  if (!std::exchange(pending_, false)) return;
+  st_->pending.remove(this);
+}
+
+bool Connection::evicted() const {
+  std::lock_guard lock(st_->mu);
+  return evicted_;
+}
+
+Listener::Listener(std::string name, std::string node, ListenerLimits limits)
+    : st_(std::make_shared<Connection::State>()) {
+  st_->name = std::move(name);
+  st_->node = std::move(node);
+  st_->limits = limits;
+}
+
+std::size_t Listener::open() const {
+  std::lock_guard lock(st_->mu);
+  return st_->open;
+}
+
+std::shared_ptr<Connection> Listener::admit(asio::ip::tcp::socket sock) {
+  auto& st = *st_;
+  const std::string source = source_of(sock);
+  // Descriptors are handed out lowest first, so an accepted one numbered N means N are open.
+  const std::size_t limit = soft_descriptor_limit(), reserve = descriptor_reserve();
+  const bool descriptors_low = g_accepted.load() + reserve >= limit ||
+                               static_cast<std::size_t>(sock.native_handle()) + reserve >= limit;
+  std::string why, evicted_source;
+  {
+    std::lock_guard lock(st.mu);
+    const bool full = st.open >= st.limits.max_connections || descriptors_low;
+    const auto same_source = static_cast<std::size_t>(
+        std::count_if(st.pending.begin(), st.pending.end(), [&](Connection* c) { return c->source_ == source; }));
+    auto victim = st.pending.end();
+    if (same_source >= st.limits.max_pending_per_source)
+      victim = std::find_if(st.pending.begin(), st.pending.end(), [&](Connection* c) { return c->source_ == source; });
+    else if (st.pending.size() >= st.limits.max_pending || full)
+      victim = st.pending.begin();
+    if (victim != st.pending.end()) {
+      Connection* v = *victim;
+      v->evicted_ = true;
+      v->pending_ = false;
+      ::shutdown(v->sock_.native_handle(), SHUT_RDWR);  // it closes (and leaves the count) when its owner ends
+      st.pending.erase(victim);
+      evicted_source = v->source_;
+      why = full ? "connection limit: the oldest unsettled connection gave way"
+                 : same_source >= st.limits.max_pending_per_source
+                     ? "too many unsettled connections from one source: the oldest gave way"
+                     : "too many unsettled connections: the oldest gave way";
+    } else if (full) {
+      why = "connection limit (" + std::to_string(st.limits.max_connections) + " on this listener, " +
+            std::to_string(g_accepted.load()) + " accepted in all, descriptor limit " + std::to_string(limit) + ")";
+    }
+    if (victim == st.pending.end() && full) {
+      // nothing to evict: refused below
+    } else {
+      ++st.open;
       g_accepted.fetch_add(1);
+      auto c = std::shared_ptr<Connection>(new Connection(std::move(sock), source, st_));
+      st.pending.push_back(c.get());
+      if (!evicted_source.empty())
+        log::limited(log::Level::Warn, st.node, "connection_evicted", st.name + " " + evicted_source,
+                     {{"listener", st.name}, {"source", evicted_source}, {"reason", why}});
+      return c;
     }
-    ~Slot() {
-      open->fetch_sub(1);
-      g_accepted.fetch_sub(1);
-    }
-  };
-  Admission a;
-  a.slot_ = std::make_shared<Slot>(open_);
-  return a;
+  }
+  log::limited(log::Level::Warn, st.node, "connection_refused", st.name + " " + source + " full",
+               {{"listener", st.name}, {"source", source}, {"reason", why}});
+  asio::error_code ignored;
+  sock.close(ignored);
+  return nullptr;
 }
 
 asio::awaitable<void> Listener::accept_loop(asio::ip::tcp::acceptor& acceptor, Serve serve) {
@@ -70,8 +148,8 @@ asio::awaitable<void> Listener::accept_loop(asio::ip::tcp::acceptor& acceptor, S
     if (ec) {
       if (!acceptor.is_open() || ec == asio::error::operation_aborted) co_return;
       const bool exhausted = resource_exhausted(ec);
-      log::limited(log::Level::Warn, node_, "accept_failed", name_ + " " + ec.message(),
-                   {{"listener", name_}, {"reason", ec.message()},
+      log::limited(log::Level::Warn, st_->node, "accept_failed", st_->name + " " + ec.message(),
+                   {{"listener", st_->name}, {"reason", ec.message()},
                     {"effect", exhausted ? "accepting paused, then retried" : "retried"}});
       asio::steady_timer pause(acceptor.get_executor(), exhausted ? backoff : 10ms);
       co_await pause.async_wait(asio::redirect_error(asio::use_awaitable, ec));
@@ -79,18 +157,7 @@ asio::awaitable<void> Listener::accept_loop(asio::ip::tcp::acceptor& acceptor, S
       continue;
     }
     backoff = 10ms;
-    Admission a = admit();
-    if (!a) {
-      const std::string source = source_of(sock);
-      log::limited(log::Level::Warn, node_, "connection_refused", name_ + " " + source + " full",
-                   {{"listener", name_}, {"source", source},
-                    {"reason", "connection limit (" + std::to_string(max_) + " on this listener, " +
-                                   std::to_string(accepted_connections()) + " accepted in all)"}});
-      asio::error_code ignored;
-      sock.close(ignored);
-      continue;
-    }
-    serve(std::move(sock), std::move(a));
+    if (auto c = admit(std::move(sock))) serve(std::move(c));
   }
 }
 

@@ -79,7 +79,8 @@ Result<bool, std::string> Node::Impl::start() {
   if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
   if (ec) return unexpected("cannot listen for distribution: " + ec.message());
   listen_port = acceptor.local_endpoint().port();
-  listener.emplace("distribution", std::string(self_name.text()), opts.max_connections);
+  listener.emplace("distribution", std::string(self_name.text()),
+                   net::ListenerLimits{opts.max_connections, opts.max_handshakes, opts.max_handshakes_per_source});
 
   if (opts.publish) {
     auto register_once = [&] {
@@ -120,6 +121,7 @@ Result<bool, std::string> Node::Impl::start() {
   rt->set_group_leader(rt->spawn(io_server_process()));
 
   asio::co_spawn(io, accept_loop(), asio::detached);
+  asio::co_spawn(io, flush_log_summaries(), asio::detached);
   if (opts.publish) asio::co_spawn(io, watch_epmd(), asio::detached);
   log_event(2, "node_started", {{"port", std::to_string(listen_port)},
                                {"epmd", serving_epmd ? "embedded" : "external"},
@@ -168,6 +170,18 @@ void Node::Impl::stop() {
   io.stop();
   if (io_thread.joinable()) io_thread.join();
   rt.reset();
+}
+
+// Rate-limited log lines hold counts back; this tells them once their period is over, so the
+// size of a flood that stopped is logged too.
+asio::awaitable<void> Node::Impl::flush_log_summaries() {
+  asio::steady_timer timer(io);
+  while (!stopping) {
+    timer.expires_after(std::chrono::milliseconds(100));
+    asio::error_code ec;
+    co_await timer.async_wait(asio::redirect_error(use_awaitable, ec));
+    log::flush_suppressed();
+  }
 }
 
 // ---------------------------------------------------------------------------------- EPMD
@@ -302,57 +316,20 @@ asio::awaitable<void> Node::Impl::connect_attempt(Atom node, std::uint64_t attem
 }
 
 asio::awaitable<void> Node::Impl::accept_loop() {
-  co_await listener->accept_loop(acceptor, [this](tcp::socket sock, net::Admission admission) {
-    asio::co_spawn(io, accept_one(std::move(sock), std::move(admission)), asio::detached);
+  co_await listener->accept_loop(acceptor, [this](std::shared_ptr<net::Connection> c) {
+    asio::co_spawn(io, accept_one(std::move(c)), asio::detached);
   });
 }
 
-// Handshakes that have not authenticated are bounded in number, in all and per source: past a
-// bound the oldest gives way (its socket is shut down, so its handshake fails at once). A flood
-// then costs the flooder its own older attempts, while a real peer's handshake, which takes
-// milliseconds, gets through; each attempt also ends after setup_timeout.
-std::shared_ptr<Node::Impl::Handshake> Node::Impl::begin_handshake(tcp::socket& sock, const std::string& source) {
-  auto h = std::make_shared<Handshake>(Handshake{source, sock.native_handle(), false});
-  std::shared_ptr<Handshake> evicted;
-  {
-    std::lock_guard lock(hs_mu);
-    const auto same_source = std::count_if(handshakes.begin(), handshakes.end(),
-                                           [&](const auto& o) { return o->source == source; });
-    auto victim = handshakes.end();
-    if (static_cast<std::size_t>(same_source) >= opts.max_handshakes_per_source)
-      victim = std::find_if(handshakes.begin(), handshakes.end(), [&](const auto& o) { return o->source == source; });
-    else if (handshakes.size() >= opts.max_handshakes)
-      victim = handshakes.begin();
-    if (victim != handshakes.end()) {
-      evicted = *victim;
-      evicted->evicted = true;
-      ::shutdown(evicted->fd, SHUT_RDWR);  // under hs_mu: its owner closes the descriptor only after leaving the list
-      handshakes.erase(victim);
-    }
-    handshakes.push_back(h);
-  }
-  if (evicted)
-    log::limited(log::Level::Warn, self_name.text(), "handshake_evicted", evicted->source,
-                 {{"source", evicted->source},
-                  {"reason", "too many unauthenticated handshakes (" + std::to_string(opts.max_handshakes) + " in all, " +
-                                 std::to_string(opts.max_handshakes_per_source) + " per source): the oldest gave way"}});
-  return h;
-}
-
-void Node::Impl::end_handshake(const std::shared_ptr<Handshake>& h) {
-  std::lock_guard lock(hs_mu);
-  handshakes.remove(h);
-}
-
-asio::awaitable<void> Node::Impl::accept_one(tcp::socket sock, net::Admission admission) {
-  const std::string source = net::source_of(sock);
-  const auto handshake = begin_handshake(sock, source);
+// The connection stays pending in the listener (so that a flood of handshakes makes the oldest
+// give way) until the peer has proved the cookie; each attempt also ends after setup_timeout.
+asio::awaitable<void> Node::Impl::accept_one(std::shared_ptr<net::Connection> c) {
+  tcp::socket& sock = c->socket();
   asio::steady_timer timer(io, opts.setup_timeout);
   auto decide_fn = [this](const net::PeerInfo& peer) { return decide(peer); };
   auto outcome = co_await (net::handshake_accept(sock, hs, decide_fn) || timer.async_wait(use_awaitable));
-  end_handshake(handshake);
   std::string failure;
-  if (handshake->evicted) failure = "too many unauthenticated handshakes: evicted";
+  if (c->evicted()) failure = "too many unauthenticated handshakes: this one gave way";
   else if (outcome.index() == 1) failure = "handshake timed out";
   else if (!std::get<0>(outcome)) failure = std::get<0>(outcome).error();
   if (failure.empty()) {
@@ -360,13 +337,14 @@ asio::awaitable<void> Node::Impl::accept_one(tcp::socket sock, net::Admission ad
     // The peer proved the cookie: only now does its name become an atom.
     auto name = Atom::make(info.name, Atom::Source::Peer);
     if (name) {
-      establish(*name, std::move(sock), info, 0, std::move(admission));
+      c->settle();
+      establish(*name, std::move(sock), info, 0, std::move(c));
       co_return;
     }
     failure = "cannot make the peer's name an atom: " + name.error();
   }
-  log::limited(log::Level::Warn, self_name.text(), "connection_refused", source + " " + log::reason_class(failure),
-               {{"source", source}, {"reason", failure}});
+  log::limited(log::Level::Warn, self_name.text(), "connection_refused", c->source() + " " + log::reason_class(failure),
+               {{"source", c->source()}, {"reason", failure}});
 }
 
 net::AcceptStatus Node::Impl::decide(const net::PeerInfo& info) {
@@ -388,7 +366,7 @@ net::AcceptStatus Node::Impl::decide(const net::PeerInfo& info) {
 }
 
 void Node::Impl::establish(Atom node, tcp::socket sock, const net::PeerInfo& info, std::uint64_t attempt,
-                           net::Admission admission) {
+                           std::shared_ptr<net::Connection> accepted) {
   auto conn = std::make_shared<net::DistConnection>(
       std::move(sock), opts.net_ticktime, net::ConnectionLimits{opts.max_frame, opts.max_send_queue, opts.max_send_wait});
   std::vector<std::function<void(bool)>> waiters;
@@ -432,7 +410,7 @@ void Node::Impl::establish(Atom node, tcp::socket sock, const net::PeerInfo& inf
   if (replaced) replaced->close("replaced by a new connection");
   auto in = std::make_shared<Inbound>();
   in->atom_budget = opts.max_new_atoms_per_peer;
-  in->admission = std::move(admission);
+  in->accepted = std::move(accepted);
   conn->start([this, node, in](std::span<const std::uint8_t> packet) { dispatch(node, packet, *in); },
               [this, node, weak = std::weak_ptr<net::DistConnection>(conn)](const std::string& reason) {
                 if (auto c = weak.lock()) connection_lost(node, c, reason);

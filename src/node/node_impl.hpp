@@ -32,7 +32,7 @@ using AtomCache = net::AtomCache;
 struct Inbound {
   AtomCache cache;
   std::size_t atom_budget = 0;  // new atoms this peer may still add to the table
-  net::Admission admission;     // an accepted connection's place in the listener's count
+  std::shared_ptr<net::Connection> accepted;  // an accepted connection's place in the listener's count
 };
 
 // One other node: a connection being set up or up, and what depends on it.
@@ -90,19 +90,12 @@ struct Node::Impl : RemoteTransport {
   // stopped or died), serves EPMD here if the port is free and registers again.
   asio::awaitable<void> watch_epmd();
   void serve_epmd_if_free();
-  asio::awaitable<void> accept_one(asio::ip::tcp::socket sock, net::Admission admission);
-  // An accepted connection that has not authenticated yet (see begin_handshake).
-  struct Handshake {
-    std::string source;
-    int fd;
-    bool evicted;  // under hs_mu
-  };
-  std::shared_ptr<Handshake> begin_handshake(asio::ip::tcp::socket& sock, const std::string& source);
-  void end_handshake(const std::shared_ptr<Handshake>& h);
+  asio::awaitable<void> flush_log_summaries();
+  asio::awaitable<void> accept_one(std::shared_ptr<net::Connection> c);
   net::AcceptStatus decide(const net::PeerInfo& peer);
   // `attempt`: ours that succeeded, or 0 for an accepted connection.
   void establish(Atom node, asio::ip::tcp::socket sock, const net::PeerInfo& info, std::uint64_t attempt,
-                 net::Admission admission = {});
+                 std::shared_ptr<net::Connection> accepted = nullptr);
   // Gives up a pending peer if `owner` (and for Connecting, `attempt`) still owns it.
   void fail_attempt(Atom node, Peer::Owner owner, std::uint64_t attempt, const std::string& reason);
   void connection_lost(Atom node, const std::shared_ptr<net::DistConnection>& conn, const std::string& reason);
@@ -197,8 +190,6 @@ struct Node::Impl : RemoteTransport {
   net::EpmdRegistration registration;
   asio::ip::tcp::acceptor acceptor{io};
   std::optional<net::Listener> listener;
-  std::mutex hs_mu;
-  std::list<std::shared_ptr<Handshake>> handshakes;  // under hs_mu, oldest first
   std::uint16_t listen_port = 0;
 
   std::unique_ptr<Runtime> rt;

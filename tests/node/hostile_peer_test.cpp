@@ -2,11 +2,21 @@
 // case must leave the node serving its other peers, with bounded memory and a log line.
 #include <gtest/gtest.h>
 
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <unistd.h>
+
 #include <chrono>
+#include <filesystem>
+#include <thread>
 #include <string>
 #include <vector>
 
 #include "hypha/base/log.hpp"
+#include "hypha/net/listener.hpp"
 #include "hypha/node/node.hpp"
 #include "log_capture.hpp"
 #include "raw_peer.hpp"
@@ -156,6 +166,169 @@ TEST_F(HostilePeer, AStalledHandshakeDoesNotBlockTheRealNodeOfThatName) {
   EXPECT_TRUE(z.ping(a.name(), 3s));  // well within the 7 s the squatter's handshake may last
   EXPECT_LT(std::chrono::steady_clock::now() - t0, 3s);
   EXPECT_TRUE(a.ping(z.name(), 3s));
+}
+
+// Connections held open by another process (so that they count against its descriptors, not
+// ours): `count` to each of `ports` on 127.0.0.1, silent until the flood is destroyed. The
+// child uses only system calls (it is forked from a threaded process).
+class Flood {
+ public:
+  // Forks the flooder; it connects when told (go), so that this process may lower its own
+  // descriptor limit in between.
+  Flood(std::initializer_list<std::uint16_t> ports, int count) {
+    int go[2], done[2];
+    EXPECT_EQ(::pipe(go), 0);
+    EXPECT_EQ(::pipe(done), 0);
+    std::vector<std::uint16_t> ps(ports);
+    pid_ = ::fork();
+    if (pid_ == 0) {
+      rlimit rl{4096, 4096};
+      ::setrlimit(RLIMIT_NOFILE, &rl);
+      char byte = 0;
+      (void)!::read(go[0], &byte, 1);
+      for (std::uint16_t port : ps)
+        for (int i = 0; i < count; ++i) {
+          const int s = ::socket(AF_INET, SOCK_STREAM, 0);
+          sockaddr_in sa{};
+          sa.sin_family = AF_INET;
+          sa.sin_port = htons(port);
+          sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+          ::connect(s, reinterpret_cast<sockaddr*>(&sa), sizeof sa);
+        }
+      (void)!::write(done[1], &byte, 1);
+      for (;;) ::pause();
+    }
+    ::close(go[0]);
+    ::close(done[1]);
+    go_ = go[1];
+    done_ = done[0];
+  }
+  // Connects them all; returns once they are.
+  void go() {
+    const char byte = 1;
+    EXPECT_EQ(::write(go_, &byte, 1), 1);
+    char got = 0;
+    EXPECT_EQ(::read(done_, &got, 1), 1);
+  }
+  ~Flood() {
+    ::kill(pid_, SIGKILL);
+    ::waitpid(pid_, nullptr, 0);
+    ::close(go_);
+    ::close(done_);
+  }
+
+ private:
+  pid_t pid_ = -1;
+  int go_ = -1, done_ = -1;
+};
+
+// Open descriptors, the one that lists them included.
+std::size_t open_descriptors() {
+  std::size_t n = 0;
+  for ([[maybe_unused]] const auto& e : std::filesystem::directory_iterator("/proc/self/fd")) ++n;
+  return n;
+}
+
+// CPU time this process used (user and system), for telling a spinning loop from a waiting one.
+std::chrono::microseconds cpu_time() {
+  rusage ru{};
+  ::getrusage(RUSAGE_SELF, &ru);
+  auto us = [](const timeval& t) { return std::chrono::seconds(t.tv_sec) + std::chrono::microseconds(t.tv_usec); };
+  return std::chrono::duration_cast<std::chrono::microseconds>(us(ru.ru_utime) + us(ru.ru_stime));
+}
+
+// Lowers this test process's soft descriptor limit for the test's duration.
+struct DescriptorLimit {
+  rlimit saved{};
+  explicit DescriptorLimit(std::size_t soft) {
+    ::getrlimit(RLIMIT_NOFILE, &saved);
+    rlimit lowered = saved;
+    lowered.rlim_cur = soft;
+    EXPECT_EQ(::setrlimit(RLIMIT_NOFILE, &lowered), 0);
+  }
+  ~DescriptorLimit() { ::setrlimit(RLIMIT_NOFILE, &saved); }
+};
+
+TEST_F(HostilePeer, SilentConnectionsCannotTakeTheDescriptorsTheNodeNeedsForItsPeers) {
+  // Handshake bounds as high as the descriptors: what holds the flood here is the descriptor
+  // reserve (the next test has the bounds themselves).
+  NodeOptions o;
+  o.max_handshakes = o.max_handshakes_per_source = 10000;
+  Node& a = start("a", o);
+  Node& b = start("b", o);
+  LogCapture logs;
+  // More silent connections than the limit allows, to the distribution port and the EPMD.
+  Flood flood({a.port(), epmd}, 400);
+  const std::size_t limit = open_descriptors() + 300;
+  DescriptorLimit lowered(limit);
+  flood.go();
+  EXPECT_TRUE(logs.wait_for({"event=connection_evicted", "listener=distribution", "connection limit"}, kWait));
+  EXPECT_TRUE(logs.wait_for({"event=connection_evicted", "listener=epmd"}, kWait));
+  EXPECT_LT(open_descriptors(), limit);
+  // The node still reaches its peers: a new outgoing connection, and a new incoming one.
+  EXPECT_TRUE(a.ping(b.name(), 3s));
+  Node& c = start("c");  // registers with the flooded EPMD, then connects to a
+  EXPECT_TRUE(c.ping(a.name(), 3s));
+}
+
+TEST_F(HostilePeer, AcceptingPausesWhenDescriptorsRunOutInsteadOfSpinning) {
+  Node& a = start("a");
+  Node& b = start("b");
+  LogCapture logs;
+  {
+    Flood flood({a.port()}, 20);
+    DescriptorLimit lowered(open_descriptors() + 16);
+    std::vector<int> filler;  // every descriptor left, taken: accept() fails with EMFILE
+    for (int fd; (fd = ::open("/dev/null", O_RDONLY)) >= 0;) filler.push_back(fd);
+    flood.go();
+    ASSERT_TRUE(logs.wait_for({"event=accept_failed", "listener=distribution"}, kWait));
+    const auto cpu0 = cpu_time();
+    const auto t0 = std::chrono::steady_clock::now();
+    // A loop retrying at once would use a core (or two) all the while.
+    while (std::chrono::steady_clock::now() - t0 < 500ms) std::this_thread::sleep_for(10ms);
+    EXPECT_LT(cpu_time() - cpu0, 150ms);
+    EXPECT_EQ(logs.count({"node=a@", "event=accept_failed", "listener=distribution"}), 1u)  // once per episode, not per attempt
+        << ::testing::PrintToString(logs.lines());
+    for (int fd : filler) ::close(fd);
+  }
+  EXPECT_TRUE(b.ping(a.name(), 3s));  // descriptors back: accepting again
+}
+
+TEST_F(HostilePeer, UnauthenticatedHandshakesAreBoundedAndTheOldestGivesWay) {
+  NodeOptions o;
+  o.max_handshakes = 8;
+  o.max_handshakes_per_source = 4;
+  Node& a = start("a", o);
+  LogCapture logs;
+  std::vector<std::unique_ptr<RawPeer>> stalled;
+  for (int i = 0; i < 6; ++i) {
+    stalled.push_back(std::make_unique<RawPeer>());
+    stalled.back()->send_name_only(a.port(), "stall" + std::to_string(i) + "@127.0.0.1");
+    ASSERT_EQ(stalled.back()->read_status(), "ok");
+  }
+  // The first two made room for the last two (4 per source): the node closed them.
+  EXPECT_TRUE(stalled[0]->closed_by_peer(kWait));
+  EXPECT_TRUE(stalled[1]->closed_by_peer(kWait));
+  EXPECT_TRUE(logs.wait_for({"event=connection_evicted", "listener=distribution", "source=127.0.0.1"}, kWait));
+  // A real peer gets in at once however many stall.
+  Node& b = start("b");
+  EXPECT_TRUE(b.ping(a.name(), 3s));
+}
+
+TEST_F(HostilePeer, WrongCookiesAreLoggedOnceThenCounted) {
+  Node& a = start("a");
+  LogCapture logs;
+  log::set_limit_period(200ms);
+  for (int i = 0; i < 200; ++i) {
+    RawPeer raw;
+    raw.name = "guess" + std::to_string(i) + "@127.0.0.1";
+    ASSERT_FALSE(raw.connect(a.port(), std::string(a.name().text()), "wrong"));
+  }
+  const std::size_t lines = logs.count({"event=connection_refused", "wrong cookie"});
+  EXPECT_GE(lines, 1u);
+  EXPECT_LT(lines, 50u);
+  // The rest are told as a count once the period is over (the node's timer flushes them).
+  EXPECT_TRUE(logs.wait_for({"event=connection_refused", "suppressed="}, kWait));
 }
 
 }  // namespace

@@ -25,6 +25,7 @@ struct LogCapture {
 
   explicit LogCapture(log::Level level = log::Level::Warn) {
     log::set_level(level);
+    log::set_limit_period(std::chrono::seconds(10));  // what earlier tests logged is not held against this one
     log::set_sink([s = s](const std::string& l) {
       std::lock_guard lock(s->mu);
       s->lines.push_back(l);

@@ -44,7 +44,7 @@ void flush_suppressed();
 // (at most 48 characters), with digits dropped ("frame of 123 bytes" and "frame of 456 bytes" are
 // one class).
 std::string reason_class(std::string_view reason);
-// The period of limited() (default 10 s); tests shorten it.
+// The period of limited() (default 10 s); every key starts afresh. Tests shorten it.
 void set_limit_period(std::chrono::milliseconds period);
 
 }  // namespace hypha::log
