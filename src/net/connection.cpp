@@ -45,11 +45,43 @@ void DistConnection::start(PacketFn on_packet, ClosedFn on_closed) {
   asio::co_spawn(sock_.get_executor(), [self]() { return self->tick_loop(); }, asio::detached);
 }
 
+namespace {
+std::atomic<std::size_t> g_partial{0};
+constexpr std::size_t kReadBuffer = 1024 * 1024;
+
+// A read buffer's bytes beyond kReadBuffer, counted in g_partial while it lives.
+struct ReadBuffer {
+  Frame bytes = Frame(kReadBuffer);
+  ~ReadBuffer() { g_partial.fetch_sub(bytes.size() - kReadBuffer); }
+  // Grows to `size` if the process-wide cap allows; the first `keep` bytes are kept.
+  bool grow(std::size_t size, std::size_t keep, std::size_t cap) {
+    const std::size_t extra = size - bytes.size();
+    if (g_partial.fetch_add(extra) + extra > cap) {
+      g_partial.fetch_sub(extra);
+      return false;
+    }
+    Frame bigger(size);
+    std::copy(bytes.begin(), bytes.begin() + static_cast<std::ptrdiff_t>(keep), bigger.begin());
+    bytes.swap(bigger);
+    return true;
+  }
+  void shrink() {
+    if (bytes.size() == kReadBuffer) return;
+    g_partial.fetch_sub(bytes.size() - kReadBuffer);
+    Frame(kReadBuffer).swap(bytes);
+  }
+};
+}  // namespace
+
+std::size_t partial_frame_bytes() noexcept { return g_partial.load(); }
+
 // Reads into one 1 MiB buffer and hands out every complete frame in it, so a burst of small messages
-// costs one system call, not two per message; frames are passed without copying.
+// costs one system call, not two per message; frames are passed without copying. A frame larger
+// than the buffer makes it grow with the bytes that arrive (doubling, up to the frame's size).
 asio::awaitable<void> DistConnection::read_loop() {
   auto self = shared_from_this();
-  std::vector<std::uint8_t> buf(1024 * 1024);
+  ReadBuffer rb;
+  Frame& buf = rb.bytes;
   std::size_t begin = 0, end = 0;  // unconsumed bytes: buf[begin, end)
   for (;;) {
     // Hand out complete frames.
@@ -60,16 +92,25 @@ asio::awaitable<void> DistConnection::read_loop() {
         co_return;
       }
       if (end - begin < 4 + len) {
-        if (4 + len > buf.size()) {  // a frame larger than the buffer: make room for it
-          std::vector<std::uint8_t> bigger(4 + len);
-          std::copy(buf.begin() + static_cast<std::ptrdiff_t>(begin), buf.begin() + static_cast<std::ptrdiff_t>(end),
-                    bigger.begin());
-          end -= begin;
-          begin = 0;
-          buf.swap(bigger);
+        if (partial_since_.load(std::memory_order_relaxed) == 0)
+          partial_since_.store(Clock::now().time_since_epoch().count(), std::memory_order_relaxed);
+        if (4 + len > buf.size()) {
+          if (begin > 0) {  // the frame to the front, then grow once what arrived fills the buffer
+            std::copy(buf.begin() + static_cast<std::ptrdiff_t>(begin), buf.begin() + static_cast<std::ptrdiff_t>(end),
+                      buf.begin());
+            end -= begin;
+            begin = 0;
+          }
+          if (end == buf.size() && !rb.grow(std::min(4 + len, buf.size() * 2), end, limits_.max_partial_total)) {
+            shut("frame of " + std::to_string(len) + " bytes refused: partial frames of all connections hold " +
+                 std::to_string(partial_frame_bytes()) + " bytes, the limit is " +
+                 std::to_string(limits_.max_partial_total));
+            co_return;
+          }
         }
         break;
       }
+      partial_since_.store(0, std::memory_order_relaxed);
       const std::span<const std::uint8_t> frame(&buf[begin + 4], len);
       begin += 4 + len;
       if (len == 0) continue;  // a tick
@@ -84,6 +125,7 @@ asio::awaitable<void> DistConnection::read_loop() {
     }
     if (begin == end) {
       begin = end = 0;
+      rb.shrink();  // a large frame's memory goes back once it has been handled
     } else if (buf.size() - end < 4096 || begin > buf.size() / 2) {
       std::copy(buf.begin() + static_cast<std::ptrdiff_t>(begin), buf.begin() + static_cast<std::ptrdiff_t>(end), buf.begin());
       end -= begin;
@@ -112,6 +154,12 @@ asio::awaitable<void> DistConnection::tick_loop() {
     const auto now = Clock::now();
     if (now - last_read_ > ticktime_) {
       shut("net_tick_timeout: nothing received for " + std::to_string(ticktime_.count()) + " ms");
+      co_return;
+    }
+    // Bytes that trickle in keep last_read_ fresh: a frame that stays incomplete is cut too.
+    const auto partial = partial_since_.load(std::memory_order_relaxed);
+    if (partial != 0 && now - Clock::time_point(Clock::duration(partial)) > ticktime_) {
+      shut("partial frame stalled: incomplete for more than " + std::to_string(ticktime_.count()) + " ms");
       co_return;
     }
     if (now - Clock::time_point(Clock::duration(last_write_.load())) >= interval)

@@ -206,6 +206,7 @@ void Node::Impl::spawn_request(const Pid& from, const Pid& group_leader, Atom no
 void Node::Impl::dispatch(Atom node, std::span<const std::uint8_t> packet, Inbound& in) {
   etf::DecodeOptions dopts;
   dopts.max_bytes = opts.max_frame;
+  dopts.max_memory = opts.max_decoded_bytes;
   dopts.atom_budget = &in.atom_budget;
   const std::size_t budget_before = in.atom_budget;
   auto parsed = net::parse_packet(packet, in.cache, dopts);

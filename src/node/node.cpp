@@ -368,7 +368,8 @@ net::AcceptStatus Node::Impl::decide(const net::PeerInfo& info) {
 void Node::Impl::establish(Atom node, tcp::socket sock, const net::PeerInfo& info, std::uint64_t attempt,
                            std::shared_ptr<net::Connection> accepted) {
   auto conn = std::make_shared<net::DistConnection>(
-      std::move(sock), opts.net_ticktime, net::ConnectionLimits{opts.max_frame, opts.max_send_queue, opts.max_send_wait});
+      std::move(sock), opts.net_ticktime,
+      net::ConnectionLimits{opts.max_frame, opts.max_send_queue, opts.max_send_wait, opts.max_partial_frames});
   std::vector<std::function<void(bool)>> waiters;
   std::shared_ptr<net::DistConnection> replaced;
   {

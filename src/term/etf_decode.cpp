@@ -3,6 +3,7 @@
 #include <zlib.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <charconv>
 #include <cmath>
 #include <cstring>
@@ -30,7 +31,10 @@ class Decoder {
  public:
   Decoder(std::span<const std::uint8_t> in, const DecodeOptions& opts, std::size_t reported_base,
           std::string context)
-      : p_(in.data()), end_(in.size()), opts_(opts), base_(reported_base), context_(std::move(context)) {}
+      : p_(in.data()), end_(in.size()), opts_(opts), base_(reported_base), context_(std::move(context)),
+        budget_(std::min(opts.max_memory, in.size() > (SIZE_MAX - kBudgetSlack) / std::max<std::size_t>(opts.memory_per_byte, 1)
+                                              ? SIZE_MAX
+                                              : in.size() * opts.memory_per_byte + kBudgetSlack)) {}
 
   std::size_t pos() const { return pos_; }
   std::size_t size() const { return end_; }
@@ -202,6 +206,7 @@ class Decoder {
 
   Term tuple(std::size_t n, std::size_t depth) {
     need_items(n, 1, pos_);
+    charge(kBox + n * kSlot, pos_);
     Term* slots;
     Term t = TermAccess::make_tuple(n, slots);
     for (std::size_t i = 0; i < n; ++i) slots[i] = term(depth + 1);
@@ -217,6 +222,7 @@ class Decoder {
       if (t == tag::kString) {
         const std::size_t n = u16();
         need(n);
+        charge(kBox + n * kSlot, at);
         elems.reserve(elems.size() + n);
         for (std::size_t i = 0; i < n; ++i) elems.emplace_back(static_cast<std::int64_t>(p_[pos_ + i]));
         pos_ += n;
@@ -224,6 +230,7 @@ class Decoder {
       }
       const std::size_t n = u32();
       need_items(n, 1, at);
+      charge(kBox + n * kSlot, at);
       elems.reserve(elems.size() + n);
       for (std::size_t i = 0; i < n; ++i) elems.push_back(term(depth + 1));
       need(1);
@@ -245,6 +252,7 @@ class Decoder {
     const std::size_t at = pos_;
     const std::size_t n = u32();
     need_items(n, 2, at);
+    charge(kBox + n * 2 * kSlot, at);
     std::vector<MapEntry> entries;
     entries.reserve(n);
     for (std::size_t i = 0; i < n; ++i) {
@@ -268,6 +276,7 @@ class Decoder {
     }
     if (bits < 1 || bits > 8) fail(at, "bits in the last byte must be 1..8, found " + std::to_string(bits));
     need(n);
+    charge(kBox + n, at);
     std::uint8_t* data;
     Term t = TermAccess::make_binary(n, bits, data);
     std::memcpy(data, p_ + pos_, n);
@@ -357,11 +366,25 @@ class Decoder {
   static constexpr std::size_t kRecent = 16;
   const detail::AtomEntry* recent_[kRecent] = {};
   const std::uint8_t* p_;
+  // What the term built so far takes (estimated), against the budget (DecodeOptions).
+  void charge(std::size_t bytes, std::size_t at) {
+    used_ += bytes;
+    if (used_ > budget_) [[unlikely]] over_budget(at);
+  }
+  [[noreturn, gnu::noinline]] void over_budget(std::size_t at) {
+    fail(at, "decoded term would take more than its memory budget of " + std::to_string(budget_) + " bytes");
+  }
+  static constexpr std::size_t kBudgetSlack = 64 * 1024;
+  static constexpr std::size_t kSlot = sizeof(Term);
+  static constexpr std::size_t kBox = 32;
+
   std::size_t pos_ = 0;
   std::size_t end_;
   const DecodeOptions& opts_;
   std::size_t base_;
   std::string context_;
+  std::size_t budget_;
+  std::size_t used_ = 0;
 };
 
 Result<Term, DecodeError> decompress_and_decode(std::span<const std::uint8_t> bytes,

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "hypha/base/log.hpp"
+#include "hypha/net/connection.hpp"
 #include "hypha/net/listener.hpp"
 #include "hypha/node/node.hpp"
 #include "log_capture.hpp"
@@ -329,6 +330,96 @@ TEST_F(HostilePeer, WrongCookiesAreLoggedOnceThenCounted) {
   EXPECT_LT(lines, 50u);
   // The rest are told as a count once the period is over (the node's timer flushes them).
   EXPECT_TRUE(logs.wait_for({"event=connection_refused", "suppressed="}, kWait));
+}
+
+// True once `pred` holds, checked until kWait has passed (for state with no event to wait on,
+// such as memory given back when a connection's reader ends).
+template <class Pred>
+bool eventually(Pred pred) {
+  const auto deadline = std::chrono::steady_clock::now() + kWait;
+  while (!pred()) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::yield();
+  }
+  return true;
+}
+
+// A frame's 4-byte length, big-endian.
+std::vector<std::uint8_t> frame_header(std::size_t len) {
+  return {static_cast<std::uint8_t>(len >> 24), static_cast<std::uint8_t>(len >> 16), static_cast<std::uint8_t>(len >> 8),
+          static_cast<std::uint8_t>(len)};
+}
+
+TEST_F(HostilePeer, AFrameHeaderPinsOnlyTheBytesThatArrived) {
+  NodeOptions o;
+  o.net_ticktime = 1s;
+  Node& a = start("a", o);
+  Node& b = start("b");
+  ASSERT_TRUE(b.ping(a.name()));
+  LogCapture logs;
+  std::vector<std::unique_ptr<RawPeer>> peers;
+  for (int i = 0; i < 5; ++i) {
+    peers.push_back(std::make_unique<RawPeer>());
+    peers.back()->name = "big" + std::to_string(i) + "@127.0.0.1";
+    ASSERT_TRUE(peers.back()->connect(a.port(), std::string(a.name().text()), "cookie"));
+    auto h = frame_header(67108860);
+    h.push_back(112);
+    asio::write(peers.back()->sock, asio::buffer(h));
+  }
+  ASSERT_TRUE(b.ping(a.name()));  // the node has read what they sent by now
+  EXPECT_EQ(net::partial_frame_bytes(), 0u);  // five 64 MiB claims, one byte each: nothing beyond the read buffers
+  // 3 MiB more on one of them: its buffer grows with them, to 4 MiB at most.
+  std::vector<std::uint8_t> chunk(3u << 20, 0);
+  asio::write(peers[0]->sock, asio::buffer(chunk));
+  ASSERT_TRUE(b.ping(a.name()));
+  EXPECT_LE(net::partial_frame_bytes(), 3u << 20);
+  // Frames that never complete close their connections after the tick time, even though bytes
+  // keep trickling in.
+  for (int i = 0; i < 40 && !peers[1]->closed_by_peer(50ms); ++i) {
+    const std::uint8_t byte = 0;
+    asio::error_code ec;
+    asio::write(peers[1]->sock, asio::buffer(&byte, 1), ec);
+  }
+  EXPECT_TRUE(logs.wait_for({"event=nodedown", "partial frame stalled"}, kWait));
+  for (auto& p : peers) EXPECT_TRUE(p->closed_by_peer(kWait));
+  EXPECT_TRUE(eventually([] { return net::partial_frame_bytes() == 0; }));
+  EXPECT_TRUE(b.ping(a.name()));
+}
+
+TEST_F(HostilePeer, PartialFramesOfAllConnectionsHaveOneCap) {
+  NodeOptions o;
+  o.max_partial_frames = 4u << 20;
+  Node& a = start("a", o);
+  LogCapture logs;
+  RawPeer p1, p2;
+  p2.name = "other@127.0.0.1";
+  ASSERT_TRUE(p1.connect(a.port(), std::string(a.name().text()), "cookie"));
+  ASSERT_TRUE(p2.connect(a.port(), std::string(a.name().text()), "cookie"));
+  std::vector<std::uint8_t> part = frame_header(16u << 20);
+  part.resize(part.size() + (5u << 20), 0);
+  asio::write(p1.sock, asio::buffer(part));  // grows to 4 MiB of extra, then 8: past the cap
+  EXPECT_TRUE(p1.closed_by_peer(kWait));
+  EXPECT_TRUE(logs.wait_for({"event=nodedown", "partial frames of all connections"}, kWait));
+  EXPECT_TRUE(eventually([] { return net::partial_frame_bytes() == 0; }));
+  Node& b = start("b");
+  EXPECT_TRUE(b.ping(a.name()));
+}
+
+TEST_F(HostilePeer, AMessageThatWouldBlowUpWhenDecodedIsRefused) {
+  NodeOptions o;
+  o.max_decoded_bytes = 16u << 20;
+  Node& a = start("a", o);
+  Node& b = start("b");
+  ASSERT_TRUE(b.ping(a.name()));
+  LogCapture logs;
+  RawPeer raw;
+  ASSERT_TRUE(raw.connect(a.port(), std::string(a.name().text()), "cookie"));
+  // A list of 2 M [] is 2 MiB on the wire and 32 MiB as terms.
+  const Term big = Term::list(std::vector<Term>(2u << 20));
+  raw.reg_send("nobody", big);
+  EXPECT_TRUE(raw.closed_by_peer(kWait));
+  EXPECT_TRUE(logs.wait_for({"event=bad_packet", "memory budget"}, kWait));
+  EXPECT_TRUE(b.ping(a.name()));
 }
 
 }  // namespace

@@ -324,3 +324,28 @@ TEST(Etf, DecodePrefixReportsConsumedBytes) {
 
 }  // namespace
 }  // namespace hypha
+
+namespace hypha {
+namespace {
+
+TEST(EtfDecodeBudget, ATermThatWouldTakeFarMoreMemoryThanItsBytesIsRefused) {
+  // [[] x 100000]: 100 KiB on the wire, ~1.6 MB as terms.
+  const auto bytes = etf::encode(Term::list(std::vector<Term>(100000)));
+  etf::DecodeOptions tight;
+  tight.max_memory = 1u << 20;
+  auto refused = etf::decode(bytes, tight);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.error().reason.find("memory budget"), std::string::npos) << refused.error().reason;
+  etf::DecodeOptions per_byte;
+  per_byte.memory_per_byte = 4;  // 16 bytes per element do not fit in 4 per byte
+  EXPECT_FALSE(etf::decode(bytes, per_byte).ok());
+  EXPECT_TRUE(etf::decode(bytes).ok());  // the defaults: 16 per byte, 256 MiB
+  // Binaries cost their bytes: a 1 MiB binary fits in a 2 MiB budget.
+  const auto bin = etf::encode(Term::binary(std::string(1u << 20, 'x')));
+  etf::DecodeOptions two;
+  two.max_memory = 2u << 20;
+  EXPECT_TRUE(etf::decode(bin, two).ok());
+}
+
+}  // namespace
+}  // namespace hypha

@@ -3,7 +3,9 @@
 // declares the peer dead when nothing arrives for the tick time (net_ticktime), as OTP does.
 //
 // Limits and backpressure: a frame longer than max_frame closes the connection (the peer is
-// broken or hostile). Frames wait in an outgoing queue while the socket is busy. A process that
+// broken or hostile). Memory follows the bytes received, not the length announced: a large
+// frame's buffer doubles as its bytes arrive, the extra memory of all connections is capped
+// (max_partial_total), and a frame still incomplete after the tick time closes the connection. Frames wait in an outgoing queue while the socket is busy. A process that
 // sends past max_queued bytes is held in its send until the queue has room again, as BEAM
 // suspends a sender on a busy distribution port; if no room comes within max_send_wait, or the
 // sender cannot be held (an I/O handler, a plain thread), the peer is not keeping up and the
@@ -65,7 +67,12 @@ struct ConnectionLimits {
   std::size_t max_queued = 64u << 20;
   // How long a process sender is held for room in a full queue before the connection is closed.
   std::chrono::milliseconds max_send_wait = std::chrono::seconds(5);
+  // Bytes that read buffers may hold beyond their first MiB, over all connections of the process.
+  std::size_t max_partial_total = 256u << 20;
 };
+
+// Bytes read buffers hold beyond their first MiB right now, over all connections.
+std::size_t partial_frame_bytes() noexcept;
 
 class DistConnection : public std::enable_shared_from_this<DistConnection> {
  public:
@@ -139,6 +146,8 @@ class DistConnection : public std::enable_shared_from_this<DistConnection> {
   std::shared_future<void> closed_future_ = closed_promise_.get_future().share();
   std::optional<std::string> close_when_drained_;  // under mu_
   std::chrono::steady_clock::time_point last_read_;  // I/O thread only
+  // When the frame at the front of the read buffer was first seen incomplete (0: none is).
+  std::atomic<std::chrono::steady_clock::rep> partial_since_{0};
   std::atomic<std::chrono::steady_clock::rep> last_write_{0};  // written by senders too
 };
 

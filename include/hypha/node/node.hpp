@@ -57,6 +57,13 @@ struct NodeOptions {
   std::size_t max_send_queue = 64u << 20;
   std::chrono::milliseconds max_send_wait = std::chrono::seconds(5);
   std::size_t max_frame = 64u << 20;        // largest accepted distribution packet
+  // Memory one decoded message may take (estimated while decoding; see etf::DecodeOptions): a
+  // packet past it is refused and its connection closed with the reason logged.
+  std::size_t max_decoded_bytes = 256u << 20;
+  // Bytes held by partial frames (received, not yet complete) over all connections of the
+  // process, beyond each connection's first MiB; a frame that would pass it closes its
+  // connection. A partial frame incomplete for longer than net_ticktime closes it too.
+  std::size_t max_partial_frames = 256u << 20;
   // New atoms one connection may add to the (process-wide, never shrinking) atom table; a peer
   // past it is disconnected with a logged reason. However many peers spend their budgets,
   // atoms from outside stop Atom::kReserve below the table's limit (see atom.hpp).

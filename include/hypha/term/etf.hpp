@@ -32,6 +32,13 @@ struct DecodeOptions {
   std::size_t max_bignum_bytes = 64u << 10;  // magnitude of one big integer
   std::size_t max_new_atoms = 10000;         // atoms a single message may add to the table
   bool allow_new_atoms = true;               // false: like binary_to_term(B, [safe])
+  // Memory the decoded term may take: at most memory_per_byte times the input's size (plus
+  // 64 KiB), and never more than max_memory. Estimated as it decodes (16 bytes per element of a
+  // tuple, list or map, a header per boxed value, the bytes of binaries and big integers), so a
+  // message that would blow up in memory is refused before it is built. A list of 32 M [] takes
+  // 32 MiB on the wire and ~512 MiB decoded: refused with these defaults.
+  std::size_t memory_per_byte = 16;
+  std::size_t max_memory = 256u << 20;
   // New atoms left to the sender over its whole connection (a distribution peer's budget), or
   // null for none: each new atom takes one, and decoding fails once none are left.
   std::size_t* atom_budget = nullptr;
