@@ -214,8 +214,6 @@ constexpr std::size_t kMaxLine = 64 * 1024;
 // Replies waiting to be written: past this the session writes (and waits for the client to read)
 // before it answers more lines, so a client that pipelines and never reads holds this much.
 constexpr std::size_t kMaxUnsent = 64 * 1024;
-constexpr std::chrono::milliseconds kIdleTimeout{60000};
-constexpr std::size_t kMaxClients = 1024;
 using Socket = asio::ip::tcp::socket;
 
 // What a connection process hears from asio: the socket is ready (or its wait was cancelled).
@@ -224,18 +222,18 @@ Term io_event(bool ok) { return Term::tuple({Term(Atom("$kv_io")), Term(Atom(ok 
 // Waits until the socket is ready to read or write: asio's reactor tells the process with a
 // message, so the process never blocks its worker. Arming the wait from the process's thread
 // needs no wake-up of the thread polling the node's I/O.
-// A client that stays idle (or does not read its replies) for kIdleTimeout loses the connection.
-Task<bool> ready(Process& self, Socket& s, Socket::wait_type what) {
+// A client that stays idle (or does not read its replies) for `idle` loses the connection.
+Task<bool> ready(Process& self, Socket& s, Socket::wait_type what, std::chrono::milliseconds idle) {
   Runtime& rt = self.runtime();
   const Pid me = self.pid();
   s.async_wait(what, [&rt, me](const asio::error_code& ec) { rt.send(me, io_event(!ec)); });
   auto is_io = [](const Term& m) { return m.is_tuple() && m.tuple_size() == 2 && m[0].is_atom(Atom("$kv_io")); };
-  auto m = co_await self.receive(is_io, kIdleTimeout);
+  auto m = co_await self.receive(is_io, idle);
   if (!m) {
     log::limited(log::Level::Warn, rt.node().text(), "kv_client_closed", net::source_of(s) + " idle",
                  {{"source", net::source_of(s)},
                   {"reason", what == Socket::wait_read ? "idle" : "not reading its replies"},
-                  {"after_ms", std::to_string(kIdleTimeout.count())}});
+                  {"after_ms", std::to_string(idle.count())}});
     asio::error_code ec;
     s.cancel(ec);
     co_await self.receive(is_io);  // the cancelled wait's event: none is left behind
@@ -245,7 +243,7 @@ Task<bool> ready(Process& self, Socket& s, Socket::wait_type what) {
 }
 
 // Writes all of `out` (non-blocking socket); false when the connection is gone.
-Task<bool> write_all(Process& self, Socket& s, std::string out) {
+Task<bool> write_all(Process& self, Socket& s, std::string out, std::chrono::milliseconds idle) {
   std::size_t off = 0;
   while (off < out.size()) {
     const ssize_t n = ::send(s.native_handle(), out.data() + off, out.size() - off, MSG_NOSIGNAL);
@@ -254,7 +252,7 @@ Task<bool> write_all(Process& self, Socket& s, std::string out) {
     } else if (n < 0 && errno == EINTR) {
       continue;
     } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-      if (!co_await ready(self, s, Socket::wait_write)) co_return false;
+      if (!co_await ready(self, s, Socket::wait_write, idle)) co_return false;
     } else {
       co_return false;
     }
@@ -277,7 +275,8 @@ Task<std::string> reply_to(Process& self, const Router& router, std::string line
 // has, answers every complete line (replies to pipelined lines go out in one write), and waits
 // for readiness when the socket is empty. A line too long gets an error and the connection ends;
 // a bad command gets its error line and the connection goes on.
-Task<> serve_client(Process& self, std::shared_ptr<net::Connection> c, std::shared_ptr<const Router> router) {
+Task<> serve_client(Process& self, std::shared_ptr<net::Connection> c, std::shared_ptr<const Router> router,
+                    std::chrono::milliseconds idle) {
   // The caller keeps c and router alive while this runs; the helpers take references to them.
   Socket* s = &c->socket();
   asio::error_code ec;
@@ -290,7 +289,7 @@ Task<> serve_client(Process& self, std::shared_ptr<net::Connection> c, std::shar
     if (n < 0) {
       if (errno == EINTR) continue;
       if (errno != EAGAIN && errno != EWOULDBLOCK) break;
-      if (!co_await ready(self, *s, Socket::wait_read)) break;
+      if (!co_await ready(self, *s, Socket::wait_read, idle)) break;
       continue;
     }
     in.append(buf.data(), static_cast<std::size_t>(n));
@@ -302,7 +301,7 @@ Task<> serve_client(Process& self, std::shared_ptr<net::Connection> c, std::shar
       while (!line.empty() && (line.back() == '\r' || line.back() == '\n')) line.pop_back();
       out += co_await reply_to(self, *router, std::move(line));
       if (out.size() >= kMaxUnsent) {  // backpressure: no more answers until these are read
-        if (!co_await write_all(self, *s, std::exchange(out, {}))) {
+        if (!co_await write_all(self, *s, std::exchange(out, {}), idle)) {
           gone = true;
           break;
         }
@@ -313,7 +312,7 @@ Task<> serve_client(Process& self, std::shared_ptr<net::Connection> c, std::shar
     in.erase(0, begin);
     const bool too_long = in.size() > kMaxLine;
     if (too_long) out += "ERROR line too long\r\n";
-    if (!out.empty() && !co_await write_all(self, *s, std::move(out))) break;
+    if (!out.empty() && !co_await write_all(self, *s, std::move(out), idle)) break;
     if (too_long) break;
   }
   c->settle();  // before the descriptor closes (see net::Connection)
@@ -324,10 +323,12 @@ Task<> serve_client(Process& self, std::shared_ptr<net::Connection> c, std::shar
 
 // The acceptor runs on the io_context it was started on (the node's); each client is a process.
 struct TextServer::Impl : std::enable_shared_from_this<Impl> {
-  Impl(asio::io_context& io, Runtime& r, std::shared_ptr<const Router> ro) : acceptor(io), rt(r), router(std::move(ro)) {}
+  Impl(asio::io_context& io, Runtime& r, std::shared_ptr<const Router> ro, TextServer::Limits l)
+      : acceptor(io), rt(r), limits(l), router(std::move(ro)) {}
   asio::ip::tcp::acceptor acceptor;
   Runtime& rt;
-  net::Listener listener{"kv", std::string(rt.node().text()), net::ListenerLimits{kMaxClients, 256, 64}};
+  TextServer::Limits limits;
+  net::Listener listener{"kv", std::string(rt.node().text()), net::ListenerLimits{limits.max_clients, 256, 64}};
   std::shared_ptr<const Router> router;
   std::mutex mu;
   std::set<Pid> clients;  // under mu
@@ -344,8 +345,8 @@ struct TextServer::Impl : std::enable_shared_from_this<Impl> {
     {
       std::lock_guard lock(mu);
       if (stopped) return;
-      const Pid pid = rt.spawn([c, router = router, weak = weak_from_this()](Process& p) -> Task<> {
-        co_await serve_client(p, c, router);
+      const Pid pid = rt.spawn([c, router = router, weak = weak_from_this(), idle = limits.idle_timeout](Process& p) -> Task<> {
+        co_await serve_client(p, c, router, idle);
         if (auto impl = weak.lock()) {
           std::lock_guard l(impl->mu);
           impl->clients.erase(p.pid());
@@ -370,8 +371,8 @@ struct TextServer::Impl : std::enable_shared_from_this<Impl> {
 };
 
 Result<std::unique_ptr<TextServer>, std::string> TextServer::start(asio::io_context& io, std::uint16_t port, Runtime& rt,
-                                                                   std::shared_ptr<const Router> router) {
-  auto impl = std::make_shared<Impl>(io, rt, std::move(router));
+                                                                   std::shared_ptr<const Router> router, Limits limits) {
+  auto impl = std::make_shared<Impl>(io, rt, std::move(router), limits);
   asio::error_code ec;
   const asio::ip::tcp::endpoint ep(asio::ip::tcp::v4(), port);
   impl->acceptor.open(ep.protocol(), ec);

@@ -60,17 +60,12 @@ asio::awaitable<Result<EpmdRegistration, std::string>> epmd_register(std::string
                                                                      bool hidden, std::uint16_t port) {
   try {
     auto sock = co_await connect_to("127.0.0.1", port);
-    Bytes req;
-    req.push_back(120);  // ALIVE2_REQ
-    put16(req, listen_port);
-    req.push_back(hidden ? 72 : 77);
-    req.push_back(0);  // TCP/IPv4
-    put16(req, 6);
-    put16(req, 6);
-    put16(req, static_cast<std::uint16_t>(alive.size()));
-    req.insert(req.end(), alive.begin(), alive.end());
-    put16(req, 0);
-    co_await send_request(*sock, req);
+    NodeEntry self;
+    self.name = alive;
+    self.port = listen_port;
+    self.type = hidden ? 72 : 77;
+    self.protocol = 0;  // TCP/IPv4
+    co_await send_request(*sock, alive2_request(self));
     std::array<std::uint8_t, 2> head;
     co_await asio::async_read(*sock, asio::buffer(head), use_awaitable);
     if (head[1] != 0) co_return unexpected("EPMD refused the name '" + alive + "' (already registered?)");

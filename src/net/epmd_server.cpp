@@ -105,22 +105,12 @@ asio::awaitable<void> EpmdServer::State::serve(std::shared_ptr<Connection> conn)
         refuse(source, "ALIVE2 registration from a non-loopback address");
         co_return;
       }
-      if (req.size() < 13) {
-        refuse(source, "malformed ALIVE2 request");
+      auto parsed = parse_alive2(req);
+      if (!parsed) {
+        refuse(source, parsed.error());
         co_return;
       }
-      NodeEntry e;
-      e.port = get16(&req[1]);
-      e.type = req[3];
-      e.protocol = req[4];
-      e.highest = get16(&req[5]);
-      e.lowest = get16(&req[7]);
-      const std::size_t nlen = get16(&req[9]);
-      if (nlen == 0 || req.size() < 11 + nlen + 2) co_return;
-      e.name.assign(reinterpret_cast<const char*>(&req[11]), nlen);
-      const std::size_t elen = get16(&req[11 + nlen]);
-      if (req.size() < 13 + nlen + elen) co_return;
-      e.extra.assign(reinterpret_cast<const char*>(&req[13 + nlen]), elen);
+      const NodeEntry e = std::move(*parsed);
       std::uint32_t creation = 0;
       bool ok = false;
       {
@@ -190,6 +180,37 @@ asio::awaitable<void> EpmdServer::State::serve(std::shared_ptr<Connection> conn)
       refuse(source, "request type " + std::to_string(req[0]) + " not served");
       co_return;
   }
+}
+
+Result<NodeEntry, std::string> parse_alive2(std::span<const std::uint8_t> req) {
+  if (req.size() < 13 || req[0] != 120) return unexpected(std::string("malformed ALIVE2 request"));
+  NodeEntry e;
+  e.port = get16(&req[1]);
+  e.type = req[3];
+  e.protocol = req[4];
+  e.highest = get16(&req[5]);
+  e.lowest = get16(&req[7]);
+  const std::size_t nlen = get16(&req[9]);
+  if (nlen == 0 || req.size() < 11 + nlen + 2) return unexpected(std::string("malformed ALIVE2 request: name"));
+  e.name.assign(reinterpret_cast<const char*>(&req[11]), nlen);
+  const std::size_t elen = get16(&req[11 + nlen]);
+  if (req.size() < 13 + nlen + elen) return unexpected(std::string("malformed ALIVE2 request: extra"));
+  e.extra.assign(reinterpret_cast<const char*>(&req[13 + nlen]), elen);
+  return e;
+}
+
+std::vector<std::uint8_t> alive2_request(const NodeEntry& e) {
+  Bytes b{120};
+  put16(b, e.port);
+  b.push_back(e.type);
+  b.push_back(e.protocol);
+  put16(b, e.highest);
+  put16(b, e.lowest);
+  put16(b, static_cast<std::uint16_t>(e.name.size()));
+  b.insert(b.end(), e.name.begin(), e.name.end());
+  put16(b, static_cast<std::uint16_t>(e.extra.size()));
+  b.insert(b.end(), e.extra.begin(), e.extra.end());
+  return b;
 }
 
 EpmdServer::EpmdServer(asio::any_io_executor ex) : state_(std::make_shared<State>(ex)) {}

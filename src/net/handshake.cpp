@@ -36,15 +36,6 @@ asio::awaitable<Bytes> recv_framed(tcp::socket& s) {
   co_return body;
 }
 
-Bytes name_message(const HandshakeConfig& cfg) {  // 'N' Flags Creation NLen Name
-  Bytes b{'N'};
-  put64(b, cfg.flags);
-  put32(b, cfg.creation);
-  put16(b, static_cast<std::uint16_t>(cfg.name.size()));
-  b.insert(b.end(), cfg.name.begin(), cfg.name.end());
-  return b;
-}
-
 Bytes status_message(std::string_view status) {
   Bytes b{'s'};
   b.insert(b.end(), status.begin(), status.end());
@@ -52,6 +43,76 @@ Bytes status_message(std::string_view status) {
 }
 
 }  // namespace
+
+namespace {
+void put_name(Bytes& b, const std::string& name) {
+  put16(b, static_cast<std::uint16_t>(name.size()));
+  b.insert(b.end(), name.begin(), name.end());
+}
+// The name at `at` (NLen(2) Name); bytes after it are ignored, as dist_util does.
+Result<std::string, std::string> name_at(std::span<const std::uint8_t> body, std::size_t at, const char* what) {
+  if (body.size() < at + 2) return unexpected(std::string("truncated ") + what);
+  const std::size_t n = get16(&body[at]);
+  if (n == 0 || body.size() < at + 2 + n) return unexpected(std::string("malformed ") + what + ": name length");
+  return std::string(reinterpret_cast<const char*>(&body[at + 2]), n);
+}
+}  // namespace
+
+Result<PeerInfo, std::string> parse_name_message(std::span<const std::uint8_t> body) {
+  if (body.empty() || body[0] != 'N') return unexpected(std::string("peer does not speak distribution version 6"));
+  if (body.size() < 15) return unexpected(std::string("truncated name message"));
+  PeerInfo p;
+  p.flags = get64(&body[1]);
+  p.creation = get32(&body[9]);
+  auto name = name_at(body, 13, "name message");
+  if (!name) return unexpected(name.error());
+  p.name = std::move(*name);
+  return p;
+}
+
+Bytes name_message(const PeerInfo& self) {
+  Bytes b{'N'};
+  put64(b, self.flags);
+  put32(b, self.creation);
+  put_name(b, self.name);
+  return b;
+}
+
+Result<Challenge, std::string> parse_challenge(std::span<const std::uint8_t> body) {
+  if (body.size() < 19 || body[0] != 'N') return unexpected(std::string("malformed challenge"));
+  Challenge c;
+  c.peer.flags = get64(&body[1]);
+  c.challenge = get32(&body[9]);
+  c.peer.creation = get32(&body[13]);
+  auto name = name_at(body, 17, "challenge");
+  if (!name) return unexpected(name.error());
+  c.peer.name = std::move(*name);
+  return c;
+}
+
+Bytes challenge_message(const PeerInfo& self, std::uint32_t challenge) {
+  Bytes b{'N'};
+  put64(b, self.flags);
+  put32(b, challenge);
+  put32(b, self.creation);
+  put_name(b, self.name);
+  return b;
+}
+
+Result<ChallengeReply, std::string> parse_challenge_reply(std::span<const std::uint8_t> body) {
+  if (body.size() != 21 || body[0] != 'r') return unexpected(std::string("malformed challenge reply"));
+  ChallengeReply r;
+  r.challenge = get32(&body[1]);
+  std::copy(body.begin() + 5, body.end(), r.digest.begin());
+  return r;
+}
+
+Result<std::array<std::uint8_t, 16>, std::string> parse_challenge_ack(std::span<const std::uint8_t> body) {
+  if (body.size() != 17 || body[0] != 'a') return unexpected(std::string("malformed challenge ack"));
+  std::array<std::uint8_t, 16> d{};
+  std::copy(body.begin() + 1, body.end(), d.begin());
+  return d;
+}
 
 bool valid_node_name(std::string_view name) {
   const auto at = name.find('@');
@@ -68,7 +129,10 @@ asio::awaitable<Result<PeerInfo, std::string>> handshake_connect(tcp::socket& so
                                                                  const std::string& expected,
                                                                  std::function<bool()> on_alive) {
   try {
-    co_await send_framed(sock, name_message(cfg));
+    // Every temporary that crosses a co_await is named: GCC 12 mishandles some that are not.
+    const PeerInfo self{cfg.name, cfg.flags, cfg.creation};
+    const Bytes hello = name_message(self);
+    co_await send_framed(sock, hello);
     Bytes status = co_await recv_framed(sock);
     if (status[0] != 's') co_return unexpected(std::string("expected a status message"));
     const std::string st(status.begin() + 1, status.end());
@@ -81,16 +145,11 @@ asio::awaitable<Result<PeerInfo, std::string>> handshake_connect(tcp::socket& so
     } else if (st != "ok" && st != "ok_simultaneous") {
       co_return unexpected("connection refused by the peer (status " + st + ")");
     }
-    // 'N' Flags(8) Challenge(4) Creation(4) NLen(2) Name
-    Bytes ch = co_await recv_framed(sock);
-    if (ch[0] != 'N' || ch.size() < 19) co_return unexpected(std::string("malformed challenge"));
-    PeerInfo peer;
-    peer.flags = get64(&ch[1]);
-    const std::uint32_t their_challenge = get32(&ch[9]);
-    peer.creation = get32(&ch[13]);
-    const std::size_t nlen = get16(&ch[17]);
-    if (ch.size() < 19 + nlen) co_return unexpected(std::string("malformed challenge"));
-    peer.name.assign(reinterpret_cast<const char*>(&ch[19]), nlen);
+    const Bytes ch_body = co_await recv_framed(sock);
+    auto ch = parse_challenge(ch_body);
+    if (!ch) co_return unexpected(ch.error());
+    PeerInfo peer = ch->peer;
+    const std::uint32_t their_challenge = ch->challenge;
     if (const auto missing = dflag::missing_mandatory(peer.flags); !missing.empty())
       co_return unexpected("peer lacks mandatory distribution flags: " + missing);
     if (!expected.empty() && peer.name != expected)
@@ -103,11 +162,10 @@ asio::awaitable<Result<PeerInfo, std::string>> handshake_connect(tcp::socket& so
     reply.insert(reply.end(), d.begin(), d.end());
     co_await send_framed(sock, reply);
 
-    Bytes ack = co_await recv_framed(sock);
-    if (ack[0] != 'a' || ack.size() != 17) co_return unexpected(std::string("malformed challenge ack"));
-    Digest got;
-    std::copy(ack.begin() + 1, ack.end(), got.begin());
-    if (!digest_equal(got, challenge_digest(cfg.cookie, our_challenge)))
+    const Bytes ack_body = co_await recv_framed(sock);
+    auto ack = parse_challenge_ack(ack_body);
+    if (!ack) co_return unexpected(ack.error());
+    if (!digest_equal(*ack, challenge_digest(cfg.cookie, our_challenge)))
       co_return unexpected("wrong cookie: " + peer.name + " answered our challenge with another cookie");
     co_return peer;
   } catch (const std::exception& e) {
@@ -119,15 +177,10 @@ asio::awaitable<Result<PeerInfo, std::string>> handshake_connect(tcp::socket& so
 asio::awaitable<Result<PeerInfo, std::string>> handshake_accept(tcp::socket& sock, const HandshakeConfig& cfg,
                                                                 std::function<AcceptStatus(const PeerInfo&)> decide) {
   try {
-    Bytes first = co_await recv_framed(sock);
-    if (first[0] != 'N' || first.size() < 15)
-      co_return unexpected(std::string("peer does not speak distribution version 6"));
-    PeerInfo peer;
-    peer.flags = get64(&first[1]);
-    peer.creation = get32(&first[9]);
-    const std::size_t nlen = get16(&first[13]);
-    if (first.size() < 15 + nlen || nlen == 0) co_return unexpected(std::string("malformed name message"));
-    peer.name.assign(reinterpret_cast<const char*>(&first[15]), nlen);
+    const Bytes first_body = co_await recv_framed(sock);
+    auto first = parse_name_message(first_body);
+    if (!first) co_return unexpected(first.error());
+    PeerInfo peer = std::move(*first);
     if (const auto missing = dflag::missing_mandatory(peer.flags); !missing.empty()) {
       co_await send_framed(sock, status_message("not_allowed"));
       co_return unexpected(peer.name + " lacks mandatory distribution flags: " + missing);
@@ -150,20 +203,14 @@ asio::awaitable<Result<PeerInfo, std::string>> handshake_accept(tcp::socket& soc
       }
     }
     const std::uint32_t our_challenge = new_challenge();
-    Bytes ch{'N'};
-    put64(ch, cfg.flags);
-    put32(ch, our_challenge);
-    put32(ch, cfg.creation);
-    put16(ch, static_cast<std::uint16_t>(cfg.name.size()));
-    ch.insert(ch.end(), cfg.name.begin(), cfg.name.end());
+    const Bytes ch = challenge_message(PeerInfo{cfg.name, cfg.flags, cfg.creation}, our_challenge);
     co_await send_framed(sock, ch);
 
-    Bytes reply = co_await recv_framed(sock);
-    if (reply[0] != 'r' || reply.size() != 21) co_return unexpected(std::string("malformed challenge reply"));
-    const std::uint32_t their_challenge = get32(&reply[1]);
-    Digest got;
-    std::copy(reply.begin() + 5, reply.end(), got.begin());
-    if (!digest_equal(got, challenge_digest(cfg.cookie, our_challenge)))
+    const Bytes reply_body = co_await recv_framed(sock);
+    auto reply = parse_challenge_reply(reply_body);
+    if (!reply) co_return unexpected(reply.error());
+    const std::uint32_t their_challenge = reply->challenge;
+    if (!digest_equal(reply->digest, challenge_digest(cfg.cookie, our_challenge)))
       co_return unexpected("wrong cookie: connection attempt from " + peer.name + " refused");
     Bytes ack{'a'};
     const Digest d = challenge_digest(cfg.cookie, their_challenge);

@@ -4,7 +4,15 @@
 
 #include <gtest/gtest.h>
 
+#include "log_capture.hpp"
 #include "test_util.hpp"
+
+#include <asio/read_until.hpp>
+#include <asio/streambuf.hpp>
+#include <asio/write.hpp>
+#include <array>
+#include <fstream>
+#include <thread>
 
 
 #include "hypha/otp/blocking.hpp"
@@ -46,6 +54,93 @@ TEST(KvStore, BucketsAndADeadBucketIsForgotten) {
   EXPECT_EQ(call("create", R"([<<"other">>])"), T("ok"));
   EXPECT_EQ(call("buckets", "[]"), T(R"([<<"other">>])"));
   EXPECT_EQ(call("get", R"([<<"b">>, <<"k">>])"), T("{error, not_found}"));
+}
+
+}  // namespace
+}  // namespace hypha
+
+namespace hypha {
+namespace {
+
+std::size_t resident_bytes() {
+  std::ifstream f("/proc/self/status");
+  std::string line;
+  while (std::getline(f, line))
+    if (line.rfind("VmRSS:", 0) == 0) return std::stoul(line.substr(6)) * 1024;
+  return 0;
+}
+
+// A text client on loopback.
+struct KvClient {
+  asio::io_context io;
+  asio::ip::tcp::socket sock{io};
+  explicit KvClient(std::uint16_t port) { sock.connect({asio::ip::address_v4::loopback(), port}); }
+  void send(const std::string& text) { asio::write(sock, asio::buffer(text)); }
+  // Reads until `end` has arrived; what was read.
+  std::string read_until(const std::string& end) {
+    asio::streambuf buf;
+    asio::read_until(sock, buf, end);
+    return {asio::buffers_begin(buf.data()), asio::buffers_end(buf.data())};
+  }
+  bool closed_by_server(std::chrono::milliseconds timeout) {
+    sock.non_blocking(true);
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    std::array<char, 65536> b;
+    while (std::chrono::steady_clock::now() < deadline) {
+      asio::error_code ec;
+      sock.read_some(asio::buffer(b), ec);
+      if (ec && ec != asio::error::would_block) return true;
+      if (ec) std::this_thread::yield();
+    }
+    return false;
+  }
+};
+
+struct KvServer {
+  std::unique_ptr<Node> node = testing::start_node("kvtext", free_port());
+  std::shared_ptr<Exports> exports = std::make_shared<Exports>();
+  std::shared_ptr<Router> router;
+  std::unique_ptr<kv::TextServer> server;
+  explicit KvServer(kv::TextServer::Limits limits = {}) {
+    EXPECT_TRUE(kv::start_store(*node, *exports).ok());
+    router = Router::start(*node, exports, RangeTable::parse({{"a-z", std::string(node->name().text())}}).value()).value();
+    server = kv::TextServer::start(node->io_context(), 0, node->runtime(), router, limits).value();
+  }
+};
+
+TEST(KvTextServer, ClientsThatPipelineAndNeverReadAreBackpressuredNotBuffered) {
+  KvServer kv;
+  KvClient setup(kv.server->port());
+  setup.send("CREATE b\r\nPUT b k " + std::string(60000, 'v') + "\r\n");
+  EXPECT_EQ(setup.read_until("OK\r\nOK\r\n"), "OK\r\nOK\r\n");
+  const std::size_t before = resident_bytes();
+  std::string gets;
+  for (int i = 0; i < 4000; ++i) gets += "GET b k\r\n";
+  std::vector<std::unique_ptr<KvClient>> greedy;
+  for (int i = 0; i < 8; ++i) {
+    greedy.push_back(std::make_unique<KvClient>(kv.server->port()));
+    greedy.back()->send(gets);  // 4,000 replies of 60 KB each asked for, none read
+  }
+  // Each greedy session has started writing (unbounded, it would first have built the replies
+  // to all the lines of its first read, ~1,800 of them).
+  for (auto& g : greedy) EXPECT_GE(g->read_until("OK\r\n").size(), 60000u);
+  // Another client is served meanwhile.
+  KvClient other(kv.server->port());
+  other.send("GET b k\r\n");
+  EXPECT_EQ(other.read_until("OK\r\n").size(), 60000u + 6);
+  // Unbounded, the replies would take 8 x 4,000 x 60 KB = 1.9 GB.
+  EXPECT_LT(resident_bytes() - std::min(before, resident_bytes()), 64u << 20);
+}
+
+TEST(KvTextServer, IdleClientsAreClosed) {
+  testing::LogCapture logs;
+  KvServer kv(kv::TextServer::Limits{std::chrono::milliseconds(200), 16});
+  KvClient idle(kv.server->port());
+  EXPECT_TRUE(idle.closed_by_server(5s));
+  EXPECT_TRUE(logs.wait_for({"event=kv_client_closed", "reason=idle"}, 5s));
+  KvClient active(kv.server->port());
+  active.send("CREATE c\r\n");
+  EXPECT_EQ(active.read_until("OK\r\n"), "OK\r\n");
 }
 
 }  // namespace

@@ -1,5 +1,15 @@
 #include <gtest/gtest.h>
 
+#include <arpa/inet.h>
+#include <ifaddrs.h>
+#include <netinet/in.h>
+
+#include <asio/write.hpp>
+#include <array>
+#include <optional>
+
+#include "log_capture.hpp"
+
 #include <asio/co_spawn.hpp>
 #include <asio/io_context.hpp>
 #include <asio/use_future.hpp>
@@ -175,6 +185,86 @@ TEST(Packet, MalformedPacketsSayWhy) {
   EXPECT_NE(err({131, 68, 3, 0x88}).find("truncated"), std::string::npos);
   EXPECT_NE(err({112, 106}).find("missing version byte"), std::string::npos);
   EXPECT_NE(err({112, 131, 106, 131, 106, 0}).find("trailing"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace hypha::net
+
+namespace hypha::net {
+namespace {
+
+// This host's first IPv4 address that is not loopback, if it has one.
+std::optional<asio::ip::address_v4> non_loopback_address() {
+  ifaddrs* list = nullptr;
+  if (getifaddrs(&list) != 0) return std::nullopt;
+  std::optional<asio::ip::address_v4> found;
+  for (ifaddrs* i = list; i && !found; i = i->ifa_next) {
+    if (!i->ifa_addr || i->ifa_addr->sa_family != AF_INET) continue;
+    const auto a = asio::ip::address_v4(ntohl(reinterpret_cast<sockaddr_in*>(i->ifa_addr)->sin_addr.s_addr));
+    if (!a.is_loopback()) found = a;
+  }
+  freeifaddrs(list);
+  return found;
+}
+
+// True when the server closed `s` within `timeout`.
+bool closed_within(tcp::socket& s, std::chrono::milliseconds timeout) {
+  s.non_blocking(true);
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  std::array<char, 256> b;
+  while (std::chrono::steady_clock::now() < deadline) {
+    asio::error_code ec;
+    s.read_some(asio::buffer(b), ec);
+    if (ec && ec != asio::error::would_block) return true;
+    if (ec) std::this_thread::yield();
+  }
+  return false;
+}
+
+TEST(Epmd, ASilentConnectionIsClosedAndLogged) {
+  testing::LogCapture logs;
+  IoThread t;
+  EpmdServer server(t.io.get_executor());
+  auto port = server.start(0);
+  ASSERT_TRUE(port.ok()) << port.error();
+  asio::io_context io;
+  tcp::socket s(io);
+  s.connect({asio::ip::address_v4::loopback(), *port});
+  EXPECT_TRUE(closed_within(s, std::chrono::seconds(8)));
+  EXPECT_TRUE(logs.wait_for({"event=epmd_request_refused", "no request within"}, std::chrono::seconds(1)));
+}
+
+TEST(Epmd, RegistrationsComeFromLoopbackOnly) {
+  // The rule itself, then (where the host has an address off loopback) on the wire.
+  NodeEntry e;
+  e.name = "intruder";
+  e.port = 4242;
+  const auto req = alive2_request(e);
+  auto parsed = parse_alive2(req);
+  ASSERT_TRUE(parsed.ok());
+  EXPECT_EQ(parsed->name, "intruder");
+  EXPECT_FALSE(parse_alive2(std::span(req).first(req.size() - 1)).ok());
+  const auto remote = non_loopback_address();
+  if (!remote) {
+    ADD_FAILURE() << "this host has no IPv4 address off loopback to connect from";
+    return;
+  }
+  testing::LogCapture logs;
+  IoThread t;
+  EpmdServer server(t.io.get_executor());
+  auto port = server.start(0);
+  ASSERT_TRUE(port.ok()) << port.error();
+  asio::io_context io;
+  tcp::socket s(io);
+  s.connect({*remote, *port});  // from that address, not 127.0.0.1
+  std::vector<std::uint8_t> framed{static_cast<std::uint8_t>(req.size() >> 8), static_cast<std::uint8_t>(req.size())};
+  framed.insert(framed.end(), req.begin(), req.end());
+  asio::write(s, asio::buffer(framed));
+  EXPECT_TRUE(closed_within(s, std::chrono::seconds(5)));
+  EXPECT_TRUE(logs.wait_for({"event=epmd_request_refused", "non-loopback"}, std::chrono::seconds(5)));
+  EXPECT_TRUE(server.nodes().empty());
+  // From loopback the same request registers.
+  EXPECT_TRUE(t.run(epmd_register("friend", 4243, false, *port)).ok());
 }
 
 }  // namespace

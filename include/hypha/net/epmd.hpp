@@ -10,6 +10,7 @@
 #include <asio/ip/tcp.hpp>
 #include <cstdint>
 #include <map>
+#include <span>
 #include <memory>
 #include <string>
 #include <vector>
@@ -42,6 +43,10 @@ asio::awaitable<Result<NodeEntry, std::string>> epmd_port_please(std::string hos
                                                                  std::uint16_t port);
 // Each line of `epmd -names`: the EPMD port, then "name N at port P" lines.
 asio::awaitable<Result<std::string, std::string>> epmd_names(std::string host, std::uint16_t port);
+
+// An ALIVE2_REQ body (after its 2-byte length), parsed from untrusted bytes, and written.
+Result<NodeEntry, std::string> parse_alive2(std::span<const std::uint8_t> request);
+std::vector<std::uint8_t> alive2_request(const NodeEntry& entry);
 
 // The embedded port mapper. start() fails (with the reason) when the port is taken, which means
 // another EPMD is already serving it. `bind`: the address to listen on (empty: every address,

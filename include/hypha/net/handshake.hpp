@@ -6,7 +6,10 @@
 
 #include <asio/awaitable.hpp>
 #include <asio/ip/tcp.hpp>
+#include <array>
 #include <cstdint>
+#include <span>
+#include <vector>
 #include <functional>
 #include <string>
 #include <string_view>
@@ -32,6 +35,26 @@ struct PeerInfo {
 // printable ASCII without spaces or '@', at most 255 bytes in all. Checked as text, before the
 // peer has proved the cookie (so no atom is made for a name that is refused).
 bool valid_node_name(std::string_view name);
+
+// The handshake's messages (the body after the 2-byte length), parsed from untrusted bytes: each
+// returns why it is malformed instead of reading past the end (fuzz/handshake_fuzz.cpp).
+// 'N' Flags(8) Creation(4) NLen(2) Name: the initiator's name message.
+Result<PeerInfo, std::string> parse_name_message(std::span<const std::uint8_t> body);
+std::vector<std::uint8_t> name_message(const PeerInfo& self);
+// 'N' Flags(8) Challenge(4) Creation(4) NLen(2) Name: the acceptor's challenge.
+struct Challenge {
+  PeerInfo peer;
+  std::uint32_t challenge = 0;
+};
+Result<Challenge, std::string> parse_challenge(std::span<const std::uint8_t> body);
+std::vector<std::uint8_t> challenge_message(const PeerInfo& self, std::uint32_t challenge);
+// 'r' Challenge(4) Digest(16): the initiator's reply; 'a' Digest(16): the acceptor's ack.
+struct ChallengeReply {
+  std::uint32_t challenge = 0;
+  std::array<std::uint8_t, 16> digest{};
+};
+Result<ChallengeReply, std::string> parse_challenge_reply(std::span<const std::uint8_t> body);
+Result<std::array<std::uint8_t, 16>, std::string> parse_challenge_ack(std::span<const std::uint8_t> body);
 
 // What an accepting node answers a peer that wants to connect (the status message).
 enum class AcceptStatus {
