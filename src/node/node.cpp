@@ -7,7 +7,6 @@
 #include <asio/steady_timer.hpp>
 #include <asio/use_awaitable.hpp>
 #include <asio/use_future.hpp>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
