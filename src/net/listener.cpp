@@ -119,9 +119,8 @@ std::shared_ptr<Connection> Listener::admit(asio::ip::tcp::socket sock) {
       why = "connection limit (" + std::to_string(st.limits.max_connections) + " on this listener, " +
             std::to_string(g_accepted.load()) + " accepted in all, descriptor limit " + std::to_string(limit) + ")";
     }
-    if (victim == st.pending.end() && full) {
-      // nothing to evict: refused below
-    } else {
+    const bool refused = full && victim == st.pending.end();  // no room, and none pending to make it
+    if (!refused) {
       ++st.open;
       g_accepted.fetch_add(1);
       auto c = std::shared_ptr<Connection>(new Connection(std::move(sock), source, st_));
