@@ -11,6 +11,7 @@
 #include <chrono>
 #include <list>
 #include <mutex>
+#include <vector>
 
 #include "hypha/base/log.hpp"
 
@@ -18,6 +19,9 @@ namespace hypha::net {
 
 namespace {
 std::atomic<std::size_t> g_accepted{0};
+// Every listener's state, for evictions across listeners: descriptors are the process's.
+std::mutex g_listeners_mu;
+std::vector<std::weak_ptr<Connection::State>> g_listeners;
 
 std::size_t soft_descriptor_limit() {
   rlimit rl{};
@@ -79,12 +83,61 @@ Listener::Listener(std::string name, std::string node, ListenerLimits limits)
   st_->name = std::move(name);
   st_->node = std::move(node);
   st_->limits = limits;
+  std::lock_guard lock(g_listeners_mu);
+  std::erase_if(g_listeners, [](const auto& w) { return w.expired(); });
+  g_listeners.push_back(st_);
 }
 
 std::size_t Listener::open() const {
   std::lock_guard lock(st_->mu);
   return st_->open;
 }
+
+
+struct ListenerAccess {
+  static std::string evict(Connection::State& st, std::list<Connection*>::iterator it) {
+    Connection* v = *it;
+    v->evicted_ = true;
+    v->pending_ = false;
+    ::shutdown(v->sock_.native_handle(), SHUT_RDWR);  // it closes (and leaves the count) when its owner ends
+    st.pending.erase(it);
+    return v->source_;
+  }
+  static std::chrono::steady_clock::time_point since(const Connection* c) { return c->since_; }
+  static const std::string& source(const Connection* c) { return c->source_; }
+};
+
+namespace {
+// Under st.mu: shuts the pending connection `it` down and takes it off the list.
+std::string evict_locked(Connection::State& st, std::list<Connection*>::iterator it) {
+  return ListenerAccess::evict(st, it);
+}
+
+// Near the descriptor limit with nothing of its own to give way: the oldest pending connection
+// of another listener of the process gives way (a flood on one port must not keep the node's
+// other listeners from accepting). Returns "listener source" of the evicted one, or "".
+std::string evict_oldest_elsewhere(const Connection::State* except) {
+  std::vector<std::shared_ptr<Connection::State>> all;
+  {
+    std::lock_guard lock(g_listeners_mu);
+    for (auto& w : g_listeners)
+      if (auto st = w.lock(); st && st.get() != except) all.push_back(std::move(st));
+  }
+  std::shared_ptr<Connection::State> oldest;
+  std::chrono::steady_clock::time_point when = std::chrono::steady_clock::time_point::max();
+  for (auto& st : all) {
+    std::lock_guard lock(st->mu);
+    if (!st->pending.empty() && ListenerAccess::since(st->pending.front()) < when) {
+      when = ListenerAccess::since(st->pending.front());
+      oldest = st;
+    }
+  }
+  if (!oldest) return {};
+  std::lock_guard lock(oldest->mu);
+  if (oldest->pending.empty()) return {};
+  return oldest->name + " " + evict_locked(*oldest, oldest->pending.begin());
+}
+}  // namespace
 
 std::shared_ptr<Connection> Listener::admit(asio::ip::tcp::socket sock) {
   auto& st = *st_;
@@ -93,49 +146,53 @@ std::shared_ptr<Connection> Listener::admit(asio::ip::tcp::socket sock) {
   const std::size_t limit = soft_descriptor_limit(), reserve = descriptor_reserve();
   const bool descriptors_low = g_accepted.load() + reserve >= limit ||
                                static_cast<std::size_t>(sock.native_handle()) + reserve >= limit;
-  std::string why, evicted_source;
+  std::string why, evicted;
+  bool room = true;
   {
     std::lock_guard lock(st.mu);
     const bool full = st.open >= st.limits.max_connections || descriptors_low;
-    const auto same_source = static_cast<std::size_t>(
-        std::count_if(st.pending.begin(), st.pending.end(), [&](Connection* c) { return c->source_ == source; }));
+    const auto same_source = static_cast<std::size_t>(std::count_if(
+        st.pending.begin(), st.pending.end(), [&](Connection* c) { return ListenerAccess::source(c) == source; }));
     auto victim = st.pending.end();
     if (same_source >= st.limits.max_pending_per_source)
-      victim = std::find_if(st.pending.begin(), st.pending.end(), [&](Connection* c) { return c->source_ == source; });
+      victim = std::find_if(st.pending.begin(), st.pending.end(), [&](Connection* c) { return ListenerAccess::source(c) == source; });
     else if (st.pending.size() >= st.limits.max_pending || full)
       victim = st.pending.begin();
     if (victim != st.pending.end()) {
-      Connection* v = *victim;
-      v->evicted_ = true;
-      v->pending_ = false;
-      ::shutdown(v->sock_.native_handle(), SHUT_RDWR);  // it closes (and leaves the count) when its owner ends
-      st.pending.erase(victim);
-      evicted_source = v->source_;
+      evicted = st.name + " " + evict_locked(st, victim);
       why = full ? "connection limit: the oldest unsettled connection gave way"
                  : same_source >= st.limits.max_pending_per_source
                      ? "too many unsettled connections from one source: the oldest gave way"
                      : "too many unsettled connections: the oldest gave way";
     } else if (full) {
+      room = false;
       why = "connection limit (" + std::to_string(st.limits.max_connections) + " on this listener, " +
             std::to_string(g_accepted.load()) + " accepted in all, descriptor limit " + std::to_string(limit) + ")";
     }
-    const bool refused = full && victim == st.pending.end();  // no room, and none pending to make it
-    if (!refused) {
-      ++st.open;
-      g_accepted.fetch_add(1);
-      auto c = std::shared_ptr<Connection>(new Connection(std::move(sock), source, st_));
-      st.pending.push_back(c.get());
-      if (!evicted_source.empty())
-        log::limited(log::Level::Warn, st.node, "connection_evicted", st.name + " " + evicted_source,
-                     {{"listener", st.name}, {"source", evicted_source}, {"reason", why}});
-      return c;
-    }
   }
-  log::limited(log::Level::Warn, st.node, "connection_refused", st.name + " " + source + " full",
-               {{"listener", st.name}, {"source", source}, {"reason", why}});
-  asio::error_code ignored;
-  sock.close(ignored);
-  return nullptr;
+  if (!room && descriptors_low && st.open < st.limits.max_connections) {
+    evicted = evict_oldest_elsewhere(st_.get());
+    room = !evicted.empty();
+    if (room) why = "descriptors low: the process's oldest unsettled connection gave way";
+  }
+  if (!evicted.empty()) {
+    const auto space = evicted.find(' ');
+    log::limited(log::Level::Warn, st.node, "connection_evicted", evicted,
+                 {{"listener", evicted.substr(0, space)}, {"source", evicted.substr(space + 1)}, {"reason", why}});
+  }
+  if (!room) {
+    log::limited(log::Level::Warn, st.node, "connection_refused", st.name + " " + source + " full",
+                 {{"listener", st.name}, {"source", source}, {"reason", why}});
+    asio::error_code ignored;
+    sock.close(ignored);
+    return nullptr;
+  }
+  std::lock_guard lock(st.mu);
+  ++st.open;
+  g_accepted.fetch_add(1);
+  auto c = std::shared_ptr<Connection>(new Connection(std::move(sock), source, st_));
+  st.pending.push_back(c.get());
+  return c;
 }
 
 asio::awaitable<void> Listener::accept_loop(asio::ip::tcp::acceptor& acceptor, Serve serve) {

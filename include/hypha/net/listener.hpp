@@ -9,7 +9,8 @@
 // - Descriptors: a listener holds at most its own limit of connections, and all listeners of
 //   the process together stop short of the descriptor limit (RLIMIT_NOFILE) by a reserve, so the
 //   node can still open its own outgoing connections while flooded. A connection past a limit
-//   takes the place of the oldest pending one, or is closed at once if none is pending.
+//   takes the place of the oldest pending one (near the descriptor limit, of any listener of the
+//   process), or is closed at once if none is pending.
 // - When accept() itself fails for want of descriptors (EMFILE, ENFILE) or memory, the loop
 //   backs off (10 ms doubling to 1 s) instead of retrying at once.
 // Refusals and evictions are logged, rate-limited per listener, source and reason.
@@ -20,6 +21,7 @@
 
 #include <asio/awaitable.hpp>
 #include <asio/ip/tcp.hpp>
+#include <chrono>
 #include <cstddef>
 #include <functional>
 #include <memory>
@@ -42,6 +44,7 @@ struct ListenerLimits {
 };
 
 class Listener;
+struct ListenerAccess;  // the listeners' own code (listener.cpp)
 
 // One accepted connection: its socket, and its place in its listener's counts until it goes.
 class Connection {
@@ -61,9 +64,11 @@ class Connection {
 
  private:
   friend class Listener;
+  friend struct ListenerAccess;
   Connection(asio::ip::tcp::socket sock, std::string source, std::shared_ptr<State> st);
   asio::ip::tcp::socket sock_;
   std::string source_;
+  std::chrono::steady_clock::time_point since_ = std::chrono::steady_clock::now();
   std::shared_ptr<State> st_;
   bool pending_ = true;  // under the listener's lock
   bool evicted_ = false; // under the listener's lock
