@@ -97,18 +97,7 @@ struct KvClient {
     asio::read_until(sock, buf, end);
     return {asio::buffers_begin(buf.data()), asio::buffers_end(buf.data())};
   }
-  bool closed_by_server(std::chrono::milliseconds timeout) {
-    sock.non_blocking(true);
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
-    std::array<char, 65536> b;
-    while (std::chrono::steady_clock::now() < deadline) {
-      asio::error_code ec;
-      sock.read_some(asio::buffer(b), ec);
-      if (ec && ec != asio::error::would_block) return true;
-      if (ec) std::this_thread::yield();
-    }
-    return false;
-  }
+  bool closed_by_server(std::chrono::milliseconds timeout) { return testing::closed_by_peer(sock, timeout); }
 };
 
 struct KvServer {

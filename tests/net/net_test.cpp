@@ -9,6 +9,7 @@
 #include <optional>
 
 #include "log_capture.hpp"
+#include "test_util.hpp"
 
 #include <asio/co_spawn.hpp>
 #include <asio/io_context.hpp>
@@ -207,20 +208,6 @@ std::optional<asio::ip::address_v4> non_loopback_address() {
   return found;
 }
 
-// True when the server closed `s` within `timeout`.
-bool closed_within(tcp::socket& s, std::chrono::milliseconds timeout) {
-  s.non_blocking(true);
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  std::array<char, 256> b;
-  while (std::chrono::steady_clock::now() < deadline) {
-    asio::error_code ec;
-    s.read_some(asio::buffer(b), ec);
-    if (ec && ec != asio::error::would_block) return true;
-    if (ec) std::this_thread::yield();
-  }
-  return false;
-}
-
 TEST(Epmd, ASilentConnectionIsClosedAndLogged) {
   testing::LogCapture logs;
   IoThread t;
@@ -230,7 +217,7 @@ TEST(Epmd, ASilentConnectionIsClosedAndLogged) {
   asio::io_context io;
   tcp::socket s(io);
   s.connect({asio::ip::address_v4::loopback(), *port});
-  EXPECT_TRUE(closed_within(s, std::chrono::seconds(8)));
+  EXPECT_TRUE(testing::closed_by_peer(s, std::chrono::seconds(8)));
   EXPECT_TRUE(logs.wait_for({"event=epmd_request_refused", "no request within"}, std::chrono::seconds(1)));
 }
 
@@ -260,7 +247,7 @@ TEST(Epmd, RegistrationsComeFromLoopbackOnly) {
   std::vector<std::uint8_t> framed{static_cast<std::uint8_t>(req.size() >> 8), static_cast<std::uint8_t>(req.size())};
   framed.insert(framed.end(), req.begin(), req.end());
   asio::write(s, asio::buffer(framed));
-  EXPECT_TRUE(closed_within(s, std::chrono::seconds(5)));
+  EXPECT_TRUE(testing::closed_by_peer(s, std::chrono::seconds(5)));
   EXPECT_TRUE(logs.wait_for({"event=epmd_request_refused", "non-loopback"}, std::chrono::seconds(5)));
   EXPECT_TRUE(server.nodes().empty());
   // From loopback the same request registers.

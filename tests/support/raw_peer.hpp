@@ -21,6 +21,7 @@
 #include "hypha/net/handshake.hpp"
 #include "hypha/net/packet.hpp"
 #include "hypha/term/term.hpp"
+#include "test_util.hpp"
 
 namespace hypha::testing {
 
@@ -74,19 +75,7 @@ struct RawPeer {
     asio::write(sock, asio::buffer(frame.data(), frame.size()), ec);
   }
   // True when the other side closed the connection within `timeout`.
-  bool closed_by_peer(std::chrono::milliseconds timeout) {
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
-    sock.non_blocking(true);
-    std::array<char, 65536> buf;
-    while (std::chrono::steady_clock::now() < deadline) {
-      asio::error_code ec;
-      sock.read_some(asio::buffer(buf), ec);
-      if (ec == asio::error::eof || ec == asio::error::connection_reset) return true;
-      if (ec && ec != asio::error::would_block) return true;
-      if (ec == asio::error::would_block) std::this_thread::yield();
-    }
-    return false;
-  }
+  bool closed_by_peer(std::chrono::milliseconds timeout) { return testing::closed_by_peer(sock, timeout); }
 };
 
 }  // namespace hypha::testing

@@ -11,6 +11,9 @@
 
 #include <memory>
 #include <string>
+#include <array>
+#include <chrono>
+#include <thread>
 
 #include "hypha/node/node.hpp"
 #include "hypha/term/text.hpp"
@@ -23,6 +26,21 @@ inline std::uint16_t free_port() {
   asio::io_context io;
   asio::ip::tcp::acceptor a(io, asio::ip::tcp::endpoint(asio::ip::address_v4::loopback(), 0));
   return a.local_endpoint().port();
+}
+
+// True when the other side closed `sock` (or reset it) within `timeout`; what arrives meanwhile
+// is read and dropped. Leaves the socket non-blocking.
+inline bool closed_by_peer(asio::ip::tcp::socket& sock, std::chrono::milliseconds timeout) {
+  sock.non_blocking(true);
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  std::array<char, 65536> buf;
+  while (std::chrono::steady_clock::now() < deadline) {
+    asio::error_code ec;
+    sock.read_some(asio::buffer(buf), ec);
+    if (ec && ec != asio::error::would_block) return true;
+    if (ec) std::this_thread::yield();
+  }
+  return false;
 }
 
 // ALIVE@127.0.0.1 with the test's EPMD port, cookie "cookie" and two workers unless `o` says
