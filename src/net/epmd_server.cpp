@@ -33,10 +33,12 @@ constexpr std::size_t kMaxConnections = 1024;
 }  // namespace
 
 struct EpmdServer::State : std::enable_shared_from_this<EpmdServer::State> {
-  explicit State(asio::any_io_executor e) : ex(e), acceptor(e) {}
+  State(asio::any_io_executor e, std::string owner_name)
+      : ex(e), acceptor(e), owner(std::move(owner_name)), listener{"epmd", owner, ListenerLimits{kMaxConnections, 256, 64}} {}
   asio::any_io_executor ex;
   tcp::acceptor acceptor;
-  Listener listener{"epmd", "", ListenerLimits{kMaxConnections, 256, 64}};
+  std::string owner;
+  Listener listener;
   std::uint16_t port = 0;
   mutable std::mutex mu;
   std::map<std::string, NodeEntry> nodes;
@@ -78,7 +80,7 @@ asio::awaitable<Result<Bytes, std::string>> EpmdServer::State::read_request(tcp:
 }
 
 void EpmdServer::State::refuse(const std::string& source, const std::string& reason) {
-  log::limited(log::Level::Warn, "", "epmd_request_refused", source + " " + log::reason_class(reason),
+  log::limited(log::Level::Warn, owner, "epmd_request_refused", source + " " + log::reason_class(reason),
                {{"source", source}, {"reason", reason}});
 }
 
@@ -213,7 +215,8 @@ std::vector<std::uint8_t> alive2_request(const NodeEntry& e) {
   return b;
 }
 
-EpmdServer::EpmdServer(asio::any_io_executor ex) : state_(std::make_shared<State>(ex)) {}
+EpmdServer::EpmdServer(asio::any_io_executor ex, std::string owner)
+    : state_(std::make_shared<State>(ex, std::move(owner))) {}
 EpmdServer::~EpmdServer() { stop(); }
 
 Result<std::uint16_t, std::string> EpmdServer::start(std::uint16_t port, const std::string& bind) {

@@ -186,7 +186,7 @@ asio::awaitable<void> Node::Impl::flush_log_summaries() {
 // ---------------------------------------------------------------------------------- EPMD
 
 void Node::Impl::serve_epmd_if_free() {
-  auto server = std::make_unique<net::EpmdServer>(io.get_executor());
+  auto server = std::make_unique<net::EpmdServer>(io.get_executor(), opts.name);
   if (!server->start(epmd, opts.epmd_bind).ok()) return;  // taken: another EPMD serves it
   epmd_server = std::move(server);
   serving_epmd = true;

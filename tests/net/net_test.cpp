@@ -238,7 +238,7 @@ TEST(Epmd, RegistrationsComeFromLoopbackOnly) {
   }
   testing::LogCapture logs;
   IoThread t;
-  EpmdServer server(t.io.get_executor());
+  EpmdServer server(t.io.get_executor(), "owner@127.0.0.1");  // as a node embeds it
   auto port = server.start(0);
   ASSERT_TRUE(port.ok()) << port.error();
   asio::io_context io;
@@ -248,7 +248,7 @@ TEST(Epmd, RegistrationsComeFromLoopbackOnly) {
   framed.insert(framed.end(), req.begin(), req.end());
   asio::write(s, asio::buffer(framed));
   EXPECT_TRUE(testing::closed_by_peer(s, std::chrono::seconds(5)));
-  EXPECT_TRUE(logs.wait_for({"event=epmd_request_refused", "non-loopback"}, std::chrono::seconds(5)));
+  EXPECT_TRUE(logs.wait_for({"node=owner@127.0.0.1", "event=epmd_request_refused", "non-loopback"}, std::chrono::seconds(5)));
   EXPECT_TRUE(server.nodes().empty());
   // From loopback the same request registers.
   EXPECT_TRUE(t.run(epmd_register("friend", 4243, false, *port)).ok());

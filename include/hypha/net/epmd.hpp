@@ -55,7 +55,8 @@ std::vector<std::uint8_t> alive2_request(const NodeEntry& entry);
 // connections at once. Refused requests are logged (rate-limited).
 class EpmdServer {
  public:
-  explicit EpmdServer(asio::any_io_executor ex);
+  // `owner`: the node that embeds it, named in its log lines (empty for a standalone EPMD).
+  explicit EpmdServer(asio::any_io_executor ex, std::string owner = {});
   ~EpmdServer();
   Result<std::uint16_t, std::string> start(std::uint16_t port, const std::string& bind = {});
   void stop();
