@@ -1,5 +1,6 @@
 #include "hypha/term/convert.hpp"
 
+#include "hypha/term/match.hpp"
 #include "hypha/term/text.hpp"
 #include "utf8.hpp"
 
@@ -12,9 +13,7 @@ std::string ConversionError::message() const {
 }
 
 ConversionError conversion_error(std::string expected, const Term& t) {
-  std::string shown = t.to_string();
-  if (shown.size() > 120) shown = shown.substr(0, 117) + "...";
-  return ConversionError{std::move(expected), std::move(shown), {}};
+  return ConversionError{std::move(expected), pattern::detail::shorten(t), {}};
 }
 
 ConversionError nest(ConversionError e, std::string step) {
