@@ -17,6 +17,7 @@
 #include "hypha/net/flags.hpp"
 #include "hypha/net/listener.hpp"
 #include "hypha/base/log.hpp"
+#include "hypha/process/gen.hpp"
 #include "node_impl.hpp"
 
 namespace hypha {
@@ -576,13 +577,12 @@ bool Node::ping(Atom node, std::chrono::milliseconds timeout) {
   if (!connect(node, timeout)) return false;
   Mailbox me = impl_->rt->mailbox();
   const Ref tag = impl_->rt->make_ref();
-  const Term call = Term::tuple({Term(a("$gen_call")), Term::tuple({Term(me.pid()), Term(tag)}),
-                                 Term::tuple({Term(a("is_auth")), Term(impl_->self_name)})});
+  const Term call = gen::call_message(me.pid(), Term(tag), Term::tuple({Term(a("is_auth")), Term(impl_->self_name)}));
   const Pid from = me.pid();
   impl_->send_name(&from, a("net_kernel"), node, call);
   const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
   auto reply = me.receive(
-      [&](const Term& m) { return m.is_tuple() && m.tuple_size() == 2 && m[0] == Term(tag); },
+      [&, tag_term = Term(tag)](const Term& m) { return gen::is_reply(m, tag_term); },
       std::max(left, std::chrono::milliseconds(0)));
   return reply && (*reply)[1].is_atom(a("yes"));
 }

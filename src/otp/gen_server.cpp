@@ -3,14 +3,13 @@
 #include "hypha/base/log.hpp"
 #include "hypha/otp/blocking.hpp"
 #include "hypha/otp/exports.hpp"
+#include "hypha/process/gen.hpp"
 
 namespace hypha {
 
 namespace {
 
-const Atom& a_gen_call() { static const Atom a("$gen_call"); return a; }
 const Atom& a_gen_cast() { static const Atom a("$gen_cast"); return a; }
-const Atom& a_alias() { static const Atom a("alias"); return a; }
 const Atom& a_system() { static const Atom a("system"); return a; }
 
 Term timeout_term(std::chrono::milliseconds t) {
@@ -21,18 +20,6 @@ Term timeout_term(std::chrono::milliseconds t) {
 Term call_error(Term reason, const char* fun, const ServerRef& server, const Term& request, std::chrono::milliseconds t) {
   return Term::tuple({std::move(reason), Term::tuple({Term(Atom("gen_server")), Term(Atom(fun)),
                                                       Term::list({server.to_term(), request, timeout_term(t)})})});
-}
-
-// [alias | Mref]: the tag of a request whose reply comes to the monitor's alias (OTP 24+).
-Term alias_tag(const Ref& mref) { return Term::list({Term(a_alias())}, Term(mref)); }
-
-// The alias inside a reply tag: [alias | Ref] or [[alias | Ref] | _].
-const Term* alias_of(const Term& tag) {
-  if (!tag.is_list() || tag.list_elements().size() != 1) return nullptr;
-  const Term& head = tag.list_elements()[0];
-  if (head.is_atom(a_alias()) && tag.list_tail().is_ref()) return &tag.list_tail();
-  if (head.is_list()) return alias_of(head);
-  return nullptr;
 }
 
 // What a callback threw, as the exit reason of the server.
@@ -222,23 +209,13 @@ Term ServerRef::to_term() const {
 namespace gen_server {
 
 std::optional<std::pair<From, Term>> parse_call(const Term& m) {
-  if (!m.is_tuple() || m.tuple_size() != 3 || !m[0].is_atom(a_gen_call())) return std::nullopt;
-  const Term& f = m[1];
-  if (!f.is_tuple() || f.tuple_size() != 2 || !f[0].is_pid()) return std::nullopt;
-  return std::make_pair(From{f[0].pid(), f[1]}, m[2]);
+  auto c = gen::parse_call(m);
+  if (!c) return std::nullopt;
+  return std::make_pair(std::move(c->from), std::move(c->request));
 }
 
-void reply(Process& self, const From& from, Term reply) {
-  Term msg = Term::tuple({from.tag, std::move(reply)});
-  if (const Term* alias = alias_of(from.tag)) self.send(alias->ref(), std::move(msg));
-  else self.send(from.pid, std::move(msg));
-}
-
-void reply(Runtime& rt, const From& from, Term reply) {
-  Term msg = Term::tuple({from.tag, std::move(reply)});
-  if (const Term* alias = alias_of(from.tag)) rt.send(alias->ref(), std::move(msg));
-  else rt.send(from.pid, std::move(msg));
-}
+void reply(Process& self, const From& from, Term reply) { gen::reply(self, from, std::move(reply)); }
+void reply(Runtime& rt, const From& from, Term reply) { gen::reply(rt, from, std::move(reply)); }
 
 bool is_clean_stop(const Term& r) {
   return r.is_atom(atoms::normal()) || r.is_atom(Atom("shutdown")) ||
@@ -292,15 +269,14 @@ Result<Pid, Term> start(Runtime& rt, std::unique_ptr<GenServer> server, StartOpt
 RequestId send_request(Process& self, const ServerRef& server, Term request) {
   RequestId id{monitor_server(self, server), server};
   if (id.mref) {
-    const Term tag = alias_tag(*id.mref);
-    send_to(self, server, Term::tuple({Term(a_gen_call()), Term::tuple({Term(self.pid()), tag}), std::move(request)}));
+    const Term tag = gen::alias_tag(*id.mref);
+    send_to(self, server, gen::call_message(self.pid(), tag, std::move(request)));
   }
   return id;
 }
 
 namespace {
 
-bool is_reply_to(const Term& m, const Term& tag) { return m.is_tuple() && m.tuple_size() == 2 && m[0] == tag; }
 bool is_down_of(const Term& m, const Term& mref) {
   return m.is_tuple() && m.tuple_size() == 5 && m[1] == mref && m[0].is_atom(atoms::DOWN());
 }
@@ -321,14 +297,14 @@ Result<Term, Term> outcome_of(Process& self, const RequestId& id, const Term& m)
 // The reply to `id` within `timeout`: as outcome_of, or the reason timeout.
 Task<Result<Term, Term>> wait_reply(Process& self, const RequestId& id, std::chrono::milliseconds timeout) {
   if (!id.mref) co_return unexpected(Term(atoms::noproc()));
-  const Term tag = alias_tag(*id.mref);
+  const Term tag = gen::alias_tag(*id.mref);
   const Term mref_term(*id.mref);
   std::optional<Term> got =
-      co_await self.receive([&](const Term& m) { return is_reply_to(m, tag) || is_down_of(m, mref_term); }, timeout);
+      co_await self.receive([&](const Term& m) { return gen::is_reply(m, tag) || is_down_of(m, mref_term); }, timeout);
   if (!got) {
     self.demonitor(*id.mref, true);  // the alias goes with it: a later reply is dropped
     // A reply that arrived between the timeout and the demonitor still counts, as in OTP.
-    got = co_await self.receive([&](const Term& m) { return is_reply_to(m, tag); }, std::chrono::milliseconds(0));
+    got = co_await self.receive([&](const Term& m) { return gen::is_reply(m, tag); }, std::chrono::milliseconds(0));
     if (!got) co_return unexpected(Term(Atom("timeout")));
   }
   co_return outcome_of(self, id, *got);
@@ -344,7 +320,7 @@ Task<Result<Term, Term>> receive_response(Process& self, RequestId id, std::chro
 
 std::optional<Result<Term, Term>> check_response(Process& self, const Term& msg, const RequestId& id) {
   if (!id.mref) return Result<Term, Term>(unexpected(Term::tuple({Term(atoms::noproc()), id.server.to_term()})));
-  if (!is_reply_to(msg, alias_tag(*id.mref)) && !is_down_of(msg, Term(*id.mref)))
+  if (!gen::is_reply(msg, gen::alias_tag(*id.mref)) && !is_down_of(msg, Term(*id.mref)))
     return std::nullopt;
   auto r = outcome_of(self, id, msg);
   if (!r) return Result<Term, Term>(unexpected(Term::tuple({r.error(), id.server.to_term()})));
@@ -394,7 +370,7 @@ void cast(Runtime& rt, const ServerRef& server, Term msg) {
 Task<Result<Term, Term>> stop(Process& self, ServerRef server, Term reason, std::chrono::milliseconds timeout) {
   const std::optional<Ref> mref = monitor_server(self, server);
   if (!mref) co_return unexpected(call_error(Term(atoms::noproc()), "stop", server, reason, timeout));
-  const Term tag = alias_tag(*mref);
+  const Term tag = gen::alias_tag(*mref);
   send_to(self, server, Term::tuple({Term(a_system()), Term::tuple({Term(self.pid()), tag}),
                                      Term::tuple({Term(Atom("terminate")), reason})}));
   const Term mref_term(*mref);

@@ -28,16 +28,11 @@
 #include <optional>
 #include <variant>
 
+#include "hypha/process/gen.hpp"
 #include "hypha/process/runtime.hpp"
 #include "hypha/term/result.hpp"
 
 namespace hypha {
-
-// Where a call came from; reply to it with gen_server::reply.
-struct From {
-  Pid pid;
-  Term tag;  // [alias | Ref] from OTP 24+ callers (hypha's too), a plain reference from older ones
-};
 
 // What a callback decides: reply (handle_call), no reply (deferred, or a cast/info), stop.
 class Action {
