@@ -15,7 +15,7 @@
 #include <memory>
 #include <string>
 
-#include "hypha/cluster/router.hpp"
+#include "router.hpp"
 
 namespace hypha::kv {
 

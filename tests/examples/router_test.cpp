@@ -1,6 +1,6 @@
 // The router between two C++ nodes: routing to the owner, forwarding with each node's own table,
 // a missing entry, and tables that point at each other ending in an error instead of a loop.
-#include "hypha/cluster/router.hpp"
+#include "router.hpp"
 
 #include <gtest/gtest.h>
 

@@ -1,4 +1,4 @@
-#include "hypha/cluster/router.hpp"
+#include "router.hpp"
 
 #include "hypha/otp/rpc.hpp"
 #include "hypha/otp/task.hpp"
