@@ -108,7 +108,7 @@ void Node::Impl::send_name(const Pid* from, Atom name, Atom node, const Term& ms
 
 void Node::Impl::send_alias(const Pid* from, const Ref& alias, const Term& msg) {
   if (alias.node == self_name) {
-    rt->deliver_alias(alias, msg);
+    inbound().deliver_alias(alias, msg);
     return;
   }
   const Pid sender = sender_of(from);
@@ -241,7 +241,7 @@ void Node::Impl::warn_if_atoms_low() {
 
 void Node::Impl::handle_control(Atom node, const Term& c, const Term* payload) {
   if (!c.is_tuple() || c.tuple_size() == 0 || !c[0].is_small_integer()) throw BadControl{"control message is not a tagged tuple"};
-  Runtime& r = *rt;
+  RuntimeInbound r(*rt);
   switch (c[0].small_integer()) {
     case kSend: case kSendTT: case kSendSender: case kSendSenderTT:
       r.deliver(pid_at(c, 2), need_payload(payload));
@@ -396,7 +396,7 @@ void Node::Impl::spawn_reply(Atom node, const Term& c) {
     if (monitored) send_control(node, Term::tuple({op(kDemonitorP), Term(to), result, Term(req)}), nullptr);
     return;
   }
-  rt->deliver_spawn_reply(to, req, result, linked, monitored, pending->opts.wants_reply(result.is_pid()));
+  inbound().deliver_spawn_reply(to, req, result, linked, monitored, pending->opts.wants_reply(result.is_pid()));
 }
 
 bool Node::Impl::spawn_abandon(const Pid& from, const Ref& req) {

@@ -107,12 +107,12 @@ Result<bool, std::string> Node::Impl::start() {
   // The atoms of the paths that lose a peer exist before any peer can fill the table.
   for (const char* name : {"nodeup", "nodedown", "noconnection", "abandoned", "badarg", "badopt", "yes", "no"}) (void)a(name);
   rt = std::make_unique<Runtime>(RuntimeOptions{.node = self_name, .creation = creation_, .threads = opts.threads, .idle_spin = opts.idle_spin});
-  rt->set_remote(this);
+  inbound().set_remote(this);
   if (opts.workers_poll_io) {  // hand the io_context over to the workers
     io_thread_stop = true;
     asio::post(io, [] {});
     io_thread.join();
-    rt->set_io_poller(&poller);
+    inbound().set_io_poller(&poller);
     workers_poll = true;
   }
 
@@ -163,8 +163,8 @@ void Node::Impl::stop() {
     drained.wait();
   }
   // The I/O thread ends before the runtime: its callbacks deliver into the runtime.
-  if (rt) rt->set_remote(nullptr);
-  if (workers_poll) rt->set_io_poller(nullptr);
+  if (rt) inbound().set_remote(nullptr);
+  if (workers_poll) inbound().set_io_poller(nullptr);
   workers_poll = false;
   work.reset();
   io.stop();
@@ -462,14 +462,14 @@ void Node::Impl::connection_lost(Atom node, const std::shared_ptr<net::DistConne
 void Node::Impl::peer_gone(const std::shared_ptr<Peer>& peer) {
   if (!rt) return;
   const Term noconnection(atoms::noconnection());
-  for (const auto& [local, remote] : peer->links) rt->deliver_exit(remote, local, noconnection, true);
-  for (const auto& [ref, watch] : peer->monitors_out) rt->deliver_down(watch.first, ref, watch.second, noconnection);
-  for (const auto& [ref, watch] : peer->monitors_in) rt->deliver_demonitor(watch.first, watch.second, ref);
+  for (const auto& [local, remote] : peer->links) inbound().deliver_exit(remote, local, noconnection, true);
+  for (const auto& [ref, watch] : peer->monitors_out) inbound().deliver_down(watch.first, ref, watch.second, noconnection);
+  for (const auto& [ref, watch] : peer->monitors_in) inbound().deliver_demonitor(watch.first, watch.second, ref);
   const Term down = Term::tuple({Term(a("nodedown")), Term(peer->name)});
-  for (const Pid& p : peer->node_monitors) rt->deliver(p, down);
+  for (const Pid& p : peer->node_monitors) inbound().deliver(p, down);
   for (const auto& [req, pending] : peer->spawns_out)
     if (!pending.abandoned)
-      rt->deliver_spawn_reply(pending.from, req, noconnection, false, false, pending.opts.wants_reply(false));
+      inbound().deliver_spawn_reply(pending.from, req, noconnection, false, false, pending.opts.wants_reply(false));
 }
 
 void Node::Impl::notify_nodes(Atom node, bool up) {
@@ -479,7 +479,7 @@ void Node::Impl::notify_nodes(Atom node, bool up) {
     subs = node_subscribers;
   }
   const Term msg = Term::tuple({Term(a(up ? "nodeup" : "nodedown")), Term(node)});
-  for (const Pid& p : subs) rt->deliver(p, msg);
+  for (const Pid& p : subs) inbound().deliver(p, msg);
 }
 
 // ---------------------------------------------------------------------------------- public API
@@ -568,7 +568,7 @@ void Node::monitor_node(const Pid& subscriber, Atom node) {
       added = true;
     }
   }
-  if (!added) impl_->rt->deliver(subscriber, Term::tuple({Term(a("nodedown")), Term(node)}));
+  if (!added) impl_->inbound().deliver(subscriber, Term::tuple({Term(a("nodedown")), Term(node)}));
 }
 
 bool Node::ping(Atom node, std::chrono::milliseconds timeout) {

@@ -21,6 +21,7 @@
 #include "hypha/net/listener.hpp"
 #include "hypha/net/packet.hpp"
 #include "hypha/node/node.hpp"
+#include "hypha/process/inbound.hpp"
 
 namespace hypha {
 
@@ -193,6 +194,7 @@ struct Node::Impl : RemoteTransport {
   std::uint16_t listen_port = 0;
 
   std::unique_ptr<Runtime> rt;
+  RuntimeInbound inbound() const { return RuntimeInbound(*rt); }  // the runtime's node-facing side
   std::optional<Pid> net_kernel;
 
   std::mutex mu;

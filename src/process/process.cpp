@@ -3,6 +3,7 @@
 #include <stdexcept>
 #include <tuple>
 
+#include "hypha/process/inbound.hpp"
 #include "runtime_impl.hpp"
 
 namespace hypha {
@@ -203,8 +204,8 @@ std::vector<Pid> Runtime::processes() const {
   std::sort(out.begin(), out.end(), [](const Pid& a, const Pid& b) { return std::tie(a.serial, a.id) < std::tie(b.serial, b.id); });
   return out;
 }
-void Runtime::set_remote(RemoteTransport* remote) noexcept { impl_->remote.store(remote, std::memory_order_release); }
-void Runtime::set_io_poller(IoPoller* poller) { impl_->sched.set_poller(poller); }
+void RuntimeInbound::set_remote(RemoteTransport* remote) noexcept { impl_->remote.store(remote, std::memory_order_release); }
+void RuntimeInbound::set_io_poller(IoPoller* poller) { impl_->sched.set_poller(poller); }
 
 Pid Runtime::spawn(ProcessBody body, const SpawnOptions& opts) { return impl_->spawn(std::move(body), opts); }
 Pid Runtime::spawn(Atom mod, Atom fun, Term args, const SpawnOptions& opts) {
@@ -351,14 +352,14 @@ std::optional<ProcessInfo> Runtime::process_info(const Pid& pid) const {
 }
 
 // Signals from other nodes.
-void Runtime::deliver(const Pid& to, Term msg) { impl_->send(nullptr, to, std::move(msg)); }
-bool Runtime::deliver_name(Atom name, Term msg) { return impl_->send_name(nullptr, name, std::move(msg)); }
-bool Runtime::deliver_alias(const Ref& alias, Term msg) { return impl_->send_alias(nullptr, alias, std::move(msg)); }
-void Runtime::deliver_exit(const Pid& from, const Pid& to, Term reason, bool linked) {
+void RuntimeInbound::deliver(const Pid& to, Term msg) { impl_->send(nullptr, to, std::move(msg)); }
+bool RuntimeInbound::deliver_name(Atom name, Term msg) { return impl_->send_name(nullptr, name, std::move(msg)); }
+bool RuntimeInbound::deliver_alias(const Ref& alias, Term msg) { return impl_->send_alias(nullptr, alias, std::move(msg)); }
+void RuntimeInbound::deliver_exit(const Pid& from, const Pid& to, Term reason, bool linked) {
   impl_->send_exit(from, to, std::move(reason), linked);
 }
 
-void Runtime::deliver_link(const Pid& remote, const Pid& local) {
+void RuntimeInbound::deliver_link(const Pid& remote, const Pid& local) {
   ProcessCore* p = impl_->acquire(local);
   bool ok = false;
   if (p) {
@@ -369,13 +370,13 @@ void Runtime::deliver_link(const Pid& remote, const Pid& local) {
       ok = true;
     }
   }
-  if (p) Impl::release(p);
+  if (p) Runtime::Impl::release(p);
   if (!ok) {
     if (auto* r = impl_->remote.load(std::memory_order_acquire)) r->exit(local, remote, Term(atoms::noproc()), true);
   }
 }
 
-void Runtime::deliver_unlink(const Pid& remote, const Pid& local) {
+void RuntimeInbound::deliver_unlink(const Pid& remote, const Pid& local) {
   if (ProcessCore* p = impl_->acquire(local)) {
     {
       std::lock_guard lock(p->lock);
@@ -384,11 +385,11 @@ void Runtime::deliver_unlink(const Pid& remote, const Pid& local) {
         links.erase(std::remove(links.begin(), links.end(), remote), links.end());
       }
     }
-    Impl::release(p);
+    Runtime::Impl::release(p);
   }
 }
 
-void Runtime::deliver_monitor(const Pid& watcher, const Term& target, const Ref& ref) {
+void RuntimeInbound::deliver_monitor(const Pid& watcher, const Term& target, const Ref& ref) {
   const std::optional<Pid> pid = impl_->resolve(target);
   const Term watched = target.is_atom() ? Term::tuple({target, Term(impl_->node)}) : target;
   if (pid && impl_->add_watcher(*pid, {ref, watcher, watched})) return;
@@ -396,15 +397,15 @@ void Runtime::deliver_monitor(const Pid& watcher, const Term& target, const Ref&
     r->monitor_exit(pid.value_or(Pid{impl_->node, 0, 0, impl_->creation}), watched, watcher, ref, Term(atoms::noproc()));
 }
 
-void Runtime::deliver_demonitor(const Pid&, const Term& target, const Ref& ref) {
+void RuntimeInbound::deliver_demonitor(const Pid&, const Term& target, const Ref& ref) {
   if (const std::optional<Pid> pid = impl_->resolve(target)) impl_->erase_watcher(*pid, ref);
 }
 
-void Runtime::deliver_down(const Pid& watcher, const Ref& ref, const Term& watched, Term reason) {
+void RuntimeInbound::deliver_down(const Pid& watcher, const Ref& ref, const Term& watched, Term reason) {
   impl_->send_down(watcher, ref, watched, reason);
 }
 
-void Runtime::deliver_spawn_reply(const Pid& to, const Ref& req, const Term& result, bool linked, bool monitored,
+void RuntimeInbound::deliver_spawn_reply(const Pid& to, const Ref& req, const Term& result, bool linked, bool monitored,
                                   bool notify) {
   const bool ok = result.is_pid();
   ProcessCore* p = impl_->acquire(to);
@@ -426,7 +427,7 @@ void Runtime::deliver_spawn_reply(const Pid& to, const Ref& req, const Term& res
       if (monitored) r->demonitor(to, result, result.pid().node, req);
     }
   }
-  if (p) Impl::release(p);
+  if (p) Runtime::Impl::release(p);
   if (recorded && notify) impl_->send(nullptr, to, spawn_reply(req, ok, result));
 }
 

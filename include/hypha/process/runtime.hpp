@@ -10,7 +10,8 @@
 // Scheduling: a process made runnable by a message is queued on the sender's worker, next in
 // line (a ping-pong pair stays on one thread, as on the BEAM); idle workers steal. Sending never
 // blocks. Messages between processes of this runtime are passed by reference, never copied or
-// encoded. Everything addressed to another node goes to the RemoteTransport, if one is set.
+// encoded. Everything addressed to another node goes to the RemoteTransport, if one is set (the
+// node layer plugs it in through RuntimeInbound, inbound.hpp).
 //
 // Thread-safety: every member may be called from any thread. Destroying the runtime stops the
 // workers and destroys the processes that are still alive (without exit signals).
@@ -23,10 +24,8 @@
 #include <optional>
 #include <vector>
 
-#include "hypha/process/io_poller.hpp"
 #include "hypha/process/mailbox.hpp"
 #include "hypha/process/process.hpp"
-#include "hypha/process/remote.hpp"
 
 namespace hypha {
 
@@ -117,34 +116,11 @@ class Runtime {
   std::vector<Pid> processes() const;
   unsigned threads() const noexcept;
 
-  // The node layer plugs in here (nullptr: remote sends are dropped, as to an unreachable node).
-  void set_remote(RemoteTransport* remote) noexcept;
-  // Lets idle workers run the node's I/O (see io_poller.hpp); nullptr detaches it, returning once
-  // no worker is inside it. The poller must outlive its attachment.
-  void set_io_poller(IoPoller* poller);
-
-  // Entry points for the node layer: signals that arrived from other nodes for local processes.
-  void deliver(const Pid& to, Term msg);
-  bool deliver_name(Atom name, Term msg);
-  bool deliver_alias(const Ref& alias, Term msg);
-  void deliver_exit(const Pid& from, const Pid& to, Term reason, bool linked);
-  void deliver_link(const Pid& remote, const Pid& local);    // false link target: exit noproc back
-  void deliver_unlink(const Pid& remote, const Pid& local);
-  // A remote process monitors a local one (`target` a local pid or registered name).
-  void deliver_monitor(const Pid& watcher, const Term& target, const Ref& ref);
-  void deliver_demonitor(const Pid& watcher, const Term& target, const Ref& ref);
-  // A process of `node` that local processes linked to or monitored died, or the node went away.
-  void deliver_down(const Pid& watcher, const Ref& ref, const Term& watched, Term reason);
-  // The answer to a spawn_request of `to`: `result` the new pid or an error atom. `linked` and
-  // `monitored` say what the other node set up (recorded here so unlink/demonitor/noconnection
-  // work); `notify` whether {spawn_reply, Ref, ok, Pid} / {spawn_reply, Ref, error, Reason} is
-  // delivered (the request's reply option).
-  void deliver_spawn_reply(const Pid& to, const Ref& req, const Term& result, bool linked, bool monitored, bool notify);
-
   struct Impl;
 
  private:
   friend class Mailbox;
+  friend class RuntimeInbound;  // the node-facing side (inbound.hpp)
   std::unique_ptr<Impl> impl_;
 };
 
