@@ -113,7 +113,9 @@ asio::awaitable<void> DistConnection::read_loop() {
       partial_since_.store(0, std::memory_order_relaxed);
       const std::span<const std::uint8_t> frame(&buf[begin + 4], len);
       begin += 4 + len;
+      bytes_in_.fetch_add(4 + len, std::memory_order_relaxed);
       if (len == 0) continue;  // a tick
+      messages_in_.fetch_add(1, std::memory_order_relaxed);
       if (closed()) co_return;
       // Whatever a handler throws closes this connection only: it never reaches the I/O loop.
       try {
@@ -168,6 +170,19 @@ asio::awaitable<void> DistConnection::tick_loop() {
 }
 
 bool DistConnection::send(Frame frame) {
+  const std::size_t size = frame.size();
+  if (!queue(std::move(frame))) return false;
+  bytes_out_.fetch_add(size, std::memory_order_relaxed);
+  if (size > 4) messages_out_.fetch_add(1, std::memory_order_relaxed);  // not a tick
+  return true;
+}
+
+ConnectionStats DistConnection::stats() const noexcept {
+  return {messages_in_.load(std::memory_order_relaxed), messages_out_.load(std::memory_order_relaxed),
+          bytes_in_.load(std::memory_order_relaxed), bytes_out_.load(std::memory_order_relaxed)};
+}
+
+bool DistConnection::queue(Frame frame) {
   if (closed()) return false;
   bool start = false, over_limit = false;
   {
@@ -227,6 +242,8 @@ void DistConnection::preload(std::vector<Frame> frames) {
   std::lock_guard lock(mu_);
   for (auto& f : frames) {
     pending_bytes_ += f.size();
+    bytes_out_.fetch_add(f.size(), std::memory_order_relaxed);
+    messages_out_.fetch_add(1, std::memory_order_relaxed);
     pending_.push_back(std::move(f));
   }
 }

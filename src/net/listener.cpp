@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "hypha/base/log.hpp"
+#include "hypha/base/metrics.hpp"
 
 namespace hypha::net {
 
@@ -40,6 +41,10 @@ bool resource_exhausted(const asio::error_code& ec) {
 struct Connection::State {
   std::string name, node;
   ListenerLimits limits;
+  // hypha_listener_*_total{node, listener}, in the metrics registry
+  metrics::Counter* refused = nullptr;
+  metrics::Counter* evicted = nullptr;
+  metrics::Counter* accept_failures = nullptr;
   std::mutex mu;
   std::size_t open = 0;             // under mu
   std::list<Connection*> pending;   // under mu, oldest first
@@ -85,6 +90,13 @@ Listener::Listener(std::string name, std::string node, ListenerLimits limits)
   st_->name = std::move(name);
   st_->node = std::move(node);
   st_->limits = limits;
+  const metrics::Labels labels{{"node", st_->node}, {"listener", st_->name}};
+  st_->refused = &metrics::counter("hypha_listener_refused_total",
+                                   "Connections a listener closed at once: its limits were reached and none could give way", labels);
+  st_->evicted = &metrics::counter("hypha_listener_evicted_total",
+                                   "Unsettled connections closed to make room for newer ones", labels);
+  st_->accept_failures = &metrics::counter("hypha_listener_accept_failures_total",
+                                           "accept() calls that failed (EMFILE, ENFILE, ENOMEM, ...)", labels);
   std::lock_guard lock(g_listeners_mu);
   std::erase_if(g_listeners, [](const auto& w) { return w.expired(); });
   g_listeners.push_back(st_);
@@ -103,6 +115,7 @@ struct ListenerAccess {
     v->pending_ = false;
     ::shutdown(v->sock_.native_handle(), SHUT_RDWR);  // it closes (and leaves the count) when its owner ends
     st.pending.erase(it);
+    st.evicted->add();
     return v->source_;
   }
   static std::chrono::steady_clock::time_point since(const Connection* c) { return c->since_; }
@@ -183,6 +196,7 @@ std::shared_ptr<Connection> Listener::admit(asio::ip::tcp::socket sock) {
                  {{"listener", evicted.substr(0, space)}, {"source", evicted.substr(space + 1)}, {"reason", why}});
   }
   if (!room) {
+    st.refused->add();
     log::limited(log::Level::Warn, st.node, "connection_refused", st.name + " " + source + " full",
                  {{"listener", st.name}, {"source", source}, {"reason", why}});
     asio::error_code ignored;
@@ -207,6 +221,7 @@ asio::awaitable<void> Listener::accept_loop(asio::ip::tcp::acceptor& acceptor, S
       if (!acceptor.is_open() || ec == asio::error::operation_aborted) co_return;
       const bool exhausted = resource_exhausted(ec);
       g_failed_accepts.fetch_add(1);
+      st_->accept_failures->add();
       log::limited(log::Level::Warn, st_->node, "accept_failed", st_->name + " " + ec.message(),
                    {{"listener", st_->name}, {"reason", ec.message()},
                     {"effect", exhausted ? "accepting paused, then retried" : "retried"}});

@@ -398,6 +398,7 @@ void Node::Impl::establish(Atom node, tcp::socket sock, const net::PeerInfo& inf
     auto& p = it->second;
     if (p->state == Peer::State::Up) replaced = p->conn;
     p->state = Peer::State::Up;
+    p->since = std::chrono::system_clock::now();
     p->conn = conn;
     p->flags = info.flags;
     p->creation = info.creation;
@@ -532,6 +533,19 @@ std::vector<Atom> Node::nodes(bool include_hidden) const {
   for (const auto& [name, p] : impl_->peers)
     if (p->state == Peer::State::Up && (include_hidden || (p->flags & net::dflag::kPublished))) out.push_back(name);
   std::sort(out.begin(), out.end());
+  return out;
+}
+
+std::vector<PeerInfo> Node::peers() const {
+  std::vector<PeerInfo> out;
+  std::lock_guard lock(impl_->mu);
+  for (const auto& [name, p] : impl_->peers) {
+    if (p->state != Peer::State::Up || !p->conn) continue;
+    const net::ConnectionStats st = p->conn->stats();
+    out.push_back(PeerInfo{name, !(p->flags & net::dflag::kPublished), p->since, st.messages_in, st.messages_out,
+                           st.bytes_in, st.bytes_out, p->conn->queued_bytes()});
+  }
+  std::sort(out.begin(), out.end(), [](const PeerInfo& x, const PeerInfo& y) { return x.name < y.name; });
   return out;
 }
 

@@ -50,6 +50,7 @@ struct Peer {
   std::shared_ptr<net::DistConnection> conn;
   std::uint64_t flags = 0;
   std::uint32_t creation = 0;
+  std::chrono::system_clock::time_point since;  // when it came up
 
   std::vector<Bytes> queued;  // frames sent while pending
   std::size_t queued_bytes = 0;

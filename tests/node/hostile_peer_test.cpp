@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "hypha/base/log.hpp"
+#include "hypha/base/metrics.hpp"
 #include "hypha/net/connection.hpp"
 #include "hypha/net/listener.hpp"
 #include "hypha/node/node.hpp"
@@ -302,6 +303,9 @@ TEST_F(HostilePeer, AcceptingPausesWhenDescriptorsRunOutInsteadOfSpinning) {
     const auto cpu0 = cpu_time();
     ASSERT_TRUE(eventually([&] { return net::failed_accepts() >= first + 5; }));
     EXPECT_LT(net::failed_accepts(), first + 8);
+    EXPECT_GE(metrics::registry().value("hypha_listener_accept_failures_total",
+                                        {{"node", std::string(a.name().text())}, {"listener", "distribution"}}),
+              5);
     EXPECT_LT(cpu_time() - cpu0, 150ms);
     EXPECT_EQ(logs.count({"node=a@", "event=accept_failed", "listener=distribution"}), 1u)  // once per episode, not per attempt
         << ::testing::PrintToString(logs.lines());
@@ -316,6 +320,8 @@ TEST_F(HostilePeer, UnauthenticatedHandshakesAreBoundedAndTheOldestGivesWay) {
   o.max_handshakes_per_source = 4;
   Node& a = start("a", o);
   LogCapture logs;
+  const metrics::Labels labels{{"node", std::string(a.name().text())}, {"listener", "distribution"}};
+  const std::int64_t evicted0 = metrics::registry().value("hypha_listener_evicted_total", labels);
   std::vector<std::unique_ptr<RawPeer>> stalled;
   for (int i = 0; i < 6; ++i) {
     stalled.push_back(std::make_unique<RawPeer>());
@@ -326,6 +332,7 @@ TEST_F(HostilePeer, UnauthenticatedHandshakesAreBoundedAndTheOldestGivesWay) {
   EXPECT_TRUE(stalled[0]->closed_by_peer(kWait));
   EXPECT_TRUE(stalled[1]->closed_by_peer(kWait));
   EXPECT_TRUE(logs.wait_for({"event=connection_evicted", "listener=distribution", "source=127.0.0.1"}, kWait));
+  EXPECT_EQ(metrics::registry().value("hypha_listener_evicted_total", labels), evicted0 + 2);  // counted too
   // A real peer gets in at once however many stall.
   Node& b = start("b");
   EXPECT_TRUE(b.ping(a.name(), 3s));

@@ -83,6 +83,43 @@ TEST_F(NodeTest, SendsToPidsAndNamesAcrossNodesKeepOrder) {
   }
 }
 
+TEST_F(NodeTest, PeersAreListedWithTheirConnectionsCounters) {
+  Node& a = start("a");
+  Node& b = start("b");
+  NodeOptions hidden;
+  hidden.hidden = true;
+  Node& h = start("h", "cookie", hidden);
+  EXPECT_TRUE(a.peers().empty());
+  const auto before = std::chrono::system_clock::now();
+  ASSERT_TRUE(a.ping(b.name()));
+  ASSERT_TRUE(h.ping(a.name()));
+  Pid e = b.runtime().spawn(echo);
+  Mailbox me = a.runtime().mailbox();
+  const Term payload = Term::binary(std::string(1000, 'x'));
+  for (int i = 0; i < 100; ++i) me.send(e, Term::tuple({Term(me.pid()), payload}));
+  for (int i = 0; i < 100; ++i) ASSERT_TRUE(me.receive(kWait));
+
+  const auto peers = a.peers();
+  ASSERT_EQ(peers.size(), 2u);
+  const PeerInfo& pb = peers[0];
+  EXPECT_EQ(pb.name, b.name());
+  EXPECT_FALSE(pb.hidden);
+  EXPECT_TRUE(peers[1].hidden);  // h
+  EXPECT_GE(pb.since, before);
+  EXPECT_LE(pb.since, std::chrono::system_clock::now());
+  // 100 sends and the ping's call out; 100 echoes and the ping's reply in (ticks are not messages)
+  EXPECT_GE(pb.messages_out, 101u);
+  EXPECT_GE(pb.messages_in, 101u);
+  EXPECT_LT(pb.messages_out, 120u);
+  EXPECT_GT(pb.bytes_out, 100u * 1000);
+  EXPECT_GT(pb.bytes_in, 100u * 1000);
+  // The other side counts the same frames the other way round.
+  const auto from_b = b.peers();
+  ASSERT_EQ(from_b.size(), 1u);
+  EXPECT_EQ(from_b[0].messages_in, pb.messages_out);
+  EXPECT_EQ(from_b[0].name, a.name());
+}
+
 // Senders on every worker and a plain thread write to one connection at once (the writer makes
 // its system call without the connection's lock while the others append): nothing is lost, and
 // each sender's messages arrive in the order it sent them.

@@ -74,6 +74,13 @@ struct ConnectionLimits {
 // Bytes read buffers hold beyond their first MiB right now, over all connections.
 std::size_t partial_frame_bytes() noexcept;
 
+// What crossed one connection: messages are frames other than ticks; bytes count frames whole
+// (length included, ticks too). Outgoing ones count when queued (queued_bytes() says how many of
+// those bytes wait for the socket).
+struct ConnectionStats {
+  std::uint64_t messages_in = 0, messages_out = 0, bytes_in = 0, bytes_out = 0;
+};
+
 class DistConnection : public std::enable_shared_from_this<DistConnection> {
  public:
   using PacketFn = std::function<void(std::span<const std::uint8_t>)>;
@@ -96,6 +103,7 @@ class DistConnection : public std::enable_shared_from_this<DistConnection> {
   // Ready once the connection is closed.
   std::shared_future<void> closed_future() const { return closed_future_; }
   std::size_t queued_bytes() const;
+  ConnectionStats stats() const noexcept;
   // Blocks the calling thread until at most `bytes` are queued, the connection closes, or the
   // deadline passes; true when the queue is below. For senders that produce faster than the
   // network carries (never call it on the I/O thread).
@@ -109,6 +117,7 @@ class DistConnection : public std::enable_shared_from_this<DistConnection> {
   static void uncork();
 
  private:
+  bool queue(Frame frame);
   asio::awaitable<void> read_loop();
   asio::awaitable<void> tick_loop();
   void write_next();
@@ -149,6 +158,7 @@ class DistConnection : public std::enable_shared_from_this<DistConnection> {
   // When the frame at the front of the read buffer was first seen incomplete (0: none is).
   std::atomic<std::chrono::steady_clock::rep> partial_since_{0};
   std::atomic<std::chrono::steady_clock::rep> last_write_{0};  // written by senders too
+  std::atomic<std::uint64_t> messages_in_{0}, messages_out_{0}, bytes_in_{0}, bytes_out_{0};
 };
 
 }  // namespace hypha::net

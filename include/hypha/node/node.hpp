@@ -81,6 +81,16 @@ struct NodeOptions {
 // (20 random capital letters, mode 0400) when it does not exist.
 Result<std::string, std::string> default_cookie();
 
+// One connected peer, for dashboards and metrics (Node::peers()).
+struct PeerInfo {
+  Atom name;
+  bool hidden = false;  // the peer did not publish itself (a hidden node, erl_call, a CLI)
+  std::chrono::system_clock::time_point since;  // when this connection came up
+  std::uint64_t messages_in = 0, messages_out = 0;  // frames other than ticks
+  std::uint64_t bytes_in = 0, bytes_out = 0;        // frames whole, ticks included
+  std::size_t send_queue_bytes = 0;                 // queued, not yet written
+};
+
 class Node {
  public:
   static Result<std::unique_ptr<Node>, std::string> start(NodeOptions opts);
@@ -103,6 +113,8 @@ class Node {
   void disconnect(Atom node);
   // Connected nodes: visible ones, or all including hidden.
   std::vector<Atom> nodes(bool include_hidden = false) const;
+  // Every connected peer (hidden ones too) with its connection's counters, sorted by name.
+  std::vector<PeerInfo> peers() const;
 
   // Bytes waiting to be written to `node` (0 when not connected). Senders that produce faster than
   // the network carries can wait on this to stay below max_send_queue, as BEAM senders are
