@@ -28,9 +28,7 @@ struct Pong : GenServer {
 };
 
 std::unique_ptr<Node> start(const std::string& name, std::shared_ptr<Exports> exports = std::make_shared<Exports>()) {
-  auto n = bench::start_node(name);
-  rpc::serve(*n, std::move(exports));
-  return n;
+  return bench::start_node(name, std::move(exports));
 }
 
 enum class Mode { Call, Rpc, Task };

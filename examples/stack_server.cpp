@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "hypha/node/node.hpp"
+#include "hypha/otp/kernel.hpp"
 #include "hypha/otp/gen_server.hpp"
 #include "hypha/otp/rpc.hpp"
 #include "hypha/otp/task.hpp"
@@ -69,13 +70,13 @@ int main(int argc, char** argv) {
   sigaddset(&sigs, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
 
-  auto node = Node::start(opts);
+  auto exports = std::make_shared<Exports>();  // what :rpc.call may run here, filled below
+  auto node = start_node(opts, {.exports = exports});
   if (!node) {
     std::cerr << "stack_server: " << node.error() << "\n";
     return 1;
   }
   Runtime& rt = (*node)->runtime();
-  auto exports = std::make_shared<Exports>();
   auto server = gen_server::start(rt, std::make_unique<Stack>(), {.name = Atom("stack")});
   if (!server) {
     std::cerr << "stack_server: " << server.error().to_string() << "\n";
@@ -94,7 +95,6 @@ int main(int argc, char** argv) {
   exports->add("stack", "fail", []() -> Term { throw std::runtime_error("failed on purpose"); });
   // Runs until a message comes, and returns it: a task that is still running when looked at.
   exports->add("stack", "wait", [](Process& self) -> Task<Term> { co_return co_await self.receive(); });
-  rpc::serve(**node, exports);
   // Task.Supervisor.async({:tasks, :"stack@127.0.0.1"}, :stack, :add, [1, 2]) |> Task.await()
   if (!task::serve_supervisor(rt, exports, Atom("tasks"))) return 1;
 

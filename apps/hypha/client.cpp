@@ -5,6 +5,7 @@
 
 #include <iostream>
 #include <random>
+#include "hypha/otp/kernel.hpp"
 
 namespace hypha::cli {
 
@@ -42,7 +43,7 @@ Result<std::unique_ptr<Node>, std::string> client_node(const ClientOptions& o, c
   opts.embedded_epmd = false;
   opts.threads = 1;
   opts.setup_timeout = std::chrono::milliseconds(o.timeout_ms);
-  return Node::start(opts);
+  return start_node(opts);  // its kernel's group leader prints the output of what it runs elsewhere
 }
 
 }  // namespace hypha::cli

@@ -24,6 +24,7 @@
 #include <thread>
 #include <toml++/toml.h>
 
+#include "hypha/otp/kernel.hpp"
 #include "hypha/otp/rpc.hpp"
 #include "client.hpp"
 #include "kv.hpp"
@@ -104,11 +105,10 @@ int run_kv(const std::string& path) {
   NodeOptions opts;
   opts.name = cfg->name;
   opts.cookie = cfg->cookie;
-  auto node = Node::start(opts);
+  auto exports = std::make_shared<Exports>();
+  auto node = start_node(opts, {.exports = exports});
   if (!node) return fail("kv: " + node.error());
   Node& n = **node;
-  auto exports = std::make_shared<Exports>();
-  rpc::serve(n, exports);
   if (auto s = kv::start_store(n, *exports); !s) return fail("kv: store: " + s.error().to_string());
   auto router = Router::start(n, exports, cfg->table);
   if (!router) return fail("kv: router: " + router.error().to_string());

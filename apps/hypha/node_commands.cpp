@@ -12,6 +12,7 @@
 #include <iostream>
 #include <memory>
 
+#include "hypha/otp/kernel.hpp"
 #include "hypha/net/epmd.hpp"
 #include "hypha/node/node.hpp"
 #include "hypha/otp/rpc.hpp"
@@ -74,10 +75,9 @@ int run_node(const NodeCmd& o) {
   opts.hidden = o.hidden;
   opts.net_ticktime = std::chrono::seconds(o.ticktime);
   opts.listen_port = static_cast<std::uint16_t>(o.port);
-  auto node = Node::start(opts);
+  auto node = start_node(opts);  // with its kernel: :rpc.call and erpc from other nodes, built-ins only
   if (!node) return fail("node: " + node.error());
   Node& n = **node;
-  rpc::serve(n, std::make_shared<Exports>());  // :rpc.call and erpc from other nodes, built-ins only
   for (const auto& inbox : o.inboxes) n.runtime().register_name(Atom(inbox), n.runtime().spawn(inbox_process(inbox, n)));
   std::cout << "node " << n.name().text() << " started (port " << n.port() << ", epmd "
             << (n.serves_epmd() ? "embedded" : "external") << ")" << std::endl;

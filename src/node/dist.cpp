@@ -98,7 +98,9 @@ void Node::Impl::send(const Pid* from, const Pid& to, const Term& msg) {
 
 // REG_SEND and ALIAS_SEND need a sender; sends from outside any process name net_kernel.
 Pid Node::Impl::sender_of(const Pid* from) const {
-  return from ? *from : net_kernel.value_or(Pid{self_name, 0, 0, creation_});
+  if (from) return *from;
+  static const Atom net_kernel("net_kernel");
+  return rt->whereis(net_kernel).value_or(Pid{self_name, 0, 0, creation_});
 }
 
 void Node::Impl::send_name(const Pid* from, Atom name, Atom node, const Term& msg) {

@@ -1,4 +1,5 @@
-// Node: start and stop, EPMD, accepting and making connections, net_kernel, the public API.
+// Node: start and stop, EPMD, accepting and making connections, the public API. The services a
+// node runs (net_kernel, rex, ...) are its kernel (otp/kernel.hpp).
 #include <asio/co_spawn.hpp>
 #include <asio/connect.hpp>
 #include <asio/detached.hpp>
@@ -116,9 +117,6 @@ Result<bool, std::string> Node::Impl::start() {
     workers_poll = true;
   }
 
-  net_kernel = rt->spawn(net_kernel_process());
-  rt->register_name(a("net_kernel"), *net_kernel);
-  rt->set_group_leader(rt->spawn(io_server_process()));
 
   asio::co_spawn(io, accept_loop(), asio::detached);
   asio::co_spawn(io, flush_log_summaries(), asio::detached);

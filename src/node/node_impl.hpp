@@ -69,10 +69,6 @@ struct Peer {
   std::map<Ref, PendingSpawn> spawns_out;  // our spawn requests awaiting a reply
 };
 
-// The node's net_kernel process: answers {is_auth, Node} as OTP's does (what net_adm:ping asks).
-ProcessBody net_kernel_process();
-// The node's group leader (io_server.cpp): prints the output of remote processes it spawned.
-ProcessBody io_server_process();
 
 struct Node::Impl : RemoteTransport {
   explicit Impl(NodeOptions o);
@@ -196,7 +192,6 @@ struct Node::Impl : RemoteTransport {
 
   std::unique_ptr<Runtime> rt;
   RuntimeInbound inbound() const { return RuntimeInbound(*rt); }  // the runtime's node-facing side
-  std::optional<Pid> net_kernel;
 
   std::mutex mu;
   std::unordered_map<Atom, std::shared_ptr<Peer>> peers;

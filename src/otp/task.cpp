@@ -260,12 +260,32 @@ Task<Result<std::vector<Pid>, Term>> children(Process& self, ServerRef superviso
   co_return out;
 }
 
-Result<Pid, Term> serve_supervisor(Runtime& rt, std::shared_ptr<Exports> exports, Atom name, SupervisorFlags flags) {
-  flags.strategy = Strategy::OneForOne;
+namespace {
+supervisor::StartOptions task_supervisor_options(std::shared_ptr<Exports> exports, Atom name) {
   supervisor::StartOptions opts;
   opts.name = name;
   opts.child_for_call = [exports = std::move(exports)](const Term& req) { return task_child(exports, req); };
-  return supervisor::start(rt, flags, {}, std::move(opts));
+  return opts;
+}
+}  // namespace
+
+Result<Pid, Term> serve_supervisor(Runtime& rt, std::shared_ptr<Exports> exports, Atom name, SupervisorFlags flags) {
+  flags.strategy = Strategy::OneForOne;
+  return supervisor::start(rt, flags, {}, task_supervisor_options(std::move(exports), name));
+}
+
+ChildSpec supervisor_spec(Term id, std::shared_ptr<Exports> exports, Atom name, SupervisorFlags flags) {
+  flags.strategy = Strategy::OneForOne;
+  ChildSpec spec;
+  spec.id = std::move(id);
+  spec.is_supervisor = true;
+  spec.shutdown = std::chrono::milliseconds::max();  // infinity, as for supervisors in OTP
+  spec.start = [exports = std::move(exports), name, flags](Process& sup) -> Task<Result<Pid, Term>> {
+    supervisor::StartOptions opts = task_supervisor_options(exports, name);
+    opts.link = true;
+    co_return co_await supervisor::start(sup, flags, {}, std::move(opts));
+  };
+  return spec;
 }
 
 }  // namespace task

@@ -26,9 +26,8 @@ class RouterTest : public ::testing::Test {
   std::vector<std::shared_ptr<Router>> routers;
 
   Node& start(const std::string& name, const std::vector<std::pair<std::string, std::string>>& table) {
-    nodes.push_back(testing::start_node(name, epmd));
     auto exports = std::make_shared<Exports>();
-    rpc::serve(*nodes.back(), exports);
+    nodes.push_back(testing::start_node(name, epmd, {}, exports));
     auto r = Router::start(*nodes.back(), exports, RangeTable::parse(table).value());
     EXPECT_TRUE(r.ok());
     routers.push_back(*r);

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "hypha/node/node.hpp"
+#include "hypha/otp/kernel.hpp"
 #include "hypha/otp/blocking.hpp"
 #include "hypha/otp/task.hpp"
 #include "hypha/term/text.hpp"
@@ -23,7 +24,7 @@ int main(int argc, char** argv) {
   o.cookie = argv[1];
   o.hidden = true;
   o.publish = false;
-  auto node = Node::start(o);
+  auto node = start_node(o);
   if (!node) {
     std::cerr << node.error() << "\n";
     return 1;

@@ -30,7 +30,6 @@ class OtpCluster : public ::testing::Test {
   std::vector<std::shared_ptr<Exports>> exports;  // each node's
 
   Node& start(const std::string& name) {
-    nodes.push_back(testing::start_node(name, epmd));
     auto exports = this->exports.emplace_back(std::make_shared<Exports>());
     exports->add("calc", "add", [](std::int64_t a, std::int64_t b) { return a + b; });
     exports->add("calc", "boom", []() -> Term { throw std::runtime_error("boom"); });
@@ -45,11 +44,39 @@ class OtpCluster : public ::testing::Test {
       self.send(report_to, Term::tuple({Term(Atom("ran")), Term(self.pid())}));
       throw std::runtime_error("failed on purpose");
     });
-    rpc::serve(*nodes.back(), exports);
+    nodes.push_back(testing::start_node(name, epmd, {}, exports));
     EXPECT_TRUE(task::serve_supervisor(nodes.back()->runtime(), exports, Atom("tasks")).ok());
     return *nodes.back();
   }
 };
+
+// The node's services are the kernel supervisor's children: one that dies is started again, and
+// the node answers pings and rpc as before.
+TEST_F(OtpCluster, TheKernelRestartsANodeServiceThatDies) {
+  Node& a = start("ka");
+  Node& b = start("kb");
+  Runtime& rt = a.runtime();
+  const auto sup = rt.whereis(Atom("kernel_sup"));
+  ASSERT_TRUE(sup);
+  const Term children = block_on(rt, [&](Process& self) { return supervisor::which_children(self, *sup); }).value();
+  std::vector<Term> ids;
+  for (const Term& c : children.list_elements()) ids.push_back(c[0]);
+  EXPECT_EQ(Term::list(ids), T("[net_kernel, rex, user, hypha_tasks]"));
+
+  const Pid old = *rt.whereis(Atom("net_kernel"));
+  Mailbox me = rt.mailbox();
+  me.monitor(old);
+  rt.exit(old, Term(Atom("kill")));
+  ASSERT_TRUE(me.receive([](const Term& m) { return m.is_tuple() && m.tuple_size() == 5 && m[0].is_atom(atoms::DOWN()); }, 5s));
+  // Started again under its name (wait for the restart: no fixed sleep)
+  std::optional<Pid> again;
+  const auto deadline = std::chrono::steady_clock::now() + 5s;
+  while (!(again = rt.whereis(Atom("net_kernel"))) && std::chrono::steady_clock::now() < deadline) std::this_thread::yield();
+  ASSERT_TRUE(again);
+  EXPECT_NE(*again, old);
+  EXPECT_TRUE(b.ping(a.name()));
+  EXPECT_EQ(rpc::call(b.runtime(), a.name(), "calc"_a, "add"_a, T("[1, 2]")), Term(3));
+}
 
 TEST_F(OtpCluster, RpcCallBetweenCppNodes) {
   Node& a = start("a");

@@ -16,6 +16,7 @@
 #include <thread>
 
 #include "hypha/node/node.hpp"
+#include "hypha/otp/kernel.hpp"
 #include "hypha/term/text.hpp"
 
 namespace hypha::testing {
@@ -43,14 +44,16 @@ inline bool closed_by_peer(asio::ip::tcp::socket& sock, std::chrono::millisecond
   return false;
 }
 
-// ALIVE@127.0.0.1 with the test's EPMD port, cookie "cookie" and two workers unless `o` says
-// otherwise; nullptr (and a test failure) when it does not start.
-inline std::unique_ptr<Node> start_node(const std::string& alive, std::uint16_t epmd, NodeOptions o = {}) {
+// ALIVE@127.0.0.1 with its kernel (serving `exports`, built-ins only when null), the test's EPMD
+// port, cookie "cookie" and two workers unless `o` says otherwise; nullptr (and a test failure)
+// when it does not start.
+inline std::unique_ptr<Node> start_node(const std::string& alive, std::uint16_t epmd, NodeOptions o = {},
+                                        std::shared_ptr<Exports> exports = nullptr) {
   o.name = alive + "@127.0.0.1";
   if (o.cookie.empty()) o.cookie = "cookie";
   o.epmd_port = epmd;
   if (o.threads == 0) o.threads = 2;
-  auto n = Node::start(o);
+  auto n = hypha::start_node(o, {.exports = std::move(exports)});
   EXPECT_TRUE(n.ok()) << (n.ok() ? "" : n.error());
   return n.ok() ? std::move(*n) : nullptr;
 }

@@ -1,6 +1,6 @@
 // rpc: calling functions on other nodes by module, function and arguments, both ways.
 //
-// Served: rpc::serve(node, exports) makes `:rpc.call(:"cpp@host", Mod, :fun, args)`,
+// Served (by the node's kernel, otp/kernel.hpp): hypha::start_node(opts, {.exports = e}) makes `:rpc.call(:"cpp@host", Mod, :fun, args)`,
 // `:erpc.call/4,5`, `rpc:cast`, `rpc:multicall` and `spawn(Node, M, F, A)` from Erlang/Elixir run
 // the node's exports. OTP 23+ callers use spawn_request(Node, erpc, execute_call, [Ref, M, F, A]),
 // and read the result from the spawned process's exit reason; the node also answers the
@@ -24,10 +24,6 @@
 namespace hypha::rpc {
 
 inline constexpr std::chrono::milliseconds infinity = std::chrono::milliseconds::max();
-
-// Serves rpc on `node` from `exports` (adding the built-ins to it). Call once, after start.
-void serve(Node& node, std::shared_ptr<Exports> exports);
-void add_builtins(Exports& exports, Node& node);
 
 Task<Term> call(Process& self, Atom node, Atom mod, Atom fun, Term args, std::chrono::milliseconds timeout = infinity);
 Term call(Runtime& rt, Atom node, Atom mod, Atom fun, Term args, std::chrono::milliseconds timeout = infinity);

@@ -83,6 +83,8 @@ Task<Result<std::vector<Pid>, Term>> children(Process& self, ServerRef superviso
 // work on it from any node, and stopping it shuts its tasks down (each task's shutdown time, 5 s
 // unless the starter said otherwise). Returns its pid.
 Result<Pid, Term> serve_supervisor(Runtime& rt, std::shared_ptr<Exports> exports, Atom name, SupervisorFlags flags = {});
+// The same supervisor as a child of another (the node's kernel starts one so).
+ChildSpec supervisor_spec(Term id, std::shared_ptr<Exports> exports, Atom name, SupervisorFlags flags = {});
 
 }  // namespace task
 }  // namespace hypha

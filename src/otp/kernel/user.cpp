@@ -6,9 +6,9 @@
 #include <string>
 
 #include "hypha/term/text.hpp"
-#include "node_impl.hpp"
+#include "kernel_impl.hpp"
 
-namespace hypha {
+namespace hypha::kernel {
 
 namespace {
 
@@ -68,7 +68,7 @@ Term io_request(const Term& req) {
 
 }  // namespace
 
-ProcessBody io_server_process() {
+ProcessBody user_process() {
   return [](Process& self) -> Task<> {
     for (;;) {
       const Term m = co_await self.receive();
@@ -78,4 +78,13 @@ ProcessBody io_server_process() {
   };
 }
 
-}  // namespace hypha
+ChildSpec user_spec() {
+  // Each (re)start makes the new process the runtime's group leader.
+  return ChildSpec::process(Term(Atom("user")), [](Process& self) -> Task<> {
+    self.runtime().set_group_leader(self.pid());
+    const ProcessBody body = user_process();  // named: a temporary must not live across co_await (GCC 12)
+    co_await body(self);
+  });
+}
+
+}  // namespace hypha::kernel
