@@ -1,0 +1,281 @@
+// The node's connection table: making and accepting connections (the handshake, OTP's tie-break
+// for simultaneous connects), peers coming up, and everything that must hear when one goes.
+#include <asio/co_spawn.hpp>
+#include <asio/connect.hpp>
+#include <asio/detached.hpp>
+#include <asio/experimental/awaitable_operators.hpp>
+#include <asio/redirect_error.hpp>
+#include <asio/steady_timer.hpp>
+#include <asio/use_awaitable.hpp>
+
+
+#include "hypha/base/log.hpp"
+#include "node_impl.hpp"
+
+namespace hypha {
+
+using asio::use_awaitable;
+using asio::ip::tcp;
+using namespace asio::experimental::awaitable_operators;
+
+// ---------------------------------------------------------------------------------- connecting
+
+Peer& Node::Impl::peer_locked(Atom node) {
+  auto& p = peers[node];
+  if (!p) {
+    p = std::make_shared<Peer>();
+    p->name = node;
+    p->attempt = next_attempt++;
+    asio::co_spawn(io, connect_attempt(node, p->attempt), asio::detached);
+  }
+  return *p;
+}
+
+void Node::Impl::ensure_connection(Atom node, std::function<void(bool)> waiter) {
+  bool up = false;
+  {
+    std::lock_guard lock(mu);
+    if (stopped) {
+      if (waiter) waiter(false);
+      return;
+    }
+    Peer& p = peer_locked(node);
+    up = p.state == Peer::State::Up;
+    if (!up && waiter) p.waiters.push_back(std::move(waiter));
+  }
+  if (up && waiter) waiter(true);
+}
+
+asio::awaitable<void> Node::Impl::connect_attempt(Atom node, std::uint64_t attempt) {
+  const std::string full(node.text());
+  const auto at = full.find('@');
+  if (at == std::string::npos) {
+    fail_attempt(node, Peer::Owner::Connecting, attempt, "not a node name");
+    co_return;
+  }
+  const std::string peer_alive = full.substr(0, at), peer_host = full.substr(at + 1);
+  auto sock = std::make_shared<tcp::socket>(io);
+  auto attempt_body = [&]() -> asio::awaitable<Result<net::PeerInfo, std::string>> {
+    auto entry = co_await net::epmd_port_please(peer_host, peer_alive, epmd);
+    if (!entry) co_return unexpected(entry.error());
+    tcp::resolver resolver(io);
+    asio::error_code ec;
+    auto eps = co_await resolver.async_resolve(peer_host, std::to_string(entry->port), asio::redirect_error(use_awaitable, ec));
+    if (ec) co_return unexpected("cannot resolve " + peer_host + ": " + ec.message());
+    co_await asio::async_connect(*sock, eps, asio::redirect_error(use_awaitable, ec));
+    if (ec) co_return unexpected("cannot connect to " + full + ": " + ec.message());
+    // "alive": the peer believes it is connected to us. Replace that connection only if we do not
+    // have it up ourselves (it may be the one we just accepted from the peer's own attempt).
+    auto replace_stale = [this, node] {
+      bool up = false;
+      with_peer(node, [&](Peer& p) { up = p.state == Peer::State::Up; });
+      return !up;
+    };
+    auto shaken = co_await net::handshake_connect(*sock, hs, full, replace_stale);
+    // Losing a simultaneous connect is routine (the peer's connection takes over): not a warning.
+    if (!shaken) {
+      const bool lost = shaken.error().starts_with(net::kSimultaneousLost);
+      log_event(lost ? 3 : 1, "handshake_failed", {{"peer", full}, {"reason", shaken.error()}});
+    }
+    co_return shaken;
+  };
+  asio::steady_timer timer(io, opts.setup_timeout);
+  auto outcome = co_await (attempt_body() || timer.async_wait(use_awaitable));
+  if (outcome.index() == 1) {
+    fail_attempt(node, Peer::Owner::Connecting, attempt, "connection setup timed out");
+    co_return;
+  }
+  auto& r = std::get<0>(outcome);
+  if (!r && r.error().starts_with(net::kSimultaneousLost)) {
+    // Both sides connected at once and the peer's attempt wins: its connection is arriving on
+    // our acceptor, which takes over this pending peer (and its queued sends and waiters).
+    {
+      std::lock_guard lock(mu);
+      auto it = peers.find(node);
+      if (it != peers.end() && it->second->state == Peer::State::Pending &&
+          it->second->owner == Peer::Owner::Connecting && it->second->attempt == attempt)
+        it->second->owner = Peer::Owner::Awaiting;
+    }
+    asio::steady_timer grace(io, opts.setup_timeout);
+    asio::error_code ec;
+    co_await grace.async_wait(asio::redirect_error(use_awaitable, ec));
+    // A no-op when the peer's connection came (or an accept is under way with its own timeout).
+    fail_attempt(node, Peer::Owner::Awaiting, 0, "the peer's simultaneous connection did not come");
+    co_return;
+  }
+  if (!r) {
+    fail_attempt(node, Peer::Owner::Connecting, attempt, r.error());
+    co_return;
+  }
+  establish(node, std::move(*sock), *r, attempt);
+}
+
+asio::awaitable<void> Node::Impl::accept_loop() {
+  co_await listener->accept_loop(acceptor, [this](std::shared_ptr<net::Connection> c) {
+    asio::co_spawn(io, accept_one(std::move(c)), asio::detached);
+  });
+}
+
+// The connection stays pending in the listener (so that a flood of handshakes makes the oldest
+// give way) until the peer has proved the cookie; each attempt also ends after setup_timeout.
+asio::awaitable<void> Node::Impl::accept_one(std::shared_ptr<net::Connection> c) {
+  tcp::socket& sock = c->socket();
+  asio::steady_timer timer(io, opts.setup_timeout);
+  auto decide_fn = [this](const net::PeerInfo& peer) { return decide(peer); };
+  auto outcome = co_await (net::handshake_accept(sock, hs, decide_fn) || timer.async_wait(use_awaitable));
+  std::string failure;
+  if (c->evicted()) failure = "too many unauthenticated handshakes: this one gave way";
+  else if (outcome.index() == 1) failure = "handshake timed out";
+  else if (!std::get<0>(outcome)) failure = std::get<0>(outcome).error();
+  if (failure.empty()) {
+    const net::PeerInfo info = std::get<0>(outcome).value();
+    // The peer proved the cookie: only now does its name become an atom.
+    auto name = Atom::make(info.name, Atom::Source::Peer);
+    if (name) {
+      c->settle();
+      establish(*name, std::move(sock), info, 0, std::move(c));
+      co_return;
+    }
+    failure = "cannot make the peer's name an atom: " + name.error();
+  }
+  log::limited(log::Level::Warn, self_name.text(), "connection_refused", c->source() + " " + log::reason_class(failure),
+               {{"source", c->source()}, {"reason", failure}});
+}
+
+net::AcceptStatus Node::Impl::decide(const net::PeerInfo& info) {
+  // Nothing here makes an atom or a peer entry: the peer has not proved the cookie yet, and a
+  // handshake that never does must not hold the name against the real node.
+  if (!net::valid_node_name(info.name)) return net::AcceptStatus::NotAllowed;
+  const auto name = Atom::existing(info.name);
+  std::lock_guard lock(mu);
+  if (stopped) return net::AcceptStatus::NotAllowed;
+  if (!name) return net::AcceptStatus::Ok;  // no atom: no peer entry either
+  auto it = peers.find(*name);
+  if (it == peers.end()) return net::AcceptStatus::Ok;
+  const Peer& p = *it->second;
+  if (p.state == Peer::State::Up) return net::AcceptStatus::Alive;
+  if (p.owner != Peer::Owner::Connecting) return net::AcceptStatus::Ok;
+  // Both sides are connecting: the node with the greater name keeps its own attempt (net_kernel).
+  // Ours, when it gives way, is answered nok by the peer and waits for this connection.
+  return self_name > *name ? net::AcceptStatus::Nok : net::AcceptStatus::OkSimultaneous;
+}
+
+void Node::Impl::establish(Atom node, tcp::socket sock, const net::PeerInfo& info, std::uint64_t attempt,
+                           std::shared_ptr<net::Connection> accepted) {
+  auto conn = std::make_shared<net::DistConnection>(
+      std::move(sock), opts.net_ticktime,
+      net::ConnectionLimits{opts.max_frame, opts.max_send_queue, opts.max_send_wait, opts.max_partial_frames});
+  std::vector<std::function<void(bool)>> waiters;
+  std::shared_ptr<net::DistConnection> replaced;
+  {
+    std::lock_guard lock(mu);
+    auto it = peers.find(node);
+    if (!attempt && !stopped) {
+      // An authenticated accepted connection takes over what is pending for its node (our own
+      // attempt that gave way, or waits for it) or replaces one the peer said is stale.
+      if (it == peers.end()) {
+        it = peers.emplace(node, std::make_shared<Peer>()).first;
+        it->second->name = node;
+      }
+      if (it->second->state == Peer::State::Pending) {
+        it->second->owner = Peer::Owner::Accepting;
+        it->second->attempt = 0;
+      }
+    }
+    const bool ours = it != peers.end() &&
+                      (attempt ? it->second->owner == Peer::Owner::Connecting && it->second->attempt == attempt
+                               : true);
+    // An attempt of ours whose handshake succeeded is the connection the peer now uses (it
+    // accepted it, replacing any it had, after asking us whether to): it replaces one we
+    // accepted meanwhile. Dropping it instead left neither side connected (each closed the
+    // connection the other kept) in a simultaneous connect that took that turn.
+    if (stopped || !ours) return;  // superseded: `conn` (and its socket) just goes away
+    auto& p = it->second;
+    if (p->state == Peer::State::Up) replaced = p->conn;
+    p->state = Peer::State::Up;
+    p->since = std::chrono::system_clock::now();
+    p->conn = conn;
+    p->flags = info.flags;
+    p->creation = info.creation;
+    // What was sent while connecting goes first: queued on the connection before any sender can
+    // see it up and write to it directly (each sender's messages stay in order).
+    conn->preload(std::move(p->queued));
+    p->queued.clear();
+    p->queued_bytes = 0;
+    waiters = std::move(p->waiters);
+  }
+  if (replaced) replaced->close("replaced by a new connection");
+  auto in = std::make_shared<Inbound>();
+  in->atom_budget = opts.max_new_atoms_per_peer;
+  in->accepted = std::move(accepted);
+  conn->start([this, node, in](std::span<const std::uint8_t> packet) { dispatch(node, packet, *in); },
+              [this, node, weak = std::weak_ptr<net::DistConnection>(conn)](const std::string& reason) {
+                if (auto c = weak.lock()) connection_lost(node, c, reason);
+              });
+  conn->flush();
+  for (auto& w : waiters) w(true);
+  log_event(2, "nodeup", {{"peer", node.text()}});
+  notify_nodes(node, true);
+}
+
+void Node::Impl::fail_attempt(Atom node, Peer::Owner owner, std::uint64_t attempt, const std::string& reason) {
+  std::shared_ptr<Peer> peer;
+  {
+    std::lock_guard lock(mu);
+    auto it = peers.find(node);
+    if (it == peers.end() || it->second->state != Peer::State::Pending || it->second->owner != owner ||
+        (owner == Peer::Owner::Connecting && it->second->attempt != attempt))
+      return;
+    peer = it->second;
+    peers.erase(it);
+  }
+  log_event(3, "connect_failed", {{"peer", node.text()}, {"reason", reason}});
+  for (auto& w : peer->waiters) w(false);
+  peer_gone(peer);
+}
+
+void Node::Impl::connection_lost(Atom node, const std::shared_ptr<net::DistConnection>& conn, const std::string& reason) {
+  std::shared_ptr<Peer> peer;
+  {
+    std::lock_guard lock(mu);
+    auto it = peers.find(node);
+    if (it == peers.end() || it->second->conn != conn) return;
+    peer = it->second;
+    peers.erase(it);
+  }
+  // A connection we cut (a limit, a bad packet, a silent peer, a write error) is worth an
+  // operator's look, one line per peer and cause per period; a peer that closed it (it stopped,
+  // or was told to disconnect) is routine.
+  if (stopping || reason == "connection closed by peer" || reason == "disconnected")
+    log_event(2, "nodedown", {{"peer", node.text()}, {"reason", reason}});
+  else
+    log::limited(log::Level::Warn, self_name.text(), "nodedown", std::string(node.text()) + " " + log::reason_class(reason),
+                 {{"peer", node.text()}, {"reason", reason}});
+  peer_gone(peer);
+  notify_nodes(node, false);
+}
+
+void Node::Impl::peer_gone(const std::shared_ptr<Peer>& peer) {
+  if (!rt) return;
+  const Term noconnection(atoms::noconnection());
+  for (const auto& [local, remote] : peer->links) inbound().deliver_exit(remote, local, noconnection, true);
+  for (const auto& [ref, watch] : peer->monitors_out) inbound().deliver_down(watch.first, ref, watch.second, noconnection);
+  for (const auto& [ref, watch] : peer->monitors_in) inbound().deliver_demonitor(watch.first, watch.second, ref);
+  const Term down = Term::tuple({Term(a("nodedown")), Term(peer->name)});
+  for (const Pid& p : peer->node_monitors) inbound().deliver(p, down);
+  for (const auto& [req, pending] : peer->spawns_out)
+    if (!pending.abandoned)
+      inbound().deliver_spawn_reply(pending.from, req, noconnection, false, false, pending.opts.wants_reply(false));
+}
+
+void Node::Impl::notify_nodes(Atom node, bool up) {
+  std::vector<Pid> subs;
+  {
+    std::lock_guard lock(mu);
+    subs = node_subscribers;
+  }
+  const Term msg = Term::tuple({Term(a(up ? "nodeup" : "nodedown")), Term(node)});
+  for (const Pid& p : subs) inbound().deliver(p, msg);
+}
+
+}  // namespace hypha
