@@ -8,6 +8,7 @@
 
 #include "hypha/base/log.hpp"
 #include "hypha/otp/blocking.hpp"
+#include "hypha/term/match.hpp"
 
 namespace hypha {
 
@@ -42,13 +43,16 @@ class Supervisor : public GenServer {
   }
 
   Task<Action> handle_call(Process& self, const Term& req, const From&) override {
+    using namespace pattern;
     if (req.is_atom(at("which_children"))) co_return which();
     if (req.is_atom(at("count_children"))) co_return count();
-    if (req.is_tuple() && req.tuple_size() == 2 && req[0].is_atom(at("$hypha_start_child")) && req[1].is_ref()) {
+    Ref spec_ref;
+    Term key;
+    if (match(req, tuple("$hypha_start_child", bind(spec_ref)))) {
       std::optional<ChildSpec> spec;
       {
         std::lock_guard lock(specs_mu);
-        auto it = pending_specs.find(req[1].ref());
+        auto it = pending_specs.find(spec_ref);
         if (it != pending_specs.end()) {
           spec = std::move(it->second);
           pending_specs.erase(it);
@@ -60,8 +64,7 @@ class Supervisor : public GenServer {
       std::erase_if(children_, [&](const Child& c) { return c.spec.id == spec->id; });  // a stopped one is replaced
       co_return co_await add_child(self, std::move(*spec), false);
     }
-    if (req.is_tuple() && req.tuple_size() == 2 && req[0].is_atom(at("terminate_child"))) {
-      const Term& key = req[1];
+    if (match(req, tuple("terminate_child", bind(key)))) {
       if (auto d = key.is_pid() ? dynamic_.find(key.pid()) : dynamic_.end(); d != dynamic_.end()) {
         co_await shut_down(self, d->second);
         dynamic_.erase(key.pid());
@@ -83,10 +86,10 @@ class Supervisor : public GenServer {
     }
     // A child that stopped and kept its place (a transient child that ended cleanly, or one whose
     // restart failed): restart_child starts it again, delete_child forgets it.
-    if (req.is_tuple() && req.tuple_size() == 2 && (req[0].is_atom(at("restart_child")) || req[0].is_atom(at("delete_child")))) {
+    if (match(req, tuple(one_of("restart_child", "delete_child"), bind(key)))) {
       const bool restart = req[0].is_atom(at("restart_child"));
       for (std::size_t i = 0; i < children_.size(); ++i) {
-        if (!(children_[i].spec.id == req[1])) continue;
+        if (!(children_[i].spec.id == key)) continue;
         if (children_[i].pid) co_return error_tuple(Term(at("running")));
         if (!restart) {
           children_.erase(children_.begin() + static_cast<std::ptrdiff_t>(i));
@@ -108,9 +111,11 @@ class Supervisor : public GenServer {
   }
 
   Task<Action> handle_info(Process& self, const Term& m) override {
-    if (!(m.is_tuple() && m.tuple_size() == 3 && m[0].is_atom(atoms::EXIT()) && m[1].is_pid())) co_return Action::noreply();
-    const Pid pid = m[1].pid();
-    const Term& reason = m[2];
+    using namespace pattern;
+    Pid pid;
+    const Term* reason_at = nullptr;
+    if (!match(m, tuple(atoms::EXIT(), bind(pid), bind(reason_at)))) co_return Action::noreply();
+    const Term& reason = *reason_at;
     if (auto d = dynamic_.find(pid); d != dynamic_.end()) co_return co_await dynamic_exit(self, d, reason);
     std::size_t i = 0;
     while (i < children_.size() && !(children_[i].pid && *children_[i].pid == pid)) ++i;
@@ -344,11 +349,11 @@ class Supervisor : public GenServer {
 // {error, E} -> E as an error, a call failure as is.
 Result<Pid, Term> child_pid(Result<Term, Term> r) {
   if (!r) return unexpected(r.error());
-  const Term& t = *r;
-  if (t.is_tuple() && t.tuple_size() == 2 && t[0].is_atom(at("ok")))
-    return t[1].is_pid() ? Result<Pid, Term>(t[1].pid()) : unexpected(Term(at("ignore")));
-  if (t.is_tuple() && t.tuple_size() == 2 && t[0].is_atom(at("error"))) return unexpected(t[1]);
-  return unexpected(t);
+  using namespace pattern;
+  Term v;
+  if (match(*r, tuple("ok", bind(v)))) return v.is_pid() ? Result<Pid, Term>(v.pid()) : unexpected(Term(at("ignore")));
+  if (match(*r, tuple("error", bind(v)))) return unexpected(v);
+  return unexpected(*r);
 }
 
 }  // namespace
@@ -414,7 +419,8 @@ namespace {
 Task<Result<Term, Term>> request(Process& self, ServerRef sup, const char* what, Term arg) {
   const Term req = Term::tuple({Term(at(what)), std::move(arg)});
   auto r = co_await gen_server::call(self, sup, req, gen_server::infinity);
-  if (r && r->is_tuple() && r->tuple_size() == 2 && (*r)[0].is_atom(at("error"))) co_return unexpected((*r)[1]);
+  Term e;
+  if (r && pattern::match(*r, pattern::tuple("error", pattern::bind(e)))) co_return unexpected(e);
   co_return r;
 }
 }  // namespace

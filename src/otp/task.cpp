@@ -3,6 +3,8 @@
 
 #include <map>
 
+#include "hypha/term/match.hpp"
+
 namespace hypha {
 
 namespace {
@@ -13,6 +15,16 @@ bool is_down_for(const Term& m, const Term& ref) {
   return m.is_tuple() && m.tuple_size() == 5 && m[1] == ref && m[0].is_atom(atoms::DOWN());
 }
 bool is_reply_for(const Term& m, const Term& ref) { return m.is_tuple() && m.tuple_size() == 2 && m[0] == ref; }
+
+// A task supervisor's answer to start_task: {ok, Pid} -> Pid; {error, E} (or {_, E}) -> E; else as is.
+Result<Pid, Term> started_pid(const Term& r) {
+  using namespace pattern;
+  Pid pid;
+  Term e;
+  if (match(r, tuple("ok", bind(pid)))) return pid;
+  if (match(r, tuple(any, bind(e)))) return unexpected(e);
+  return unexpected(r);
+}
 
 // {Reason, {'Elixir.Task', Fun, [Task, Timeout]}}: how Elixir's Task.await/yield exit.
 // `task` is the %Task{} map, or a list of them (await_many).
@@ -138,10 +150,9 @@ Task<Result<TaskRef, Term>> async(Process& self, ServerRef supervisor, Atom mod,
                                 Term(at("temporary")), Term(at("nil"))});
   auto started = co_await gen_server::call(self, supervisor, req, gen_server::infinity);
   if (!started) co_return unexpected(started.error());
-  const Term& r = *started;
-  if (!(r.is_tuple() && r.tuple_size() == 2 && r[0].is_atom(at("ok")) && r[1].is_pid()))
-    co_return unexpected(r.is_tuple() && r.tuple_size() == 2 ? r[1] : r);
-  const Pid child = r[1].pid();
+  auto pid = started_pid(*started);
+  if (!pid) co_return unexpected(pid.error());
+  const Pid child = *pid;
   if (link) self.link(child);
   const Ref ref = self.monitor_alias(child);
   const Term mfa = Term::tuple({Term(mod), Term(fun), args});
@@ -245,9 +256,7 @@ Task<Result<Pid, Term>> start_child(Process& self, ServerRef supervisor, Atom mo
                                 Term(at(kind)), Term(at("nil"))});
   auto started = co_await gen_server::call(self, supervisor, req, gen_server::infinity);
   if (!started) co_return unexpected(started.error());
-  const Term& r = *started;
-  if (r.is_tuple() && r.tuple_size() == 2 && r[0].is_atom(at("ok")) && r[1].is_pid()) co_return r[1].pid();
-  co_return unexpected(r.is_tuple() && r.tuple_size() == 2 ? r[1] : r);
+  co_return started_pid(*started);
 }
 
 Task<Result<std::vector<Pid>, Term>> children(Process& self, ServerRef supervisor) {
