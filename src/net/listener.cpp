@@ -20,7 +20,6 @@ namespace hypha::net {
 
 namespace {
 std::atomic<std::size_t> g_accepted{0};
-std::atomic<std::uint64_t> g_failed_accepts{0};
 // Every listener's state, for evictions across listeners: descriptors are the process's.
 std::mutex g_listeners_mu;
 std::vector<std::weak_ptr<Connection::State>> g_listeners;
@@ -58,7 +57,6 @@ std::string source_of(const asio::ip::tcp::socket& sock) {
 
 std::size_t descriptor_reserve() { return std::max<std::size_t>(32, soft_descriptor_limit() / 8); }
 std::size_t accepted_connections() { return g_accepted.load(); }
-std::uint64_t failed_accepts() { return g_failed_accepts.load(); }
 
 Connection::Connection(asio::ip::tcp::socket sock, std::string source, std::shared_ptr<State> st)
     : sock_(std::move(sock)), source_(std::move(source)), st_(std::move(st)) {}
@@ -220,7 +218,6 @@ asio::awaitable<void> Listener::accept_loop(asio::ip::tcp::acceptor& acceptor, S
     if (ec) {
       if (!acceptor.is_open() || ec == asio::error::operation_aborted) co_return;
       const bool exhausted = resource_exhausted(ec);
-      g_failed_accepts.fetch_add(1);
       st_->accept_failures->add();
       log::limited(log::Level::Warn, st_->node, "accept_failed", st_->name + " " + ec.message(),
                    {{"listener", st_->name}, {"reason", ec.message()},

@@ -23,7 +23,6 @@
 #include <asio/ip/tcp.hpp>
 #include <chrono>
 #include <cstddef>
-#include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
@@ -37,8 +36,6 @@ std::string source_of(const asio::ip::tcp::socket& sock);
 std::size_t descriptor_reserve();
 // Accepted connections open right now, over all listeners of the process.
 std::size_t accepted_connections();
-// accept() calls that failed (EMFILE, ENFILE, ENOMEM, ...), over all listeners, since start.
-std::uint64_t failed_accepts();
 
 struct ListenerLimits {
   std::size_t max_connections = 1024;
