@@ -4,6 +4,7 @@
 #include "hypha/otp/blocking.hpp"
 #include "hypha/otp/exports.hpp"
 #include "hypha/process/gen.hpp"
+#include "hypha/term/match.hpp"
 
 namespace hypha {
 
@@ -11,6 +12,7 @@ namespace {
 
 const Atom& a_gen_cast() { static const Atom a("$gen_cast"); return a; }
 const Atom& a_system() { static const Atom a("system"); return a; }
+const Atom& a_terminate() { static const Atom a("terminate"); return a; }
 
 Term timeout_term(std::chrono::milliseconds t) {
   return t == gen_server::infinity ? Term(Atom("infinity")) : Term(static_cast<std::int64_t>(t.count()));
@@ -130,8 +132,10 @@ Task<> serve(Process& self, GenServer& s, std::optional<Pid> parent, Pid starter
                                 : Term(Atom("timeout"));
     std::optional<Term> stop;
     try {
+      using namespace pattern;
       Action act;
       std::optional<From> from;
+      const Term* part = nullptr;  // what a pattern below binds: the cast, the sys request, the exit reason
       if (pending_continue) {
         const Term arg = std::move(*pending_continue);
         pending_continue.reset();
@@ -141,25 +145,23 @@ Task<> serve(Process& self, GenServer& s, std::optional<Pid> parent, Pid starter
       } else if (auto call = gen_server::parse_call(m)) {
         from = std::move(call->first);
         act = co_await s.handle_call(self, call->second, *from);
-      } else if (m.is_tuple() && m.tuple_size() == 2 && m[0].is_atom(a_gen_cast())) {
-        act = co_await s.handle_cast(self, m[1]);
-      } else if (m.is_tuple() && m.tuple_size() == 3 && m[0].is_atom(a_system()) && m[1].is_tuple() &&
-                 m[1].tuple_size() == 2 && m[1][0].is_pid()) {
+      } else if (match(m, tuple(a_gen_cast(), bind(part)))) {
+        act = co_await s.handle_cast(self, *part);
+      } else if (From sys_from; match(m, tuple(a_system(), tuple(bind(sys_from.pid), bind(sys_from.tag)), bind(part)))) {
         // sys messages: {terminate, Reason} (gen_server:stop, GenServer.stop) stops the server;
         // the state of a C++ object cannot be handed out, so the rest get sys's error.
-        const From sys_from{m[1][0].pid(), m[1][1]};
-        const Term& req = m[2];
-        if (req.is_tuple() && req.tuple_size() == 2 && req[0].is_atom(Atom("terminate"))) {
+        const Term& req = *part;
+        if (const Term* why = nullptr; match(req, tuple(a_terminate(), bind(why)))) {
           gen_server::reply(self, sys_from, Term(Atom("ok")));  // sys:terminate waits for it, then the DOWN
-          act = Action::stop(req[1]);
+          act = Action::stop(*why);
         } else {
           gen_server::reply(self, sys_from,
                             Term::tuple({Term(Atom("error")), Term::tuple({Term(Atom("unknown_system_msg")), req})}));
           continue;
         }
-      } else if (parent && self.trapping_exits() && m.is_tuple() && m.tuple_size() == 3 &&
-                 m[0].is_atom(atoms::EXIT()) && m[1] == Term(*parent)) {
-        act = Action::stop(m[2]);  // the parent is going: so does its child, cleanly
+      } else if (Pid from; parent && self.trapping_exits() && match(m, tuple(atoms::EXIT(), bind(from), bind(part))) &&
+                           from == *parent) {
+        act = Action::stop(*part);  // the parent is going: so does its child, cleanly
       } else {
         act = co_await s.handle_info(self, m);
       }
@@ -374,17 +376,13 @@ Task<Result<Term, Term>> stop(Process& self, ServerRef server, Term reason, std:
   send_to(self, server, Term::tuple({Term(a_system()), Term::tuple({Term(self.pid()), tag}),
                                      Term::tuple({Term(Atom("terminate")), reason})}));
   const Term mref_term(*mref);
-  auto down = [&](const Term& m) {
-    return m.is_tuple() && m.tuple_size() == 5 && m[1] == mref_term && m[0].is_atom(atoms::DOWN());
-  };
-  std::optional<Term> got = co_await self.receive(down, timeout);
+  std::optional<Term> got = co_await self.receive([&](const Term& m) { return is_down_of(m, mref_term); }, timeout);
   if (!got) {
     self.demonitor(*mref, true);
     co_return unexpected(call_error(Term(Atom("timeout")), "stop", server, reason, timeout));
   }
   // The server answered ok before it went: take that reply out of the mailbox too.
-  co_await self.receive([&](const Term& m) { return m.is_tuple() && m.tuple_size() == 2 && m[0] == tag; },
-                        std::chrono::milliseconds(0));
+  co_await self.receive([&](const Term& m) { return gen::is_reply(m, tag); }, std::chrono::milliseconds(0));
   if ((*got)[4] == reason) co_return Term(Atom("ok"));
   co_return unexpected(call_error((*got)[4], "stop", server, reason, timeout));
 }
