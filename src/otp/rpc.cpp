@@ -17,7 +17,6 @@ Atom at(std::string_view s) { return Atom(s); }
 Term badrpc(Term reason) { return Term::tuple({Term(at("badrpc")), std::move(reason)}); }
 Term exit_tuple(Term reason) { return Term::tuple({Term(at("EXIT")), std::move(reason)}); }
 
-
 Term erpc_reason(const Term& res, const Outcome& o) {
   switch (o.cls) {
     case Outcome::Class::Return: return Term::tuple({res, Term(at("return")), o.value});
