@@ -243,7 +243,7 @@ void Node::Impl::warn_if_atoms_low() {
 
 void Node::Impl::handle_control(Atom node, const Term& c, const Term* payload) {
   if (!c.is_tuple() || c.tuple_size() == 0 || !c[0].is_small_integer()) throw BadControl{"control message is not a tagged tuple"};
-  RuntimeInbound r(*rt);
+  RuntimeInbound r = inbound();
   switch (c[0].small_integer()) {
     case kSend: case kSendTT: case kSendSender: case kSendSenderTT:
       r.deliver(pid_at(c, 2), need_payload(payload));
