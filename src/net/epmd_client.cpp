@@ -8,6 +8,7 @@
 #include <cstdlib>
 
 #include "bytes.hpp"
+#include "epmd_wire.hpp"
 #include "hypha/net/epmd.hpp"
 
 namespace hypha::net {
@@ -97,17 +98,9 @@ asio::awaitable<Result<NodeEntry, std::string>> epmd_port_please(std::string hos
     Bytes r = co_await read_to_end(*sock, 70000);
     if (r.size() < 2 || r[0] != 119) co_return unexpected(std::string("malformed EPMD reply"));
     if (r[1] != 0) co_return unexpected("no node '" + alive + "' registered at " + host);
-    if (r.size() < 12) co_return unexpected(std::string("truncated EPMD reply"));
-    NodeEntry e;
-    e.port = get16(&r[2]);
-    e.type = r[4];
-    e.protocol = r[5];
-    e.highest = get16(&r[6]);
-    e.lowest = get16(&r[8]);
-    const std::size_t nlen = get16(&r[10]);
-    if (r.size() < 12 + nlen) co_return unexpected(std::string("truncated EPMD reply"));
-    e.name.assign(reinterpret_cast<const char*>(&r[12]), nlen);
-    co_return e;
+    auto e = parse_node_entry(std::span<const std::uint8_t>(r).subspan(2), false);
+    if (!e) co_return unexpected(std::string("truncated EPMD reply"));
+    co_return std::move(*e);
   } catch (const std::exception& e) {
     co_return unexpected("cannot reach EPMD at " + host + ":" + std::to_string(port) + ": " + e.what());
   }

@@ -14,6 +14,7 @@
 #include <random>
 
 #include "bytes.hpp"
+#include "epmd_wire.hpp"
 #include "hypha/base/log.hpp"
 #include "hypha/net/epmd.hpp"
 #include "hypha/net/listener.hpp"
@@ -146,17 +147,8 @@ asio::awaitable<void> EpmdServer::State::serve(std::shared_ptr<Connection> conn)
         if (it == nodes.end()) {
           resp.push_back(1);
         } else {
-          const NodeEntry& e = it->second;
           resp.push_back(0);
-          put16(resp, e.port);
-          resp.push_back(e.type);
-          resp.push_back(e.protocol);
-          put16(resp, e.highest);
-          put16(resp, e.lowest);
-          put16(resp, static_cast<std::uint16_t>(e.name.size()));
-          resp.insert(resp.end(), e.name.begin(), e.name.end());
-          put16(resp, static_cast<std::uint16_t>(e.extra.size()));
-          resp.insert(resp.end(), e.extra.begin(), e.extra.end());
+          put_node_entry(resp, it->second);
         }
       }
       co_await asio::async_write(*sock, asio::buffer(resp), asio::redirect_error(use_awaitable, ec));
@@ -186,32 +178,15 @@ asio::awaitable<void> EpmdServer::State::serve(std::shared_ptr<Connection> conn)
 
 Result<NodeEntry, std::string> parse_alive2(std::span<const std::uint8_t> req) {
   if (req.size() < 13 || req[0] != 120) return unexpected(std::string("malformed ALIVE2 request"));
-  NodeEntry e;
-  e.port = get16(&req[1]);
-  e.type = req[3];
-  e.protocol = req[4];
-  e.highest = get16(&req[5]);
-  e.lowest = get16(&req[7]);
-  const std::size_t nlen = get16(&req[9]);
-  if (nlen == 0 || req.size() < 11 + nlen + 2) return unexpected(std::string("malformed ALIVE2 request: name"));
-  e.name.assign(reinterpret_cast<const char*>(&req[11]), nlen);
-  const std::size_t elen = get16(&req[11 + nlen]);
-  if (req.size() < 13 + nlen + elen) return unexpected(std::string("malformed ALIVE2 request: extra"));
-  e.extra.assign(reinterpret_cast<const char*>(&req[13 + nlen]), elen);
+  auto e = parse_node_entry(req.subspan(1), true);
+  if (!e) return unexpected("malformed ALIVE2 request: " + e.error());
+  if (e->name.empty()) return unexpected(std::string("malformed ALIVE2 request: name"));
   return e;
 }
 
 std::vector<std::uint8_t> alive2_request(const NodeEntry& e) {
   Bytes b{120};
-  put16(b, e.port);
-  b.push_back(e.type);
-  b.push_back(e.protocol);
-  put16(b, e.highest);
-  put16(b, e.lowest);
-  put16(b, static_cast<std::uint16_t>(e.name.size()));
-  b.insert(b.end(), e.name.begin(), e.name.end());
-  put16(b, static_cast<std::uint16_t>(e.extra.size()));
-  b.insert(b.end(), e.extra.begin(), e.extra.end());
+  put_node_entry(b, e);
   return b;
 }
 
