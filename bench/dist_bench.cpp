@@ -20,7 +20,7 @@
 #include "hypha/node/node.hpp"
 
 using namespace hypha;
-using Clock = std::chrono::steady_clock;
+using Steady = std::chrono::steady_clock;
 
 namespace {
 
@@ -68,7 +68,7 @@ int send(const std::string& target, std::size_t size, long count, const std::str
   Mailbox me = node->runtime().mailbox();
   const Term payload = Term::binary(std::string(size, 'x'));
   const Atom sink("sink");
-  const auto t0 = Clock::now();
+  const auto t0 = Steady::now();
   // The sender is a process, as the BEAM sender is: its sends in one run leave in gathered writes
   // (corking), and past the connection's queue limit it is held in its send, as a BEAM process
   // on a busy distribution port. It yields every 64 messages, as a BEAM process is preempted.
@@ -80,7 +80,7 @@ int send(const std::string& target, std::size_t size, long count, const std::str
     self.send(sink, to, Term::tuple({Term::atom("done"), Term(done)}));
   });
   auto reply = me.receive(std::chrono::minutes(2));
-  const double secs = std::chrono::duration<double>(Clock::now() - t0).count();
+  const double secs = std::chrono::duration<double>(Steady::now() - t0).count();
   if (!reply || (*reply)[1].small_integer() != count) {
     std::cerr << "dist_bench: sink counted " << (reply ? reply->to_string() : "nothing") << "\n";
     return 1;
@@ -101,10 +101,10 @@ int pingpong(const std::string& target, long count, const std::string& label) {
   node->runtime().spawn([to, count, us, done = me.pid()](Process& self) -> Task<> {
     const Atom echo("echo"), ping("ping");
     for (long i = 0; i < count; ++i) {
-      const auto t0 = Clock::now();
+      const auto t0 = Steady::now();
       self.send(echo, to, Term::tuple({Term(ping), Term(self.pid()), Term(i)}));
       co_await self.receive();
-      us->push_back(std::chrono::duration<double, std::micro>(Clock::now() - t0).count());
+      us->push_back(std::chrono::duration<double, std::micro>(Steady::now() - t0).count());
     }
     self.send(done, Term::atom("done"));
   });

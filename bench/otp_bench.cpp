@@ -19,7 +19,7 @@
 #include "hypha/otp/task.hpp"
 
 using namespace hypha;
-using Clock = std::chrono::steady_clock;
+using Steady = std::chrono::steady_clock;
 
 namespace {
 
@@ -58,9 +58,9 @@ int client(const std::string& mode, const std::string& node, long n, const std::
     std::vector<double> v;
     v.reserve(static_cast<std::size_t>(n));
     for (long i = 0; i < n; ++i) {
-      const auto t0 = Clock::now();
+      const auto t0 = Steady::now();
       co_await one(self, call, to);
-      v.push_back(std::chrono::duration<double, std::micro>(Clock::now() - t0).count());
+      v.push_back(std::chrono::duration<double, std::micro>(Steady::now() - t0).count());
     }
     co_return v;
   });
@@ -70,14 +70,14 @@ int client(const std::string& mode, const std::string& node, long n, const std::
   // 8 callers at once.
   Mailbox done = me->runtime().mailbox();
   const Pid done_pid = done.pid();
-  const auto t0 = Clock::now();
+  const auto t0 = Steady::now();
   for (int k = 0; k < 8; ++k)
     me->runtime().spawn([=](Process& self) -> Task<> {
       for (long i = 0; i < n; ++i) co_await one(self, call, to);
       self.send(done_pid, Term(Atom("done")));
     });
   for (int k = 0; k < 8; ++k) done.receive();
-  const double secs = std::chrono::duration<double>(Clock::now() - t0).count();
+  const double secs = std::chrono::duration<double>(Steady::now() - t0).count();
   bench::print_metric(label, mode + "_per_s_8way", 8.0 * static_cast<double>(n) / secs, "ops/s");
   return 0;
 }

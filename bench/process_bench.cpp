@@ -11,11 +11,11 @@
 
 using namespace hypha;
 using namespace std::chrono_literals;
-using Clock = std::chrono::steady_clock;
+using Steady = std::chrono::steady_clock;
 
 namespace {
 
-double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+double seconds_since(Steady::time_point t) { return std::chrono::duration<double>(Steady::now() - t).count(); }
 
 // Two processes bounce a message `rounds` times; returns round trips per second.
 double ping_pong(Runtime& rt, int rounds) {
@@ -27,7 +27,7 @@ double ping_pong(Runtime& rt, int rounds) {
       self.send(m[0].pid(), m[1]);
     }
   });
-  const auto start = Clock::now();
+  const auto start = Steady::now();
   rt.spawn([pong, rounds, done = me.pid()](Process& self) -> Task<> {
     const Term from(self.pid());
     for (int i = 0; i < rounds; ++i) {
@@ -44,7 +44,7 @@ double ping_pong(Runtime& rt, int rounds) {
 // Spawns n processes that each tell a collector they ran; returns processes per second.
 double spawn_rate(Runtime& rt, int n) {
   Mailbox me = rt.mailbox();
-  const auto start = Clock::now();
+  const auto start = Steady::now();
   rt.spawn([n, done = me.pid()](Process& self) -> Task<> {
     const Pid parent = self.pid();
     for (int i = 0; i < n; ++i)

@@ -191,6 +191,7 @@ Atom Runtime::node() const noexcept { return impl_->node; }
 std::uint32_t Runtime::creation() const noexcept { return impl_->creation; }
 bool Runtime::is_local(const Pid& p) const noexcept { return impl_->is_local(p); }
 unsigned Runtime::threads() const noexcept { return impl_->sched.threads(); }
+const std::shared_ptr<Clock>& Runtime::clock() const noexcept { return impl_->timers.clock(); }
 std::size_t Runtime::process_count() const noexcept { return impl_->count.load(std::memory_order_relaxed); }
 std::vector<Pid> Runtime::processes() const {
   std::vector<Pid> out;
@@ -204,6 +205,7 @@ std::vector<Pid> Runtime::processes() const {
   std::sort(out.begin(), out.end(), [](const Pid& a, const Pid& b) { return std::tie(a.serial, a.id) < std::tie(b.serial, b.id); });
   return out;
 }
+bool RuntimeInbound::quiet() const noexcept { return impl_->sched.busy() == 0; }
 void RuntimeInbound::set_remote(RemoteTransport* remote) noexcept { impl_->remote.store(remote, std::memory_order_release); }
 void RuntimeInbound::set_io_poller(IoPoller* poller) { impl_->sched.set_poller(poller); }
 

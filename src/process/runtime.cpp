@@ -61,7 +61,8 @@ Runtime::Impl::Impl(Runtime* o, const RuntimeOptions& opts)
       node(opts.node),
       creation(opts.creation),
       ref_salt(std::random_device{}()),
-      sched(opts.threads, opts.idle_spin, [this](ProcessCore* p) { run(p); }) {}
+      timers(opts.clock),
+      sched(opts.threads, opts.idle_spin, [this](ProcessCore* p) { run(p); }, timers.clock()->manual()) {}
 
 Runtime::Impl::~Impl() {
   alive->store(false);

@@ -12,8 +12,8 @@ thread_local void* tl_scheduler = nullptr;
 thread_local void* tl_worker = nullptr;
 }  // namespace
 
-Scheduler::Scheduler(unsigned threads, std::chrono::microseconds idle_spin, RunFn run)
-    : run_(std::move(run)), idle_spin_(idle_spin) {
+Scheduler::Scheduler(unsigned threads, std::chrono::microseconds idle_spin, RunFn run, bool track_busy)
+    : run_(std::move(run)), idle_spin_(idle_spin), track_busy_(track_busy) {
   if (threads == 0) threads = std::max(1u, std::thread::hardware_concurrency());
   for (unsigned i = 0; i < threads; ++i) workers_.push_back(std::make_unique<Worker>());
   for (auto& w : workers_) {
@@ -62,6 +62,7 @@ void Scheduler::set_poller(IoPoller* poller) {
 }
 
 void Scheduler::schedule(ProcessCore* p) {
+  if (track_busy_) busy_.fetch_add(1, std::memory_order_acq_rel);
   if (tl_scheduler == this) {
     auto* w = static_cast<Worker*>(tl_worker);
     ProcessCore* previous = w->next;
@@ -218,6 +219,11 @@ ProcessCore* Scheduler::find_work(Worker& w) {
   return nullptr;
 }
 
+void Scheduler::run_one(ProcessCore* p) {
+  run_(p);
+  if (track_busy_) busy_.fetch_sub(1, std::memory_order_acq_rel);
+}
+
 void Scheduler::loop(Worker& w) {
   tl_scheduler = this;
   tl_worker = &w;
@@ -225,7 +231,7 @@ void Scheduler::loop(Worker& w) {
     if (ProcessCore* p = find_work(w)) {
       IoPoller* io = poller_.load(std::memory_order_acquire);
       if (!io) {
-        run_(p);
+        run_one(p);
         continue;
       }
       // What a process sends to other nodes is held until the batch ends. When the run made
@@ -235,11 +241,11 @@ void Scheduler::loop(Worker& w) {
       // and its exit signal), not one write per process run.
       io->batch_begin(true);
       const auto opened = std::chrono::steady_clock::now();
-      run_(p);
+      run_one(p);
       for (int chained = 0; w.next && chained < kMaxChain && !stop_.load(std::memory_order_relaxed) &&
                             std::chrono::steady_clock::now() - opened < kMaxChainTime;
            ++chained)
-        run_(std::exchange(w.next, nullptr));
+        run_one(std::exchange(w.next, nullptr));
       io->batch_end();
       continue;
     }

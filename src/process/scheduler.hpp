@@ -36,12 +36,16 @@ struct ProcessCore;
 class Scheduler {
  public:
   using RunFn = std::function<void(ProcessCore*)>;
-  Scheduler(unsigned threads, std::chrono::microseconds idle_spin, RunFn run);
+  // `track_busy`: count processes scheduled and not yet run to the end of their turn, for busy()
+  // (deterministic tests wait for a runtime to go quiet; production runs skip the counting).
+  Scheduler(unsigned threads, std::chrono::microseconds idle_spin, RunFn run, bool track_busy = false);
   ~Scheduler();
   void stop();
 
   void schedule(ProcessCore* p);
   unsigned threads() const noexcept { return static_cast<unsigned>(workers_.size()); }
+  // Processes runnable or running now (0 when tracking is off).
+  std::size_t busy() const noexcept { return busy_.load(std::memory_order_acquire); }
   // Attaches (or, with nullptr, detaches) the poller; detaching returns once no thread is inside it.
   void set_poller(IoPoller* poller);
 
@@ -59,6 +63,7 @@ class Scheduler {
   // Idle path with a poller: true when this worker polled (work may have come).
   bool poll_io(Worker& w);
   void watchdog();
+  void run_one(ProcessCore* p);
 
   RunFn run_;
   std::chrono::microseconds idle_spin_;
@@ -70,6 +75,8 @@ class Scheduler {
   std::atomic<int> spinning_{0};
   std::atomic<std::size_t> queued_{0};  // processes in any queue (not in next slots)
   std::atomic<bool> stop_{false};
+  bool track_busy_;
+  std::atomic<std::size_t> busy_{0};
 
   std::atomic<IoPoller*> poller_{nullptr};
   std::mutex poll_token_;                      // held by the thread running the poller

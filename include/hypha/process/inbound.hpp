@@ -26,6 +26,10 @@ class RuntimeInbound {
   // no worker is inside it. The poller must outlive its attachment.
   void set_io_poller(IoPoller* poller);
 
+  // No process runnable or running (a runtime on a ManualClock counts them; on the steady clock
+  // this is always true). A harness waits for every runtime of a test to be quiet.
+  bool quiet() const noexcept;
+
   void deliver(const Pid& to, Term msg);
   bool deliver_name(Atom name, Term msg);
   bool deliver_alias(const Ref& alias, Term msg);

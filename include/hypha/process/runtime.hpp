@@ -24,6 +24,7 @@
 #include <optional>
 #include <vector>
 
+#include "hypha/base/clock.hpp"
 #include "hypha/process/mailbox.hpp"
 #include "hypha/process/process.hpp"
 
@@ -37,6 +38,10 @@ struct RuntimeOptions {
   // without a thread wake-up (lower latency), at the cost of CPU the other threads could use
   // (on few cores, lower throughput under load). Zero: never spin.
   std::chrono::microseconds idle_spin{40};
+  // Where timers (send_after, receive timeouts) read the time; null: the steady clock. With a
+  // ManualClock (base/clock.hpp) time moves only when a test moves it, and the runtime counts its
+  // runnable processes so that a harness can wait for it to go quiet (RuntimeInbound::quiet()).
+  std::shared_ptr<Clock> clock;
 };
 
 struct SpawnOptions {
@@ -115,6 +120,7 @@ class Runtime {
   // Every local process (and Mailbox) alive now, in creation order: erlang:processes().
   std::vector<Pid> processes() const;
   unsigned threads() const noexcept;
+  const std::shared_ptr<Clock>& clock() const noexcept;  // the one its timers read
 
   struct Impl;
 
