@@ -107,7 +107,7 @@ asio::awaitable<void> Node::Impl::connect_attempt(Atom node, std::uint64_t attem
     fail_attempt(node, Peer::Owner::Connecting, attempt, r.error());
     co_return;
   }
-  establish(node, std::move(*sock), *r, attempt);
+  establish(node, tcp_link(std::move(*sock)), *r, attempt);
 }
 
 asio::awaitable<void> Node::Impl::accept_loop() {
@@ -133,7 +133,7 @@ asio::awaitable<void> Node::Impl::accept_one(std::shared_ptr<net::Connection> c)
     auto name = Atom::make(info.name, Atom::Source::Peer);
     if (name) {
       c->settle();
-      establish(*name, std::move(sock), info, 0, std::move(c));
+      establish(*name, tcp_link(std::move(sock)), info, 0, std::move(c));
       co_return;
     }
     failure = "cannot make the peer's name an atom: " + name.error();
@@ -160,13 +160,16 @@ net::AcceptStatus Node::Impl::decide(const net::PeerInfo& info) {
   return self_name > *name ? net::AcceptStatus::Nok : net::AcceptStatus::OkSimultaneous;
 }
 
-void Node::Impl::establish(Atom node, tcp::socket sock, const net::PeerInfo& info, std::uint64_t attempt,
-                           std::shared_ptr<net::Connection> accepted) {
-  auto conn = std::make_shared<net::DistConnection>(
+std::shared_ptr<net::FrameLink> Node::Impl::tcp_link(tcp::socket sock) {
+  return std::make_shared<net::DistConnection>(
       std::move(sock), opts.net_ticktime,
       net::ConnectionLimits{opts.max_frame, opts.max_send_queue, opts.max_send_wait, opts.max_partial_frames});
+}
+
+void Node::Impl::establish(Atom node, std::shared_ptr<net::FrameLink> conn, const net::PeerInfo& info,
+                           std::uint64_t attempt, std::shared_ptr<net::Connection> accepted) {
   std::vector<std::function<void(bool)>> waiters;
-  std::shared_ptr<net::DistConnection> replaced;
+  std::shared_ptr<net::FrameLink> replaced;
   {
     std::lock_guard lock(mu);
     auto it = peers.find(node);
@@ -209,7 +212,7 @@ void Node::Impl::establish(Atom node, tcp::socket sock, const net::PeerInfo& inf
   in->atom_budget = opts.max_new_atoms_per_peer;
   in->accepted = std::move(accepted);
   conn->start([this, node, in](std::span<const std::uint8_t> packet) { dispatch(node, packet, *in); },
-              [this, node, weak = std::weak_ptr<net::DistConnection>(conn)](const std::string& reason) {
+              [this, node, weak = std::weak_ptr<net::FrameLink>(conn)](const std::string& reason) {
                 if (auto c = weak.lock()) connection_lost(node, c, reason);
               });
   conn->flush();
@@ -234,7 +237,7 @@ void Node::Impl::fail_attempt(Atom node, Peer::Owner owner, std::uint64_t attemp
   peer_gone(peer);
 }
 
-void Node::Impl::connection_lost(Atom node, const std::shared_ptr<net::DistConnection>& conn, const std::string& reason) {
+void Node::Impl::connection_lost(Atom node, const std::shared_ptr<net::FrameLink>& conn, const std::string& reason) {
   std::shared_ptr<Peer> peer;
   {
     std::lock_guard lock(mu);

@@ -73,7 +73,7 @@ void Node::Impl::send_control(Atom node, const Route& r, const Term& ctrl, const
     r.conn->send(std::move(f));
     return;
   }
-  std::shared_ptr<net::DistConnection> conn;
+  std::shared_ptr<net::FrameLink> conn;
   {
     std::lock_guard lock(mu);
     if (stopped) return;
@@ -228,7 +228,7 @@ void Node::Impl::dispatch(Atom node, std::span<const std::uint8_t> packet, Inbou
   }
   log::limited(log::Level::Warn, self_name.text(), "bad_packet", std::string(node.text()) + " " + log::reason_class(why),
                {{"peer", node.text()}, {"reason", why}});
-  std::shared_ptr<net::DistConnection> conn;
+  std::shared_ptr<net::FrameLink> conn;
   with_peer(node, [&](Peer& p) { conn = p.conn; });
   if (conn) conn->close("malformed packet: " + why);
 }

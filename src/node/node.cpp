@@ -214,7 +214,7 @@ Result<bool, std::string> Node::connect(Atom node, std::chrono::milliseconds tim
 }
 
 void Node::disconnect(Atom node) {
-  std::shared_ptr<net::DistConnection> conn;
+  std::shared_ptr<net::FrameLink> conn;
   {
     std::lock_guard lock(impl_->mu);
     auto it = impl_->peers.find(node);
@@ -254,7 +254,7 @@ std::size_t Node::send_queue_bytes(Atom node) const {
 }
 
 bool Node::wait_send_queue(Atom node, std::size_t bytes, std::chrono::milliseconds timeout) {
-  std::shared_ptr<net::DistConnection> conn;
+  std::shared_ptr<net::FrameLink> conn;
   impl_->with_peer(node, [&](Peer& p) { conn = p.conn; });
   if (!conn) return false;
   return conn->wait_queue_below(bytes, std::chrono::steady_clock::now() + timeout);

@@ -47,7 +47,7 @@ struct Peer {
   State state = State::Pending;
   Owner owner = Owner::Connecting;
   std::uint64_t attempt = 0;  // our outgoing attempt, when owner is Connecting
-  std::shared_ptr<net::DistConnection> conn;
+  std::shared_ptr<net::FrameLink> conn;
   std::uint64_t flags = 0;
   std::uint32_t creation = 0;
   std::chrono::system_clock::time_point since;  // when it came up
@@ -92,11 +92,12 @@ struct Node::Impl : RemoteTransport {
   asio::awaitable<void> accept_one(std::shared_ptr<net::Connection> c);
   net::AcceptStatus decide(const net::PeerInfo& peer);
   // `attempt`: ours that succeeded, or 0 for an accepted connection.
-  void establish(Atom node, asio::ip::tcp::socket sock, const net::PeerInfo& info, std::uint64_t attempt,
+  void establish(Atom node, std::shared_ptr<net::FrameLink> conn, const net::PeerInfo& info, std::uint64_t attempt,
                  std::shared_ptr<net::Connection> accepted = nullptr);
+  std::shared_ptr<net::FrameLink> tcp_link(asio::ip::tcp::socket sock);
   // Gives up a pending peer if `owner` (and for Connecting, `attempt`) still owns it.
   void fail_attempt(Atom node, Peer::Owner owner, std::uint64_t attempt, const std::string& reason);
-  void connection_lost(Atom node, const std::shared_ptr<net::DistConnection>& conn, const std::string& reason);
+  void connection_lost(Atom node, const std::shared_ptr<net::FrameLink>& conn, const std::string& reason);
   // Signals everything that depended on a peer that is gone.
   void peer_gone(const std::shared_ptr<Peer>& peer);
 
@@ -105,7 +106,7 @@ struct Node::Impl : RemoteTransport {
   // and its connection when up. Creates the peer, connecting, when there is none.
   struct Route {
     std::uint64_t flags;
-    std::shared_ptr<net::DistConnection> conn;
+    std::shared_ptr<net::FrameLink> conn;
     bool stopped;
   };
   Route route_to(Atom node);

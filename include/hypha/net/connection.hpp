@@ -36,31 +36,9 @@
 #include <utility>
 #include <vector>
 
+#include "hypha/net/link.hpp"
+
 namespace hypha::net {
-
-// An allocator that leaves new bytes uninitialised: frames are written in full right after they
-// are sized, so zero-filling them first would only cost time.
-template <class T>
-struct UninitAllocator : std::allocator<T> {
-  template <class U>
-  struct rebind {
-    using other = UninitAllocator<U>;
-  };
-  UninitAllocator() = default;
-  template <class U>
-  UninitAllocator(const UninitAllocator<U>&) noexcept {}
-  template <class U>
-  void construct(U* p) noexcept(std::is_nothrow_default_constructible_v<U>) {
-    ::new (static_cast<void*>(p)) U;
-  }
-  template <class U, class... A>
-  void construct(U* p, A&&... a) {
-    ::new (static_cast<void*>(p)) U(std::forward<A>(a)...);
-  }
-};
-
-// One distribution frame, starting with its 4-byte length.
-using Frame = std::vector<std::uint8_t, UninitAllocator<std::uint8_t>>;
 
 struct ConnectionLimits {
   std::size_t max_frame = 64u << 20;
@@ -74,40 +52,31 @@ struct ConnectionLimits {
 // Bytes read buffers hold beyond their first MiB right now, over all connections.
 std::size_t partial_frame_bytes() noexcept;
 
-// What crossed one connection: messages are frames other than ticks; bytes count frames whole
-// (length included, ticks too). Outgoing ones count when queued (queued_bytes() says how many of
-// those bytes wait for the socket).
-struct ConnectionStats {
-  std::uint64_t messages_in = 0, messages_out = 0, bytes_in = 0, bytes_out = 0;
-};
-
-class DistConnection : public std::enable_shared_from_this<DistConnection> {
+class DistConnection final : public FrameLink, public std::enable_shared_from_this<DistConnection> {
  public:
-  using PacketFn = std::function<void(std::span<const std::uint8_t>)>;
-  using ClosedFn = std::function<void(const std::string& reason)>;
 
   DistConnection(asio::ip::tcp::socket sock, std::chrono::milliseconds ticktime, ConnectionLimits limits);
   // Starts reading and ticking. `on_packet` gets each non-tick packet; `on_closed` is called once.
-  void start(PacketFn on_packet, ClosedFn on_closed);
+  void start(PacketFn on_packet, ClosedFn on_closed) override;
   // Queues a frame that already starts with its 4-byte length. False when closed or over limit.
-  bool send(Frame frame);
+  bool send(Frame frame) override;
   // Queues frames without writing them (the frames sent to a peer while its connection was being
   // set up, queued before anyone can send on it directly); flush() writes them.
-  void preload(std::vector<Frame> frames);
+  void preload(std::vector<Frame> frames) override;
   // Writes what is queued unless a write is in progress (which then writes it).
-  void flush();
-  void close(const std::string& reason);
+  void flush() override;
+  void close(const std::string& reason) override;
   // Closes once what is queued has been written (leaving a cluster without losing the last sends).
-  void close_after_flush(const std::string& reason);
-  bool closed() const noexcept { return closed_.load(std::memory_order_acquire); }
+  void close_after_flush(const std::string& reason) override;
+  bool closed() const noexcept override { return closed_.load(std::memory_order_acquire); }
   // Ready once the connection is closed.
-  std::shared_future<void> closed_future() const { return closed_future_; }
-  std::size_t queued_bytes() const;
-  ConnectionStats stats() const noexcept;
+  std::shared_future<void> closed_future() const override { return closed_future_; }
+  std::size_t queued_bytes() const override;
+  ConnectionStats stats() const noexcept override;
   // Blocks the calling thread until at most `bytes` are queued, the connection closes, or the
   // deadline passes; true when the queue is below. For senders that produce faster than the
   // network carries (never call it on the I/O thread).
-  bool wait_queue_below(std::size_t bytes, std::chrono::steady_clock::time_point deadline);
+  bool wait_queue_below(std::size_t bytes, std::chrono::steady_clock::time_point deadline) override;
 
   // Between cork() and uncork(), the frames this thread sends on any connection are held; uncork()
   // writes each connection's frames with one system call. The node's workers cork around each
