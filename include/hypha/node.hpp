@@ -3,3 +3,4 @@
 #pragma once
 
 #include "hypha/node/node.hpp"
+#include "hypha/node/sim.hpp"

@@ -11,6 +11,7 @@
 
 #include "hypha/base/log.hpp"
 #include "node_impl.hpp"
+#include "sim_impl.hpp"
 
 namespace hypha {
 
@@ -26,7 +27,10 @@ Peer& Node::Impl::peer_locked(Atom node) {
     p = std::make_shared<Peer>();
     p->name = node;
     p->attempt = next_attempt++;
-    asio::co_spawn(io, connect_attempt(node, p->attempt), asio::detached);
+    if (opts.network)
+      opts.network->impl().connect_later(this, node, p->attempt);
+    else
+      asio::co_spawn(io, connect_attempt(node, p->attempt), asio::detached);
   }
   return *p;
 }
@@ -166,7 +170,7 @@ std::shared_ptr<net::FrameLink> Node::Impl::tcp_link(tcp::socket sock) {
       net::ConnectionLimits{opts.max_frame, opts.max_send_queue, opts.max_send_wait, opts.max_partial_frames});
 }
 
-void Node::Impl::establish(Atom node, std::shared_ptr<net::FrameLink> conn, const net::PeerInfo& info,
+bool Node::Impl::establish(Atom node, std::shared_ptr<net::FrameLink> conn, const net::PeerInfo& info,
                            std::uint64_t attempt, std::shared_ptr<net::Connection> accepted) {
   std::vector<std::function<void(bool)>> waiters;
   std::shared_ptr<net::FrameLink> replaced;
@@ -192,7 +196,7 @@ void Node::Impl::establish(Atom node, std::shared_ptr<net::FrameLink> conn, cons
     // accepted it, replacing any it had, after asking us whether to): it replaces one we
     // accepted meanwhile. Dropping it instead left neither side connected (each closed the
     // connection the other kept) in a simultaneous connect that took that turn.
-    if (stopped || !ours) return;  // superseded: `conn` (and its socket) just goes away
+    if (stopped || !ours) return false;  // superseded: `conn` (and its socket) just goes away
     auto& p = it->second;
     if (p->state == Peer::State::Up) replaced = p->conn;
     p->state = Peer::State::Up;
@@ -219,6 +223,7 @@ void Node::Impl::establish(Atom node, std::shared_ptr<net::FrameLink> conn, cons
   for (auto& w : waiters) w(true);
   log_event(2, "nodeup", {{"peer", node.text()}});
   notify_nodes(node, true);
+  return true;
 }
 
 void Node::Impl::fail_attempt(Atom node, Peer::Owner owner, std::uint64_t attempt, const std::string& reason) {

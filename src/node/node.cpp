@@ -17,6 +17,7 @@
 #include "hypha/base/log.hpp"
 #include "hypha/process/gen.hpp"
 #include "node_impl.hpp"
+#include "sim_impl.hpp"
 
 namespace hypha {
 
@@ -61,6 +62,7 @@ Result<bool, std::string> Node::Impl::start() {
   } else {
     cookie = opts.cookie;
   }
+  if (opts.network) return start_simulated();
   epmd = opts.epmd_port ? opts.epmd_port : net::epmd_port();
   work.emplace(io.get_executor());
   io_thread = std::thread([this] {
@@ -99,21 +101,7 @@ Result<bool, std::string> Node::Impl::start() {
     creation_ = net::new_challenge() | 1;  // any non-zero creation will do for an unpublished node
   }
 
-  hs = net::HandshakeConfig{std::string(self_name.text()), cookie,
-                            opts.hidden ? (net::dflag::kOurs & ~net::dflag::kPublished) : net::dflag::kOurs,
-                            creation_};
-  // The atoms of the paths that lose a peer exist before any peer can fill the table.
-  for (const char* name : {"nodeup", "nodedown", "noconnection", "abandoned", "badarg", "badopt", "yes", "no"}) (void)a(name);
-  rt = std::make_unique<Runtime>(RuntimeOptions{.node = self_name, .creation = creation_, .threads = opts.threads, .idle_spin = opts.idle_spin});
-  inbound().set_remote(this);
-  if (opts.workers_poll_io) {  // hand the io_context over to the workers
-    io_thread_stop = true;
-    asio::post(io, [] {});
-    io_thread.join();
-    inbound().set_io_poller(&poller);
-    workers_poll = true;
-  }
-
+  start_runtime();
 
   asio::co_spawn(io, accept_loop(), asio::detached);
   asio::co_spawn(io, flush_log_summaries(), asio::detached);
@@ -121,6 +109,43 @@ Result<bool, std::string> Node::Impl::start() {
   log_event(2, "node_started", {{"port", std::to_string(listen_port)},
                                {"epmd", serving_epmd ? "embedded" : "external"},
                                {"creation", std::to_string(creation_)}});
+  return true;
+}
+
+void Node::Impl::start_runtime() {
+  hs = net::HandshakeConfig{std::string(self_name.text()), cookie,
+                            opts.hidden ? (net::dflag::kOurs & ~net::dflag::kPublished) : net::dflag::kOurs,
+                            creation_};
+  // The atoms of the paths that lose a peer exist before any peer can fill the table.
+  for (const char* name : {"nodeup", "nodedown", "noconnection", "abandoned", "badarg", "badopt", "yes", "no"}) (void)a(name);
+  rt = std::make_unique<Runtime>(RuntimeOptions{.node = self_name,
+                                                .creation = creation_,
+                                                .threads = opts.threads,
+                                                .idle_spin = opts.idle_spin,
+                                                .clock = opts.network ? opts.network->clock() : nullptr});
+  inbound().set_remote(this);
+  if (opts.workers_poll_io) {  // hand the io_context over to the workers
+    if (io_thread.joinable()) {
+      io_thread_stop = true;
+      asio::post(io, [] {});
+      io_thread.join();
+    }
+    inbound().set_io_poller(&poller);
+    workers_poll = true;
+  }
+}
+
+// On a simulated network: no listener and no EPMD; the network gives the creation and makes the
+// connections (sim.cpp).
+Result<bool, std::string> Node::Impl::start_simulated() {
+  work.emplace(io.get_executor());
+  auto creation = opts.network->impl().reserve(self_name);
+  if (!creation) return unexpected(creation.error());
+  creation_ = *creation;
+  start_runtime();
+  opts.network->impl().attach(this);
+  asio::co_spawn(io, flush_log_summaries(), asio::detached);
+  log_event(2, "node_started", {{"network", "simulated"}, {"creation", std::to_string(creation_)}});
   return true;
 }
 
@@ -157,7 +182,9 @@ void Node::Impl::stop() {
     auto drained = asio::co_spawn(io, []() -> asio::awaitable<void> { co_return; }, asio::use_future);
     drained.wait();
   }
-  // The I/O thread ends before the runtime: its callbacks deliver into the runtime.
+  // The I/O thread (or the simulated network) ends before the runtime: its callbacks deliver
+  // into the runtime.
+  if (opts.network && rt) opts.network->impl().detach(this);
   if (rt) inbound().set_remote(nullptr);
   if (workers_poll) inbound().set_io_poller(nullptr);
   workers_poll = false;

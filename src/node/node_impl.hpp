@@ -75,6 +75,8 @@ struct Node::Impl : RemoteTransport {
   ~Impl() override;
 
   Result<bool, std::string> start();
+  Result<bool, std::string> start_simulated();
+  void start_runtime();  // the runtime, once name, cookie and creation are known
   void stop();
 
   // --- connections ---
@@ -91,8 +93,9 @@ struct Node::Impl : RemoteTransport {
   asio::awaitable<void> flush_log_summaries();
   asio::awaitable<void> accept_one(std::shared_ptr<net::Connection> c);
   net::AcceptStatus decide(const net::PeerInfo& peer);
-  // `attempt`: ours that succeeded, or 0 for an accepted connection.
-  void establish(Atom node, std::shared_ptr<net::FrameLink> conn, const net::PeerInfo& info, std::uint64_t attempt,
+  // `attempt`: ours that succeeded, or 0 for an accepted connection. False when the connection
+  // was not taken (superseded, or the node is stopping): it is then just dropped.
+  bool establish(Atom node, std::shared_ptr<net::FrameLink> conn, const net::PeerInfo& info, std::uint64_t attempt,
                  std::shared_ptr<net::Connection> accepted = nullptr);
   std::shared_ptr<net::FrameLink> tcp_link(asio::ip::tcp::socket sock);
   // Gives up a pending peer if `owner` (and for Connecting, `attempt`) still owns it.

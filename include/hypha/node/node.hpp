@@ -30,6 +30,8 @@ class io_context;
 
 namespace hypha {
 
+class SimNetwork;
+
 struct NodeOptions {
   // "alive@host" (long names need a host with a dot or an IP address) or just "alive", which
   // becomes a short name on this host.
@@ -75,6 +77,10 @@ struct NodeOptions {
   // either, the oldest such handshake is closed. Each lasts at most setup_timeout.
   std::size_t max_handshakes = 64;
   std::size_t max_handshakes_per_source = 16;
+  // Deterministic tests (node/sim.hpp): the node reaches the other nodes of this simulated
+  // network instead of TCP and EPMD (nothing listens, nothing registers), and its runtime's
+  // timers run on the network's ManualClock.
+  std::shared_ptr<SimNetwork> network;
 };
 
 // The cookie as erl would find it: HYPHA_COOKIE, else ~/.erlang.cookie, creating that file
