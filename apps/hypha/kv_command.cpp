@@ -27,6 +27,7 @@
 #include "hypha/otp/kernel.hpp"
 #include "hypha/otp/rpc.hpp"
 #include "client.hpp"
+#include "config.hpp"
 #include "kv.hpp"
 
 namespace hypha::cli {
@@ -34,60 +35,77 @@ namespace hypha::cli {
 namespace {
 
 struct KvConfig {
-  std::string name, cookie;
+  NodeOptions node;
   std::uint16_t port = 4040;
   Router::Table table;
 };
 
-Result<Router::Table, std::string> routing_of(const toml::table& doc) {
-  const toml::table* routing = doc["routing"].as_table();
-  if (!routing) return unexpected(std::string("no [routing] table"));
-  if (const toml::table* hash = (*routing)["hash"].as_table()) {
-    HashRing ring(static_cast<unsigned>((*hash)["vnodes"].value_or(std::int64_t{128})));
+// [routing]: ranges of first bytes, or [routing.hash]; problems go to the reader with their line.
+std::optional<Router::Table> routing_of(config::Reader& r) {
+  const toml::table* routing = r.table("routing");
+  if (!routing) {
+    if (r.ok()) r.fail("routing", "missing: the [routing] table is required");
+    return std::nullopt;
+  }
+  if (const toml::node* hash_node = routing->get("hash")) {
+    const toml::table* hash = hash_node->as_table();
+    if (!hash) {
+      r.fail_at(*hash_node, "routing.hash", "expected a table");
+      return std::nullopt;
+    }
+    for (const auto& [k, v] : *hash)
+      if (k.str() != "vnodes" && k.str() != "nodes") {
+        r.fail_at(v, "routing.hash." + std::string(k.str()), "unknown key (vnodes, nodes)");
+        return std::nullopt;
+      }
+    const toml::node* vnodes = hash->get("vnodes");
+    if (vnodes && (!vnodes->is_integer() || *vnodes->value<std::int64_t>() < 1 || *vnodes->value<std::int64_t>() > 4096)) {
+      r.fail_at(*vnodes, "routing.hash.vnodes", "expected an integer of 1..4096");
+      return std::nullopt;
+    }
+    HashRing ring(static_cast<unsigned>(vnodes ? *vnodes->value<std::int64_t>() : 128));
     const toml::table* nodes = (*hash)["nodes"].as_table();
-    if (!nodes || nodes->empty()) return unexpected(std::string("[routing.hash] needs nodes = { \"name@host\" = weight, ... }"));
+    if (!nodes || nodes->empty()) {
+      r.fail_at(*hash_node, "routing.hash.nodes", "expected nodes = { \"name@host\" = weight, ... }");
+      return std::nullopt;
+    }
     for (const auto& [k, v] : *nodes) {
       const std::string node(k.str());
       auto weight = v.value<std::int64_t>();
       auto atom = Atom::make(node);
-      if (!weight || *weight < 1 || *weight > 1000 || !atom || node.find('@') == std::string::npos)
-        return unexpected("[routing.hash] node \"" + node + "\": expected a node name and a weight of 1..1000");
+      if (!v.is_integer() || *weight < 1 || *weight > 1000 || !atom || node.find('@') == std::string::npos) {
+        r.fail_at(v, "routing.hash.nodes.\"" + node + "\"", "expected a node name and a weight of 1..1000");
+        return std::nullopt;
+      }
       ring.add(*atom, static_cast<unsigned>(*weight));
     }
     return Router::Table(std::move(ring));
   }
   std::vector<std::pair<std::string, std::string>> entries;
   for (const auto& [k, v] : *routing) {
-    auto node = v.value<std::string>();
-    if (!node) return unexpected("[routing] \"" + std::string(k.str()) + "\": the owner must be a string (a node name)");
-    entries.emplace_back(std::string(k.str()), *node);
+    if (!v.is_string()) {
+      r.fail_at(v, "routing.\"" + std::string(k.str()) + "\"", "expected the owner's node name (a string)");
+      return std::nullopt;
+    }
+    entries.emplace_back(std::string(k.str()), *v.value<std::string>());
   }
   auto t = RangeTable::parse(entries);
-  if (!t) return unexpected(t.error());
+  if (!t) {
+    r.fail_at(*routing, "routing", t.error());
+    return std::nullopt;
+  }
   return Router::Table(std::move(*t));
 }
 
-Result<KvConfig, std::string> read_config(const std::string& path) {
-  toml::table doc;
-  try {
-    doc = toml::parse_file(path);
-  } catch (const toml::parse_error& e) {
-    std::ostringstream os;
-    os << path;
-    if (e.source().begin.line > 0) os << ":" << e.source().begin.line;
-    os << ": " << e.description();
-    return unexpected(os.str());
-  }
+Result<KvConfig, config::Error> read_config(const std::string& path) {
+  auto r = config::Reader::load(path);
+  if (!r) return unexpected(r.error());
   KvConfig c;
-  auto name = doc["node"]["name"].value<std::string>();
-  if (!name) return unexpected(path + ": [node] name is missing");
-  c.name = *name;
-  c.cookie = doc["node"]["cookie"].value_or(std::string());
-  const auto port = doc["kv"]["port"].value_or(std::int64_t{4040});
-  if (port < 0 || port > 65535) return unexpected(path + ": [kv] port must be 0..65535");
-  c.port = static_cast<std::uint16_t>(port);
-  auto table = routing_of(doc);
-  if (!table) return unexpected(path + ": " + table.error());
+  config::read_node(*r, c.node);
+  if (c.node.name.empty() && r->ok()) r->fail("node.name", "missing: a kv node needs a name");
+  if (auto port = r->integer("kv", "port", 0, 65535)) c.port = static_cast<std::uint16_t>(*port);
+  auto table = routing_of(*r);
+  if (auto done = r->finish(); !done) return unexpected(done.error());
   c.table = std::move(*table);
   return c;
 }
@@ -101,10 +119,11 @@ int run_kv(const std::string& path) {
   pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
 
   auto cfg = read_config(path);
-  if (!cfg) return fail("kv: " + cfg.error());
-  NodeOptions opts;
-  opts.name = cfg->name;
-  opts.cookie = cfg->cookie;
+  if (!cfg) {
+    fail(cfg.error().text());
+    return 2;
+  }
+  const NodeOptions& opts = cfg->node;
   auto exports = std::make_shared<Exports>();
   auto node = start_node(opts, {.exports = exports});
   if (!node) return fail("kv: " + node.error());
@@ -130,7 +149,7 @@ int run_kv(const std::string& path) {
     }
     auto again = read_config(path);
     if (!again) {
-      std::cout << "routing table kept: " << again.error() << std::endl;
+      std::cout << "routing table kept: " << again.error().text() << std::endl;
       continue;
     }
     (*router)->set_table(std::move(again->table));

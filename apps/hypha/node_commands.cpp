@@ -1,6 +1,7 @@
 #include "node_commands.hpp"
 
 #include "client.hpp"
+#include "config.hpp"
 
 #include <CLI/CLI.hpp>
 #include <signal.h>
@@ -23,11 +24,14 @@ namespace hypha::cli {
 namespace {
 
 struct NodeCmd {
+  std::string config;
   std::string name, cookie;
   std::vector<std::string> inboxes;
   bool hidden = false;
   int ticktime = 60;
   int port = 0;
+  CLI::App* cmd = nullptr;  // to tell which flags were given
+  bool given(const char* flag) const { return cmd->count(flag) > 0; }
 };
 
 // An inbox: a registered process that prints every message it receives (a window into the node
@@ -69,16 +73,32 @@ int run_node(const NodeCmd& o) {
   sigaddset(&sigs, SIGINT);
   sigaddset(&sigs, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
+  // The file first, then the flags given on the command line over it.
   NodeOptions opts;
-  opts.name = o.name;
-  opts.cookie = o.cookie;
-  opts.hidden = o.hidden;
-  opts.net_ticktime = std::chrono::seconds(o.ticktime);
-  opts.listen_port = static_cast<std::uint16_t>(o.port);
+  std::vector<std::string> inboxes;
+  if (!o.config.empty()) {
+    auto r = config::Reader::load(o.config);
+    if (r) config::read_node(*r, opts, &inboxes);
+    auto done = r ? r->finish() : Result<bool, config::Error>(unexpected(r.error()));
+    if (!done) {
+      fail(done.error().text());
+      return 2;
+    }
+  }
+  if (o.given("--name")) opts.name = o.name;
+  if (o.given("--cookie")) opts.cookie = o.cookie;
+  if (o.given("--hidden")) opts.hidden = o.hidden;
+  if (o.given("--ticktime")) opts.net_ticktime = std::chrono::seconds(o.ticktime);
+  if (o.given("--port")) opts.listen_port = static_cast<std::uint16_t>(o.port);
+  if (o.given("--inbox")) inboxes = o.inboxes;
+  if (opts.name.empty()) {
+    fail("node: no name: give --name, or name in the [node] section of --config");
+    return 2;
+  }
   auto node = start_node(opts);  // with its kernel: :rpc.call and erpc from other nodes, built-ins only
   if (!node) return fail("node: " + node.error());
   Node& n = **node;
-  for (const auto& inbox : o.inboxes) n.runtime().register_name(Atom(inbox), n.runtime().spawn(inbox_process(inbox, n)));
+  for (const auto& inbox : inboxes) n.runtime().register_name(Atom(inbox), n.runtime().spawn(inbox_process(inbox, n)));
   std::cout << "node " << n.name().text() << " started (port " << n.port() << ", epmd "
             << (n.serves_epmd() ? "embedded" : "external") << ")" << std::endl;
   int sig = 0;
@@ -133,13 +153,15 @@ int run_names(const std::string& host) {
 void add_node_commands(CLI::App& app, int& exit_code) {
   auto node = std::make_shared<NodeCmd>();
   auto* n = app.add_subcommand("node", "Run a node in the foreground until SIGINT/SIGTERM");
-  n->add_option("--name", node->name, "node name, alive@host (or alive for a short name)")->required();
+  n->add_option("--config", node->config, "a TOML config file (docs/config.md); flags given override it");
+  n->add_option("--name", node->name, "node name, alive@host (or alive for a short name)");
   n->add_option("--cookie", node->cookie, "the cluster cookie (default: HYPHA_COOKIE, else ~/.erlang.cookie)");
   n->add_flag("--hidden", node->hidden, "a hidden node, as erl -hidden");
-  n->add_option("--ticktime", node->ticktime, "net_ticktime in seconds (default 60)");
-  n->add_option("--port", node->port, "distribution port (default: any free one)");
+  n->add_option("--ticktime", node->ticktime, "net_ticktime in seconds (default 60)")->check(CLI::Range(1, 86400));
+  n->add_option("--port", node->port, "distribution port (default: any free one)")->check(CLI::Range(0, 65535));
   n->add_option("--inbox", node->inboxes,
                 "register a process under this name that prints what it receives (repeatable; see inbox_process)");
+  node->cmd = n;
   n->callback([node, &exit_code] { exit_code = run_node(*node); });
 
   auto ping_opts = std::make_shared<ClientOptions>();

@@ -1,0 +1,279 @@
+#include "config.hpp"
+
+#include <algorithm>
+#include <fstream>
+#include <sstream>
+
+#include "hypha/net/handshake.hpp"
+#include "hypha/term/atom.hpp"
+
+namespace hypha::config {
+
+namespace {
+
+std::string what_is(const toml::node& n) {
+  switch (n.type()) {
+    case toml::node_type::string: return "a string";
+    case toml::node_type::integer: return "an integer";
+    case toml::node_type::floating_point: return "a float";
+    case toml::node_type::boolean: return "a boolean";
+    case toml::node_type::date:
+    case toml::node_type::time:
+    case toml::node_type::date_time: return "a date or time";
+    case toml::node_type::array: return "an array";
+    case toml::node_type::table: return "a table";
+    default: return "nothing";
+  }
+}
+
+std::string join(std::string_view section, std::string_view key) {
+  std::string s(section);
+  if (!s.empty() && !key.empty()) s += '.';
+  s += key;
+  return s;
+}
+
+}  // namespace
+
+std::string Error::text() const {
+  std::ostringstream os;
+  os << file;
+  if (line > 0) os << ':' << line;
+  os << ": ";
+  if (!key.empty()) os << key << ": ";
+  os << message;
+  return os.str();
+}
+
+struct Reader::Impl {
+  toml::table root;
+  std::string file;
+  std::set<std::string> read;    // keys read (present or not)
+  std::set<std::string> whole;   // tables taken whole
+  std::optional<Error> first;
+
+  void note(Error e) {
+    if (!first) first = std::move(e);
+  }
+  bool known(const std::string& path) const {
+    if (read.count(path)) return true;
+    for (std::string p = path;;) {  // a table taken whole, or one of its parents
+      if (whole.count(p)) return true;
+      const auto dot = p.rfind('.');
+      if (dot == std::string::npos) return false;
+      p.resize(dot);
+    }
+  }
+  // Keys under `t` (at `path`) that nobody read, in the order of their lines.
+  void unknown(const toml::table& t, const std::string& path, std::vector<Error>& out) const {
+    for (const auto& [k, v] : t) {
+      const std::string p = join(path, k.str());
+      if (known(p)) continue;
+      if (const toml::table* sub = v.as_table()) {
+        if (sub->empty() && !read_under(p))
+          out.push_back({file, v.source().begin.line, p, "unknown section"});
+        unknown(*sub, p, out);
+      } else if (const toml::array* arr = v.as_array(); arr && arr->is_array_of_tables()) {
+        for (const auto& e : *arr) unknown(*e.as_table(), p, out);
+      } else {
+        out.push_back({file, k.source().begin.line ? k.source().begin.line : v.source().begin.line, p, "unknown key"});
+      }
+    }
+  }
+  bool read_under(const std::string& p) const {
+    auto it = read.lower_bound(p + ".");
+    return it != read.end() && it->rfind(p + ".", 0) == 0;
+  }
+};
+
+Reader::Reader(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Reader::Reader(Reader&&) noexcept = default;
+Reader& Reader::operator=(Reader&&) noexcept = default;
+Reader::~Reader() = default;
+
+Result<Reader, Error> Reader::parse(std::string_view text, const std::string& name) {
+  auto impl = std::make_unique<Impl>();
+  impl->file = name;
+  try {
+    impl->root = toml::parse(text, name);
+  } catch (const toml::parse_error& e) {
+    return unexpected(Error{name, e.source().begin.line, "", std::string(e.description())});
+  }
+  return Reader(std::move(impl));
+}
+
+Result<Reader, Error> Reader::load(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return unexpected(Error{path, 0, "", "cannot read the file"});
+  std::ostringstream text;
+  text << in.rdbuf();
+  return parse(text.str(), path);
+}
+
+const std::string& Reader::file() const noexcept { return impl_->file; }
+bool Reader::ok() const noexcept { return !impl_->first; }
+
+void Reader::fail_at(const toml::node& where, std::string key, std::string expected) {
+  impl_->note({impl_->file, where.source().begin.line, std::move(key), std::move(expected)});
+}
+
+void Reader::fail(std::string key, std::string expected) { impl_->note({impl_->file, 0, std::move(key), std::move(expected)}); }
+
+const toml::node* Reader::find(std::string_view section, std::string_view key) {
+  const std::string path = join(section, key);
+  impl_->read.insert(path);
+  const toml::node* at = &impl_->root;
+  std::string walked;
+  std::string_view rest = path;
+  while (!rest.empty()) {
+    const auto dot = rest.find('.');
+    const std::string_view part = rest.substr(0, dot);
+    rest = dot == std::string_view::npos ? std::string_view() : rest.substr(dot + 1);
+    const toml::table* t = at->as_table();
+    if (!t) {
+      fail_at(*at, walked, "expected a table, got " + what_is(*at));
+      return nullptr;
+    }
+    walked = join(walked, part);
+    at = t->get(part);
+    if (!at) return nullptr;
+  }
+  return at;
+}
+
+std::optional<std::string> Reader::string(std::string_view section, std::string_view key, const Check& check) {
+  const toml::node* n = find(section, key);
+  if (!n) return std::nullopt;
+  if (!n->is_string()) {
+    fail_at(*n, join(section, key), "expected a string, got " + what_is(*n));
+    return std::nullopt;
+  }
+  std::string v = *n->value<std::string>();
+  if (check)
+    if (std::string expected = check(v); !expected.empty()) {
+      fail_at(*n, join(section, key), expected + ", got \"" + v + "\"");
+      return std::nullopt;
+    }
+  return v;
+}
+
+std::optional<bool> Reader::boolean(std::string_view section, std::string_view key) {
+  const toml::node* n = find(section, key);
+  if (!n) return std::nullopt;
+  if (n->is_boolean()) return n->value<bool>();
+  fail_at(*n, join(section, key), "expected true or false, got " + what_is(*n));
+  return std::nullopt;
+}
+
+std::optional<std::int64_t> Reader::integer(std::string_view section, std::string_view key, std::int64_t min,
+                                            std::int64_t max, std::string_view unit) {
+  const toml::node* n = find(section, key);
+  if (!n) return std::nullopt;
+  std::string expected = "expected an integer of " + std::to_string(min) + ".." + std::to_string(max);
+  if (!unit.empty()) expected += " (" + std::string(unit) + ")";
+  if (!n->is_integer()) {
+    fail_at(*n, join(section, key), expected + ", got " + what_is(*n));
+    return std::nullopt;
+  }
+  const std::int64_t v = *n->value<std::int64_t>();
+  if (v < min || v > max) {
+    fail_at(*n, join(section, key), expected + ", got " + std::to_string(v));
+    return std::nullopt;
+  }
+  return v;
+}
+
+std::optional<std::vector<std::string>> Reader::strings(std::string_view section, std::string_view key,
+                                                        const Check& check) {
+  const toml::node* n = find(section, key);
+  if (!n) return std::nullopt;
+  const toml::array* arr = n->as_array();
+  if (!arr) {
+    fail_at(*n, join(section, key), "expected an array of strings, got " + what_is(*n));
+    return std::nullopt;
+  }
+  std::vector<std::string> out;
+  for (const auto& e : *arr) {
+    if (!e.is_string()) {
+      fail_at(e, join(section, key), "expected an array of strings, got " + what_is(e) + " in it");
+      return std::nullopt;
+    }
+    std::string v = *e.value<std::string>();
+    if (check)
+      if (std::string expected = check(v); !expected.empty()) {
+        fail_at(e, join(section, key), expected + ", got \"" + v + "\"");
+        return std::nullopt;
+      }
+    out.push_back(std::move(v));
+  }
+  return out;
+}
+
+const toml::table* Reader::table(std::string_view section) {
+  const auto dot = section.rfind('.');
+  const toml::node* n = dot == std::string_view::npos ? find("", section) : find(section.substr(0, dot), section.substr(dot + 1));
+  impl_->whole.insert(std::string(section));
+  if (!n) return nullptr;
+  if (const toml::table* t = n->as_table()) return t;
+  fail_at(*n, std::string(section), "expected a table, got " + what_is(*n));
+  return nullptr;
+}
+
+Result<bool, Error> Reader::finish() const {
+  if (impl_->first) return unexpected(*impl_->first);
+  std::vector<Error> unknown;
+  impl_->unknown(impl_->root, "", unknown);
+  if (unknown.empty()) return true;
+  return unexpected(*std::min_element(unknown.begin(), unknown.end(),
+                                      [](const Error& a, const Error& b) { return a.line < b.line; }));
+}
+
+// ------------------------------------------------------------------------------------ [node]
+
+namespace {
+
+bool plain_node_name(const std::string& s) {
+  if (s.find('@') != std::string::npos) return net::valid_node_name(s);
+  return !s.empty() && s.size() <= 255 &&
+         std::all_of(s.begin(), s.end(), [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-'; });
+}
+
+}  // namespace
+
+void read_node(Reader& r, NodeOptions& o, std::vector<std::string>* inboxes) {
+  using std::chrono::milliseconds;
+  using std::chrono::seconds;
+  constexpr std::string_view node = "node";
+  auto node_name = [](const std::string& s) {
+    return plain_node_name(s) ? "" : "expected a node name (alive@host, or alive for a short name)";
+  };
+  if (auto v = r.string(node, "name", node_name)) o.name = *v;
+  if (auto v = r.string(node, "cookie", [](const std::string& s) { return s.empty() ? "expected a cookie" : ""; }))
+    o.cookie = *v;
+  if (auto v = r.boolean(node, "hidden")) o.hidden = *v;
+  if (auto v = r.integer(node, "ticktime", 1, 86400, "seconds")) o.net_ticktime = seconds(*v);
+  if (auto v = r.integer(node, "setuptime", 1, 3600, "seconds")) o.setup_timeout = seconds(*v);
+  if (auto v = r.integer(node, "port", 0, 65535)) o.listen_port = static_cast<std::uint16_t>(*v);
+  if (auto v = r.integer(node, "threads", 0, 1024, "0: one per core")) o.threads = static_cast<unsigned>(*v);
+  if (auto v = r.integer(node, "epmd_port", 0, 65535, "0: ERL_EPMD_PORT, else 4369")) o.epmd_port = static_cast<std::uint16_t>(*v);
+  if (auto v = r.boolean(node, "embedded_epmd")) o.embedded_epmd = *v;
+  if (auto v = r.string(node, "epmd_bind")) o.epmd_bind = *v;
+  auto process_name = [](const std::string& s) {
+    return s.empty() || s.size() > 255 ? "expected process names (atoms of 1..255 bytes)" : "";
+  };
+  if (auto v = r.strings(node, "inbox", process_name); v && inboxes) *inboxes = *v;
+
+  constexpr std::string_view limits = "node.limits";
+  constexpr std::int64_t kGiB = std::int64_t{1} << 30;
+  if (auto v = r.integer(limits, "max_send_queue", 1024, 64 * kGiB, "bytes")) o.max_send_queue = static_cast<std::size_t>(*v);
+  if (auto v = r.integer(limits, "max_send_wait_ms", 1, 3600000, "milliseconds")) o.max_send_wait = milliseconds(*v);
+  if (auto v = r.integer(limits, "max_frame", 1024, 2 * kGiB, "bytes")) o.max_frame = static_cast<std::size_t>(*v);
+  if (auto v = r.integer(limits, "max_decoded", 1024, 64 * kGiB, "bytes")) o.max_decoded_bytes = static_cast<std::size_t>(*v);
+  if (auto v = r.integer(limits, "max_partial_frames", 0, 64 * kGiB, "bytes")) o.max_partial_frames = static_cast<std::size_t>(*v);
+  if (auto v = r.integer(limits, "max_new_atoms_per_peer", 0, 100000000)) o.max_new_atoms_per_peer = static_cast<std::size_t>(*v);
+  if (auto v = r.integer(limits, "max_connections", 1, 1000000)) o.max_connections = static_cast<std::size_t>(*v);
+  if (auto v = r.integer(limits, "max_handshakes", 1, 100000)) o.max_handshakes = static_cast<std::size_t>(*v);
+  if (auto v = r.integer(limits, "max_handshakes_per_source", 1, 100000)) o.max_handshakes_per_source = static_cast<std::size_t>(*v);
+}
+
+}  // namespace hypha::config

@@ -1,0 +1,81 @@
+// The config loader every program shares (`hypha node --config`, `hypha kv --config`, hyphad):
+// TOML files whose keys are all documented in docs/config.md. A program reads the sections it
+// serves through one Reader, then finish() refuses every key nobody read, so a typo never goes
+// unnoticed. Every problem is one line naming the file, the line, the key and what was expected:
+//
+//   node.toml:3: node.ticktime: expected an integer of 1..86400 (seconds), got a string
+//   node.toml:9: clustr.nodes: unknown key
+//
+//   auto r = config::Reader::load(path);               // a TOML syntax error is an Error too
+//   NodeOptions opts;
+//   config::read_node(*r, opts, inboxes);              // [node], [node.limits]
+//   if (auto done = r->finish(); !done) die(done.error().text(), 2);
+//
+// Reads of a key that is absent leave the target as it was (its default, or what a flag set).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <toml++/toml.h>
+
+#include "hypha/node/node.hpp"
+#include "hypha/term/result.hpp"
+
+namespace hypha::config {
+
+struct Error {
+  std::string file;
+  std::size_t line = 0;  // 0: not known (the file could not be read)
+  std::string key;       // "node.ticktime"; empty for a syntax error
+  std::string message;   // what was expected
+  std::string text() const;
+};
+
+class Reader {
+ public:
+  static Result<Reader, Error> load(const std::string& path);
+  static Result<Reader, Error> parse(std::string_view text, const std::string& name);
+  Reader(Reader&&) noexcept;
+  Reader& operator=(Reader&&) noexcept;
+  ~Reader();
+
+  // Typed reads of `section.key` (section may be dotted: "node.limits"). Absent: nullopt and no
+  // error. Present with a wrong type or value: nullopt, and the first such error is kept.
+  // `check` (optional) says what was expected when a value is wrong, or "" when it is fine.
+  using Check = std::function<std::string(const std::string&)>;
+  std::optional<std::string> string(std::string_view section, std::string_view key, const Check& check = {});
+  std::optional<bool> boolean(std::string_view section, std::string_view key);
+  std::optional<std::int64_t> integer(std::string_view section, std::string_view key, std::int64_t min,
+                                      std::int64_t max, std::string_view unit = {});
+  std::optional<std::vector<std::string>> strings(std::string_view section, std::string_view key,
+                                                  const Check& check = {});
+  // A table whose keys the caller reads itself (free-form, as [routing]): every key under it
+  // counts as read. nullptr when absent; an error when present and not a table.
+  const toml::table* table(std::string_view section);
+  // Records a problem the caller found in a value (the first problem is what finish() reports).
+  void fail_at(const toml::node& where, std::string key, std::string expected);
+  void fail(std::string key, std::string expected);  // no line: something missing
+
+  bool ok() const noexcept;
+  const std::string& file() const noexcept;
+  // The first problem read so far, else the first key (in file order) nobody read.
+  Result<bool, Error> finish() const;
+
+ private:
+  struct Impl;
+  explicit Reader(std::unique_ptr<Impl> impl);
+  const toml::node* find(std::string_view section, std::string_view key);
+  std::unique_ptr<Impl> impl_;
+};
+
+// [node] and [node.limits] onto `opts` (and the names of inbox processes to start).
+void read_node(Reader& r, NodeOptions& opts, std::vector<std::string>* inboxes = nullptr);
+
+}  // namespace hypha::config

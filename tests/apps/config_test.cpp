@@ -1,0 +1,137 @@
+// The config loader: typed keys onto NodeOptions, and one line (file, line, key, what was
+// expected) for a syntax error, a wrong type, a bad value or a key nobody reads.
+#include "config.hpp"
+
+#include <gtest/gtest.h>
+
+namespace hypha::config {
+namespace {
+
+using namespace std::chrono_literals;
+
+// The error finish() gives for TEXT read as a node config, or "" when there is none.
+std::string node_error(std::string_view text, NodeOptions* out = nullptr, std::vector<std::string>* inboxes = nullptr) {
+  auto r = Reader::parse(text, "n.toml");
+  if (!r) return r.error().text();
+  NodeOptions o;
+  read_node(*r, o, inboxes);
+  if (out) *out = o;
+  auto done = r->finish();
+  return done ? "" : done.error().text();
+}
+
+TEST(Config, NodeKeysSetTheNodesOptions) {
+  NodeOptions o;
+  std::vector<std::string> inboxes;
+  ASSERT_EQ(node_error(R"(
+[node]
+name = "a@127.0.0.1"
+cookie = "secret"
+hidden = true
+ticktime = 20
+setuptime = 3
+port = 4370
+threads = 2
+epmd_port = 4400
+embedded_epmd = false
+epmd_bind = "127.0.0.1"
+inbox = ["log", "jobs"]
+[node.limits]
+max_send_queue = 1048576
+max_send_wait_ms = 100
+max_frame = 65536
+max_decoded = 2097152
+max_partial_frames = 0
+max_new_atoms_per_peer = 10
+max_connections = 5
+max_handshakes = 4
+max_handshakes_per_source = 2
+)", &o, &inboxes), "");
+  EXPECT_EQ(o.name, "a@127.0.0.1");
+  EXPECT_EQ(o.cookie, "secret");
+  EXPECT_TRUE(o.hidden);
+  EXPECT_EQ(o.net_ticktime, 20s);
+  EXPECT_EQ(o.setup_timeout, 3s);
+  EXPECT_EQ(o.listen_port, 4370);
+  EXPECT_EQ(o.threads, 2u);
+  EXPECT_EQ(o.epmd_port, 4400);
+  EXPECT_FALSE(o.embedded_epmd);
+  EXPECT_EQ(o.epmd_bind, "127.0.0.1");
+  EXPECT_EQ(inboxes, (std::vector<std::string>{"log", "jobs"}));
+  EXPECT_EQ(o.max_send_queue, 1048576u);
+  EXPECT_EQ(o.max_send_wait, 100ms);
+  EXPECT_EQ(o.max_frame, 65536u);
+  EXPECT_EQ(o.max_decoded_bytes, 2097152u);
+  EXPECT_EQ(o.max_partial_frames, 0u);
+  EXPECT_EQ(o.max_new_atoms_per_peer, 10u);
+  EXPECT_EQ(o.max_connections, 5u);
+  EXPECT_EQ(o.max_handshakes, 4u);
+  EXPECT_EQ(o.max_handshakes_per_source, 2u);
+}
+
+TEST(Config, AbsentKeysKeepTheDefaults) {
+  NodeOptions o;
+  ASSERT_EQ(node_error("[node]\nname = \"a\"\n", &o), "");
+  const NodeOptions d;
+  EXPECT_EQ(o.name, "a");
+  EXPECT_EQ(o.net_ticktime, d.net_ticktime);
+  EXPECT_EQ(o.max_frame, d.max_frame);
+  EXPECT_EQ(node_error(""), "");  // an empty file is a valid (empty) config
+}
+
+TEST(Config, AWrongTypeNamesTheKeyItsLineAndWhatWasExpected) {
+  EXPECT_EQ(node_error("[node]\nname = \"a@h\"\nticktime = \"60\"\n"),
+            "n.toml:3: node.ticktime: expected an integer of 1..86400 (seconds), got a string");
+  EXPECT_EQ(node_error("[node]\nhidden = 1\n"), "n.toml:2: node.hidden: expected true or false, got an integer");
+  EXPECT_EQ(node_error("[node]\nname = 7\n"), "n.toml:2: node.name: expected a string, got an integer");
+  EXPECT_EQ(node_error("[node]\ninbox = \"log\"\n"), "n.toml:2: node.inbox: expected an array of strings, got a string");
+  EXPECT_EQ(node_error("[node]\ninbox = [\"log\", 3]\n"),
+            "n.toml:2: node.inbox: expected an array of strings, got an integer in it");
+  EXPECT_EQ(node_error("node = 3\n"), "n.toml:1: node: expected a table, got an integer");
+}
+
+TEST(Config, ABadValueIsRefused) {
+  EXPECT_EQ(node_error("[node]\nport = 70000\n"), "n.toml:2: node.port: expected an integer of 0..65535, got 70000");
+  EXPECT_EQ(node_error("[node]\nticktime = 0\n"),
+            "n.toml:2: node.ticktime: expected an integer of 1..86400 (seconds), got 0");
+  EXPECT_EQ(node_error("[node]\nname = \"a b@host\"\n"),
+            "n.toml:2: node.name: expected a node name (alive@host, or alive for a short name), got \"a b@host\"");
+  EXPECT_EQ(node_error("[node]\ncookie = \"\"\n"), "n.toml:2: node.cookie: expected a cookie, got \"\"");
+  EXPECT_EQ(node_error("[node.limits]\nmax_connections = -1\n"),
+            "n.toml:2: node.limits.max_connections: expected an integer of 1..1000000, got -1");
+}
+
+TEST(Config, AnUnknownKeyOrSectionIsRefusedWithItsLine) {
+  EXPECT_EQ(node_error("[node]\nname = \"a\"\ntick_time = 5\n"), "n.toml:3: node.tick_time: unknown key");
+  EXPECT_EQ(node_error("[node]\nname = \"a\"\n\n[clustr]\nnodes = []\n"), "n.toml:5: clustr.nodes: unknown key");
+  EXPECT_EQ(node_error("[nodes]\n"), "n.toml:1: nodes: unknown section");
+  EXPECT_EQ(node_error("[[pubsub]]\nname = \"x\"\n"), "n.toml:2: pubsub.name: unknown key");
+  // The first problem in the file wins.
+  EXPECT_EQ(node_error("zzz = 1\n[node]\naaa = 2\n"), "n.toml:1: zzz: unknown key");
+}
+
+TEST(Config, ASyntaxErrorHasItsLine) {
+  const std::string e = node_error("[node]\nname = \"a\"\nport = = 3\n");
+  EXPECT_EQ(e.rfind("n.toml:3: ", 0), 0u) << e;
+  EXPECT_EQ(e.find('\n'), std::string::npos) << e;  // one line
+}
+
+TEST(Config, AFileThatCannotBeReadSaysSo) {
+  auto r = Reader::load("/nonexistent/hypha.toml");
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().text(), "/nonexistent/hypha.toml: cannot read the file");
+}
+
+TEST(Config, AFreeFormTableCountsAsRead) {
+  auto r = Reader::parse("[routing]\n\"a-m\" = \"foo@h\"\n[routing.hash]\nvnodes = 3\n", "k.toml");
+  ASSERT_TRUE(r);
+  ASSERT_NE(r->table("routing"), nullptr);
+  EXPECT_TRUE(r->finish());
+  auto bad = Reader::parse("routing = 1\n", "k.toml");
+  ASSERT_TRUE(bad);
+  EXPECT_EQ(bad->table("routing"), nullptr);
+  EXPECT_EQ(bad->finish().error().text(), "k.toml:1: routing: expected a table, got an integer");
+}
+
+}  // namespace
+}  // namespace hypha::config
