@@ -30,10 +30,17 @@ void ManualClock::set(time_point t) {
 
 void ManualClock::advance(duration d) { set(now() + d); }
 
+// Observers are asked without mu_ held (they take their own locks, and may read now() under
+// them); moving_ keeps them attached meanwhile.
 Clock::time_point ManualClock::next_deadline() const {
-  std::lock_guard lock(mu_);
+  std::lock_guard moving(moving_);
+  std::vector<Observer*> observers;
+  {
+    std::lock_guard lock(mu_);
+    observers = observers_;
+  }
   time_point next = time_point::max();
-  for (const Observer* o : observers_) next = std::min(next, o->next_deadline());
+  for (const Observer* o : observers) next = std::min(next, o->next_deadline());
   return next;
 }
 

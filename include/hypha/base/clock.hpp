@@ -12,8 +12,8 @@
 // every observer has done what was due by then. next_deadline() is the earliest thing any of them
 // waits for, so a harness can move time from one event to the next (SimNetwork::advance).
 //
-// Thread-safety: every member may be called from any thread; observers must not call set() or
-// advance() from on_time().
+// Thread-safety: every member may be called from any thread. Observers must not call set(),
+// advance(), next_deadline() or detach() from their callbacks; they may call now().
 #pragma once
 
 #include <chrono>
@@ -70,7 +70,7 @@ class ManualClock final : public Clock {
 
  private:
   mutable std::mutex mu_;       // now_ and observers_
-  std::mutex moving_;           // one set() at a time, held while observers run
+  mutable std::mutex moving_;   // one set() at a time, held while observers run
   time_point now_;
   std::vector<Observer*> observers_;
 };

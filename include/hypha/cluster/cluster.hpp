@@ -1,0 +1,33 @@
+// The cluster services of a node: a `cluster_sup` supervisor under the kernel's kernel_sup
+// starts the services its options enable, each a child (a pg scope per configured scope today;
+// formation, pub/sub and names as they land).
+//
+//   auto node = hypha::start_cluster_node({.name = "a@127.0.0.1"}, {}, {.pg_scopes = {Atom("pg")}});
+//
+// Their rpc built-ins (pg:join/3, ...) are added to the kernel's exports, so BEAM nodes call them
+// with rpc:call as on one of theirs.
+#pragma once
+
+#include <memory>
+#include <vector>
+
+#include "hypha/otp/kernel.hpp"
+
+namespace hypha {
+namespace cluster {
+
+struct Options {
+  std::vector<Atom> pg_scopes{Atom("pg")};  // [pg] scopes
+};
+
+// Starts cluster_sup under kernel_sup (the node's kernel must run) and adds the services'
+// built-ins to `exports`, the kernel's.
+Result<Pid, Term> start(Node& node, const std::shared_ptr<Exports>& exports, const Options& opts = {});
+
+}  // namespace cluster
+
+// A node with its kernel and its cluster services.
+Result<std::unique_ptr<Node>, std::string> start_cluster_node(NodeOptions node, kernel::Options kernel = {},
+                                                              cluster::Options cluster = {});
+
+}  // namespace hypha

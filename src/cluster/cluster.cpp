@@ -1,0 +1,42 @@
+// cluster_sup: the node's cluster services, under kernel_sup.
+#include "hypha/cluster/cluster.hpp"
+
+#include "hypha/cluster/pg.hpp"
+
+namespace hypha {
+namespace cluster {
+
+Result<Pid, Term> start(Node& node, const std::shared_ptr<Exports>& exports, const Options& opts) {
+  if (exports) pg::add_exports(*exports, node);
+  std::vector<ChildSpec> children;
+  for (Atom scope : opts.pg_scopes) children.push_back(pg::scope_spec(node, scope));
+  ChildSpec sup;
+  sup.id = Term(Atom("cluster_sup"));
+  sup.is_supervisor = true;
+  sup.shutdown = std::chrono::milliseconds::max();
+  sup.start = [children](Process& parent) -> Task<Result<Pid, Term>> {
+    supervisor::StartOptions so;
+    so.name = Atom("cluster_sup");
+    so.link = true;
+    co_return co_await supervisor::start(parent,
+                                         SupervisorFlags{.strategy = Strategy::OneForOne, .intensity = 10,
+                                                         .period = std::chrono::seconds(10)},
+                                         children, std::move(so));
+  };
+  return supervisor::start_child(node.runtime(), ServerRef(Atom("kernel_sup")), std::move(sup));
+}
+
+}  // namespace cluster
+
+Result<std::unique_ptr<Node>, std::string> start_cluster_node(NodeOptions node, kernel::Options kernel,
+                                                              cluster::Options cluster) {
+  if (!kernel.exports) kernel.exports = std::make_shared<Exports>();
+  auto exports = kernel.exports;
+  auto n = start_node(std::move(node), std::move(kernel));
+  if (!n) return unexpected(n.error());
+  auto sup = cluster::start(**n, exports, cluster);
+  if (!sup) return unexpected("the cluster services did not start: " + sup.error().to_string());
+  return std::move(*n);
+}
+
+}  // namespace hypha
