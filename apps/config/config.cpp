@@ -276,4 +276,19 @@ void read_node(Reader& r, NodeOptions& o, std::vector<std::string>* inboxes) {
   if (auto v = r.integer(limits, "max_handshakes_per_source", 1, 100000)) o.max_handshakes_per_source = static_cast<std::size_t>(*v);
 }
 
+// ------------------------------------------------------------------------------------ cluster
+
+void read_cluster(Reader& r, cluster::Options& o) {
+  auto scope_name = [](const std::string& s) {
+    return s.empty() || s.size() > 255 ? "expected scope names (atoms of 1..255 bytes)" : "";
+  };
+  if (auto v = r.strings("pg", "scopes", scope_name)) {
+    o.pg_scopes.clear();
+    for (const auto& s : *v) {
+      const Atom scope(s);
+      if (std::find(o.pg_scopes.begin(), o.pg_scopes.end(), scope) == o.pg_scopes.end()) o.pg_scopes.push_back(scope);
+    }
+  }
+}
+
 }  // namespace hypha::config

@@ -25,6 +25,7 @@
 
 #include <toml++/toml.h>
 
+#include "hypha/cluster/cluster.hpp"
 #include "hypha/node/node.hpp"
 #include "hypha/term/result.hpp"
 
@@ -77,5 +78,8 @@ class Reader {
 
 // [node] and [node.limits] onto `opts` (and the names of inbox processes to start).
 void read_node(Reader& r, NodeOptions& opts, std::vector<std::string>* inboxes = nullptr);
+
+// [pg] (and, as they land, the other cluster sections) onto `opts`.
+void read_cluster(Reader& r, cluster::Options& opts);
 
 }  // namespace hypha::config

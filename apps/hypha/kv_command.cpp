@@ -36,6 +36,7 @@ namespace {
 
 struct KvConfig {
   NodeOptions node;
+  cluster::Options services;
   std::uint16_t port = 4040;
   Router::Table table;
 };
@@ -102,6 +103,7 @@ Result<KvConfig, config::Error> read_config(const std::string& path) {
   if (!r) return unexpected(r.error());
   KvConfig c;
   config::read_node(*r, c.node);
+  config::read_cluster(*r, c.services);
   if (c.node.name.empty() && r->ok()) r->fail("node.name", "missing: a kv node needs a name");
   if (auto port = r->integer("kv", "port", 0, 65535)) c.port = static_cast<std::uint16_t>(*port);
   auto table = routing_of(*r);
@@ -125,7 +127,7 @@ int run_kv(const std::string& path) {
   }
   const NodeOptions& opts = cfg->node;
   auto exports = std::make_shared<Exports>();
-  auto node = start_node(opts, {.exports = exports});
+  auto node = start_cluster_node(opts, {.exports = exports}, cfg->services);
   if (!node) return fail("kv: " + node.error());
   Node& n = **node;
   if (auto s = kv::start_store(n, *exports); !s) return fail("kv: store: " + s.error().to_string());

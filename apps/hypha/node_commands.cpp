@@ -75,10 +75,14 @@ int run_node(const NodeCmd& o) {
   pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
   // The file first, then the flags given on the command line over it.
   NodeOptions opts;
+  cluster::Options services;
   std::vector<std::string> inboxes;
   if (!o.config.empty()) {
     auto r = config::Reader::load(o.config);
-    if (r) config::read_node(*r, opts, &inboxes);
+    if (r) {
+      config::read_node(*r, opts, &inboxes);
+      config::read_cluster(*r, services);
+    }
     auto done = r ? r->finish() : Result<bool, config::Error>(unexpected(r.error()));
     if (!done) {
       fail(done.error().text());
@@ -95,7 +99,8 @@ int run_node(const NodeCmd& o) {
     fail("node: no name: give --name, or name in the [node] section of --config");
     return 2;
   }
-  auto node = start_node(opts);  // with its kernel: :rpc.call and erpc from other nodes, built-ins only
+  // With its kernel (:rpc.call and erpc from other nodes, built-ins only) and cluster services.
+  auto node = start_cluster_node(opts, {}, services);
   if (!node) return fail("node: " + node.error());
   Node& n = **node;
   for (const auto& inbox : inboxes) n.runtime().register_name(Atom(inbox), n.runtime().spawn(inbox_process(inbox, n)));

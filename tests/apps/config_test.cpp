@@ -122,6 +122,23 @@ TEST(Config, AFileThatCannotBeReadSaysSo) {
   EXPECT_EQ(r.error().text(), "/nonexistent/hypha.toml: cannot read the file");
 }
 
+TEST(Config, PgScopesStartFromTheConfig) {
+  auto r = Reader::parse("[pg]\nscopes = [\"pg\", \"jobs\", \"pg\"]\n", "p.toml");
+  ASSERT_TRUE(r);
+  cluster::Options o;
+  read_cluster(*r, o);
+  ASSERT_TRUE(r->finish());
+  EXPECT_EQ(o.pg_scopes, (std::vector<Atom>{Atom("pg"), Atom("jobs")}));  // once each
+  EXPECT_EQ(cluster::Options{}.pg_scopes, std::vector<Atom>{Atom("pg")});  // the default
+  auto bad = Reader::parse("[pg]\nscopes = \"pg\"\n", "p.toml");
+  read_cluster(*bad, o);
+  EXPECT_EQ(bad->finish().error().text(), "p.toml:2: pg.scopes: expected an array of strings, got a string");
+  auto none = Reader::parse("[pg]\nscopes = []\n", "p.toml");
+  read_cluster(*none, o);
+  EXPECT_TRUE(none->finish());
+  EXPECT_TRUE(o.pg_scopes.empty());  // no scope at all
+}
+
 TEST(Config, AFreeFormTableCountsAsRead) {
   auto r = Reader::parse("[routing]\n\"a-m\" = \"foo@h\"\n[routing.hash]\nvnodes = 3\n", "k.toml");
   ASSERT_TRUE(r);
