@@ -46,4 +46,40 @@ Result<std::unique_ptr<Node>, std::string> client_node(const ClientOptions& o, c
   return start_node(opts);  // its kernel's group leader prints the output of what it runs elsewhere
 }
 
+namespace {
+
+Term with_creation(const Term& t, Atom node, std::uint32_t creation) {
+  if (t.is_pid() && t.pid().node == node && t.pid().creation == 0) {
+    Pid p = t.pid();
+    p.creation = creation;
+    return Term(p);
+  }
+  if (t.is_tuple()) {
+    std::vector<Term> e;
+    for (const Term& x : t.tuple_elements()) e.push_back(with_creation(x, node, creation));
+    return Term::tuple(e);
+  }
+  if (t.is_list()) {
+    std::vector<Term> e;
+    for (const Term& x : t.list_elements()) e.push_back(with_creation(x, node, creation));
+    return Term::list(std::move(e), with_creation(t.list_tail(), node, creation));
+  }
+  if (t.is_map()) {
+    std::vector<MapEntry> e;
+    for (const auto& m : t.map_entries())
+      e.push_back({with_creation(m.first, node, creation), with_creation(m.second, node, creation)});
+    return Term::map(std::move(e));
+  }
+  return t;
+}
+
+}  // namespace
+
+Term for_node(Node& client, Atom target, const Term& t) {
+  if (!client.connect(target)) return t;
+  for (const PeerInfo& p : client.peers())
+    if (p.name == target) return with_creation(t, target, p.creation);
+  return t;
+}
+
 }  // namespace hypha::cli

@@ -30,4 +30,9 @@ int fail(const std::string& what);
 // or short like the target's.
 Result<std::unique_ptr<Node>, std::string> client_node(const ClientOptions& o, const std::string& target);
 
+// Pids and ports written as text (<'node@host'.Id.Serial>) carry no creation: those that name
+// `target` are given the creation of its current incarnation, so that they are its local pids
+// there (as list_to_pid makes them on the node itself). Connects to `target` if needed.
+Term for_node(Node& client, Atom target, const Term& t);
+
 }  // namespace hypha::cli

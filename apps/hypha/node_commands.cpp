@@ -133,7 +133,7 @@ int run_send(const std::string& target, const std::string& dest, const std::stri
   if (!node) return fail("send: " + node.error());
   auto up = (*node)->connect(*name, std::chrono::milliseconds(o.timeout_ms));
   if (!up) return fail("send: " + up.error());
-  (*node)->runtime().send(*to, *name, *term);
+  (*node)->runtime().send(*to, *name, for_node(**node, *name, *term));
   (*node)->stop();  // flushes the message before leaving
   return 0;
 }

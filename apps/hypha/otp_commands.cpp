@@ -30,7 +30,7 @@ int run_rpc(const RpcArgs& a, const ClientOptions& o) {
   if (!node) return fail("rpc: " + node.error());
   // Without --timeout a call may take as long as it takes; the connection setup is still bounded.
   const auto timeout = o.timeout_given ? std::chrono::milliseconds(o.timeout_ms) : rpc::infinity;
-  const Term r = rpc::call((*node)->runtime(), *node_name, *mod, *fun, *args, timeout);
+  const Term r = rpc::call((*node)->runtime(), *node_name, *mod, *fun, for_node(**node, *node_name, *args), timeout);
   std::cout << r.to_string() << std::endl;
   const bool bad = r.is_tuple() && r.tuple_size() == 2 && r[0].is_atom(Atom("badrpc"));
   (*node)->stop();
@@ -52,7 +52,8 @@ int run_call(const CallArgs& a, const ClientOptions& o) {
   if (!node) return fail("call: " + node.error());
   // gen_server:call's default timeout unless --timeout says otherwise.
   const auto timeout = o.timeout_given ? std::chrono::milliseconds(o.timeout_ms) : gen_server::default_timeout;
-  auto r = gen_server::call((*node)->runtime(), ServerRef(*name, *node_name), *request, timeout);
+  auto r = gen_server::call((*node)->runtime(), ServerRef(*name, *node_name), for_node(**node, *node_name, *request),
+                            timeout);
   std::cout << (r.ok() ? r.value() : r.error()).to_string() << std::endl;
   (*node)->stop();
   return r.ok() ? 0 : 1;

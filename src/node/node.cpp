@@ -265,8 +265,8 @@ std::vector<PeerInfo> Node::peers() const {
   for (const auto& [name, p] : impl_->peers) {
     if (p->state != Peer::State::Up || !p->conn) continue;
     const net::ConnectionStats st = p->conn->stats();
-    out.push_back(PeerInfo{name, !(p->flags & net::dflag::kPublished), p->since, st.messages_in, st.messages_out,
-                           st.bytes_in, st.bytes_out, p->conn->queued_bytes()});
+    out.push_back(PeerInfo{name, !(p->flags & net::dflag::kPublished), p->since, p->creation, st.messages_in,
+                           st.messages_out, st.bytes_in, st.bytes_out, p->conn->queued_bytes()});
   }
   std::sort(out.begin(), out.end(), [](const PeerInfo& x, const PeerInfo& y) { return x.name < y.name; });
   return out;

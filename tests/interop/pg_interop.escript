@@ -176,18 +176,21 @@ cli_rpc_lists_members() ->
     P = idle(),
     ok = pg:join(pg, cli_group, P),
     ok = wait_until(fun() -> rpc:call(H, pg, get_members, [pg, cli_group]) =:= [P] end),
-    Port = open_port({spawn_executable, get(hypha)},
-                     [{args, ["rpc", atom_to_list(H), "pg", "get_members", "[pg, cli_group]", "--cookie", get(cookie)]},
-                      binary, exit_status, stderr_to_stdout]),
-    Out = collect(Port, <<>>),
-    {0, Text} = Out,
+    {0, Text} = cli(["rpc", atom_to_list(H), "pg", "get_members", "[pg, cli_group]"]),
     %% hypha prints a pid with its node: <'node@host'.Id.Serial>
     [_, Id, Serial] = string:lexemes(pid_to_list(P), "<.>"),
     Expected = iolist_to_binary(io_lib:format("[<'~s'.~s.~s>]~n", [node(), Id, Serial])),
-    case Text of
-        Expected -> ok;
-        _ -> {unexpected_output, Text, Expected}
-    end.
+    Text =:= Expected orelse error({unexpected_output, Text, Expected}),
+    %% An --inbox process joined from the shell: its pid as `erlang whereis` prints it.
+    {0, PidText} = cli(["rpc", atom_to_list(H), "erlang", "whereis", "[w3]"]),
+    {0, <<"ok\n">>} = cli(["rpc", atom_to_list(H), "pg", "join", "[pg, cli_group, " ++ string:trim(binary_to_list(PidText)) ++ "]"]),
+    W3 = inbox(H, w3),
+    ok = wait_until(fun() -> pg:get_members(pg, cli_group) =:= [W3, P] end),
+    ok.
+
+cli(Args) ->
+    collect(open_port({spawn_executable, get(hypha)},
+                      [{args, Args ++ ["--cookie", get(cookie)]}, binary, exit_status, stderr_to_stdout]), <<>>).
 
 collect(Port, Acc) ->
     receive

@@ -92,6 +92,7 @@ struct PeerInfo {
   Atom name;
   bool hidden = false;  // the peer did not publish itself (a hidden node, erl_call, a CLI)
   std::chrono::system_clock::time_point since;  // when this connection came up
+  std::uint32_t creation = 0;                    // the peer's incarnation (its pids carry it)
   std::uint64_t messages_in = 0, messages_out = 0;  // frames other than ticks
   std::uint64_t bytes_in = 0, bytes_out = 0;        // frames whole, ticks included
   std::size_t send_queue_bytes = 0;                 // queued, not yet written
