@@ -1,15 +1,24 @@
 // cluster_sup: the node's cluster services, under kernel_sup.
 #include "hypha/cluster/cluster.hpp"
 
+#include <algorithm>
+
 #include "hypha/cluster/pg.hpp"
 
 namespace hypha {
 namespace cluster {
 
 Result<Pid, Term> start(Node& node, const std::shared_ptr<Exports>& exports, const Options& opts) {
-  if (exports) pg::add_exports(*exports, node);
+  if (exports) {
+    pg::add_exports(*exports, node);
+    pubsub::add_exports(*exports, node);
+  }
+  std::vector<Atom> scopes = opts.pg_scopes;
+  if (!opts.pubsubs.empty() && std::find(scopes.begin(), scopes.end(), pubsub::scope()) == scopes.end())
+    scopes.push_back(pubsub::scope());
   std::vector<ChildSpec> children;
-  for (Atom scope : opts.pg_scopes) children.push_back(pg::scope_spec(node, scope));
+  for (Atom scope : scopes) children.push_back(pg::scope_spec(node, scope));
+  for (const auto& ps : opts.pubsubs) children.push_back(pubsub::spec(node, ps));
   ChildSpec sup;
   sup.id = Term(Atom("cluster_sup"));
   sup.is_supervisor = true;

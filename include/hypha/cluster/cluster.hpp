@@ -1,6 +1,6 @@
 // The cluster services of a node: a `cluster_sup` supervisor under the kernel's kernel_sup
-// starts the services its options enable, each a child (a pg scope per configured scope today;
-// formation, pub/sub and names as they land).
+// starts the services its options enable, each a child: a pg scope per configured scope, then
+// the pubsubs (formation and names as they land).
 //
 //   auto node = hypha::start_cluster_node({.name = "a@127.0.0.1"}, {}, {.pg_scopes = {Atom("pg")}});
 //
@@ -11,6 +11,7 @@
 #include <memory>
 #include <vector>
 
+#include "hypha/cluster/pubsub.hpp"
 #include "hypha/otp/kernel.hpp"
 
 namespace hypha {
@@ -18,6 +19,8 @@ namespace cluster {
 
 struct Options {
   std::vector<Atom> pg_scopes{Atom("pg")};  // [pg] scopes
+  // [[pubsub]] tables; their pg scope ('Elixir.Phoenix.PubSub') is started with them.
+  std::vector<pubsub::Options> pubsubs;
 };
 
 // Starts cluster_sup under kernel_sup (the node's kernel must run) and adds the services'

@@ -1,0 +1,280 @@
+// pub/sub: Phoenix.PubSub's PG2 adapter protocol (forward_to_local), local subscriptions.
+#include "hypha/cluster/pubsub.hpp"
+
+#include <array>
+#include <map>
+#include <mutex>
+#include <shared_mutex>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "hypha/base/log.hpp"
+#include "hypha/cluster/pg.hpp"
+#include "hypha/otp/gen_server.hpp"
+#include "hypha/term/match.hpp"
+
+namespace hypha::pubsub {
+
+namespace {
+
+using namespace pattern;
+
+const Atom& a_forward() { static const Atom a("forward_to_local"); return a; }
+const Atom& a_dispatcher() { static const Atom a("Elixir.Phoenix.PubSub"); return a; }
+const Atom& a_subscribed() { static const Atom a("$hypha_subscribed"); return a; }
+
+// One pubsub on one node: its subscriptions (sharded by topic, read from any thread).
+struct State {
+  Atom name, adapter;
+  std::vector<Atom> groups;  // adapter, adapter_2 .. adapter_N
+  Pid adapter_pid;
+  static constexpr std::size_t kShards = 16;
+  struct Shard {
+    mutable std::shared_mutex mu;
+    std::unordered_map<std::string, std::vector<Pid>> topics;
+  };
+  std::array<Shard, kShards> shards;
+  Shard& shard(std::string_view topic) { return shards[std::hash<std::string_view>{}(topic) % kShards]; }
+};
+
+struct Registry {
+  std::mutex mu;
+  std::map<std::pair<const Runtime*, Atom>, std::shared_ptr<State>> by_name;
+};
+Registry& registry() {
+  static Registry r;
+  return r;
+}
+std::shared_ptr<State> find(const Runtime& rt, Atom name) {
+  std::lock_guard lock(registry().mu);
+  auto it = registry().by_name.find({&rt, name});
+  return it == registry().by_name.end() ? nullptr : it->second;
+}
+Term unknown(Atom name) { return Term::tuple({Term(Atom("unknown_pubsub")), Term(name)}); }
+
+// Delivers to this node's subscribers of `topic`, except `except`.
+void dispatch(Runtime& rt, State& s, std::string_view topic, const Term& msg, const Pid* except) {
+  const State::Shard& sh = s.shard(topic);
+  std::shared_lock lock(sh.mu);
+  auto it = sh.topics.find(std::string(topic));
+  if (it == sh.topics.end()) return;
+  for (const Pid& p : it->second)
+    if (!except || p != *except) rt.send(p, msg);
+}
+
+Term forward(std::string_view topic, const Term& msg, Atom dispatcher) {
+  return Term::tuple({Term(a_forward()), Term::binary(topic), msg, Term(dispatcher)});
+}
+
+// To the adapters of every other node (the members of the first group), then here.
+void broadcast_all(Runtime& rt, State& s, std::string_view topic, const Term& msg, Atom dispatcher, const Pid* except) {
+  const std::vector<Pid> adapters = pg::get_members(rt, scope(), Term(s.adapter));
+  if (adapters.size() > 1 || (adapters.size() == 1 && !rt.is_local(adapters[0]))) {
+    const Term fwd = forward(topic, msg, dispatcher);
+    for (const Pid& p : adapters)
+      if (!rt.is_local(p)) rt.send(p, fwd);
+  }
+  dispatch(rt, s, topic, msg, except);
+}
+
+class Adapter final : public GenServer {
+ public:
+  Adapter(Node& node, Options opts) : node_(node), opts_(std::move(opts)) {}
+
+  Task<> init(Process& self) override {
+    state_ = std::make_shared<State>();
+    state_->name = opts_.name;
+    state_->adapter = adapter_name(opts_.name);
+    state_->adapter_pid = self.pid();
+    state_->groups.push_back(state_->adapter);
+    for (unsigned i = 2; i <= opts_.pool_size; ++i)
+      state_->groups.push_back(Atom(std::string(state_->adapter.text()) + "_" + std::to_string(i)));
+    for (Atom g : state_->groups) {
+      std::vector<Pid> me{self.pid()};
+      Term group(g);
+      auto joined = co_await pg::join(self, scope(), std::move(group), std::move(me));
+      if (!joined) throw Exit(Term::tuple({Term(Atom("pg_scope_not_running")), joined.error()}));
+    }
+    std::lock_guard lock(registry().mu);
+    registry().by_name[{&self.runtime(), opts_.name}] = state_;
+  }
+
+  Task<> terminate(Process& self, const Term&) override {
+    std::lock_guard lock(registry().mu);
+    auto it = registry().by_name.find({&self.runtime(), opts_.name});
+    if (it != registry().by_name.end() && it->second == state_) registry().by_name.erase(it);
+    co_return;
+  }
+
+  Task<Action> handle_info(Process& self, const Term& msg) override {
+    const Term* topic = nullptr;
+    const Term* payload = nullptr;
+    Atom dispatcher;
+    Pid pid;
+    Ref ref;
+    if (match(msg, tuple(a_forward(), bind(topic), bind(payload), bind(dispatcher))) && topic->is_binary()) {
+      dispatch(self.runtime(), *state_, topic->binary_view(), *payload, nullptr);
+    } else if (match(msg, tuple(a_subscribed(), bind(pid)))) {
+      if (!watched_.count(pid)) watched_[pid] = self.monitor(pid);
+    } else if (match(msg, tuple("DOWN", bind(ref), "process", bind(pid), any))) {
+      auto it = watched_.find(pid);
+      if (it != watched_.end() && it->second == ref) {
+        watched_.erase(it);
+        forget(pid);
+      }
+    } else {
+      log::limited(log::Level::Warn, node_.name().text(), "pubsub_message_dropped", std::string(opts_.name.text()),
+                   {{"pubsub", opts_.name.text()}, {"message", pattern::detail::shorten(msg)}});
+    }
+    co_return Action::noreply();
+  }
+
+ private:
+  // A subscriber exited: its subscriptions go, in every shard.
+  void forget(const Pid& pid) {
+    for (auto& sh : state_->shards) {
+      std::unique_lock lock(sh.mu);
+      for (auto it = sh.topics.begin(); it != sh.topics.end();) {
+        auto& v = it->second;
+        v.erase(std::remove(v.begin(), v.end(), pid), v.end());
+        it = v.empty() ? sh.topics.erase(it) : std::next(it);
+      }
+    }
+  }
+
+  Node& node_;
+  Options opts_;
+  std::shared_ptr<State> state_;
+  std::map<Pid, Ref> watched_;  // subscribers, monitored once each
+};
+
+Term ok_term(const Result<bool, Term>& r) {
+  return r ? Term(Atom("ok")) : Term::tuple({Term(Atom("error")), r.error()});
+}
+
+Term topic_term_check(const Term& topic) {
+  if (!topic.is_binary()) throw Error(Atom("badarg"), "the topic must be a binary");
+  return topic;
+}
+
+Result<bool, Term> broadcast_with(Runtime& rt, Atom ps, std::string_view topic, const Term& msg, Atom dispatcher,
+                                  bool local_only) {
+  auto s = find(rt, ps);
+  if (!s) return unexpected(unknown(ps));
+  if (local_only) dispatch(rt, *s, topic, msg, nullptr);
+  else broadcast_all(rt, *s, topic, msg, dispatcher, nullptr);
+  return true;
+}
+
+Result<bool, Term> direct_with(Runtime& rt, Atom node, Atom ps, std::string_view topic, const Term& msg, Atom dispatcher) {
+  if (node == rt.node()) return broadcast_with(rt, ps, topic, msg, dispatcher, true);
+  rt.send(adapter_name(ps), node, forward(topic, msg, dispatcher));
+  return true;
+}
+
+}  // namespace
+
+Atom scope() {
+  static const Atom a("Elixir.Phoenix.PubSub");
+  return a;
+}
+
+Atom adapter_name(Atom pubsub) { return Atom(std::string(pubsub.text()) + ".Adapter"); }
+
+ChildSpec spec(Node& node, Options opts) {
+  const Atom name = adapter_name(opts.name);
+  return ChildSpec::server(Term(opts.name), [&node, opts] { return std::make_unique<Adapter>(node, opts); },
+                           gen_server::StartOptions{.name = name});
+}
+
+Result<Pid, Term> start(Node& node, Options opts) {
+  const Atom name = adapter_name(opts.name);
+  return gen_server::start(node.runtime(), std::make_unique<Adapter>(node, std::move(opts)), {.name = name});
+}
+
+Result<bool, Term> subscribe(Runtime& rt, Atom ps, std::string_view topic, const Pid& subscriber) {
+  auto s = find(rt, ps);
+  if (!s) return unexpected(unknown(ps));
+  if (!rt.is_local(subscriber)) return unexpected(Term::tuple({Term(Atom("nolocal")), Term(subscriber)}));
+  {
+    auto& sh = s->shard(topic);
+    std::unique_lock lock(sh.mu);
+    sh.topics[std::string(topic)].push_back(subscriber);
+  }
+  rt.send(s->adapter_pid, Term::tuple({Term(a_subscribed()), Term(subscriber)}));  // it monitors the subscriber
+  return true;
+}
+
+Result<bool, Term> unsubscribe(Runtime& rt, Atom ps, std::string_view topic, const Pid& subscriber) {
+  auto s = find(rt, ps);
+  if (!s) return unexpected(unknown(ps));
+  auto& sh = s->shard(topic);
+  std::unique_lock lock(sh.mu);
+  auto it = sh.topics.find(std::string(topic));
+  if (it == sh.topics.end()) return false;
+  auto& v = it->second;
+  const auto before = v.size();
+  v.erase(std::remove(v.begin(), v.end(), subscriber), v.end());
+  const bool removed = v.size() != before;
+  if (v.empty()) sh.topics.erase(it);
+  return removed;
+}
+
+Result<bool, Term> broadcast(Runtime& rt, Atom ps, std::string_view topic, const Term& msg) {
+  return broadcast_with(rt, ps, topic, msg, a_dispatcher(), false);
+}
+
+Result<bool, Term> broadcast_from(Runtime& rt, Atom ps, const Pid& from, std::string_view topic, const Term& msg) {
+  auto s = find(rt, ps);
+  if (!s) return unexpected(unknown(ps));
+  broadcast_all(rt, *s, topic, msg, a_dispatcher(), &from);
+  return true;
+}
+
+Result<bool, Term> local_broadcast(Runtime& rt, Atom ps, std::string_view topic, const Term& msg) {
+  return broadcast_with(rt, ps, topic, msg, a_dispatcher(), true);
+}
+
+Result<bool, Term> direct_broadcast(Runtime& rt, Atom node, Atom ps, std::string_view topic, const Term& msg) {
+  return direct_with(rt, node, ps, topic, msg, a_dispatcher());
+}
+
+std::vector<Pid> subscribers(const Runtime& rt, Atom ps, std::string_view topic) {
+  auto s = find(rt, ps);
+  if (!s) return {};
+  const auto& sh = s->shard(topic);
+  std::shared_lock lock(sh.mu);
+  auto it = sh.topics.find(std::string(topic));
+  return it == sh.topics.end() ? std::vector<Pid>{} : it->second;
+}
+
+void add_exports(Exports& exports, Node& node) {
+  Node* n = &node;
+  const char* mod = "Elixir.Phoenix.PubSub";
+  exports.add(mod, "broadcast", [n](Atom ps, Term topic, Term msg) {
+    topic_term_check(topic);
+    return ok_term(broadcast(n->runtime(), ps, topic.binary_view(), msg));
+  });
+  exports.add(mod, "broadcast", [n](Atom ps, Term topic, Term msg, Atom dispatcher) {
+    topic_term_check(topic);
+    return ok_term(broadcast_with(n->runtime(), ps, topic.binary_view(), msg, dispatcher, false));
+  });
+  exports.add(mod, "local_broadcast", [n](Atom ps, Term topic, Term msg) {
+    topic_term_check(topic);
+    return ok_term(local_broadcast(n->runtime(), ps, topic.binary_view(), msg));
+  });
+  exports.add(mod, "local_broadcast", [n](Atom ps, Term topic, Term msg, Atom dispatcher) {
+    topic_term_check(topic);
+    return ok_term(broadcast_with(n->runtime(), ps, topic.binary_view(), msg, dispatcher, true));
+  });
+  exports.add(mod, "direct_broadcast", [n](Atom node_name, Atom ps, Term topic, Term msg) {
+    topic_term_check(topic);
+    return ok_term(direct_broadcast(n->runtime(), node_name, ps, topic.binary_view(), msg));
+  });
+  exports.add(mod, "direct_broadcast", [n](Atom node_name, Atom ps, Term topic, Term msg, Atom dispatcher) {
+    topic_term_check(topic);
+    return ok_term(direct_with(n->runtime(), node_name, ps, topic.binary_view(), msg, dispatcher));
+  });
+}
+
+}  // namespace hypha::pubsub
