@@ -219,6 +219,15 @@ const toml::table* Reader::table(std::string_view section) {
   return nullptr;
 }
 
+const toml::array* Reader::tables(std::string_view key) {
+  const toml::node* n = find("", key);
+  impl_->whole.insert(std::string(key));
+  if (!n) return nullptr;
+  if (const toml::array* a = n->as_array(); a && a->is_array_of_tables()) return a;
+  fail_at(*n, std::string(key), "expected [[" + std::string(key) + "]] tables, got " + what_is(*n));
+  return nullptr;
+}
+
 Result<bool, Error> Reader::finish() const {
   if (impl_->first) return unexpected(*impl_->first);
   std::vector<Error> unknown;
@@ -287,6 +296,31 @@ void read_cluster(Reader& r, cluster::Options& o) {
     for (const auto& s : *v) {
       const Atom scope(s);
       if (std::find(o.pg_scopes.begin(), o.pg_scopes.end(), scope) == o.pg_scopes.end()) o.pg_scopes.push_back(scope);
+    }
+  }
+  // [[pubsub]]: name = "Elixir.MyApp.PubSub" (the atom as Erlang writes it), pool_size = 1..
+  if (const toml::array* pubsubs = r.tables("pubsub")) {
+    for (const toml::node& entry : *pubsubs) {
+      const toml::table& t = *entry.as_table();
+      pubsub::Options ps;
+      for (const auto& [k, v] : t) {
+        const std::string key = "pubsub." + std::string(k.str());
+        if (k.str() == "name") {
+          if (!v.is_string() || v.value<std::string>()->empty() || v.value<std::string>()->size() > 255)
+            return r.fail_at(v, key, "expected the pubsub's name, as Erlang writes the atom (\"Elixir.MyApp.PubSub\")");
+          ps.name = Atom(*v.value<std::string>());
+        } else if (k.str() == "pool_size") {
+          if (!v.is_integer() || *v.value<std::int64_t>() < 1 || *v.value<std::int64_t>() > 64)
+            return r.fail_at(v, key, "expected an integer of 1..64");
+          ps.pool_size = static_cast<unsigned>(*v.value<std::int64_t>());
+        } else {
+          return r.fail_at(v, key, "unknown key (name, pool_size)");
+        }
+      }
+      if (ps.name == Atom()) return r.fail_at(entry, "pubsub.name", "missing: every [[pubsub]] needs a name");
+      for (const auto& other : o.pubsubs)
+        if (other.name == ps.name) return r.fail_at(entry, "pubsub.name", "a second [[pubsub]] of the same name");
+      o.pubsubs.push_back(ps);
     }
   }
 }

@@ -60,6 +60,8 @@ class Reader {
   // A table whose keys the caller reads itself (free-form, as [routing]): every key under it
   // counts as read. nullptr when absent; an error when present and not a table.
   const toml::table* table(std::string_view section);
+  // An array of tables ([[pubsub]]) whose keys the caller reads itself, as table() does.
+  const toml::array* tables(std::string_view key);
   // Records a problem the caller found in a value (the first problem is what finish() reports).
   void fail_at(const toml::node& where, std::string key, std::string expected);
   void fail(std::string key, std::string expected);  // no line: something missing

@@ -6,6 +6,7 @@
 #include "node_commands.hpp"
 #include "kv_command.hpp"
 #include "otp_commands.hpp"
+#include "pubsub_commands.hpp"
 #include "term_command.hpp"
 
 int main(int argc, char** argv) {
@@ -16,6 +17,7 @@ int main(int argc, char** argv) {
   hypha::cli::add_node_commands(app, exit_code);
   hypha::cli::add_otp_commands(app, exit_code);
   hypha::cli::add_kv_command(app, exit_code);
+  hypha::cli::add_pubsub_commands(app, exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

@@ -139,6 +139,29 @@ TEST(Config, PgScopesStartFromTheConfig) {
   EXPECT_TRUE(o.pg_scopes.empty());  // no scope at all
 }
 
+TEST(Config, PubsubTablesStartPubsubs) {
+  auto r = Reader::parse("[[pubsub]]\nname = \"Elixir.MyApp.PubSub\"\n[[pubsub]]\nname = \"Elixir.Other\"\npool_size = 2\n",
+                         "s.toml");
+  ASSERT_TRUE(r);
+  cluster::Options o;
+  read_cluster(*r, o);
+  ASSERT_TRUE(r->finish());
+  ASSERT_EQ(o.pubsubs.size(), 2u);
+  EXPECT_EQ(o.pubsubs[0].name, Atom("Elixir.MyApp.PubSub"));
+  EXPECT_EQ(o.pubsubs[0].pool_size, 1u);
+  EXPECT_EQ(o.pubsubs[1].pool_size, 2u);
+  auto error_of = [](std::string_view text) {
+    auto rr = Reader::parse(text, "s.toml");
+    cluster::Options oo;
+    read_cluster(*rr, oo);
+    return rr->finish().error().text();
+  };
+  EXPECT_EQ(error_of("[[pubsub]]\nname = \"A\"\nsize = 2\n"), "s.toml:3: pubsub.size: unknown key (name, pool_size)");
+  EXPECT_EQ(error_of("[[pubsub]]\npool_size = 2\n"), "s.toml:1: pubsub.name: missing: every [[pubsub]] needs a name");
+  EXPECT_EQ(error_of("[[pubsub]]\nname = \"A\"\npool_size = 0\n"), "s.toml:3: pubsub.pool_size: expected an integer of 1..64");
+  EXPECT_EQ(error_of("pubsub = 1\n"), "s.toml:1: pubsub: expected [[pubsub]] tables, got an integer");
+}
+
 TEST(Config, AFreeFormTableCountsAsRead) {
   auto r = Reader::parse("[routing]\n\"a-m\" = \"foo@h\"\n[routing.hash]\nvnodes = 3\n", "k.toml");
   ASSERT_TRUE(r);
