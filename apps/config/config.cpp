@@ -298,6 +298,21 @@ void read_cluster(Reader& r, cluster::Options& o) {
       if (std::find(o.pg_scopes.begin(), o.pg_scopes.end(), scope) == o.pg_scopes.end()) o.pg_scopes.push_back(scope);
     }
   }
+  // [cluster]: formation.
+  auto strategy = [](const std::string& s) -> std::string {
+    if (s == "static" || s == "epmd") return "";
+    if (s == "gossip" || s == "dns") return "expected static or epmd (" + s + " is not implemented yet)";
+    return "expected static or epmd";
+  };
+  formation::Options& f = o.formation;
+  if (auto v = r.strings("cluster", "strategies", strategy)) f.strategies = *v;
+  if (auto v = r.boolean("cluster", "mesh")) f.mesh = *v;
+  if (auto v = r.boolean("cluster", "disconnect_dropped")) f.disconnect_dropped = *v;
+  auto node_name = [](const std::string& s) { return net::valid_node_name(s) ? "" : "expected node names (alive@host)"; };
+  if (auto v = r.strings("cluster.static", "nodes", node_name)) f.static_nodes = *v;
+  auto host = [](const std::string& s) { return s.empty() || s.size() > 255 ? "expected host names or addresses" : ""; };
+  if (auto v = r.strings("cluster.epmd", "hosts", host)) f.epmd_hosts = *v;
+  if (auto v = r.integer("cluster.epmd", "interval_ms", 100, 3600000, "milliseconds")) f.epmd_interval = std::chrono::milliseconds(*v);
   // [[pubsub]]: name = "Elixir.MyApp.PubSub" (the atom as Erlang writes it), pool_size = 1..
   if (const toml::array* pubsubs = r.tables("pubsub")) {
     for (const toml::node& entry : *pubsubs) {

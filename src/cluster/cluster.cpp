@@ -19,6 +19,7 @@ Result<Pid, Term> start(Node& node, const std::shared_ptr<Exports>& exports, con
   std::vector<ChildSpec> children;
   for (Atom scope : scopes) children.push_back(pg::scope_spec(node, scope));
   for (const auto& ps : opts.pubsubs) children.push_back(pubsub::spec(node, ps));
+  if (!opts.formation.strategies.empty()) children.push_back(formation::spec(node, opts.formation));
   ChildSpec sup;
   sup.id = Term(Atom("cluster_sup"));
   sup.is_supervisor = true;

@@ -240,6 +240,14 @@ Result<bool, std::string> Node::connect(Atom node, std::chrono::milliseconds tim
   return true;
 }
 
+void Node::connect_async(Atom node, std::function<void(bool)> done) {
+  if (node == impl_->self_name) {
+    if (done) done(true);
+    return;
+  }
+  impl_->ensure_connection(node, std::move(done));
+}
+
 void Node::disconnect(Atom node) {
   std::shared_ptr<net::FrameLink> conn;
   {

@@ -162,6 +162,41 @@ TEST(Config, PubsubTablesStartPubsubs) {
   EXPECT_EQ(error_of("pubsub = 1\n"), "s.toml:1: pubsub: expected [[pubsub]] tables, got an integer");
 }
 
+TEST(Config, ClusterKeysConfigureFormation) {
+  auto r = Reader::parse(R"(
+[cluster]
+strategies = ["static", "epmd"]
+mesh = false
+disconnect_dropped = true
+[cluster.static]
+nodes = ["b@127.0.0.1", "elixir@127.0.0.1"]
+[cluster.epmd]
+hosts = ["127.0.0.1", "10.0.0.2"]
+interval_ms = 1000
+)", "c.toml");
+  ASSERT_TRUE(r);
+  cluster::Options o;
+  read_cluster(*r, o);
+  ASSERT_TRUE(r->finish());
+  EXPECT_EQ(o.formation.strategies, (std::vector<std::string>{"static", "epmd"}));
+  EXPECT_FALSE(o.formation.mesh);
+  EXPECT_TRUE(o.formation.disconnect_dropped);
+  EXPECT_EQ(o.formation.static_nodes, (std::vector<std::string>{"b@127.0.0.1", "elixir@127.0.0.1"}));
+  EXPECT_EQ(o.formation.epmd_hosts, (std::vector<std::string>{"127.0.0.1", "10.0.0.2"}));
+  EXPECT_EQ(o.formation.epmd_interval, std::chrono::milliseconds(1000));
+  auto error_of = [](std::string_view text) {
+    auto rr = Reader::parse(text, "c.toml");
+    cluster::Options oo;
+    read_cluster(*rr, oo);
+    return rr->finish().error().text();
+  };
+  EXPECT_EQ(error_of("[cluster]\nstrategies = [\"statik\"]\n"),
+            "c.toml:2: cluster.strategies: expected static or epmd, got \"statik\"");
+  EXPECT_EQ(error_of("[cluster.static]\nnodes = [\"nohost\"]\n"),
+            "c.toml:2: cluster.static.nodes: expected node names (alive@host), got \"nohost\"");
+  EXPECT_EQ(error_of("[cluster.gossip]\nport = 45892\n"), "c.toml:2: cluster.gossip.port: unknown key");
+}
+
 TEST(Config, AFreeFormTableCountsAsRead) {
   auto r = Reader::parse("[routing]\n\"a-m\" = \"foo@h\"\n[routing.hash]\nvnodes = 3\n", "k.toml");
   ASSERT_TRUE(r);

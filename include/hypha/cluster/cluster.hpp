@@ -1,6 +1,6 @@
 // The cluster services of a node: a `cluster_sup` supervisor under the kernel's kernel_sup
 // starts the services its options enable, each a child: a pg scope per configured scope, then
-// the pubsubs (formation and names as they land).
+// the pubsubs, then formation (names as they land).
 //
 //   auto node = hypha::start_cluster_node({.name = "a@127.0.0.1"}, {}, {.pg_scopes = {Atom("pg")}});
 //
@@ -11,6 +11,7 @@
 #include <memory>
 #include <vector>
 
+#include "hypha/cluster/formation.hpp"
 #include "hypha/cluster/pubsub.hpp"
 #include "hypha/otp/kernel.hpp"
 
@@ -21,6 +22,7 @@ struct Options {
   std::vector<Atom> pg_scopes{Atom("pg")};  // [pg] scopes
   // [[pubsub]] tables; their pg scope ('Elixir.Phoenix.PubSub') is started with them.
   std::vector<pubsub::Options> pubsubs;
+  formation::Options formation;  // [cluster]: started when it names strategies
 };
 
 // Starts cluster_sup under kernel_sup (the node's kernel must run) and adds the services'

@@ -16,6 +16,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -117,6 +118,10 @@ class Node {
   // Connects (if needed) and asks the peer's net_kernel, as net_adm:ping does.
   bool ping(Atom node, std::chrono::milliseconds timeout = std::chrono::seconds(5));
   Result<bool, std::string> connect(Atom node, std::chrono::milliseconds timeout = std::chrono::seconds(7));
+  // Starts connecting (if needed) and returns at once; `done(true)` once the connection is up
+  // (at once if it is), `done(false)` when it cannot be made. `done` runs on the node's threads
+  // (an I/O handler, or the caller's): it must not block.
+  void connect_async(Atom node, std::function<void(bool)> done);
   void disconnect(Atom node);
   // Connected nodes: visible ones, or all including hidden.
   std::vector<Atom> nodes(bool include_hidden = false) const;

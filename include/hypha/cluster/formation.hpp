@@ -1,0 +1,45 @@
+// Formation: how a node finds the other nodes of its cluster and stays connected to them (what
+// libcluster does for Elixir), for C++ and mixed clusters. One process, `hypha_formation`, keeps
+// the set of nodes it wants, from each configured strategy:
+//   static  a fixed list of node names;
+//   epmd    every node registered with the EPMD of some hosts, polled (ERL_EPMD_PORT honoured);
+//   mesh    the peers of every connected peer (asked with rpc erlang:nodes(), as global's
+//           connect_all makes a BEAM cluster a full mesh), refreshed every mesh interval.
+// It connects to each wanted node and, whichever strategy found it, retries forever with a
+// capped exponential backoff: a node that dies and comes back under its name is connected again
+// within backoff_max of being reachable (libcluster's polling strategies never reconnect).
+// A node that cannot be reached or refuses the cookie is logged once per change of state, not
+// once per attempt.
+//
+// Events go to subscribers as {hypha_formation, connected | disconnected | failed, Node,
+// Strategy} (Strategy: the atom of the strategy that found the node) and are counted in
+// hypha_formation_events_total{node, strategy, event}.
+#pragma once
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+#include "hypha/node/node.hpp"
+#include "hypha/otp/supervisor.hpp"
+
+namespace hypha::formation {
+
+struct Options {
+  std::vector<std::string> strategies;  // "static", "epmd"; empty: no formation process
+  bool mesh = true;
+  // epmd: disconnect nodes that drop out of discovery (and no other strategy wants).
+  bool disconnect_dropped = false;
+  std::vector<std::string> static_nodes;               // [cluster.static] nodes
+  std::vector<std::string> epmd_hosts{"127.0.0.1"};    // [cluster.epmd] hosts
+  std::chrono::milliseconds epmd_interval{5000};       // [cluster.epmd] interval_ms
+  std::chrono::milliseconds mesh_interval{5000};
+  std::chrono::milliseconds backoff_min{200}, backoff_max{5000};
+};
+
+// The formation process (registered as hypha_formation) as a supervised child.
+ChildSpec spec(Node& node, Options opts);
+// Events to `subscriber` until it exits (a cast to hypha_formation).
+void subscribe(Runtime& rt, const Pid& subscriber);
+
+}  // namespace hypha::formation

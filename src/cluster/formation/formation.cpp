@@ -1,0 +1,291 @@
+// hypha_formation: wanted nodes from the strategies, connections with a capped backoff, mesh.
+#include "hypha/cluster/formation.hpp"
+
+#include <asio/co_spawn.hpp>
+#include <asio/detached.hpp>
+
+#include <algorithm>
+#include <map>
+#include <set>
+#include <sstream>
+
+#include "hypha/base/log.hpp"
+#include "hypha/base/metrics.hpp"
+#include "hypha/net/epmd.hpp"
+#include "hypha/net/handshake.hpp"
+#include "hypha/otp/gen_server.hpp"
+#include "hypha/process/gen.hpp"
+#include "hypha/term/match.hpp"
+
+namespace hypha::formation {
+
+namespace {
+
+using namespace pattern;
+using std::chrono::milliseconds;
+
+const Atom& a_formation() { static const Atom a("hypha_formation"); return a; }
+
+// The names EPMD's NAMES answer lists ("name foo at port 4370" lines), as foo@host.
+std::vector<std::string> epmd_listed(const std::string& text, const std::string& host) {
+  std::vector<std::string> out;
+  std::istringstream in(text);
+  std::string line;
+  while (std::getline(in, line)) {
+    std::istringstream words(line);
+    std::string kw, name, at, port_kw;
+    if (words >> kw >> name >> at >> port_kw && kw == "name" && at == "at") out.push_back(name + "@" + host);
+  }
+  return out;
+}
+
+class Formation final : public GenServer {
+ public:
+  Formation(Node& node, Options opts) : node_(node), opts_(std::move(opts)) {}
+
+  Task<> init(Process& self) override {
+    node_.monitor_nodes(self.pid());
+    if (uses("static"))
+      for (const auto& n : opts_.static_nodes) want(n, "static");
+    if (uses("epmd")) self.send(self.pid(), Term(Atom("epmd_poll")));
+    if (opts_.mesh) self.runtime().send_after(opts_.mesh_interval, self.pid(), Term(Atom("mesh_poll")));
+    // Nodes already connected count as up (a restarted formation process).
+    for (Atom n : node_.nodes(true)) up(self, n);
+    attempt_due(self);
+    co_return;
+  }
+
+  Task<> terminate(Process& self, const Term&) override {
+    node_.monitor_nodes(self.pid(), false);
+    co_return;
+  }
+
+  Task<Action> handle_cast(Process& self, const Term& msg) override {
+    Pid pid;
+    if (match(msg, tuple("subscribe", bind(pid)))) {
+      subscribers_[self.monitor(pid)] = pid;
+    }
+    co_return Action::noreply();
+  }
+
+  Task<Action> handle_info(Process& self, const Term& msg) override {
+    Atom node;
+    Ref ref;
+    Pid pid;
+    bool ok = false;
+    const Term* body = nullptr;
+    std::string host;
+    if (match(msg, tuple("connect_result", bind(node), bind(ok)))) {
+      connect_result(self, node, ok);
+    } else if (match(msg, tuple("nodeup", bind(node)))) {
+      up(self, node);
+    } else if (match(msg, tuple("nodedown", bind(node)))) {
+      down(self, node);
+    } else if (match(msg, "tick")) {
+      tick_armed_ = false;
+      attempt_due(self);
+    } else if (match(msg, "mesh_poll")) {
+      for (Atom n : node_.nodes(true)) ask_peers(self, n);
+      self.runtime().send_after(opts_.mesh_interval, self.pid(), Term(Atom("mesh_poll")));
+    } else if (match(msg, "epmd_poll")) {
+      poll_epmd(self);
+      self.runtime().send_after(opts_.epmd_interval, self.pid(), Term(Atom("epmd_poll")));
+    } else if (match(msg, tuple("epmd_names", bind(host), bind(body)))) {
+      epmd_names(self, host, *body);
+    } else if (match(msg, tuple("DOWN", bind(ref), "process", any, any))) {
+      subscribers_.erase(ref);
+    } else if (match(msg, tuple(bind(ref), bind(body))) && mesh_asks_.count(ref)) {
+      mesh_reply(self, mesh_asks_[ref], *body);
+      mesh_asks_.erase(ref);
+    }
+    co_return Action::noreply();
+  }
+
+ private:
+  enum class State { Unknown, Up, Failed, Down };
+  struct Target {
+    std::set<std::string> by;  // the strategies that want it
+    State state = State::Unknown;
+    bool pending = false;
+    milliseconds backoff{0};
+    Clock::time_point due{};
+    std::string strategy() const { return by.empty() ? "mesh" : *by.begin(); }
+  };
+
+  bool uses(std::string_view s) const {
+    return std::find(opts_.strategies.begin(), opts_.strategies.end(), s) != opts_.strategies.end();
+  }
+  Clock::time_point now() const { return node_.runtime().clock()->now(); }
+
+  void want(const std::string& name, const std::string& strategy) {
+    if (name == node_.name().text() || !net::valid_node_name(name)) return;
+    auto atom = Atom::make(name, Atom::Source::Program);
+    if (!atom) return;
+    targets_[*atom].by.insert(strategy);
+  }
+
+  void event(Process& self, std::string_view what, Atom node, const Target& t) {
+    const std::string strategy = t.strategy();
+    metrics::counter("hypha_formation_events_total", "Formation events by strategy",
+                     {{"node", std::string(node_.name().text())}, {"strategy", strategy}, {"event", std::string(what)}})
+        .add();
+    const Term msg = Term::tuple({Term(a_formation()), Term(Atom(what)), Term(node), Term(Atom(strategy))});
+    for (const auto& [ref, pid] : subscribers_) self.send(pid, msg);
+  }
+
+  void set_state(Process& self, Atom node, Target& t, State s) {
+    if (t.state == s) return;
+    const State before = t.state;
+    t.state = s;
+    if (s == State::Up) {
+      log::event(log::Level::Info, node_.name().text(), "formation_connected", {{"peer", node.text()}, {"strategy", t.strategy()}});
+      event(self, "connected", node, t);
+    } else if (s == State::Down && before == State::Up) {
+      log::event(log::Level::Info, node_.name().text(), "formation_disconnected", {{"peer", node.text()}});
+      event(self, "disconnected", node, t);
+    } else if (s == State::Failed) {
+      log::event(log::Level::Warn, node_.name().text(), "formation_unreachable",
+                 {{"peer", node.text()}, {"strategy", t.strategy()}, {"retry", "with backoff up to " + std::to_string(opts_.backoff_max.count()) + " ms"}});
+      event(self, "failed", node, t);
+    }
+  }
+
+  // Connects to every wanted node that is due; arms one timer for the next.
+  void attempt_due(Process& self) {
+    const auto t_now = now();
+    auto next = Clock::time_point::max();
+    for (auto& [name, t] : targets_) {
+      if (t.state == State::Up || t.pending) continue;
+      if (t.due <= t_now) {
+        t.pending = true;
+        const Pid me = self.pid();
+        Runtime* rt = &self.runtime();
+        const Atom n = name;
+        node_.connect_async(n, [rt, me, n](bool ok) {
+          rt->send(me, Term::tuple({Term(Atom("connect_result")), Term(n), Term(ok)}));
+        });
+      } else {
+        next = std::min(next, t.due);
+      }
+    }
+    if (next != Clock::time_point::max() && !tick_armed_) {
+      tick_armed_ = true;
+      self.runtime().send_after(std::chrono::ceil<milliseconds>(next - t_now), self.pid(), Term(Atom("tick")));
+    }
+  }
+
+  void connect_result(Process& self, Atom node, bool ok) {
+    auto it = targets_.find(node);
+    if (it == targets_.end()) return;
+    Target& t = it->second;
+    t.pending = false;
+    if (ok) {
+      up(self, node);
+      return;
+    }
+    t.backoff = t.backoff.count() == 0 ? opts_.backoff_min : std::min(opts_.backoff_max, t.backoff * 2);
+    t.due = now() + t.backoff;
+    set_state(self, node, t, State::Failed);
+    attempt_due(self);
+  }
+
+  void up(Process& self, Atom node) {
+    if (opts_.mesh) ask_peers(self, node);
+    auto it = targets_.find(node);
+    if (it == targets_.end()) return;
+    it->second.backoff = milliseconds(0);
+    set_state(self, node, it->second, State::Up);
+  }
+
+  void down(Process& self, Atom node) {
+    auto it = targets_.find(node);
+    if (it == targets_.end()) return;
+    Target& t = it->second;
+    if (t.by.empty() && t.state == State::Up) {  // a mesh peer: wanted again only if a peer lists it
+      set_state(self, node, t, State::Down);
+      targets_.erase(it);
+      return;
+    }
+    set_state(self, node, t, State::Down);
+    t.due = now() + opts_.backoff_min;
+    attempt_due(self);
+  }
+
+  // rpc erlang:nodes() on `peer`, through its rex (rpc's call protocol, which BEAM nodes serve).
+  void ask_peers(Process& self, Atom peer) {
+    const Ref tag = self.make_ref();
+    mesh_asks_[tag] = peer;
+    const Term req = Term::tuple({Term(Atom("call")), Term(Atom("erlang")), Term(Atom("nodes")), Term::list({}),
+                                  Term(self.pid())});
+    self.send(Atom("rex"), peer, gen::call_message(self.pid(), Term(tag), req));
+  }
+
+  void mesh_reply(Process& self, Atom from, const Term& nodes) {
+    if (!opts_.mesh || !nodes.is_proper_list()) return;
+    bool added = false;
+    for (const Term& n : nodes.list_elements()) {
+      if (!n.is_atom() || n.atom_value() == node_.name()) continue;
+      auto [it, fresh] = targets_.try_emplace(n.atom_value());
+      added = added || fresh;
+    }
+    (void)from;
+    if (added) attempt_due(self);
+  }
+
+  void poll_epmd(Process& self) {
+    const std::uint16_t port = net::epmd_port();
+    for (const std::string& host : opts_.epmd_hosts) {
+      Runtime* rt = &self.runtime();
+      const Pid me = self.pid();
+      asio::co_spawn(node_.io_context(), net::epmd_names(host, port),
+                     [rt, me, host](std::exception_ptr e, Result<std::string, std::string> r) {
+                       Term body = (!e && r) ? Term::binary(*r) : Term(Atom("error"));
+                       rt->send(me, Term::tuple({Term(Atom("epmd_names")), Term::binary(host), std::move(body)}));
+                     });
+    }
+  }
+
+  void epmd_names(Process& self, const std::string& host, const Term& body) {
+    if (!body.is_binary()) return;  // that EPMD cannot be reached now: keep what it listed before
+    std::set<Atom> listed;
+    for (const std::string& n : epmd_listed(std::string(body.binary_view()), host)) {
+      want(n, "epmd");
+      if (auto a = Atom::existing(n)) listed.insert(*a);
+    }
+    const std::string suffix = "@" + host;
+    for (auto it = targets_.begin(); it != targets_.end();) {
+      const std::string name(it->first.text());
+      const bool from_host = name.size() > suffix.size() && name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0;
+      if (from_host && it->second.by.count("epmd") && !listed.count(it->first)) {
+        it->second.by.erase("epmd");
+        if (it->second.by.empty()) {
+          if (opts_.disconnect_dropped && it->second.state == State::Up) node_.disconnect(it->first);
+          it = targets_.erase(it);
+          continue;
+        }
+      }
+      ++it;
+    }
+    attempt_due(self);
+  }
+
+  Node& node_;
+  Options opts_;
+  std::map<Atom, Target> targets_;
+  std::map<Ref, Atom> mesh_asks_;
+  std::map<Ref, Pid> subscribers_;
+  bool tick_armed_ = false;
+};
+
+}  // namespace
+
+ChildSpec spec(Node& node, Options opts) {
+  return ChildSpec::server(Term(a_formation()), [&node, opts] { return std::make_unique<Formation>(node, opts); },
+                           gen_server::StartOptions{.name = a_formation()});
+}
+
+void subscribe(Runtime& rt, const Pid& subscriber) {
+  gen_server::cast(rt, ServerRef(a_formation()), Term::tuple({Term(Atom("subscribe")), Term(subscriber)}));
+}
+
+}  // namespace hypha::formation

@@ -1,0 +1,116 @@
+// Formation on the deterministic harness: static lists, a mesh from a chain of lists,
+// reconnection with a capped backoff after a restart or a partition, events once per change.
+#include "hypha/cluster/formation.hpp"
+
+#include <gtest/gtest.h>
+
+#include "log_capture.hpp"
+#include "sim_cluster.hpp"
+#include "test_util.hpp"
+
+namespace hypha {
+namespace {
+
+using namespace std::chrono_literals;
+using namespace hypha::literals;
+using testing::T;
+
+cluster::Options static_list(std::vector<std::string> nodes, bool mesh = true) {
+  cluster::Options o;
+  o.formation.strategies = {"static"};
+  o.formation.static_nodes = std::move(nodes);
+  o.formation.mesh = mesh;
+  return o;
+}
+
+class Formation : public ::testing::Test {
+ protected:
+  testing::SimCluster c;
+  bool connected(const std::string& a, const std::string& b) {
+    auto ns = c[a].nodes();
+    return std::find(ns.begin(), ns.end(), c.name(b)) != ns.end();
+  }
+  std::vector<Term> drain(Mailbox& m) {
+    std::vector<Term> out;
+    while (auto x = m.receive(0ms)) out.push_back(*x);
+    return out;
+  }
+};
+
+TEST_F(Formation, AStaticListConnectsAndAComebackIsReconnectedWithinTheBackoffCap) {
+  c.start("b");
+  c.start("a", {}, static_list({"b@sim", "c@sim"}));
+  Mailbox events = c.rt("a").mailbox();
+  formation::subscribe(c.rt("a"), events.pid());
+  ASSERT_TRUE(c.net->run_until([&] { return connected("a", "b"); }, 1s));
+  drain(events);  // what happened before the subscription took effect, or just after
+  // c does not exist yet: a retries with backoff, and connects once it is there.
+  ASSERT_TRUE(c.net->advance(30s));
+  c.start("c");
+  const auto t0 = c.net->clock()->now();
+  ASSERT_TRUE(c.net->run_until([&] { return connected("a", "c"); }, 10s));
+  EXPECT_LE(c.net->clock()->now() - t0, 5s);  // the backoff cap
+  // c dies and comes back under its name: connected again within the cap.
+  c.stop("c");
+  ASSERT_TRUE(c.settle());
+  EXPECT_FALSE(connected("a", "c"));
+  ASSERT_TRUE(c.net->advance(20s));
+  c.start("c");
+  const auto t1 = c.net->clock()->now();
+  ASSERT_TRUE(c.net->run_until([&] { return connected("a", "c"); }, 10s));
+  EXPECT_LE(c.net->clock()->now() - t1, 5s);
+  const auto seen = drain(events);
+  // One event per change of state, however many attempts failed meanwhile.
+  EXPECT_EQ(std::count(seen.begin(), seen.end(), T("{hypha_formation, failed, 'c@sim', static}")), 1);  // after the stop
+  EXPECT_EQ(std::count(seen.begin(), seen.end(), T("{hypha_formation, connected, 'c@sim', static}")), 2);
+  EXPECT_EQ(std::count(seen.begin(), seen.end(), T("{hypha_formation, disconnected, 'c@sim', static}")), 1);
+}
+
+TEST_F(Formation, AnUnreachableNodeIsLoggedOncePerChangeNotPerAttempt) {
+  testing::LogCapture logs;
+  c.start("a", {}, static_list({"ghost@sim"}));
+  ASSERT_TRUE(c.net->advance(120s));  // dozens of attempts
+  EXPECT_EQ(logs.count({"formation_unreachable", "ghost@sim"}), 1u);
+  EXPECT_GT(c.net->stats().refused, 20u);
+}
+
+TEST_F(Formation, AChainOfStaticListsBecomesAFullMesh) {
+  c.start("d");
+  c.start("c", {}, static_list({"d@sim"}));
+  c.start("b", {}, static_list({"c@sim"}));
+  c.start("a", {}, static_list({"b@sim"}));
+  auto full = [&] {
+    for (const char* x : {"a", "b", "c", "d"})
+      if (c[x].nodes().size() != 3) return false;
+    return true;
+  };
+  ASSERT_TRUE(c.net->run_until(full, 30s));
+}
+
+TEST_F(Formation, WithoutMeshOnlyTheListedNodesAreConnected) {
+  c.start("c");
+  c.start("b", {}, static_list({"c@sim"}, false));
+  c.start("a", {}, static_list({"b@sim"}, false));
+  ASSERT_TRUE(c.net->advance(30s));
+  EXPECT_TRUE(connected("a", "b"));
+  EXPECT_TRUE(connected("b", "c"));
+  EXPECT_FALSE(connected("a", "c"));
+}
+
+TEST_F(Formation, APartitionIsHealedByReconnecting) {
+  c.start("b", {.net_ticktime = 10s});
+  c.start("a", {.net_ticktime = 10s}, static_list({"b@sim"}));
+  ASSERT_TRUE(c.net->run_until([&] { return connected("a", "b"); }, 1s));
+  c.net->partition(c.name("a"), c.name("b"));
+  ASSERT_TRUE(c.net->run_until([&] { return !connected("a", "b"); }, 15s));
+  ASSERT_TRUE(c.net->advance(30s));  // attempts time out meanwhile
+  EXPECT_FALSE(connected("a", "b"));
+  c.net->heal(c.name("a"), c.name("b"));
+  const auto t0 = c.net->clock()->now();
+  ASSERT_TRUE(c.net->run_until([&] { return connected("a", "b") && connected("b", "a"); }, 20s));
+  // Within the cap plus the set-up time of an attempt that was under way when it healed.
+  EXPECT_LE(c.net->clock()->now() - t0, 5s + 7s);
+}
+
+}  // namespace
+}  // namespace hypha
