@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs each fuzz target of the `fuzz` build for a bounded time (seconds: $1 for the ETF decoder,
 # a third of it each for the term parser, the distribution packet parser and io_lib_format, a
-# sixth each for the handshake messages and EPMD requests), starting from its regression corpus. New inputs go to a work
+# sixth each for the handshake messages, EPMD requests and gossip packets), starting from its regression corpus. New inputs go to a work
 # directory under build/; a crash leaves its input in build/fuzz/artifacts/ and fails the run:
 # copy that file into fuzz/corpus/<target>/ so it is replayed by every later test run.
 set -euo pipefail
@@ -31,3 +31,4 @@ run dist_packet $(( seconds / 3 > 5 ? seconds / 3 : 5 ))
 run io_format $(( seconds / 3 > 5 ? seconds / 3 : 5 ))
 run handshake $(( seconds / 6 > 5 ? seconds / 6 : 5 ))
 run epmd_request $(( seconds / 6 > 5 ? seconds / 6 : 5 ))
+run gossip $(( seconds / 6 > 5 ? seconds / 6 : 5 ))

@@ -4,6 +4,8 @@
 #include <fstream>
 #include <sstream>
 
+#include <asio/ip/address.hpp>
+
 #include "hypha/net/handshake.hpp"
 #include "hypha/term/atom.hpp"
 
@@ -300,9 +302,9 @@ void read_cluster(Reader& r, cluster::Options& o) {
   }
   // [cluster]: formation.
   auto strategy = [](const std::string& s) -> std::string {
-    if (s == "static" || s == "epmd") return "";
-    if (s == "gossip" || s == "dns") return "expected static or epmd (" + s + " is not implemented yet)";
-    return "expected static or epmd";
+    if (s == "static" || s == "epmd" || s == "gossip") return "";
+    if (s == "dns") return "expected static, epmd or gossip (dns is not implemented yet)";
+    return "expected static, epmd or gossip";
   };
   formation::Options& f = o.formation;
   if (auto v = r.strings("cluster", "strategies", strategy)) f.strategies = *v;
@@ -313,6 +315,27 @@ void read_cluster(Reader& r, cluster::Options& o) {
   auto host = [](const std::string& s) { return s.empty() || s.size() > 255 ? "expected host names or addresses" : ""; };
   if (auto v = r.strings("cluster.epmd", "hosts", host)) f.epmd_hosts = *v;
   if (auto v = r.integer("cluster.epmd", "interval_ms", 100, 3600000, "milliseconds")) f.epmd_interval = std::chrono::milliseconds(*v);
+  constexpr std::string_view g = "cluster.gossip";
+  auto address = [](const std::string& s) {
+    asio::error_code ec;
+    (void)asio::ip::make_address(s, ec);
+    return ec ? "expected an IP address" : "";
+  };
+  if (auto v = r.integer(g, "port", 1, 65535)) f.gossip.port = static_cast<std::uint16_t>(*v);
+  if (auto v = r.string(g, "multicast_addr", address)) f.gossip.multicast_addr = *v;
+  if (auto v = r.string(g, "if_addr", address)) f.gossip.if_addr = *v;
+  if (auto v = r.string(g, "multicast_if", address)) f.gossip.multicast_if = *v;
+  if (auto v = r.integer(g, "multicast_ttl", 0, 255)) f.gossip.multicast_ttl = static_cast<int>(*v);
+  if (auto v = r.boolean(g, "broadcast_only")) f.gossip.broadcast_only = *v;
+  if (auto v = r.string(g, "secret")) f.gossip.secret = *v;
+  auto format = [](const std::string& s) { return s == "hypha" || s == "libcluster" ? "" : "expected hypha or libcluster"; };
+  if (auto v = r.string(g, "format", format)) f.gossip.format = *v;
+  auto cluster_name = [](const std::string& s) { return s.empty() || s.size() > 255 ? "expected a name of 1..255 bytes" : ""; };
+  if (auto v = r.string(g, "cluster", cluster_name)) f.gossip.cluster = *v;
+  if (auto v = r.integer(g, "interval_ms", 10, 3600000, "milliseconds")) f.gossip.interval = std::chrono::milliseconds(*v);
+  const bool gossiping = std::find(f.strategies.begin(), f.strategies.end(), "gossip") != f.strategies.end();
+  if (gossiping && f.gossip.format == "hypha" && f.gossip.secret.empty() && r.ok())
+    r.fail("cluster.gossip.secret", "missing: the hypha gossip format needs a secret (or format = \"libcluster\")");
   // [[pubsub]]: name = "Elixir.MyApp.PubSub" (the atom as Erlang writes it), pool_size = 1..
   if (const toml::array* pubsubs = r.tables("pubsub")) {
     for (const toml::node& entry : *pubsubs) {

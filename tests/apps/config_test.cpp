@@ -191,10 +191,41 @@ interval_ms = 1000
     return rr->finish().error().text();
   };
   EXPECT_EQ(error_of("[cluster]\nstrategies = [\"statik\"]\n"),
-            "c.toml:2: cluster.strategies: expected static or epmd, got \"statik\"");
+            "c.toml:2: cluster.strategies: expected static, epmd or gossip, got \"statik\"");
   EXPECT_EQ(error_of("[cluster.static]\nnodes = [\"nohost\"]\n"),
             "c.toml:2: cluster.static.nodes: expected node names (alive@host), got \"nohost\"");
-  EXPECT_EQ(error_of("[cluster.gossip]\nport = 45892\n"), "c.toml:2: cluster.gossip.port: unknown key");
+  EXPECT_EQ(error_of("[cluster]\nstrategies = [\"gossip\"]\n"),
+            "c.toml: cluster.gossip.secret: missing: the hypha gossip format needs a secret (or format = \"libcluster\")");
+  EXPECT_EQ(error_of("[cluster.gossip]\nmulticast_addr = \"233.252.1\"\n"),
+            "c.toml:2: cluster.gossip.multicast_addr: expected an IP address, got \"233.252.1\"");
+  EXPECT_EQ(error_of("[cluster.gossip]\nformat = \"plain\"\n"),
+            "c.toml:2: cluster.gossip.format: expected hypha or libcluster, got \"plain\"");
+  EXPECT_EQ(error_of("[cluster.dns]\nquery = \"x\"\n"), "c.toml:2: cluster.dns.query: unknown key");
+  auto g = Reader::parse(R"([cluster]
+strategies = ["gossip"]
+[cluster.gossip]
+port = 45900
+multicast_addr = "233.252.1.33"
+if_addr = "0.0.0.0"
+multicast_if = "127.0.0.1"
+multicast_ttl = 2
+broadcast_only = false
+secret = "s"
+format = "libcluster"
+cluster = "prod"
+interval_ms = 250
+)", "g.toml");
+  cluster::Options go;
+  read_cluster(*g, go);
+  ASSERT_TRUE(g->finish());
+  EXPECT_EQ(go.formation.gossip.port, 45900);
+  EXPECT_EQ(go.formation.gossip.multicast_addr, "233.252.1.33");
+  EXPECT_EQ(go.formation.gossip.multicast_if, "127.0.0.1");
+  EXPECT_EQ(go.formation.gossip.multicast_ttl, 2);
+  EXPECT_EQ(go.formation.gossip.secret, "s");
+  EXPECT_EQ(go.formation.gossip.format, "libcluster");
+  EXPECT_EQ(go.formation.gossip.cluster, "prod");
+  EXPECT_EQ(go.formation.gossip.interval, std::chrono::milliseconds(250));
 }
 
 TEST(Config, AFreeFormTableCountsAsRead) {

@@ -3,6 +3,8 @@
 // the set of nodes it wants, from each configured strategy:
 //   static  a fixed list of node names;
 //   epmd    every node registered with the EPMD of some hosts, polled (ERL_EPMD_PORT honoured);
+//   gossip  heartbeats on UDP multicast: authenticated and encrypted ("hypha" format), or
+//           libcluster's Gossip packet, so Elixir nodes running it find us and we them;
 //   mesh    the peers of every connected peer (asked with rpc erlang:nodes(), as global's
 //           connect_all makes a BEAM cluster a full mesh), refreshed every mesh interval.
 // It connects to each wanted node and, whichever strategy found it, retries forever with a
@@ -13,10 +15,13 @@
 //
 // Events go to subscribers as {hypha_formation, connected | disconnected | failed, Node,
 // Strategy} (Strategy: the atom of the strategy that found the node) and are counted in
-// hypha_formation_events_total{node, strategy, event}.
+// hypha_formation_events_total{node, strategy, event}; gossip packets received in
+// hypha_gossip_packets_total{node, result} (accepted, oversized, malformed, bad_auth,
+// foreign_cluster, replayed).
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -25,14 +30,29 @@
 
 namespace hypha::formation {
 
+// [cluster.gossip]: heartbeats on UDP multicast (cluster/gossip.hpp has the packets).
+struct GossipOptions {
+  std::uint16_t port = 45892;
+  std::string multicast_addr = "233.252.1.32";
+  std::string if_addr = "0.0.0.0";   // the address the socket binds
+  std::string multicast_if;          // the interface address multicast goes out of (empty: the default)
+  int multicast_ttl = 1;
+  bool broadcast_only = false;       // send to multicast_addr as a broadcast address instead
+  std::string secret;                // required for format "hypha"
+  std::string format = "hypha";      // or "libcluster"
+  std::string cluster = "hypha";     // format "hypha": heartbeats of other clusters are dropped
+  std::chrono::milliseconds interval{5000};  // heartbeats at random times up to this
+};
+
 struct Options {
-  std::vector<std::string> strategies;  // "static", "epmd"; empty: no formation process
+  std::vector<std::string> strategies;  // "static", "epmd", "gossip"; empty: no formation process
   bool mesh = true;
   // epmd: disconnect nodes that drop out of discovery (and no other strategy wants).
   bool disconnect_dropped = false;
   std::vector<std::string> static_nodes;               // [cluster.static] nodes
   std::vector<std::string> epmd_hosts{"127.0.0.1"};    // [cluster.epmd] hosts
   std::chrono::milliseconds epmd_interval{5000};       // [cluster.epmd] interval_ms
+  GossipOptions gossip;
   std::chrono::milliseconds mesh_interval{5000};
   std::chrono::milliseconds backoff_min{200}, backoff_max{5000};
 };

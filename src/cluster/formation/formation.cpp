@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <map>
+#include <random>
 #include <set>
 #include <sstream>
 
@@ -16,6 +17,7 @@
 #include "hypha/otp/gen_server.hpp"
 #include "hypha/process/gen.hpp"
 #include "hypha/term/match.hpp"
+#include "gossip_socket.hpp"
 
 namespace hypha::formation {
 
@@ -48,6 +50,18 @@ class Formation final : public GenServer {
     if (uses("static"))
       for (const auto& n : opts_.static_nodes) want(n, "static");
     if (uses("epmd")) self.send(self.pid(), Term(Atom("epmd_poll")));
+    if (uses("gossip")) {
+      Runtime* rt = &self.runtime();
+      const Pid me = self.pid();
+      auto g = GossipSocket::open(node_.io_context(), opts_.gossip, std::string(node_.name().text()),
+                                  [rt, me](const std::string& n) {
+                                    rt->send(me, Term::tuple({Term(Atom("gossip_heard")), Term::binary(n)}));
+                                  });
+      if (!g) throw Exit(Term::tuple({Term(Atom("gossip")), Term::binary(g.error())}));
+      gossip_ = *g;
+      gossip_->send_heartbeat();  // at start, then at random times up to the interval
+      self.runtime().send_after(next_heartbeat(), self.pid(), Term(Atom("gossip_send")));
+    }
     if (opts_.mesh) self.runtime().send_after(opts_.mesh_interval, self.pid(), Term(Atom("mesh_poll")));
     // Nodes already connected count as up (a restarted formation process).
     for (Atom n : node_.nodes(true)) up(self, n);
@@ -57,6 +71,7 @@ class Formation final : public GenServer {
 
   Task<> terminate(Process& self, const Term&) override {
     node_.monitor_nodes(self.pid(), false);
+    if (gossip_) gossip_->close();
     co_return;
   }
 
@@ -87,6 +102,12 @@ class Formation final : public GenServer {
     } else if (match(msg, "mesh_poll")) {
       for (Atom n : node_.nodes(true)) ask_peers(self, n);
       self.runtime().send_after(opts_.mesh_interval, self.pid(), Term(Atom("mesh_poll")));
+    } else if (match(msg, tuple("gossip_heard", bind(host)))) {
+      heard(host);
+      attempt_due(self);
+    } else if (match(msg, "gossip_send")) {
+      if (gossip_) gossip_->send_heartbeat();
+      self.runtime().send_after(next_heartbeat(), self.pid(), Term(Atom("gossip_send")));
     } else if (match(msg, "epmd_poll")) {
       poll_epmd(self);
       self.runtime().send_after(opts_.epmd_interval, self.pid(), Term(Atom("epmd_poll")));
@@ -109,6 +130,7 @@ class Formation final : public GenServer {
     bool pending = false;
     milliseconds backoff{0};
     Clock::time_point due{};
+    Clock::time_point heard{};  // the last heartbeat (gossip)
     std::string strategy() const { return by.empty() ? "mesh" : *by.begin(); }
   };
 
@@ -122,6 +144,36 @@ class Formation final : public GenServer {
     auto atom = Atom::make(name, Atom::Source::Program);
     if (!atom) return;
     targets_[*atom].by.insert(strategy);
+  }
+
+  // A heartbeat named `name`. Heartbeats are input from the network (libcluster's have no MAC):
+  // a node only gossip wants is forgotten when not heard for three intervals and not connected,
+  // at most kMaxGossiped are wanted at once, and names become atoms within the peers' budget.
+  static constexpr std::size_t kMaxGossiped = 256;
+  void heard(const std::string& name) {
+    if (name == node_.name().text() || !net::valid_node_name(name)) return;
+    const auto expiry = now() - 3 * opts_.gossip.interval;
+    std::size_t gossiped = 0;
+    for (auto it = targets_.begin(); it != targets_.end();) {
+      const bool only_gossip = it->second.by.size() == 1 && it->second.by.count("gossip");
+      if (only_gossip && it->second.state != State::Up && !it->second.pending && it->second.heard < expiry) {
+        it = targets_.erase(it);
+        continue;
+      }
+      gossiped += only_gossip;
+      ++it;
+    }
+    auto existing = Atom::existing(name);
+    if (!existing && gossiped >= kMaxGossiped) {
+      log::limited(log::Level::Warn, node_.name().text(), "gossip_node_ignored", "too many",
+                   {{"peer", name}, {"reason", "too many nodes known only from gossip"}});
+      return;
+    }
+    auto atom = existing ? Result<Atom, std::string>(*existing) : Atom::make(name, Atom::Source::Peer);
+    if (!atom) return;
+    Target& t = targets_[*atom];
+    t.by.insert("gossip");
+    t.heard = now();
   }
 
   void event(Process& self, std::string_view what, Atom node, const Target& t) {
@@ -269,8 +321,15 @@ class Formation final : public GenServer {
     attempt_due(self);
   }
 
+  milliseconds next_heartbeat() {
+    std::uniform_int_distribution<std::int64_t> d(1, std::max<std::int64_t>(1, opts_.gossip.interval.count()));
+    return milliseconds(d(rng_));
+  }
+
   Node& node_;
   Options opts_;
+  std::shared_ptr<GossipSocket> gossip_;
+  std::mt19937_64 rng_{std::random_device{}()};
   std::map<Atom, Target> targets_;
   std::map<Ref, Atom> mesh_asks_;
   std::map<Ref, Pid> subscribers_;
