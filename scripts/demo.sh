@@ -2,7 +2,8 @@
 # The demo command of the README: installs what is missing, builds, and runs the demos:
 #   1. terms: a real erl encodes, hypha decodes, and back
 #   2. a cluster: two C++ nodes and an Erlang node (ping, send, monitors, kill -9, clean leave)
-#   3. the KV router: two `hypha kv` nodes, their text servers, and an Elixir node calling in
+#   3. membership: a mixed cluster forms from a config file; pg and a C++ broadcast reach Elixir
+#   4. the KV router: two `hypha kv` nodes, their text servers, and an Elixir node calling in
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/build.sh >/dev/null
@@ -13,6 +14,9 @@ echo
 echo "######## cluster"
 # A port mapper of the demo's own, so nothing else on the machine is disturbed.
 ERL_EPMD_PORT=${DEMO_EPMD_PORT:-44369} escript demo/cluster.escript "$hypha"
+echo
+echo "######## membership"
+ERL_EPMD_PORT=${DEMO_EPMD_PORT:-44369} escript demo/membership.escript "$hypha" "$PWD/build/demo/membership"
 echo
 echo "######## KV router"
 ERL_EPMD_PORT=${DEMO_EPMD_PORT:-44369} escript demo/kv.escript "$hypha" "$PWD/build/demo/kv"
