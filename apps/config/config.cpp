@@ -300,6 +300,12 @@ void read_cluster(Reader& r, cluster::Options& o) {
       if (std::find(o.pg_scopes.begin(), o.pg_scopes.end(), scope) == o.pg_scopes.end()) o.pg_scopes.push_back(scope);
     }
   }
+  // [node] global_names: local processes registered in BEAM's global through BEAM peers.
+  auto atom_name = [](const std::string& s) { return s.empty() || s.size() > 255 ? "expected process names" : ""; };
+  if (auto v = r.strings("node", "global_names", atom_name)) {
+    o.global_names.clear();
+    for (const auto& n : *v) o.global_names.emplace_back(n);
+  }
   // [cluster]: formation.
   auto strategy = [](const std::string& s) -> std::string {
     if (s == "static" || s == "epmd" || s == "gossip") return "";

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 
+#include "hypha/cluster/global.hpp"
 #include "hypha/cluster/pg.hpp"
 
 namespace hypha {
@@ -20,6 +21,7 @@ Result<Pid, Term> start(Node& node, const std::shared_ptr<Exports>& exports, con
   for (Atom scope : scopes) children.push_back(pg::scope_spec(node, scope));
   for (const auto& ps : opts.pubsubs) children.push_back(pubsub::spec(node, ps));
   if (!opts.formation.strategies.empty()) children.push_back(formation::spec(node, opts.formation));
+  if (!opts.global_names.empty()) children.push_back(global::names_spec(node, opts.global_names));
   ChildSpec sup;
   sup.id = Term(Atom("cluster_sup"));
   sup.is_supervisor = true;

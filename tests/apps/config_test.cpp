@@ -228,6 +228,16 @@ interval_ms = 250
   EXPECT_EQ(go.formation.gossip.interval, std::chrono::milliseconds(250));
 }
 
+TEST(Config, GlobalNamesAreNodeKeysReadForTheCluster) {
+  auto r = Reader::parse("[node]\nname = \"a\"\nglobal_names = [\"stack\", \"jobs\"]\n", "n.toml");
+  NodeOptions n;
+  cluster::Options o;
+  read_node(*r, n);
+  read_cluster(*r, o);
+  ASSERT_TRUE(r->finish());
+  EXPECT_EQ(o.global_names, (std::vector<Atom>{Atom("stack"), Atom("jobs")}));
+}
+
 TEST(Config, AFreeFormTableCountsAsRead) {
   auto r = Reader::parse("[routing]\n\"a-m\" = \"foo@h\"\n[routing.hash]\nvnodes = 3\n", "k.toml");
   ASSERT_TRUE(r);

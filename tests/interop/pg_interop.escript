@@ -30,7 +30,8 @@ main([Hypha, Dir]) ->
     Cases = [fun erlang_sees_cpp_members/0, fun cpp_sees_erlang_members/0,
              fun erlang_leave_and_exit_are_seen_by_cpp/0, fun cpp_leave_and_exit_are_seen_by_erlang/0,
              fun erlang_monitor_hears_cpp_joins/0, fun scopes_are_separate/0,
-             fun cli_rpc_lists_members/0, fun hidden_hypha_node_joins_the_overlay/0,
+             fun cli_rpc_lists_members/0, fun global_names_are_registered_through_erlang/0,
+             fun hidden_hypha_node_joins_the_overlay/0,
              fun killed_hypha_node_leaves_erlangs_groups/0],
     Results = [run_case(C) || C <- Cases],
     cleanup(),
@@ -64,7 +65,7 @@ fail_now(Why) ->
 start_hypha(Name, Hidden, Inboxes) ->
     File = filename:join(get(dir), atom_to_list(Name) ++ ".toml"),
     ok = file:write_file(File, ["[node]\nname = \"", atom_to_list(Name), "\"\ncookie = \"", get(cookie),
-                                "\"\nhidden = ", atom_to_list(Hidden), "\n[pg]\nscopes = [\"pg\", \"other\"]\n"]),
+                                "\"\nhidden = ", atom_to_list(Hidden), "\nglobal_names = [\"w2\"]\n[pg]\nscopes = [\"pg\", \"other\"]\n"]),
     Args = ["node", "--config", File | lists:append([["--inbox", I] || I <- Inboxes])],
     Port = open_port({spawn_executable, get(hypha)}, [{args, Args}, binary, {line, 65536}, exit_status, stderr_to_stdout]),
     {os_pid, OsPid} = erlang:port_info(Port, os_pid),
@@ -199,6 +200,15 @@ collect(Port, Acc) ->
     after 20000 -> timeout
     end.
 
+%% [node] global_names: the hypha node registers its w2 in global through this node.
+global_names_are_registered_through_erlang() ->
+    H = get(h),
+    W2 = inbox(H, w2),
+    ok = wait_until(fun() -> global:whereis_name(w2) =:= W2 end),
+    global:send(w2, {ping, self()}),
+    receive {pong, W2} -> ok after 5000 -> error(no_pong_through_global) end,
+    ok.
+
 %% A hidden node is never discovered by an Erlang scope: the hypha scope sends the first discover
 %% on nodeup, and the groups work both ways.
 hidden_hypha_node_joins_the_overlay() ->
@@ -223,4 +233,5 @@ killed_hypha_node_leaves_erlangs_groups() ->
     os:cmd("kill -9 " ++ integer_to_list(get(h_os))),
     ok = wait_until(fun() -> pg:get_members(pg, doomed) =:= [] end),
     [] = [M || G <- pg:which_groups(pg), M <- pg:get_members(pg, G), node(M) =:= H],
+    ok = wait_until(fun() -> global:whereis_name(w2) =:= undefined end),  % left global with its node
     ok.

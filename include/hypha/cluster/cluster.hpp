@@ -23,6 +23,7 @@ struct Options {
   // [[pubsub]] tables; their pg scope ('Elixir.Phoenix.PubSub') is started with them.
   std::vector<pubsub::Options> pubsubs;
   formation::Options formation;  // [cluster]: started when it names strategies
+  std::vector<Atom> global_names;  // [node] global_names (cluster/global.hpp)
 };
 
 // Starts cluster_sup under kernel_sup (the node's kernel must run) and adds the services'
