@@ -10,6 +10,7 @@
 #include "hypha/base/log.hpp"
 #include "hypha/otp/gen_server.hpp"
 #include "hypha/term/match.hpp"
+#include "../by_name.hpp"
 
 namespace hypha::pg {
 
@@ -35,19 +36,11 @@ struct Table {
 };
 
 // The tables of the scopes running in this process, by runtime and scope name.
-struct Tables {
-  std::mutex mu;
-  std::map<std::pair<const Runtime*, Atom>, std::shared_ptr<Table>> by_scope;
-};
-Tables& tables() {
-  static Tables t;
+cluster::detail::ByName<Table>& tables() {
+  static cluster::detail::ByName<Table> t;
   return t;
 }
-std::shared_ptr<Table> table_of(const Runtime& rt, Atom scope) {
-  std::lock_guard lock(tables().mu);
-  auto it = tables().by_scope.find({&rt, scope});
-  return it == tables().by_scope.end() ? nullptr : it->second;
-}
+std::shared_ptr<Table> table_of(const Runtime& rt, Atom scope) { return tables().find(rt, scope); }
 
 // Removes the last occurrence (the newest member) of `p`; false when absent.
 bool erase_newest(std::vector<Pid>& v, const Pid& p) {
@@ -88,10 +81,7 @@ class Scope final : public GenServer {
   Scope(Node& node, Atom scope) : node_(node), scope_(scope), table_(std::make_shared<Table>()) {}
 
   Task<> init(Process& self) override {
-    {
-      std::lock_guard lock(tables().mu);
-      tables().by_scope[{&self.runtime(), scope_}] = table_;
-    }
+    tables().put(self.runtime(), scope_, table_);
     node_.monitor_nodes(self.pid());
     // Every connected node, hidden ones too: an Erlang scope never discovers a hidden node, so
     // the first discover must come from here when this node (or the peer) is hidden.
@@ -101,9 +91,7 @@ class Scope final : public GenServer {
 
   Task<> terminate(Process& self, const Term&) override {
     node_.monitor_nodes(self.pid(), false);
-    std::lock_guard lock(tables().mu);
-    auto it = tables().by_scope.find({&self.runtime(), scope_});
-    if (it != tables().by_scope.end() && it->second == table_) tables().by_scope.erase(it);
+    tables().remove(self.runtime(), scope_, table_);
     co_return;
   }
 
@@ -431,11 +419,26 @@ Result<bool, Term> ok_or(Result<Term, Term> r, const char* yes) {
   return unexpected(*r);
 }
 
-Term join_request(const Term& group, const std::vector<Pid>& pids) {
-  return Term::tuple({Term(Atom("join_local")), group, pid_list(pids)});
+// pg's join_local / leave_local call for local `pids`, as pg:join/leave make it.
+Result<bool, Term> change_local(Runtime& rt, const char* op, Atom scope, const Term& group, const std::vector<Pid>& pids) {
+  if (auto bad = not_local(rt, pids)) return unexpected(*bad);
+  return ok_or(call_scope(rt, scope, Term::tuple({Term(Atom(op)), group, pid_list(pids)})), "ok");
 }
-Term leave_request(const Term& group, const std::vector<Pid>& pids) {
-  return Term::tuple({Term(Atom("leave_local")), group, pid_list(pids)});
+Task<Result<bool, Term>> change_local(Process& self, const char* op, Atom scope, Term group, std::vector<Pid> pids) {
+  if (auto bad = not_local(self.runtime(), pids)) co_return unexpected(*bad);
+  Term req = Term::tuple({Term(Atom(op)), std::move(group), pid_list(pids)});
+  auto r = co_await call_scope(self, scope, std::move(req));
+  co_return ok_or(std::move(r), "ok");
+}
+
+// The members of `group` (or its local ones), newest first.
+std::vector<Pid> read_group(const Runtime& rt, Atom scope, const Term& group, bool local_only) {
+  auto t = table_of(rt, scope);
+  if (!t) return {};
+  std::shared_lock lock(t->mu);
+  auto it = t->groups.find(group);
+  if (it == t->groups.end()) return {};
+  return newest_first(local_only ? it->second.local : it->second.all);
 }
 
 }  // namespace
@@ -455,43 +458,21 @@ Result<Pid, Term> start_scope(Node& node, Atom scope) {
 }
 
 Result<bool, Term> join(Runtime& rt, Atom scope, const Term& group, const std::vector<Pid>& pids) {
-  if (auto bad = not_local(rt, pids)) return unexpected(*bad);
-  return ok_or(call_scope(rt, scope, join_request(group, pids)), "ok");
+  return change_local(rt, "join_local", scope, group, pids);
 }
-
 Task<Result<bool, Term>> join(Process& self, Atom scope, Term group, std::vector<Pid> pids) {
-  if (auto bad = not_local(self.runtime(), pids)) co_return unexpected(*bad);
-  Term req = join_request(group, pids);
-  auto r = co_await call_scope(self, scope, std::move(req));
-  co_return ok_or(std::move(r), "ok");
+  return change_local(self, "join_local", scope, std::move(group), std::move(pids));
 }
-
 Result<bool, Term> leave(Runtime& rt, Atom scope, const Term& group, const std::vector<Pid>& pids) {
-  if (auto bad = not_local(rt, pids)) return unexpected(*bad);
-  return ok_or(call_scope(rt, scope, leave_request(group, pids)), "ok");
+  return change_local(rt, "leave_local", scope, group, pids);
 }
-
 Task<Result<bool, Term>> leave(Process& self, Atom scope, Term group, std::vector<Pid> pids) {
-  if (auto bad = not_local(self.runtime(), pids)) co_return unexpected(*bad);
-  Term req = leave_request(group, pids);
-  auto r = co_await call_scope(self, scope, std::move(req));
-  co_return ok_or(std::move(r), "ok");
+  return change_local(self, "leave_local", scope, std::move(group), std::move(pids));
 }
 
-std::vector<Pid> get_members(const Runtime& rt, Atom scope, const Term& group) {
-  auto t = table_of(rt, scope);
-  if (!t) return {};
-  std::shared_lock lock(t->mu);
-  auto it = t->groups.find(group);
-  return it == t->groups.end() ? std::vector<Pid>{} : newest_first(it->second.all);
-}
-
+std::vector<Pid> get_members(const Runtime& rt, Atom scope, const Term& group) { return read_group(rt, scope, group, false); }
 std::vector<Pid> get_local_members(const Runtime& rt, Atom scope, const Term& group) {
-  auto t = table_of(rt, scope);
-  if (!t) return {};
-  std::shared_lock lock(t->mu);
-  auto it = t->groups.find(group);
-  return it == t->groups.end() ? std::vector<Pid>{} : newest_first(it->second.local);
+  return read_group(rt, scope, group, true);
 }
 
 std::vector<Term> which_groups(const Runtime& rt, Atom scope) {

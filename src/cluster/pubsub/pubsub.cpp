@@ -12,6 +12,7 @@
 #include "hypha/cluster/pg.hpp"
 #include "hypha/otp/gen_server.hpp"
 #include "hypha/term/match.hpp"
+#include "../by_name.hpp"
 
 namespace hypha::pubsub {
 
@@ -37,19 +38,11 @@ struct State {
   Shard& shard(std::string_view topic) { return shards[std::hash<std::string_view>{}(topic) % kShards]; }
 };
 
-struct Registry {
-  std::mutex mu;
-  std::map<std::pair<const Runtime*, Atom>, std::shared_ptr<State>> by_name;
-};
-Registry& registry() {
-  static Registry r;
+cluster::detail::ByName<State>& registry() {
+  static cluster::detail::ByName<State> r;
   return r;
 }
-std::shared_ptr<State> find(const Runtime& rt, Atom name) {
-  std::lock_guard lock(registry().mu);
-  auto it = registry().by_name.find({&rt, name});
-  return it == registry().by_name.end() ? nullptr : it->second;
-}
+std::shared_ptr<State> find(const Runtime& rt, Atom name) { return registry().find(rt, name); }
 Term unknown(Atom name) { return Term::tuple({Term(Atom("unknown_pubsub")), Term(name)}); }
 
 // Delivers to this node's subscribers of `topic`, except `except`.
@@ -95,14 +88,11 @@ class Adapter final : public GenServer {
       auto joined = co_await pg::join(self, scope(), std::move(group), std::move(me));
       if (!joined) throw Exit(Term::tuple({Term(Atom("pg_scope_not_running")), joined.error()}));
     }
-    std::lock_guard lock(registry().mu);
-    registry().by_name[{&self.runtime(), opts_.name}] = state_;
+    registry().put(self.runtime(), opts_.name, state_);
   }
 
   Task<> terminate(Process& self, const Term&) override {
-    std::lock_guard lock(registry().mu);
-    auto it = registry().by_name.find({&self.runtime(), opts_.name});
-    if (it != registry().by_name.end() && it->second == state_) registry().by_name.erase(it);
+    registry().remove(self.runtime(), opts_.name, state_);
     co_return;
   }
 
