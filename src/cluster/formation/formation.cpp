@@ -100,6 +100,7 @@ class Formation final : public GenServer {
       tick_armed_ = false;
       attempt_due(self);
     } else if (match(msg, "mesh_poll")) {
+      mesh_asks_.clear();  // a peer that did not answer the last round is asked again, not remembered
       for (Atom n : node_.nodes(true)) ask_peers(self, n);
       self.runtime().send_after(opts_.mesh_interval, self.pid(), Term(Atom("mesh_poll")));
     } else if (match(msg, tuple("gossip_heard", bind(host)))) {
@@ -116,7 +117,7 @@ class Formation final : public GenServer {
     } else if (match(msg, tuple("DOWN", bind(ref), "process", any, any))) {
       subscribers_.erase(ref);
     } else if (match(msg, tuple(bind(ref), bind(body))) && mesh_asks_.count(ref)) {
-      mesh_reply(self, mesh_asks_[ref], *body);
+      mesh_reply(self, *body);
       mesh_asks_.erase(ref);
     }
     co_return Action::noreply();
@@ -266,13 +267,14 @@ class Formation final : public GenServer {
   // rpc erlang:nodes() on `peer`, through its rex (rpc's call protocol, which BEAM nodes serve).
   void ask_peers(Process& self, Atom peer) {
     const Ref tag = self.make_ref();
-    mesh_asks_[tag] = peer;
+    mesh_asks_.insert(tag);
     const Term req = Term::tuple({Term(Atom("call")), Term(Atom("erlang")), Term(Atom("nodes")), Term::list({}),
                                   Term(self.pid())});
     self.send(Atom("rex"), peer, gen::call_message(self.pid(), Term(tag), req));
   }
 
-  void mesh_reply(Process& self, Atom from, const Term& nodes) {
+  // A peer's erlang:nodes(): each node it lists is wanted (by mesh) from now on.
+  void mesh_reply(Process& self, const Term& nodes) {
     if (!opts_.mesh || !nodes.is_proper_list()) return;
     bool added = false;
     for (const Term& n : nodes.list_elements()) {
@@ -280,7 +282,6 @@ class Formation final : public GenServer {
       auto [it, fresh] = targets_.try_emplace(n.atom_value());
       added = added || fresh;
     }
-    (void)from;
     if (added) attempt_due(self);
   }
 
@@ -331,7 +332,7 @@ class Formation final : public GenServer {
   std::shared_ptr<GossipSocket> gossip_;
   std::mt19937_64 rng_{std::random_device{}()};
   std::map<Atom, Target> targets_;
-  std::map<Ref, Atom> mesh_asks_;
+  std::set<Ref> mesh_asks_;  // erlang:nodes() asked and not answered yet
   std::map<Ref, Pid> subscribers_;
   bool tick_armed_ = false;
 };
