@@ -191,7 +191,12 @@ void Node::Impl::stop() {
   work.reset();
   io.stop();
   if (io_thread.joinable()) io_thread.join();
-  rt.reset();
+  // Not rt.reset(), which empties `rt` before the runtime's destructor runs: that destructor
+  // stops the workers first, and until it has, a process may still call Node::runtime().
+  if (rt) {
+    delete rt.get();
+    (void)rt.release();
+  }
 }
 
 // Rate-limited log lines hold counts back; this tells them once their period is over, so the

@@ -46,6 +46,7 @@ class Formation final : public GenServer {
   Formation(Node& node, Options opts) : node_(node), opts_(std::move(opts)) {}
 
   Task<> init(Process& self) override {
+    clock_ = self.runtime().clock();
     node_.monitor_nodes(self.pid());
     if (uses("static"))
       for (const auto& n : opts_.static_nodes) want(n, "static");
@@ -138,7 +139,7 @@ class Formation final : public GenServer {
   bool uses(std::string_view s) const {
     return std::find(opts_.strategies.begin(), opts_.strategies.end(), s) != opts_.strategies.end();
   }
-  Clock::time_point now() const { return node_.runtime().clock()->now(); }
+  Clock::time_point now() const { return clock_->now(); }
 
   void want(const std::string& name, const std::string& strategy) {
     if (name == node_.name().text() || !net::valid_node_name(name)) return;
@@ -330,6 +331,7 @@ class Formation final : public GenServer {
   Node& node_;
   Options opts_;
   std::shared_ptr<GossipSocket> gossip_;
+  std::shared_ptr<Clock> clock_;  // the runtime's (simulated in deterministic tests)
   std::mt19937_64 rng_{std::random_device{}()};
   std::map<Atom, Target> targets_;
   std::set<Ref> mesh_asks_;  // erlang:nodes() asked and not answered yet
