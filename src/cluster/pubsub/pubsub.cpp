@@ -142,9 +142,10 @@ Term ok_term(const Result<bool, Term>& r) {
   return r ? Term(Atom("ok")) : Term::tuple({Term(Atom("error")), r.error()});
 }
 
-Term topic_term_check(const Term& topic) {
-  if (!topic.is_binary()) throw Error(Atom("badarg"), "the topic must be a binary");
-  return topic;
+// A topic from an rpc caller: a binary, else the call fails with badarg.
+std::string_view topic_of(const Term& topic) {
+  if (!topic.is_binary()) throw Error(Term(Atom("badarg")), "the topic must be a binary");
+  return topic.binary_view();
 }
 
 Result<bool, Term> broadcast_with(Runtime& rt, Atom ps, std::string_view topic, const Term& msg, Atom dispatcher,
@@ -241,29 +242,21 @@ std::vector<Pid> subscribers(const Runtime& rt, Atom ps, std::string_view topic)
 void add_exports(Exports& exports, Node& node) {
   Node* n = &node;
   const char* mod = "Elixir.Phoenix.PubSub";
-  exports.add(mod, "broadcast", [n](Atom ps, Term topic, Term msg) {
-    topic_term_check(topic);
-    return ok_term(broadcast(n->runtime(), ps, topic.binary_view(), msg));
-  });
-  exports.add(mod, "broadcast", [n](Atom ps, Term topic, Term msg, Atom dispatcher) {
-    topic_term_check(topic);
-    return ok_term(broadcast_with(n->runtime(), ps, topic.binary_view(), msg, dispatcher, false));
-  });
-  exports.add(mod, "local_broadcast", [n](Atom ps, Term topic, Term msg) {
-    topic_term_check(topic);
-    return ok_term(local_broadcast(n->runtime(), ps, topic.binary_view(), msg));
-  });
-  exports.add(mod, "local_broadcast", [n](Atom ps, Term topic, Term msg, Atom dispatcher) {
-    topic_term_check(topic);
-    return ok_term(broadcast_with(n->runtime(), ps, topic.binary_view(), msg, dispatcher, true));
-  });
+  // broadcast/3,4 and local_broadcast/3,4: the dispatcher defaults to Phoenix.PubSub's.
+  for (const bool local : {false, true}) {
+    const char* fun = local ? "local_broadcast" : "broadcast";
+    exports.add(mod, fun, [n, local](Atom ps, Term topic, Term msg) {
+      return ok_term(broadcast_with(n->runtime(), ps, topic_of(topic), msg, a_dispatcher(), local));
+    });
+    exports.add(mod, fun, [n, local](Atom ps, Term topic, Term msg, Atom dispatcher) {
+      return ok_term(broadcast_with(n->runtime(), ps, topic_of(topic), msg, dispatcher, local));
+    });
+  }
   exports.add(mod, "direct_broadcast", [n](Atom node_name, Atom ps, Term topic, Term msg) {
-    topic_term_check(topic);
-    return ok_term(direct_broadcast(n->runtime(), node_name, ps, topic.binary_view(), msg));
+    return ok_term(direct_with(n->runtime(), node_name, ps, topic_of(topic), msg, a_dispatcher()));
   });
   exports.add(mod, "direct_broadcast", [n](Atom node_name, Atom ps, Term topic, Term msg, Atom dispatcher) {
-    topic_term_check(topic);
-    return ok_term(direct_with(n->runtime(), node_name, ps, topic.binary_view(), msg, dispatcher));
+    return ok_term(direct_with(n->runtime(), node_name, ps, topic_of(topic), msg, dispatcher));
   });
 }
 
