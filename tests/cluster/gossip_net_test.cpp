@@ -19,15 +19,7 @@ namespace {
 
 using namespace std::chrono_literals;
 
-// Waits (at most `limit`) until pred() holds.
-template <class P>
-bool eventually(P pred, std::chrono::milliseconds limit = 10s) {
-  const auto end = std::chrono::steady_clock::now() + limit;
-  while (!pred())
-    if (std::chrono::steady_clock::now() > end) return false;
-    else std::this_thread::sleep_for(10ms);
-  return true;
-}
+using testing::eventually;  // real sockets: peer lists and counters have no event to wait on
 
 std::unique_ptr<Node> gossip_node(const std::string& alive, std::uint16_t epmd, formation::GossipOptions g) {
   cluster::Options c;

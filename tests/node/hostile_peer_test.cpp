@@ -70,17 +70,6 @@ std::vector<std::uint8_t> reg_send_of_new_atoms(const std::string& to, const std
   return out;
 }
 
-// True once `pred` holds, checked until kWait has passed (for state with no event to wait on,
-// such as memory given back when a connection's reader ends).
-template <class Pred>
-bool eventually(Pred pred) {
-  const auto deadline = std::chrono::steady_clock::now() + kWait;
-  while (!pred()) {
-    if (std::chrono::steady_clock::now() > deadline) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));  // not a spin: tests measure CPU
-  }
-  return true;
-}
 
 TEST_F(HostilePeer, APeerPastItsAtomBudgetIsDisconnectedWithAReasonAndTheNodeServesOn) {
   NodeOptions o;
@@ -304,7 +293,7 @@ TEST_F(HostilePeer, AcceptingPausesWhenDescriptorsRunOutInsteadOfSpinning) {
     const auto failures = [&] { return metrics::registry().value("hypha_listener_accept_failures_total", dist); };
     const auto first = failures();
     const auto cpu0 = cpu_time();
-    ASSERT_TRUE(eventually([&] { return failures() >= first + 5; }));
+    ASSERT_TRUE(testing::eventually([&] { return failures() >= first + 5; }, kWait));
     EXPECT_LT(failures(), first + 8);
     EXPECT_LT(cpu_time() - cpu0, 150ms);
     EXPECT_EQ(logs.count({"node=a@", "event=accept_failed", "listener=distribution"}), 1u)  // once per episode, not per attempt
@@ -392,7 +381,7 @@ TEST_F(HostilePeer, AFrameHeaderPinsOnlyTheBytesThatArrived) {
   }
   EXPECT_TRUE(logs.wait_for({"event=nodedown", "partial frame stalled"}, kWait));
   for (auto& p : peers) EXPECT_TRUE(p->closed_by_peer(kWait));
-  EXPECT_TRUE(eventually([] { return net::partial_frame_bytes() == 0; }));
+  EXPECT_TRUE(testing::eventually([] { return net::partial_frame_bytes() == 0; }, kWait));
   EXPECT_TRUE(b.ping(a.name()));
 }
 
@@ -410,7 +399,7 @@ TEST_F(HostilePeer, PartialFramesOfAllConnectionsHaveOneCap) {
   asio::write(p1.sock, asio::buffer(part));  // grows to 4 MiB of extra, then 8: past the cap
   EXPECT_TRUE(p1.closed_by_peer(kWait));
   EXPECT_TRUE(logs.wait_for({"event=nodedown", "partial frames of all connections"}, kWait));
-  EXPECT_TRUE(eventually([] { return net::partial_frame_bytes() == 0; }));
+  EXPECT_TRUE(testing::eventually([] { return net::partial_frame_bytes() == 0; }, kWait));
   Node& b = start("b");
   EXPECT_TRUE(b.ping(a.name()));
 }

@@ -44,6 +44,18 @@ inline bool closed_by_peer(asio::ip::tcp::socket& sock, std::chrono::millisecond
   return false;
 }
 
+// True once `pred` holds, checked every millisecond until `limit` has passed: for state with no
+// event to wait on (a counter, memory given back, a peer list on another node).
+template <class Pred>
+bool eventually(Pred pred, std::chrono::milliseconds limit = std::chrono::seconds(10)) {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  while (!pred()) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));  // not a spin: some tests measure CPU
+  }
+  return true;
+}
+
 // ALIVE@127.0.0.1 with its kernel (serving `exports`, built-ins only when null), the test's EPMD
 // port, cookie "cookie" and two workers unless `o` says otherwise; nullptr (and a test failure)
 // when it does not start.
