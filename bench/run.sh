@@ -2,7 +2,7 @@
 # Benchmark runner: each BEAM side and hypha side on the same work, in the same run, then a ratio
 # for every metric, oriented so that above 1 means hypha is better (hypha/BEAM for rates,
 # BEAM/hypha for sizes and latencies). A metric measured several times counts its best value.
-# Usage: bench/run.sh [term|process|dist|otp|kv ...]   (default: all; builds the release preset first)
+# Usage: bench/run.sh [term|process|dist|otp|kv|cluster|form ...]   (default: all; builds the release preset first)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/build.sh >/dev/null
@@ -10,16 +10,16 @@ dir=build/bench-data
 mkdir -p "$dir"
 out=$(mktemp)
 benches=("$@")
-[[ ${#benches[@]} -eq 0 ]] && benches=(term process dist otp kv)
+[[ ${#benches[@]} -eq 0 ]] && benches=(term process dist otp kv cluster form)
 
 # Distribution: a C++ server (serving EPMD, embedded) and a BEAM server; every sender against
 # every server. Servers are killed on exit.
 # Servers are found by their unique names: an escript's VM is a child of the escript process,
 # so killing the pid that started it would leave the VM running.
-cleanup() { pkill -9 -f "serve_$$[@.]" 2>/dev/null || true; rm -f "$out"; }
+cleanup() { pkill -9 -f "serve_$$[@.]" 2>/dev/null || true; pkill -9 -f "form_serve_[a-z]*_$$_" 2>/dev/null || true; rm -f "$out"; }
 trap cleanup EXIT
 # wait_ready LOG [WORD]: until the server's log says WORD (default: ready).
-wait_ready() { for _ in $(seq 1 100); do grep -q "${2:-ready}" "$1" && return 0; sleep 0.1; done; echo "server not ready: $1" >&2; exit 1; }
+wait_ready() { for _ in $(seq 1 300); do grep -q "${2:-ready}" "$1" && return 0; sleep 0.1; done; echo "server not ready: $1" >&2; exit 1; }
 run_dist() {
   export ERL_EPMD_PORT=34369
   local cs=cserve_$$@127.0.0.1 bs=bserve_$$@127.0.0.1
@@ -85,6 +85,48 @@ run_kv() {
   done
   pkill -9 -f "serve_$$[@.]" 2>/dev/null || true
 }
+# Process groups and pub/sub (bench/cluster_bench.cpp and .exs): two (pg) or three (pub/sub) nodes
+# per side, the driver being one of them.
+run_cluster() {
+  export ERL_EPMD_PORT=34369
+  local ex="elixir --erl +P4000000 --cookie bench"
+  local c1=ccl1_serve_$$@127.0.0.1 c2=ccl2_serve_$$@127.0.0.1 b1=bcl1_serve_$$@127.0.0.1 b2=bcl2_serve_$$@127.0.0.1
+  for n in "$c1" "$c2"; do build/release/bench/cluster_bench serve "$n" > "$dir/${n%%@*}.log" 2>&1 & done
+  for n in "$b1" "$b2"; do $ex --name "$n" bench/cluster_bench.exs serve > "$dir/${n%%@*}.log" 2>&1 & done
+  for n in "$c1" "$c2" "$b1" "$b2"; do wait_ready "$dir/${n%%@*}.log"; done
+  $ex --name "bclpg_serve_$$@127.0.0.1" bench/cluster_bench.exs pg "$b1" beam
+  build/release/bench/cluster_bench pg "$c1" hypha
+  $ex --name "bclps_serve_$$@127.0.0.1" bench/cluster_bench.exs pubsub "$b1" "$b2" beam
+  build/release/bench/cluster_bench pubsub "$c1" "$c2" hypha
+  pkill -9 -f "serve_$$[@.]" 2>/dev/null || true
+}
+# Formation: 5 nodes started at once until each is connected to the 4 others, per strategy; the
+# time from the launch, the start of each VM included (what a user waits for).
+run_form() {
+  export ERL_EPMD_PORT=34369
+  epmd -daemon
+  local ex="elixir --cookie bench"
+  for strategy in static epmd; do
+    for round in 1 2; do
+      for side in beam hypha; do
+        local names=() logs=() start mesh
+        for i in 1 2 3 4 5; do names+=("form_serve_${side}_$$_${round}_$i@127.0.0.1"); done
+        start=$(date +%s%3N)
+        for n in "${names[@]}"; do
+          local log="$dir/${n%%@*}.log"; logs+=("$log"); : > "$log"
+          if [[ $side == hypha ]]; then build/release/bench/cluster_bench form "$n" "$strategy" "${names[@]}" > "$log" 2>&1 &
+          else $ex --name "$n" bench/cluster_bench.exs form "$strategy" "${names[@]}" > "$log" 2>&1 &
+          fi
+          disown
+        done
+        for log in "${logs[@]}"; do wait_ready "$log" mesh; done
+        mesh=$(cat "${logs[@]}" | awk '$1 == "mesh" && $2 > m { m = $2 } END { print m }')
+        echo "side=$side metric=form_${strategy}_5_from_launch value=$((mesh - start)) unit=ms"
+        pkill -9 -f "form_serve_${side}_$$_" 2>/dev/null || true
+      done
+    done
+  done
+}
 echo "# hypha benchmarks: $(nproc) cores, $(erl -noshell -eval 'io:format("OTP ~s", [erlang:system_info(otp_release)]), halt().'), $(date -u +%Y-%m-%dT%H:%MZ)"
 for b in "${benches[@]}"; do
   case $b in
@@ -95,20 +137,22 @@ for b in "${benches[@]}"; do
     dist) run_dist | tee -a "$out" ;;
     otp) run_otp | tee -a "$out" ;;
     kv) run_kv | tee -a "$out" ;;
-    *) echo "unknown benchmark $b (term, process, dist, otp, kv)" >&2; exit 2 ;;
+    cluster) run_cluster | tee -a "$out" ;;
+    form) run_form | tee -a "$out" ;;
+    *) echo "unknown benchmark $b (term, process, dist, otp, kv, cluster, form)" >&2; exit 2 ;;
   esac
 done
 echo "# ratios against BEAM-to-BEAM (above 1: better than BEAM)"
 awk '
   { for (i = 1; i <= NF; i++) { split($i, kv, "="); f[kv[1]] = kv[2] }
     key = f["metric"]; side = f["side"]; unit[key] = f["unit"]; v = f["value"] + 0
-    lower = (f["unit"] == "bytes" || f["unit"] == "us")
+    lower = (f["unit"] == "bytes" || f["unit"] == "us" || f["unit"] == "ms")
     if (!((side, key) in val) || (lower ? v < val[side, key] : v > val[side, key])) val[side, key] = v
     if (!(key in seen)) { order[n++] = key; seen[key] = 1 }
     if (!(side in sides)) { sidelist[m++] = side; sides[side] = 1 } }
   END { for (i = 0; i < n; i++) { k = order[i]; b = val["beam", k]
           for (j = 0; j < m; j++) { s = sidelist[j]; h = val[s, k]
             if (s == "beam" || !(b > 0) || !(h > 0)) continue
-            lower_better = (unit[k] == "bytes" || unit[k] == "us")
+            lower_better = (unit[k] == "bytes" || unit[k] == "us" || unit[k] == "ms")
             printf "ratio metric=%s side=%s value=%.4g beam=%.4g unit=%s ratio=%.2f\n", k, s, h, b, unit[k], lower_better ? b / h : h / b } } }
 ' "$out"
