@@ -99,11 +99,14 @@ Result<Packet, std::string> parse_packet(std::span<const std::uint8_t> packet, A
   return out;
 }
 
-Frame make_frame(const Term& ctrl, const Term* payload, bool dist_header) {
+namespace {
+
+// The frame's length, its header (pass-through byte or an empty distribution header) and the
+// control message; returns where the payload goes.
+std::uint8_t* frame_head(Frame& b, const Term& ctrl, std::size_t payload_size, bool has_payload, bool dist_header) {
   const std::size_t head = dist_header ? 3 : 2;
-  const std::size_t n =
-      head + etf::encoded_size(ctrl) + (payload ? (dist_header ? 0 : 1) + etf::encoded_size(*payload) : 0);
-  Frame b(4 + n);
+  const std::size_t n = head + etf::encoded_size(ctrl) + (has_payload ? (dist_header ? 0 : 1) + payload_size : 0);
+  b.resize(4 + n);
   std::uint8_t* p = b.data();
   *p++ = static_cast<std::uint8_t>(n >> 24);
   *p++ = static_cast<std::uint8_t>(n >> 16);
@@ -118,10 +121,23 @@ Frame make_frame(const Term& ctrl, const Term* payload, bool dist_header) {
     *p++ = etf::kVersion;
   }
   p = etf::encode_into(p, ctrl);
-  if (payload) {
-    if (!dist_header) *p++ = etf::kVersion;
-    etf::encode_into(p, *payload);
-  }
+  if (has_payload && !dist_header) *p++ = etf::kVersion;
+  return p;
+}
+
+}  // namespace
+
+Frame make_frame(const Term& ctrl, const Term* payload, bool dist_header) {
+  Frame b;
+  std::uint8_t* p = frame_head(b, ctrl, payload ? etf::encoded_size(*payload) : 0, payload != nullptr, dist_header);
+  if (payload) etf::encode_into(p, *payload);
+  return b;
+}
+
+Frame make_frame(const Term& ctrl, std::span<const std::uint8_t> encoded_payload, bool dist_header) {
+  Frame b;
+  std::uint8_t* p = frame_head(b, ctrl, encoded_payload.size(), true, dist_header);
+  std::copy(encoded_payload.begin(), encoded_payload.end(), p);
   return b;
 }
 

@@ -68,7 +68,11 @@ void Node::Impl::send_control(Atom node, const Term& ctrl, const Term* payload) 
 
 void Node::Impl::send_control(Atom node, const Route& r, const Term& ctrl, const Term* payload) {
   if (r.stopped) return;
-  Bytes f = net::make_frame(ctrl, payload, r.flags & net::dflag::kDistHdrAtomCache);
+  send_frame(node, r, net::make_frame(ctrl, payload, r.flags & net::dflag::kDistHdrAtomCache));
+}
+
+void Node::Impl::send_frame(Atom node, const Route& r, Bytes f) {
+  if (r.stopped) return;
   if (r.conn) {
     r.conn->send(std::move(f));
     return;
@@ -88,12 +92,25 @@ void Node::Impl::send_control(Atom node, const Route& r, const Term& ctrl, const
   if (conn) conn->send(std::move(f));
 }
 
+// SEND_SENDER when the peer takes it (OTP 21+), else SEND.
+Term Node::Impl::send_op(const Pid* from, const Pid& to, const Route& r) {
+  if (from && (r.flags & net::dflag::kSendSender)) return Term::tuple({op(kSendSender), Term(*from), Term(to)});
+  return Term::tuple({op(kSend), Term(empty_atom()), Term(to)});
+}
+
 void Node::Impl::send(const Pid* from, const Pid& to, const Term& msg) {
   const Route r = route_to(to.node);
-  if (from && (r.flags & net::dflag::kSendSender))
-    send_control(to.node, r, Term::tuple({op(kSendSender), Term(*from), Term(to)}), &msg);
-  else
-    send_control(to.node, r, Term::tuple({op(kSend), Term(empty_atom()), Term(to)}), &msg);
+  send_control(to.node, r, send_op(from, to, r), &msg);
+}
+
+void Node::Impl::send_each(const Pid* from, std::span<const Pid> to, const Term& msg) {
+  if (to.size() == 1) return send(from, to[0], msg);
+  Bytes payload(etf::encoded_size(msg));
+  etf::encode_into(payload.data(), msg);
+  for (const Pid& p : to) {
+    const Route r = route_to(p.node);
+    send_frame(p.node, r, net::make_frame(send_op(from, p, r), payload, r.flags & net::dflag::kDistHdrAtomCache));
+  }
 }
 
 // REG_SEND and ALIAS_SEND need a sender; sends from outside any process name net_kernel.

@@ -118,6 +118,8 @@ struct Node::Impl : RemoteTransport {
   // it while the connection is being set up.
   void send_control(Atom node, const Term& ctrl, const Term* payload);
   void send_control(Atom node, const Route& r, const Term& ctrl, const Term* payload);
+  void send_frame(Atom node, const Route& r, Bytes frame);
+  static Term send_op(const Pid* from, const Pid& to, const Route& r);
   // Runs f(peer) under the lock if `node` has a peer entry.
   template <class F>
   void with_peer(Atom node, F&& f) {
@@ -128,6 +130,7 @@ struct Node::Impl : RemoteTransport {
 
   // RemoteTransport
   void send(const Pid* from, const Pid& to, const Term& msg) override;
+  void send_each(const Pid* from, std::span<const Pid> to, const Term& msg) override;
   void send_name(const Pid* from, Atom name, Atom node, const Term& msg) override;
   void send_alias(const Pid* from, const Ref& alias, const Term& msg) override;
   void link(const Pid& from, const Pid& to) override;

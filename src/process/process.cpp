@@ -170,6 +170,7 @@ bool Process::unalias(const Ref& alias) {
 }
 
 void Process::send(const Ref& alias, Term msg) { core_->rt->send_alias(&core_->pid, alias, std::move(msg)); }
+void Process::send_each(std::span<const Pid> to, const Term& msg) { core_->rt->send_each(&core_->pid, to, msg); }
 
 bool Process::register_name(Atom name) { return runtime().register_name(name, core_->pid); }
 TimerRef Process::send_after(std::chrono::milliseconds delay, const Pid& to, Term msg) {
@@ -246,6 +247,7 @@ void Runtime::send(Atom name, Atom node, Term msg) {
 }
 
 void Runtime::send(const Ref& alias, Term msg) { impl_->send_alias(nullptr, alias, std::move(msg)); }
+void Runtime::send_each(std::span<const Pid> to, const Term& msg) { impl_->send_each(nullptr, to, msg); }
 
 void Runtime::exit(const Pid& target, Term reason) {
   // From outside any process: the sender is a pid that no process has (id 0), so exit(Pid,

@@ -152,6 +152,20 @@ void Runtime::Impl::send(const Pid* from, const Pid& to, Term msg) {
   }
 }
 
+void Runtime::Impl::send_each(const Pid* from, std::span<const Pid> to, const Term& msg) {
+  std::vector<Pid> far;
+  for (const Pid& p : to) {
+    if (!is_local(p)) {
+      far.push_back(p);
+    } else if (ProcessCore* c = acquire(p)) {
+      push(c, message(Term(msg)));
+      release(c);
+    }
+  }
+  if (far.empty()) return;
+  if (auto* r = remote.load(std::memory_order_acquire)) r->send_each(from, far, msg);
+}
+
 bool Runtime::Impl::send_name(const Pid* from, Atom name, Term msg) {
   const std::optional<Pid> pid = resolve(Term(name));
   if (!pid) return false;

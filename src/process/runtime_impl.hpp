@@ -31,6 +31,7 @@ struct Runtime::Impl {
   void push(detail::ProcessCore* p, detail::Envelope* e);
   void wake(detail::ProcessCore* p);
   void send(const Pid* from, const Pid& to, Term msg);
+  void send_each(const Pid* from, std::span<const Pid> to, const Term& msg);
   bool send_name(const Pid* from, Atom name, Term msg);
   void send_exit(const Pid& from, const Pid& to, Term reason, bool linked);
   void send_down(const Pid& watcher, const Ref& ref, const Term& watched, const Term& reason);

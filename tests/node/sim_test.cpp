@@ -79,6 +79,27 @@ TEST_F(Sim, NodesConnectAndTalkThroughTheNetwork) {
   EXPECT_GE(peers[0].messages_out, 3u);
 }
 
+// send_each: one message to local and remote pids, the remote part encoded once and framed for
+// each node, connected (b) or not yet (c, queued until its connection is up); in order per
+// receiver, the same bytes on every link.
+TEST_F(Sim, SendEachReachesEveryPidInOrderOnEveryNode) {
+  start("a");
+  start("b");
+  start("c");
+  ASSERT_TRUE(connect("a", "b"));
+  std::vector<Pid> to;
+  for (const char* n : {"a", "b", "c"}) to.push_back(*node(n).runtime().whereis(Atom("inbox")));
+  const Term big = Term::binary(std::string(3000, 'x'));
+  for (int i = 1; i <= 3; ++i) node("a").runtime().send_each(to, Term::tuple({Term(i), big}));
+  ASSERT_TRUE(net->settle());
+  const std::vector<Term> want{Term::tuple({Term(1), big}), Term::tuple({Term(2), big}), Term::tuple({Term(3), big})};
+  for (const char* n : {"a", "b", "c"}) EXPECT_EQ(received(n), want) << n;
+  const auto peers = node("a").peers();
+  ASSERT_EQ(peers.size(), 2u);
+  EXPECT_EQ(peers[0].bytes_out, peers[1].bytes_out);
+  EXPECT_GT(peers[0].bytes_out, 9000u);
+}
+
 TEST_F(Sim, ASendToAnUnconnectedNodeConnectsFirst) {
   start("a");
   start("b");

@@ -34,5 +34,8 @@ Result<Packet, std::string> parse_packet(std::span<const std::uint8_t> packet, A
 // distribution header when the peer negotiated DIST_HDR_ATOM_CACHE (BEAM then refuses
 // pass-through), pass-through otherwise. Sized once and written once.
 Frame make_frame(const Term& control, const Term* payload, bool dist_header);
+// The same with a payload already encoded (etf::encode_into's bytes, without the version byte),
+// for one message framed for several nodes.
+Frame make_frame(const Term& control, std::span<const std::uint8_t> encoded_payload, bool dist_header);
 
 }  // namespace hypha::net

@@ -26,6 +26,7 @@
 #include <functional>
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 #include <utility>
 #include <vector>
@@ -207,6 +208,8 @@ class Process {
   Ref alias();
   bool unalias(const Ref& alias);
   void send(const Ref& alias, Term msg);
+  // As Runtime::send_each, from this process.
+  void send_each(std::span<const Pid> to, const Term& msg);
 
   bool register_name(Atom name);
   TimerRef send_after(std::chrono::milliseconds delay, const Pid& to, Term msg);

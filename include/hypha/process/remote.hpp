@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 
 #include "hypha/term/term.hpp"
 
@@ -27,6 +28,11 @@ class RemoteTransport {
   virtual ~RemoteTransport() = default;
   // `from` is nullopt for sends from outside any process (Erlang's SEND without a sender).
   virtual void send(const Pid* from, const Pid& to, const Term& msg) = 0;
+  // The same message to several pids of other nodes (pub/sub's forward to every node's adapter):
+  // a transport may encode it once for all of them. This one sends to each in turn.
+  virtual void send_each(const Pid* from, std::span<const Pid> to, const Term& msg) {
+    for (const Pid& p : to) send(from, p, msg);
+  }
   virtual void send_name(const Pid* from, Atom name, Atom node, const Term& msg) = 0;
   virtual void send_alias(const Pid* from, const Ref& alias, const Term& msg) = 0;
   virtual void link(const Pid& from, const Pid& to) = 0;

@@ -22,6 +22,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <span>
 #include <vector>
 
 #include "hypha/base/clock.hpp"
@@ -101,6 +102,9 @@ class Runtime {
   bool send(Atom name, Term msg);
   void send(Atom name, Atom node, Term msg);
   void send(const Ref& alias, Term msg);  // dropped when the alias is not active, as in OTP
+  // One message to each of `to` (local or not, in that order per receiver): what goes to other
+  // nodes is encoded once, then framed for each of them.
+  void send_each(std::span<const Pid> to, const Term& msg);
   // exit/2 from outside any process.
   void exit(const Pid& target, Term reason);
 

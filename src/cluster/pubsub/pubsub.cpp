@@ -59,14 +59,12 @@ Term forward(std::string_view topic, const Term& msg, Atom dispatcher) {
   return Term::tuple({Term(a_forward()), Term::binary(topic), msg, Term(dispatcher)});
 }
 
-// To the adapters of every other node (the members of the first group), then here.
+// To the adapters of every other node (the members of the first group; the message encoded once
+// for all of them, one frame each), then here.
 void broadcast_all(Runtime& rt, State& s, std::string_view topic, const Term& msg, Atom dispatcher, const Pid* except) {
-  const std::vector<Pid> adapters = pg::get_members(rt, scope(), Term(s.adapter));
-  if (adapters.size() > 1 || (adapters.size() == 1 && !rt.is_local(adapters[0]))) {
-    const Term fwd = forward(topic, msg, dispatcher);
-    for (const Pid& p : adapters)
-      if (!rt.is_local(p)) rt.send(p, fwd);
-  }
+  std::vector<Pid> adapters = pg::get_members(rt, scope(), Term(s.adapter));
+  std::erase_if(adapters, [&](const Pid& p) { return rt.is_local(p); });
+  if (!adapters.empty()) rt.send_each(adapters, forward(topic, msg, dispatcher));
   dispatch(rt, s, topic, msg, except);
 }
 
