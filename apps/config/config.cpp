@@ -308,9 +308,8 @@ void read_cluster(Reader& r, cluster::Options& o) {
   }
   // [cluster]: formation.
   auto strategy = [](const std::string& s) -> std::string {
-    if (s == "static" || s == "epmd" || s == "gossip") return "";
-    if (s == "dns") return "expected static, epmd or gossip (dns is not implemented yet)";
-    return "expected static, epmd or gossip";
+    if (s == "static" || s == "epmd" || s == "gossip" || s == "dns") return "";
+    return "expected static, epmd, gossip or dns";
   };
   formation::Options& f = o.formation;
   if (auto v = r.strings("cluster", "strategies", strategy)) f.strategies = *v;
@@ -321,6 +320,25 @@ void read_cluster(Reader& r, cluster::Options& o) {
   auto host = [](const std::string& s) { return s.empty() || s.size() > 255 ? "expected host names or addresses" : ""; };
   if (auto v = r.strings("cluster.epmd", "hosts", host)) f.epmd_hosts = *v;
   if (auto v = r.integer("cluster.epmd", "interval_ms", 100, 3600000, "milliseconds")) f.epmd_interval = std::chrono::milliseconds(*v);
+  // [cluster.dns]: libcluster's DNSPoll.
+  constexpr std::string_view d = "cluster.dns";
+  auto dns_name = [](const std::string& s) {
+    return formation::dns_name_ok(s) ? "" : "expected a DNS name (labels of 1..63 bytes, 253 at most)";
+  };
+  if (auto v = r.string(d, "query", dns_name)) f.dns_query = *v;
+  auto alive = [](const std::string& s) {
+    return net::valid_node_name(s + "@h") ? "" : "expected the name part of the nodes (basename@address)";
+  };
+  if (auto v = r.string(d, "basename", alive)) f.dns_basename = *v;
+  auto server = [](const std::string& s) -> std::string {
+    auto ok = formation::dns_server_ok(s);
+    return ok ? "" : ok.error();
+  };
+  if (auto v = r.string(d, "server", server)) f.dns_server = *v;
+  if (auto v = r.integer(d, "interval_ms", 100, 3600000, "milliseconds")) f.dns_interval = std::chrono::milliseconds(*v);
+  const bool dns = std::find(f.strategies.begin(), f.strategies.end(), "dns") != f.strategies.end();
+  if (dns && r.ok() && f.dns_query.empty()) r.fail("cluster.dns.query", "missing: the dns strategy needs the name to look up");
+  if (dns && r.ok() && f.dns_basename.empty()) r.fail("cluster.dns.basename", "missing: the dns strategy needs the nodes' basename");
   constexpr std::string_view g = "cluster.gossip";
   auto address = [](const std::string& s) {
     asio::error_code ec;

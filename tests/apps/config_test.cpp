@@ -191,7 +191,7 @@ interval_ms = 1000
     return rr->finish().error().text();
   };
   EXPECT_EQ(error_of("[cluster]\nstrategies = [\"statik\"]\n"),
-            "c.toml:2: cluster.strategies: expected static, epmd or gossip, got \"statik\"");
+            "c.toml:2: cluster.strategies: expected static, epmd, gossip or dns, got \"statik\"");
   EXPECT_EQ(error_of("[cluster.static]\nnodes = [\"nohost\"]\n"),
             "c.toml:2: cluster.static.nodes: expected node names (alive@host), got \"nohost\"");
   EXPECT_EQ(error_of("[cluster]\nstrategies = [\"gossip\"]\n"),
@@ -200,7 +200,29 @@ interval_ms = 1000
             "c.toml:2: cluster.gossip.multicast_addr: expected an IP address, got \"233.252.1\"");
   EXPECT_EQ(error_of("[cluster.gossip]\nformat = \"plain\"\n"),
             "c.toml:2: cluster.gossip.format: expected hypha or libcluster, got \"plain\"");
-  EXPECT_EQ(error_of("[cluster.dns]\nquery = \"x\"\n"), "c.toml:2: cluster.dns.query: unknown key");
+  EXPECT_EQ(error_of("[cluster.dns]\nquery = \"a..b\"\n"),
+            "c.toml:2: cluster.dns.query: expected a DNS name (labels of 1..63 bytes, 253 at most), got \"a..b\"");
+  EXPECT_EQ(error_of("[cluster.dns]\nserver = \"dns.local:53\"\n"),
+            "c.toml:2: cluster.dns.server: expected an IP address and port (\"127.0.0.1:5353\"), got \"dns.local:53\"");
+  EXPECT_EQ(error_of("[cluster]\nstrategies = [\"dns\"]\n[cluster.dns]\nbasename = \"app\"\n"),
+            "c.toml: cluster.dns.query: missing: the dns strategy needs the name to look up");
+  EXPECT_EQ(error_of("[cluster.dns]\nresolver = \"x\"\n"), "c.toml:2: cluster.dns.resolver: unknown key");
+  auto d = Reader::parse(R"([cluster]
+strategies = ["dns"]
+[cluster.dns]
+query = "app.internal"
+basename = "app"
+server = "127.0.0.1:5353"
+interval_ms = 2000
+)", "d.toml");
+  ASSERT_TRUE(d);
+  cluster::Options od;
+  read_cluster(*d, od);
+  ASSERT_TRUE(d->finish());
+  EXPECT_EQ(od.formation.dns_query, "app.internal");
+  EXPECT_EQ(od.formation.dns_basename, "app");
+  EXPECT_EQ(od.formation.dns_server, "127.0.0.1:5353");
+  EXPECT_EQ(od.formation.dns_interval, std::chrono::milliseconds(2000));
   auto g = Reader::parse(R"([cluster]
 strategies = ["gossip"]
 [cluster.gossip]

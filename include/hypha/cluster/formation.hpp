@@ -3,6 +3,7 @@
 // the set of nodes it wants, from each configured strategy:
 //   static  a fixed list of node names;
 //   epmd    every node registered with the EPMD of some hosts, polled (ERL_EPMD_PORT honoured);
+//   dns     basename@address for every A and AAAA record of a name, polled (libcluster's DNSPoll);
 //   gossip  heartbeats on UDP multicast: authenticated and encrypted ("hypha" format), or
 //           libcluster's Gossip packet, so Elixir nodes running it find us and we them;
 //   mesh    the peers of every connected peer (asked with rpc erlang:nodes(), as global's
@@ -23,6 +24,7 @@
 #include <chrono>
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "hypha/node/node.hpp"
@@ -45,17 +47,26 @@ struct GossipOptions {
 };
 
 struct Options {
-  std::vector<std::string> strategies;  // "static", "epmd", "gossip"; empty: no formation process
+  std::vector<std::string> strategies;  // "static", "epmd", "gossip", "dns"; empty: no formation process
   bool mesh = true;
-  // epmd: disconnect nodes that drop out of discovery (and no other strategy wants).
+  // epmd, dns: disconnect nodes that drop out of discovery (and no other strategy wants).
   bool disconnect_dropped = false;
   std::vector<std::string> static_nodes;               // [cluster.static] nodes
   std::vector<std::string> epmd_hosts{"127.0.0.1"};    // [cluster.epmd] hosts
   std::chrono::milliseconds epmd_interval{5000};       // [cluster.epmd] interval_ms
+  // [cluster.dns]: the A/AAAA records of `dns_query` are nodes dns_basename@address (as
+  // libcluster's DNSPoll), asked of dns_server ("host:port") or else of the system resolver.
+  std::string dns_query, dns_basename, dns_server;
+  std::chrono::milliseconds dns_interval{5000};
   GossipOptions gossip;
   std::chrono::milliseconds mesh_interval{5000};
   std::chrono::milliseconds backoff_min{200}, backoff_max{5000};
 };
+
+// For config checks: a name the dns strategy can look up; a dns server "host:port" (else the
+// error).
+bool dns_name_ok(std::string_view name);
+Result<bool, std::string> dns_server_ok(std::string_view server);
 
 // The formation process (registered as hypha_formation) as a supervised child.
 ChildSpec spec(Node& node, Options opts);

@@ -17,6 +17,7 @@
 #include "hypha/otp/gen_server.hpp"
 #include "hypha/process/gen.hpp"
 #include "hypha/term/match.hpp"
+#include "dns.hpp"
 #include "gossip_socket.hpp"
 
 namespace hypha::formation {
@@ -51,6 +52,7 @@ class Formation final : public GenServer {
     if (uses("static"))
       for (const auto& n : opts_.static_nodes) want(n, "static");
     if (uses("epmd")) self.send(self.pid(), Term(Atom("epmd_poll")));
+    if (uses("dns")) self.send(self.pid(), Term(Atom("dns_poll")));
     if (uses("gossip")) {
       Runtime* rt = &self.runtime();
       const Pid me = self.pid();
@@ -115,6 +117,11 @@ class Formation final : public GenServer {
       self.runtime().send_after(opts_.epmd_interval, self.pid(), Term(Atom("epmd_poll")));
     } else if (match(msg, tuple("epmd_names", bind(host), bind(body)))) {
       epmd_names(self, host, *body);
+    } else if (match(msg, "dns_poll")) {
+      poll_dns(self);
+      self.runtime().send_after(opts_.dns_interval, self.pid(), Term(Atom("dns_poll")));
+    } else if (match(msg, tuple("dns_answer", bind(body)))) {
+      dns_answer(self, *body);
     } else if (match(msg, tuple("DOWN", bind(ref), "process", any, any))) {
       subscribers_.erase(ref);
     } else if (match(msg, tuple(bind(ref), bind(body))) && mesh_asks_.count(ref)) {
@@ -301,17 +308,26 @@ class Formation final : public GenServer {
 
   void epmd_names(Process& self, const std::string& host, const Term& body) {
     if (!body.is_binary()) return;  // that EPMD cannot be reached now: keep what it listed before
+    const std::string suffix = "@" + host;
+    relist("epmd", epmd_listed(std::string(body.binary_view()), host), [&](const std::string& name) {
+      return name.size() > suffix.size() && name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0;
+    });
+    attempt_due(self);
+  }
+
+  // What a polling strategy lists now: every node wanted by it, and those it listed before (of
+  // the part it answers for: `covers`) and no longer does are no longer wanted by it; when no
+  // other strategy wants them they are forgotten (and disconnected if disconnect_dropped).
+  template <class Covers>
+  void relist(const std::string& strategy, const std::vector<std::string>& names, Covers covers) {
     std::set<Atom> listed;
-    for (const std::string& n : epmd_listed(std::string(body.binary_view()), host)) {
-      want(n, "epmd");
+    for (const std::string& n : names) {
+      want(n, strategy);
       if (auto a = Atom::existing(n)) listed.insert(*a);
     }
-    const std::string suffix = "@" + host;
     for (auto it = targets_.begin(); it != targets_.end();) {
-      const std::string name(it->first.text());
-      const bool from_host = name.size() > suffix.size() && name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0;
-      if (from_host && it->second.by.count("epmd") && !listed.count(it->first)) {
-        it->second.by.erase("epmd");
+      if (it->second.by.count(strategy) && !listed.count(it->first) && covers(std::string(it->first.text()))) {
+        it->second.by.erase(strategy);
         if (it->second.by.empty()) {
           if (opts_.disconnect_dropped && it->second.state == State::Up) node_.disconnect(it->first);
           it = targets_.erase(it);
@@ -320,6 +336,58 @@ class Formation final : public GenServer {
       }
       ++it;
     }
+  }
+
+  // One look-up at a time, with until the next poll (2 s at most) to answer: a server slower than
+  // the interval is not asked again before it answered or timed out.
+  void poll_dns(Process& self) {
+    if (dns_pending_) return;
+    dns_pending_ = true;
+    Runtime* rt = &self.runtime();
+    const Pid me = self.pid();
+    asio::co_spawn(node_.io_context(), dns::lookup(node_.io_context(), opts_.dns_query, opts_.dns_server,
+                                               std::min<milliseconds>(opts_.dns_interval, std::chrono::seconds(2))),
+                   [rt, me](std::exception_ptr e, Result<std::vector<std::string>, std::string> r) {
+                     Term body;
+                     if (e) {
+                       body = Term::tuple({Term(Atom("error")), Term::binary("the look-up failed")});
+                     } else if (!r) {
+                       body = Term::tuple({Term(Atom("error")), Term::binary(r.error())});
+                     } else {
+                       std::vector<Term> addrs;
+                       for (const auto& a : *r) addrs.push_back(Term::binary(a));
+                       body = Term::list(std::move(addrs));
+                     }
+                     rt->send(me, Term::tuple({Term(Atom("dns_answer")), std::move(body)}));
+                   });
+  }
+
+  // A failed look-up keeps what was listed before (as an EPMD that cannot be reached); it is
+  // logged when the look-ups start failing and when they work again, not at every poll.
+  void dns_answer(Process& self, const Term& body) {
+    dns_pending_ = false;
+    const Term* why = nullptr;
+    const bool failed = match(body, tuple("error", bind(why)));
+    metrics::counter("hypha_formation_dns_lookups_total", "dns strategy look-ups, by result",
+                     {{"node", std::string(node_.name().text())}, {"result", failed ? "failed" : "ok"}})
+        .add();
+    if (failed) {
+      if (!dns_failing_)
+        log::event(log::Level::Warn, node_.name().text(), "dns_lookup_failed",
+                   {{"query", opts_.dns_query}, {"server", opts_.dns_server.empty() ? "system" : opts_.dns_server},
+                    {"reason", why->is_binary() ? why->binary_view() : "?"}, {"retry", "at every poll, logged once"}});
+      dns_failing_ = true;
+      return;
+    }
+    if (dns_failing_) log::event(log::Level::Info, node_.name().text(), "dns_lookup_recovered", {{"query", opts_.dns_query}});
+    dns_failing_ = false;
+    std::vector<std::string> names;
+    for (const Term& a : body.is_proper_list() ? body.list_elements() : std::span<const Term>{})
+      if (a.is_binary()) {
+        const std::string name = opts_.dns_basename + "@" + std::string(a.binary_view());
+        if (name != node_.name().text()) names.push_back(name);
+      }
+    relist("dns", names, [](const std::string&) { return true; });
     attempt_due(self);
   }
 
@@ -337,6 +405,8 @@ class Formation final : public GenServer {
   std::set<Ref> mesh_asks_;  // erlang:nodes() asked and not answered yet
   std::map<Ref, Pid> subscribers_;
   bool tick_armed_ = false;
+  bool dns_failing_ = false;  // since the last look-up that worked
+  bool dns_pending_ = false;
 };
 
 }  // namespace
@@ -348,6 +418,14 @@ ChildSpec spec(Node& node, Options opts) {
 
 void subscribe(Runtime& rt, const Pid& subscriber) {
   gen_server::cast(rt, ServerRef(a_formation()), Term::tuple({Term(Atom("subscribe")), Term(subscriber)}));
+}
+
+bool dns_name_ok(std::string_view name) { return dns::query(0, name, dns::kA).ok(); }
+
+Result<bool, std::string> dns_server_ok(std::string_view server) {
+  auto s = dns::parse_server(server);
+  if (!s) return unexpected(s.error());
+  return true;
 }
 
 }  // namespace hypha::formation
