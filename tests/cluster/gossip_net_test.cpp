@@ -7,12 +7,22 @@
 #include <asio/io_context.hpp>
 #include <asio/ip/udp.hpp>
 
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <fcntl.h>
+#include <fstream>
+#include <sstream>
 #include <thread>
 
 #include "hypha/base/metrics.hpp"
 #include "hypha/cluster/cluster.hpp"
 #include "hypha/cluster/gossip.hpp"
 #include "test_util.hpp"
+
+extern char** environ;
 
 namespace hypha {
 namespace {
@@ -101,6 +111,96 @@ TEST(GossipNet, TheLibclusterFormatFindsNodesToo) {
   ASSERT_TRUE(eventually([&] { return dropped("gh@127.0.0.1", "bad_auth") >= 2; }));
   EXPECT_FALSE(lists(*h, "ge@127.0.0.1"));
   EXPECT_FALSE(lists(*e, "gh@127.0.0.1"));
+}
+
+// An Elixir node running libcluster's Gossip strategy (tests/interop/elixir/libcluster_gossip.exs,
+// written from the packet's facts), its output in a file; killed with its process group.
+class ElixirGossip {
+ public:
+  ElixirGossip(const std::string& name, std::uint16_t epmd, std::uint16_t port, const std::string& secret,
+               const char* mode)
+      : out_("/tmp/hypha-lcg-" + name + "-" + std::to_string(::getpid())) {
+    const std::string env_epmd = "ERL_EPMD_PORT=" + std::to_string(epmd);
+    std::vector<std::string> args{"elixir", "--name", name + "@127.0.0.1", "--cookie", "cookie",
+                                  HYPHA_LIBCLUSTER_PEER, std::to_string(port), secret, "200", mode};
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    std::vector<std::string> env{env_epmd};
+    for (char** e = environ; *e; ++e)
+      if (std::string_view(*e).substr(0, 14) != "ERL_EPMD_PORT=") env.emplace_back(*e);
+    std::vector<char*> envp;
+    for (auto& e : env) envp.push_back(e.data());
+    envp.push_back(nullptr);
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 1, out_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    posix_spawn_file_actions_adddup2(&fa, 1, 2);
+    posix_spawnattr_t attr;
+    posix_spawnattr_init(&attr);
+    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP);
+    posix_spawnattr_setpgroup(&attr, 0);
+    started_ = posix_spawnp(&pid_, "elixir", &fa, &attr, argv.data(), envp.data()) == 0;
+    posix_spawn_file_actions_destroy(&fa);
+    posix_spawnattr_destroy(&attr);
+  }
+  ~ElixirGossip() {
+    if (started_) {
+      ::kill(-pid_, SIGKILL);
+      ::waitpid(pid_, nullptr, 0);
+    }
+    std::remove(out_.c_str());
+  }
+  bool started() const { return started_; }
+  std::string output() const {
+    std::ifstream in(out_);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+  }
+  bool said(const std::string& line) const { return output().find(line + "\n") != std::string::npos; }
+  int count(const std::string& line) const {
+    const std::string text = output();
+    int n = 0;
+    for (auto at = text.find(line + "\n"); at != std::string::npos; at = text.find(line + "\n", at + 1)) ++n;
+    return n;
+  }
+
+ private:
+  std::string out_;
+  pid_t pid_ = 0;
+  bool started_ = false;
+};
+
+// Elixir nodes that run libcluster's Gossip strategy and hypha nodes with format "libcluster"
+// read each other's heartbeats, plain and with a secret: the Elixir nodes say whom they heard and,
+// passive, leave connecting to hypha, which does it only from their heartbeats; one with another
+// secret (connecting, as libcluster does) drops what it hears, is dropped, and is found by nobody.
+TEST(GossipNet, ElixirNodesRunningLibclusterGossipAndHyphaNodesFindEachOther) {
+  const std::uint16_t epmd = testing::free_port();
+  const formation::GossipOptions plain{.port = 45895, .format = "libcluster", .interval = 200ms};
+  auto h = gossip_node("lh", epmd, plain);
+  ASSERT_TRUE(h);
+  ElixirGossip ex("lex", epmd, 45895, "", "passive");
+  ASSERT_TRUE(ex.started()) << "elixir could not be started";
+  ASSERT_TRUE(eventually([&] { return lists(*h, "lex@127.0.0.1") && ex.said("heard lh@127.0.0.1"); }, 60s))
+      << ex.output();
+
+  formation::GossipOptions secret{.port = 45896, .secret = "lc-secret", .format = "libcluster", .interval = 200ms};
+  auto k = gossip_node("lk", epmd, secret);
+  ASSERT_TRUE(k);
+  ElixirGossip ey("ley", epmd, 45896, "lc-secret", "passive");
+  ElixirGossip ez("lez", epmd, 45896, "another", "connect");
+  ASSERT_TRUE(ey.started() && ez.started());
+  ASSERT_TRUE(eventually([&] { return lists(*k, "ley@127.0.0.1") && ey.said("heard lk@127.0.0.1"); }, 60s))
+      << ey.output();
+  // lez hears lk and ley and cannot read them; lk cannot read lez.
+  ASSERT_TRUE(eventually([&] { return ez.count("dropped") >= 4 && dropped("lk@127.0.0.1", "bad_auth") >= 2; }, 60s))
+      << ez.output();
+  EXPECT_FALSE(lists(*k, "lez@127.0.0.1"));
+  EXPECT_FALSE(ez.said("nodeup lk@127.0.0.1"));
+  EXPECT_FALSE(ez.said("heard lk@127.0.0.1"));
+  EXPECT_FALSE(Atom::existing("lez@127.0.0.1"));
 }
 
 }  // namespace
