@@ -1,4 +1,5 @@
 // The process runtime: table, delivery, the run loop of a process, exits, links and monitors.
+#include <array>
 #include <algorithm>
 #include <random>
 
@@ -152,16 +153,37 @@ void Runtime::Impl::send(const Pid* from, const Pid& to, Term msg) {
   }
 }
 
+// Local receivers made runnable are scheduled in batches (one lock and wake-up per batch), each
+// kept alive by its table reference until it is in a queue.
 void Runtime::Impl::send_each(const Pid* from, std::span<const Pid> to, const Term& msg) {
   std::vector<Pid> far;
+  constexpr std::size_t kBatch = 256;
+  std::array<ProcessCore*, kBatch> runnable;
+  std::size_t n = 0;
+  auto flush = [&] {
+    sched.schedule_many(std::span<ProcessCore* const>(runnable.data(), n));
+    for (std::size_t i = 0; i < n; ++i) release(runnable[i]);
+    n = 0;
+  };
   for (const Pid& p : to) {
     if (!is_local(p)) {
       far.push_back(p);
-    } else if (ProcessCore* c = acquire(p)) {
-      push(c, message(Term(msg)));
+      continue;
+    }
+    ProcessCore* c = acquire(p);
+    if (!c) continue;
+    c->queued.fetch_add(1, std::memory_order_relaxed);
+    c->inbox.push(message(Term(msg)));
+    State expected = State::Waiting;
+    if (!c->blocking && c->state.compare_exchange_strong(expected, State::Runnable, std::memory_order_acq_rel)) {
+      runnable[n++] = c;
+      if (n == kBatch) flush();
+    } else {
+      if (c->blocking) wake(c);
       release(c);
     }
   }
+  flush();
   if (far.empty()) return;
   if (auto* r = remote.load(std::memory_order_acquire)) r->send_each(from, far, msg);
 }

@@ -97,6 +97,29 @@ void Scheduler::schedule(ProcessCore* p) {
   }
 }
 
+void Scheduler::schedule_many(std::span<ProcessCore* const> ps) {
+  if (ps.empty()) return;
+  if (track_busy_) busy_.fetch_add(ps.size(), std::memory_order_acq_rel);
+  if (tl_scheduler == this) {
+    auto* w = static_cast<Worker*>(tl_worker);
+    {
+      std::lock_guard lock(w->mu);
+      w->queue.insert(w->queue.end(), ps.begin(), ps.end());
+    }
+    queued_.fetch_add(ps.size());
+  } else {
+    std::lock_guard lock(global_mu_);
+    global_.insert(global_.end(), ps.begin(), ps.end());
+    queued_.fetch_add(ps.size());
+  }
+  if (sleeping_.load() > 0) {
+    std::lock_guard lock(global_mu_);
+    idle_cv_.notify_all();
+  } else if (poller_waiting_.load()) {
+    if (IoPoller* io = poller_.load()) io->interrupt();
+  }
+}
+
 void Scheduler::wake_one() {
   std::lock_guard lock(global_mu_);
   idle_cv_.notify_one();

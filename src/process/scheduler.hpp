@@ -9,6 +9,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <span>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -43,6 +44,9 @@ class Scheduler {
   void stop();
 
   void schedule(ProcessCore* p);
+  // Several at once (a fan-out): one lock and one wake-up for all of them. From a worker they go
+  // to its queue (the next slot is left to what the current process sends itself).
+  void schedule_many(std::span<ProcessCore* const> ps);
   unsigned threads() const noexcept { return static_cast<unsigned>(workers_.size()); }
   // Processes runnable or running now (0 when tracking is off).
   std::size_t busy() const noexcept { return busy_.load(std::memory_order_acquire); }

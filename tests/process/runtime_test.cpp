@@ -5,6 +5,7 @@
 #include <atomic>
 #include <optional>
 #include <stdexcept>
+#include <thread>
 
 #include "hypha/term/text.hpp"
 
@@ -101,6 +102,41 @@ TEST_F(RuntimeTest, MessagesFromOneSenderArriveInOrder) {
   });
   (void)sender;
   EXPECT_EQ(me.receive(kWait), Term(20000));
+}
+
+// send_each to more processes than one scheduling batch, some running, some waiting, a mailbox
+// and a dead pid among them: every live receiver gets each message once, in order, from a plain
+// thread and from a process.
+TEST_F(RuntimeTest, SendEachReachesEveryReceiverOnceInOrder) {
+  Mailbox done = rt.mailbox();
+  const Pid report = done.pid();
+  constexpr int kProcs = 1000, kMsgs = 3;
+  std::vector<Pid> to;
+  for (int i = 0; i < kProcs; ++i)
+    to.push_back(rt.spawn([report](Process& self) -> Task<> {
+      for (long want = 0; want < 2 * kMsgs; ++want) {
+        const Term m = co_await self.receive();
+        if (!(m == Term(want % kMsgs))) throw Exit(Term::tuple({"out_of_order"_atom, m}));
+      }
+      self.send(report, "ok"_atom);
+    }));
+  Mailbox box = rt.mailbox();
+  to.push_back(box.pid());
+  const Pid dead = rt.spawn([](Process&) -> Task<> { co_return; });
+  while (rt.alive(dead)) std::this_thread::yield();
+  to.push_back(dead);
+  for (long i = 0; i < kMsgs; ++i) rt.send_each(to, Term(i));
+  rt.spawn([to](Process& self) -> Task<> {
+    for (long i = 0; i < kMsgs; ++i) self.send_each(to, Term(i));
+    co_return;
+  });
+  for (int i = 0; i < kProcs; ++i) {
+    auto m = done.receive(kWait);
+    ASSERT_TRUE(m) << "only " << i << " receivers got all";
+    EXPECT_EQ(*m, "ok"_atom);
+  }
+  for (long i = 0; i < 2 * kMsgs; ++i) EXPECT_EQ(box.receive(kWait), std::optional<Term>(Term(i % kMsgs)));
+  EXPECT_FALSE(box.receive(0ms));
 }
 
 TEST_F(RuntimeTest, SelectiveReceiveTakesTheMatchAndKeepsTheRestInOrder) {

@@ -51,8 +51,9 @@ void dispatch(Runtime& rt, State& s, std::string_view topic, const Term& msg, co
   std::shared_lock lock(sh.mu);
   auto it = sh.topics.find(std::string(topic));
   if (it == sh.topics.end()) return;
+  if (!except) return rt.send_each(it->second, msg);
   for (const Pid& p : it->second)
-    if (!except || p != *except) rt.send(p, msg);
+    if (p != *except) rt.send(p, msg);
 }
 
 Term forward(std::string_view topic, const Term& msg, Atom dispatcher) {
