@@ -86,19 +86,24 @@ run_kv() {
   pkill -9 -f "serve_$$[@.]" 2>/dev/null || true
 }
 # Process groups and pub/sub (bench/cluster_bench.cpp and .exs): two (pg) or three (pub/sub) nodes
-# per side, the driver being one of them.
+# per side, the driver being one of them. One side at a time: an idle BEAM keeps its schedulers
+# spinning for a while after work, which would take CPU from the other side's run.
 run_cluster() {
   export ERL_EPMD_PORT=34369
   local ex="elixir --erl +P4000000 --cookie bench"
   local c1=ccl1_serve_$$@127.0.0.1 c2=ccl2_serve_$$@127.0.0.1 b1=bcl1_serve_$$@127.0.0.1 b2=bcl2_serve_$$@127.0.0.1
-  for n in "$c1" "$c2"; do build/release/bench/cluster_bench serve "$n" > "$dir/${n%%@*}.log" 2>&1 & done
-  for n in "$b1" "$b2"; do $ex --name "$n" bench/cluster_bench.exs serve > "$dir/${n%%@*}.log" 2>&1 & done
-  for n in "$c1" "$c2" "$b1" "$b2"; do wait_ready "$dir/${n%%@*}.log"; done
-  $ex --name "bclpg_serve_$$@127.0.0.1" bench/cluster_bench.exs pg "$b1" beam
-  build/release/bench/cluster_bench pg "$c1" hypha
-  $ex --name "bclps_serve_$$@127.0.0.1" bench/cluster_bench.exs pubsub "$b1" "$b2" beam
-  build/release/bench/cluster_bench pubsub "$c1" "$c2" hypha
-  pkill -9 -f "serve_$$[@.]" 2>/dev/null || true
+  for round in 1 2; do
+    for n in "$b1" "$b2"; do $ex --name "$n" bench/cluster_bench.exs serve > "$dir/${n%%@*}.log" 2>&1 & done
+    for n in "$b1" "$b2"; do wait_ready "$dir/${n%%@*}.log"; done
+    $ex --name "bclpg_serve_$$@127.0.0.1" bench/cluster_bench.exs pg "$b1" beam
+    $ex --name "bclps_serve_$$@127.0.0.1" bench/cluster_bench.exs pubsub "$b1" "$b2" beam
+    pkill -9 -f "serve_$$[@.]" 2>/dev/null || true
+    for n in "$c1" "$c2"; do build/release/bench/cluster_bench serve "$n" > "$dir/${n%%@*}.log" 2>&1 & done
+    for n in "$c1" "$c2"; do wait_ready "$dir/${n%%@*}.log"; done
+    build/release/bench/cluster_bench pg "$c1" hypha
+    build/release/bench/cluster_bench pubsub "$c1" "$c2" hypha
+    pkill -9 -f "serve_$$[@.]" 2>/dev/null || true
+  done
 }
 # Formation: 5 nodes started at once until each is connected to the 4 others, per strategy; the
 # time from the launch, the start of each VM included (what a user waits for).
