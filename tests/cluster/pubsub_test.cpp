@@ -75,6 +75,33 @@ TEST_F(PubSub, LocalSubscribersGetBroadcastsUntilTheyUnsubscribeOrExit) {
   EXPECT_EQ(none.error(), T("{unknown_pubsub, 'Elixir.Nope'}"));
 }
 
+// Many subscribers exiting at once (a node's clients going together) leave every topic they had,
+// the ones that stay keep their subscriptions, in order, and one that exits and one that
+// unsubscribed before it are both handled.
+TEST_F(PubSub, ManySubscribersThatExitTogetherLeaveAndTheOthersStay) {
+  start("a");
+  Runtime& rt = c.rt("a");
+  Mailbox stays = rt.mailbox();
+  std::vector<Pid> going;
+  ASSERT_TRUE(pubsub::subscribe(rt, kPs, "mass", stays.pid()).ok());
+  for (int i = 0; i < 5000; ++i) {
+    going.push_back(rt.spawn([](Process& self) -> Task<> { co_await self.receive(); }));
+    ASSERT_TRUE(pubsub::subscribe(rt, kPs, "mass", going.back()).ok());
+    if (i % 10 == 0) ASSERT_TRUE(pubsub::subscribe(rt, kPs, "side", going.back()).ok());
+  }
+  ASSERT_TRUE(pubsub::subscribe(rt, kPs, "mass", stays.pid()).ok());  // twice, after them
+  ASSERT_TRUE(pubsub::unsubscribe(rt, kPs, "side", going[0]).value());
+  ASSERT_TRUE(c.settle());
+  EXPECT_EQ(pubsub::subscribers(rt, kPs, "mass").size(), 5002u);
+  for (const Pid& p : going) rt.send(p, "stop"_atom);
+  ASSERT_TRUE(c.settle());
+  EXPECT_EQ(pubsub::subscribers(rt, kPs, "mass"), (std::vector<Pid>{stays.pid(), stays.pid()}));
+  EXPECT_TRUE(pubsub::subscribers(rt, kPs, "side").empty());
+  ASSERT_TRUE(pubsub::broadcast(rt, kPs, "mass", Term(1)).ok());
+  ASSERT_TRUE(c.settle());
+  EXPECT_EQ(drain(stays), (std::vector<Term>{Term(1), Term(1)}));
+}
+
 TEST_F(PubSub, BroadcastsReachEveryNodesSubscribersInOrder) {
   start("a");
   start("b");

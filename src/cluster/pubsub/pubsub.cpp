@@ -4,6 +4,7 @@
 #include <array>
 #include <map>
 #include <mutex>
+#include <set>
 #include <shared_mutex>
 #include <unordered_map>
 #include <unordered_set>
@@ -23,6 +24,7 @@ using namespace pattern;
 const Atom& a_forward() { static const Atom a("forward_to_local"); return a; }
 const Atom& a_dispatcher() { static const Atom a("Elixir.Phoenix.PubSub"); return a; }
 const Atom& a_subscribed() { static const Atom a("$hypha_subscribed"); return a; }
+const Atom& a_compact() { static const Atom a("$hypha_compact"); return a; }
 
 // One pubsub on one node: its subscriptions (sharded by topic, read from any thread).
 struct State {
@@ -103,14 +105,22 @@ class Adapter final : public GenServer {
     Ref ref;
     if (match(msg, tuple(a_forward(), bind(topic), bind(payload), bind(dispatcher))) && topic->is_binary()) {
       dispatch(self.runtime(), *state_, topic->binary_view(), *payload, nullptr);
-    } else if (match(msg, tuple(a_subscribed(), bind(pid)))) {
-      if (!watched_.count(pid)) watched_[pid] = self.monitor(pid);
+    } else if (match(msg, tuple(a_subscribed(), bind(pid), bind(topic))) && topic->is_binary()) {
+      auto [it, fresh] = watched_.try_emplace(pid);
+      if (fresh) it->second.ref = self.monitor(pid);
+      it->second.topics.insert(std::string(topic->binary_view()));
     } else if (match(msg, tuple("DOWN", bind(ref), "process", bind(pid), any))) {
       auto it = watched_.find(pid);
-      if (it != watched_.end() && it->second == ref) {
+      if (it != watched_.end() && it->second.ref == ref) {
+        // Removed in batches: the DOWNs of many subscribers (a node's clients going at once)
+        // cost one pass over each of their topics, not one each.
+        if (exited_.empty()) self.send(self.pid(), Term(a_compact()));
+        exited_.insert(pid);
+        for (auto& t : it->second.topics) exited_topics_.insert(std::move(t));
         watched_.erase(it);
-        forget(pid);
       }
+    } else if (match(msg, a_compact())) {
+      compact();
     } else {
       log::limited(log::Level::Warn, node_.name().text(), "pubsub_message_dropped", std::string(opts_.name.text()),
                    {{"pubsub", opts_.name.text()}, {"message", pattern::detail::shorten(msg)}});
@@ -119,22 +129,32 @@ class Adapter final : public GenServer {
   }
 
  private:
-  // A subscriber exited: its subscriptions go, in every shard.
-  void forget(const Pid& pid) {
-    for (auto& sh : state_->shards) {
+  // The subscribers that exited since the last pass leave the topics they had.
+  void compact() {
+    for (const std::string& topic : exited_topics_) {
+      auto& sh = state_->shard(topic);
       std::unique_lock lock(sh.mu);
-      for (auto it = sh.topics.begin(); it != sh.topics.end();) {
-        auto& v = it->second;
-        v.erase(std::remove(v.begin(), v.end(), pid), v.end());
-        it = v.empty() ? sh.topics.erase(it) : std::next(it);
-      }
+      auto it = sh.topics.find(topic);
+      if (it == sh.topics.end()) continue;
+      auto& v = it->second;
+      v.erase(std::remove_if(v.begin(), v.end(), [&](const Pid& p) { return exited_.count(p) > 0; }), v.end());
+      if (v.empty()) sh.topics.erase(it);
     }
+    exited_.clear();
+    exited_topics_.clear();
   }
+
+  struct Watched {
+    Ref ref;
+    std::set<std::string> topics;  // every topic it subscribed to here (some maybe unsubscribed since)
+  };
 
   Node& node_;
   Options opts_;
   std::shared_ptr<State> state_;
-  std::map<Pid, Ref> watched_;  // subscribers, monitored once each
+  std::map<Pid, Watched> watched_;  // subscribers, monitored once each
+  std::set<Pid> exited_;  // DOWN, not yet removed
+  std::set<std::string> exited_topics_;
 };
 
 Term ok_term(const Result<bool, Term>& r) {
@@ -191,7 +211,7 @@ Result<bool, Term> subscribe(Runtime& rt, Atom ps, std::string_view topic, const
     std::unique_lock lock(sh.mu);
     sh.topics[std::string(topic)].push_back(subscriber);
   }
-  rt.send(s->adapter_pid, Term::tuple({Term(a_subscribed()), Term(subscriber)}));  // it monitors the subscriber
+  rt.send(s->adapter_pid, Term::tuple({Term(a_subscribed()), Term(subscriber), Term::binary(topic)}));  // it monitors the subscriber
   return true;
 }
 
