@@ -7,7 +7,8 @@
 //   pubsub NODE1 NODE2 LABEL         one broadcast to 100,000 and 1,000,000 subscribers over this node
 //                                    and the two others; broadcasts/s to 1,000 subscribers on the two
 //   form NAME STRATEGY NODE...       a node forming a cluster with the strategy (static: the NODEs,
-//                                    epmd: 127.0.0.1, polled every 500 ms); prints `up MS` once it
+//                                    epmd: 127.0.0.1, polled every 500 ms; gossip: format hypha,
+//                                    port 45892, heartbeats up to 5 s apart); prints `up MS` once it
 //                                    runs and `mesh MS` once it is connected to every NODE (wall
 //                                    clock, ms), then runs until killed
 // bench_ctl takes {subscribe, From, Topic, N, Every}: N subscribers of Topic, which count what they
@@ -226,6 +227,7 @@ int run_form(const std::string& name, const std::string& strategy, const std::ve
   c.formation.strategies = {strategy};
   c.formation.static_nodes = all;
   c.formation.epmd_interval = std::chrono::milliseconds(500);
+  c.formation.gossip.secret = "bench";
   auto me = start(name, c);
   std::cout << "up " << wall_ms() << std::endl;
   std::size_t want = 0;

@@ -106,7 +106,8 @@ run_cluster() {
   done
 }
 # Formation: 5 nodes started at once until each is connected to the 4 others, per strategy; the
-# time from the launch, the start of each VM included (what a user waits for).
+# time from the launch, the start of each VM included (what a user waits for). Gossip in a
+# network namespace of its own (bench/form_gossip.sh).
 run_form() {
   export ERL_EPMD_PORT=34369
   epmd -daemon
@@ -131,6 +132,7 @@ run_form() {
       done
     done
   done
+  for round in 1 2; do tests/cluster/in_netns.sh bench/form_gossip.sh "$dir" "$round"; done
 }
 echo "# hypha benchmarks: $(nproc) cores, $(erl -noshell -eval 'io:format("OTP ~s", [erlang:system_info(otp_release)]), halt().'), $(date -u +%Y-%m-%dT%H:%MZ)"
 for b in "${benches[@]}"; do

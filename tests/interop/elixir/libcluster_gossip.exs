@@ -6,9 +6,11 @@
 # SHA-256(secret), a random IV first, PKCS#7 padding. A heartbeat of another node makes it connect
 # to that node, as libcluster does (MODE connect), or only prints it (MODE passive, so that the
 # test knows the other side connected because it read this node's heartbeats).
-#   elixir --name N --cookie C libcluster_gossip.exs PORT SECRET INTERVAL_MS MODE   (SECRET "" for none)
-# Prints "heard NODE" for every heartbeat of another node, "nodeup NODE" for every connection and
-# "dropped" for every packet it could not read.
+#   elixir --name N --cookie C libcluster_gossip.exs PORT SECRET INTERVAL_MS MODE [PEERS]
+# (SECRET "" for none). Prints "heard NODE" for every heartbeat of another node, "nodeup NODE" for
+# every connection and "dropped" for every packet it could not read; with PEERS (a number, for
+# bench/form_gossip.sh), "up MS" at its start and "mesh MS" once it is connected to that many
+# nodes (wall clock, ms).
 defmodule Gossip do
   @group {233, 252, 1, 32}
 
@@ -43,7 +45,9 @@ defmodule Gossip do
           {:ok, _} -> :ok
           :error -> IO.puts("dropped")
         end
-      {:nodeup, n} -> IO.puts("nodeup #{n}")
+      {:nodeup, n} ->
+        IO.puts("nodeup #{n}")
+        if length(Node.list()) == Process.get(:peers), do: IO.puts("mesh #{System.os_time(:millisecond)}")
       {:nodedown, n} -> IO.puts("nodedown #{n}")
     end
     loop(socket, port, secret, interval, mode)
@@ -86,6 +90,10 @@ defmodule Gossip do
   end
 end
 
-[port, secret, interval, mode] = System.argv()
+[port, secret, interval, mode | peers] = System.argv()
 IO.puts("ready")
+with [n] <- peers do
+  Process.put(:peers, String.to_integer(n))
+  IO.puts("up #{System.os_time(:millisecond)}")
+end
 Gossip.run(String.to_integer(port), secret, String.to_integer(interval), mode)
