@@ -2,6 +2,9 @@
 // rounds, keep the best round (least disturbed by the machine), print machine-readable lines.
 #pragma once
 
+#include <pthread.h>
+#include <signal.h>
+
 #include <chrono>
 #include <cstdio>
 #include <string>
@@ -32,6 +35,28 @@ Rate measure(F&& body, double budget_s = 0.3, int rounds = 5) {
   }
   return best;
 }
+
+// A `serve` mode: SIGINT and SIGTERM are blocked before the node starts (so none of its threads
+// takes them); serve_until_signalled() then prints `ready` (what bench/run.sh waits for) and
+// returns when one arrives.
+class StopSignals {
+ public:
+  StopSignals() {
+    sigemptyset(&sigs_);
+    sigaddset(&sigs_, SIGINT);
+    sigaddset(&sigs_, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &sigs_, nullptr);
+  }
+  void serve_until_signalled() {
+    std::printf("ready\n");
+    std::fflush(stdout);
+    int sig = 0;
+    sigwait(&sigs_, &sig);
+  }
+
+ private:
+  sigset_t sigs_;
+};
 
 inline void print_metric(const std::string& side, const std::string& metric, double value, const char* unit) {
   std::printf("side=%s metric=%s value=%.6g unit=%s\n", side.c_str(), metric.c_str(), value, unit);

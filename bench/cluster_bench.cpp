@@ -16,7 +16,6 @@
 // ({subscribed, Node} once all N are subscribed); and {pg_watch, From, Group, Target}: a process
 // that monitors Group in `pg` and sends {seen, Node} once it has Target members ({watching, Node}
 // once it watches).
-#include <signal.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -242,16 +241,10 @@ int run_form(const std::string& name, const std::string& strategy, const std::ve
 int main(int argc, char** argv) {
   const std::vector<std::string> a(argv + 1, argv + argc);
   if (a.size() == 2 && a[0] == "serve") {
-    sigset_t sigs;
-    sigemptyset(&sigs);
-    sigaddset(&sigs, SIGINT);
-    sigaddset(&sigs, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
+    bench::StopSignals stop;
     auto node = start(a[1]);
     start_ctl(node->runtime());
-    std::cout << "ready" << std::endl;
-    int sig = 0;
-    sigwait(&sigs, &sig);
+    stop.serve_until_signalled();
     return 0;
   }
   if (a.size() == 3 && a[0] == "pg") return run_pg(a[1], a[2]);

@@ -27,11 +27,7 @@ namespace {
 std::unique_ptr<Node> start(const std::string& name) { return bench::start_node(name); }
 
 int serve(const std::string& name) {
-  sigset_t sigs;
-  sigemptyset(&sigs);
-  sigaddset(&sigs, SIGINT);
-  sigaddset(&sigs, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
+  bench::StopSignals stop;
   auto node = start(name);
   Runtime& rt = node->runtime();
   rt.register_name(Atom("sink"), rt.spawn([](Process& self) -> Task<> {
@@ -53,9 +49,7 @@ int serve(const std::string& name) {
       self.send(m[1].pid(), Term::tuple({Term::atom("pong"), m[2]}));
     }
   }));
-  std::cout << "ready" << std::endl;
-  int sig;
-  sigwait(&sigs, &sig);
+  stop.serve_until_signalled();
   return 0;
 }
 

@@ -3,7 +3,6 @@
 // call: sequential gen_server calls ({bench_server, Node} ! ping -> pong), latencies p50/p99, then
 // 8 calling processes at once (calls/s). rpc: the same with rpc:call(Node, erlang, node, []).
 // task: a task of the node's task supervisor bench_tasks running erlang:node/0, awaited.
-#include <signal.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -87,18 +86,12 @@ int client(const std::string& mode, const std::string& node, long n, const std::
 int main(int argc, char** argv) {
   const std::vector<std::string> a(argv + 1, argv + argc);
   if (a.size() == 2 && a[0] == "serve") {
-    sigset_t sigs;
-    sigemptyset(&sigs);
-    sigaddset(&sigs, SIGINT);
-    sigaddset(&sigs, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
+    bench::StopSignals stop;
     auto exports = std::make_shared<Exports>();
     auto node = start(a[1], exports);
     if (!gen_server::start(node->runtime(), std::make_unique<Pong>(), {.name = Atom("bench_server")})) return 1;
     if (!task::serve_supervisor(node->runtime(), exports, Atom("bench_tasks"))) return 1;
-    std::cout << "ready" << std::endl;
-    int sig = 0;
-    sigwait(&sigs, &sig);
+    stop.serve_until_signalled();
     return 0;
   }
   if (a.size() == 4 && (a[0] == "call" || a[0] == "rpc" || a[0] == "task"))

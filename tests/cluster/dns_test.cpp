@@ -194,21 +194,26 @@ std::int64_t lookups(const char* node, const char* result) {
       0, metrics::registry().value("hypha_formation_dns_lookups_total", {{"node", node}, {"result", result}}));
 }
 
+// A node's dns strategy asking `dns` for b.test every 100 ms (basename b), nothing else.
+cluster::Options dns_options(const Dnsmasq& dns, bool disconnect_dropped) {
+  cluster::Options c;
+  c.formation.strategies = {"dns"};
+  c.formation.mesh = false;
+  c.formation.disconnect_dropped = disconnect_dropped;
+  c.formation.dns_query = "b.test";
+  c.formation.dns_basename = "b";
+  c.formation.dns_server = dns.server();
+  c.formation.dns_interval = 100ms;
+  return c;
+}
+
 TEST(DnsNet, NodesOfTheRecordsAreConnectedAndDroppedWhenTheRecordsChange) {
   Dnsmasq dns;
   dns.hosts("127.0.0.1 b.test\n");
   ASSERT_TRUE(dns.start()) << "dnsmasq (Debian's dnsmasq-base, installed by scripts/setup.sh) could not be started";
   const std::uint16_t epmd = testing::free_port();
   auto b = node("b@127.0.0.1", epmd);
-  cluster::Options c;
-  c.formation.strategies = {"dns"};
-  c.formation.mesh = false;
-  c.formation.disconnect_dropped = true;
-  c.formation.dns_query = "b.test";
-  c.formation.dns_basename = "b";
-  c.formation.dns_server = dns.server();
-  c.formation.dns_interval = 100ms;
-  auto a = node("a@127.0.0.1", epmd, c);
+  auto a = node("a@127.0.0.1", epmd, dns_options(dns, true));
   ASSERT_TRUE(a && b);
   ASSERT_TRUE(eventually([&] { return lists(*a, "b@127.0.0.1"); }));
 
@@ -233,14 +238,7 @@ TEST(DnsNet, AServerThatGoesAwayIsLoggedOnceAndWhatItListedIsKept) {
   });
   const std::uint16_t epmd = testing::free_port();
   auto b = node("b@127.0.0.1", epmd);
-  cluster::Options o;
-  o.formation.strategies = {"dns"};
-  o.formation.mesh = false;
-  o.formation.dns_query = "b.test";
-  o.formation.dns_basename = "b";
-  o.formation.dns_server = dns.server();
-  o.formation.dns_interval = 100ms;
-  auto c = node("c@127.0.0.1", epmd, o);
+  auto c = node("c@127.0.0.1", epmd, dns_options(dns, false));
   ASSERT_TRUE(c && b);
   ASSERT_TRUE(eventually([&] { return lists(*c, "b@127.0.0.1"); }));
 
