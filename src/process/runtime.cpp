@@ -125,21 +125,31 @@ void Runtime::Impl::remove(ProcessCore* p) {
 
 // ---------------------------------------------------------------------------------- delivery
 
-void Runtime::Impl::wake(ProcessCore* p) {
+// A blocked Mailbox is notified; a waiting process becomes runnable, and then true: the caller
+// schedules it.
+bool Runtime::Impl::make_runnable(ProcessCore* p) {
   if (p->blocking) {
     auto& x = p->ext();  // created with the mailbox, so no race on allocation
     std::lock_guard lock(x.mu);
     x.cv.notify_all();
-    return;
+    return false;
   }
   State expected = State::Waiting;
-  if (p->state.compare_exchange_strong(expected, State::Runnable, std::memory_order_acq_rel)) sched.schedule(p);
+  return p->state.compare_exchange_strong(expected, State::Runnable, std::memory_order_acq_rel);
+}
+
+void Runtime::Impl::wake(ProcessCore* p) {
+  if (make_runnable(p)) sched.schedule(p);
+}
+
+bool Runtime::Impl::enqueue(ProcessCore* p, Envelope* e) {
+  if (e->type == Envelope::Type::Message) p->queued.fetch_add(1, std::memory_order_relaxed);
+  p->inbox.push(e);
+  return make_runnable(p);
 }
 
 void Runtime::Impl::push(ProcessCore* p, Envelope* e) {
-  if (e->type == Envelope::Type::Message) p->queued.fetch_add(1, std::memory_order_relaxed);
-  p->inbox.push(e);
-  wake(p);
+  if (enqueue(p, e)) sched.schedule(p);
 }
 
 void Runtime::Impl::send(const Pid* from, const Pid& to, Term msg) {
@@ -172,14 +182,10 @@ void Runtime::Impl::send_each(const Pid* from, std::span<const Pid> to, const Te
     }
     ProcessCore* c = acquire(p);
     if (!c) continue;
-    c->queued.fetch_add(1, std::memory_order_relaxed);
-    c->inbox.push(message(Term(msg)));
-    State expected = State::Waiting;
-    if (!c->blocking && c->state.compare_exchange_strong(expected, State::Runnable, std::memory_order_acq_rel)) {
+    if (enqueue(c, message(Term(msg)))) {
       runnable[n++] = c;
       if (n == kBatch) flush();
     } else {
-      if (c->blocking) wake(c);
       release(c);
     }
   }

@@ -30,6 +30,9 @@ struct Runtime::Impl {
   // --- delivery ---
   void push(detail::ProcessCore* p, detail::Envelope* e);
   void wake(detail::ProcessCore* p);
+  bool make_runnable(detail::ProcessCore* p);
+  // Into the process's inbox; true when it became runnable (the caller schedules it).
+  bool enqueue(detail::ProcessCore* p, detail::Envelope* e);
   void send(const Pid* from, const Pid& to, Term msg);
   void send_each(const Pid* from, std::span<const Pid> to, const Term& msg);
   bool send_name(const Pid* from, Atom name, Term msg);

@@ -162,8 +162,22 @@ TEST(Config, PubsubTablesStartPubsubs) {
   EXPECT_EQ(error_of("pubsub = 1\n"), "s.toml:1: pubsub: expected [[pubsub]] tables, got an integer");
 }
 
+// The cluster options a file gives; a failure to parse or a refused key fails the test.
+cluster::Options cluster_of(std::string_view text) {
+  cluster::Options o;
+  auto r = Reader::parse(text, "c.toml");
+  if (!r) {
+    ADD_FAILURE() << r.error().text();
+    return o;
+  }
+  read_cluster(*r, o);
+  auto done = r->finish();
+  if (!done) ADD_FAILURE() << done.error().text();
+  return o;
+}
+
 TEST(Config, ClusterKeysConfigureFormation) {
-  auto r = Reader::parse(R"(
+  const cluster::Options o = cluster_of(R"(
 [cluster]
 strategies = ["static", "epmd"]
 mesh = false
@@ -173,11 +187,7 @@ nodes = ["b@127.0.0.1", "elixir@127.0.0.1"]
 [cluster.epmd]
 hosts = ["127.0.0.1", "10.0.0.2"]
 interval_ms = 1000
-)", "c.toml");
-  ASSERT_TRUE(r);
-  cluster::Options o;
-  read_cluster(*r, o);
-  ASSERT_TRUE(r->finish());
+)");
   EXPECT_EQ(o.formation.strategies, (std::vector<std::string>{"static", "epmd"}));
   EXPECT_FALSE(o.formation.mesh);
   EXPECT_TRUE(o.formation.disconnect_dropped);
@@ -207,23 +217,19 @@ interval_ms = 1000
   EXPECT_EQ(error_of("[cluster]\nstrategies = [\"dns\"]\n[cluster.dns]\nbasename = \"app\"\n"),
             "c.toml: cluster.dns.query: missing: the dns strategy needs the name to look up");
   EXPECT_EQ(error_of("[cluster.dns]\nresolver = \"x\"\n"), "c.toml:2: cluster.dns.resolver: unknown key");
-  auto d = Reader::parse(R"([cluster]
+  const cluster::Options od = cluster_of(R"([cluster]
 strategies = ["dns"]
 [cluster.dns]
 query = "app.internal"
 basename = "app"
 server = "127.0.0.1:5353"
 interval_ms = 2000
-)", "d.toml");
-  ASSERT_TRUE(d);
-  cluster::Options od;
-  read_cluster(*d, od);
-  ASSERT_TRUE(d->finish());
+)");
   EXPECT_EQ(od.formation.dns_query, "app.internal");
   EXPECT_EQ(od.formation.dns_basename, "app");
   EXPECT_EQ(od.formation.dns_server, "127.0.0.1:5353");
   EXPECT_EQ(od.formation.dns_interval, std::chrono::milliseconds(2000));
-  auto g = Reader::parse(R"([cluster]
+  const cluster::Options go = cluster_of(R"([cluster]
 strategies = ["gossip"]
 [cluster.gossip]
 port = 45900
@@ -236,10 +242,7 @@ secret = "s"
 format = "libcluster"
 cluster = "prod"
 interval_ms = 250
-)", "g.toml");
-  cluster::Options go;
-  read_cluster(*g, go);
-  ASSERT_TRUE(g->finish());
+)");
   EXPECT_EQ(go.formation.gossip.port, 45900);
   EXPECT_EQ(go.formation.gossip.multicast_addr, "233.252.1.33");
   EXPECT_EQ(go.formation.gossip.multicast_if, "127.0.0.1");
