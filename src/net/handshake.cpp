@@ -127,7 +127,7 @@ bool valid_node_name(std::string_view name) {
 
 asio::awaitable<Result<PeerInfo, std::string>> handshake_connect(tcp::socket& sock, const HandshakeConfig& cfg,
                                                                  const std::string& expected,
-                                                                 std::function<bool()> on_alive) {
+                                                                 ConnectHooks hooks) {
   try {
     // Every temporary that crosses a co_await is named: GCC 12 mishandles some that are not.
     const PeerInfo self{cfg.name, cfg.flags, cfg.creation};
@@ -137,12 +137,14 @@ asio::awaitable<Result<PeerInfo, std::string>> handshake_connect(tcp::socket& so
     if (status[0] != 's') co_return unexpected(std::string("expected a status message"));
     const std::string st(status.begin() + 1, status.end());
     if (st == "alive") {
-      const bool replace = on_alive ? on_alive() : true;
+      const bool replace = hooks.on_alive ? hooks.on_alive() : true;
       co_await send_framed(sock, status_message(replace ? "true" : "false"));
       if (!replace) co_return unexpected(std::string("peer already connected to us"));
     } else if (st == "nok") {
       co_return unexpected(std::string(kSimultaneousLost) + ": the peer's own attempt wins");
-    } else if (st != "ok" && st != "ok_simultaneous") {
+    } else if (st == "ok_simultaneous") {
+      if (hooks.on_peer_yields) hooks.on_peer_yields();
+    } else if (st != "ok") {
       co_return unexpected("connection refused by the peer (status " + st + ")");
     }
     const Bytes ch_body = co_await recv_framed(sock);
@@ -155,6 +157,8 @@ asio::awaitable<Result<PeerInfo, std::string>> handshake_connect(tcp::socket& so
     if (!expected.empty() && peer.name != expected)
       co_return unexpected("connected to " + peer.name + " instead of " + expected);
 
+    if (hooks.still_wanted && !hooks.still_wanted())
+      co_return unexpected(std::string(kAttemptAbandoned) + ": another connection to " + peer.name + " is taken");
     const std::uint32_t our_challenge = new_challenge();
     Bytes reply{'r'};
     put32(reply, our_challenge);

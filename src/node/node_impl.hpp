@@ -39,18 +39,30 @@ struct Inbound {
 // One other node: a connection being set up or up, and what depends on it.
 struct Peer {
   enum class State { Pending, Up };
-  // Who is setting up a pending connection: our outgoing attempt, an accepted handshake, or
-  // nobody yet because our attempt lost a simultaneous connect and the peer's is on its way.
+  // Who is setting up a pending connection: our outgoing attempt, or nobody yet because our
+  // attempt lost a simultaneous connect (or gave way to the peer's) and the peer's is on its way.
   // (An accepted connection claims a peer only once it has authenticated, in establish().)
-  enum class Owner { Connecting, Accepting, Awaiting };
+  enum class Owner { Connecting, Awaiting };
   Atom name;
   State state = State::Pending;
   Owner owner = Owner::Connecting;
-  std::uint64_t attempt = 0;  // our outgoing attempt, when owner is Connecting
+  std::uint64_t attempt = 0;  // our latest outgoing attempt (0: none)
   std::shared_ptr<net::FrameLink> conn;
+  bool conn_ours = false;       // `conn` is our attempt (else the peer's, accepted)
+  bool conn_confirmed = false;  // `conn` replaced one the other side said was stale ("alive")
   std::uint64_t flags = 0;
   std::uint32_t creation = 0;
   std::chrono::system_clock::time_point since;  // when it came up
+
+  // Simultaneous connects (establish() has the rule). `replacing`: our attempt that told the peer
+  // to replace the connection it has. `yielding`: accepted handshakes of the peer's that we told
+  // ok_simultaneous (so our own attempt gives way to them); `held`: our attempt, set up while one
+  // of those was still in flight, kept in case that one fails.
+  std::uint64_t replacing = 0;
+  std::uint64_t peer_yields = 0;  // our attempt the peer gave way to (ok_simultaneous)
+  int yielding = 0;
+  std::shared_ptr<net::FrameLink> held;
+  net::PeerInfo held_info;
 
   std::vector<Bytes> queued;  // frames sent while pending
   std::size_t queued_bytes = 0;
@@ -92,11 +104,20 @@ struct Node::Impl : RemoteTransport {
   void serve_epmd_if_free();
   asio::awaitable<void> flush_log_summaries();
   asio::awaitable<void> accept_one(std::shared_ptr<net::Connection> c);
-  net::AcceptStatus decide(const net::PeerInfo& peer);
-  // `attempt`: ours that succeeded, or 0 for an accepted connection. False when the connection
-  // was not taken (superseded, or the node is stopping): it is then just dropped.
+  // The status an incoming handshake gets; `yielded_to` is set to the peer entry whose attempt
+  // gives way (ok_simultaneous), whose `yielding` the caller must take back when it ends.
+  net::AcceptStatus decide(const net::PeerInfo& peer, std::shared_ptr<Peer>& yielded_to);
+  // `attempt`: ours that succeeded, or 0 for an accepted connection; `confirmed`: it replaces one
+  // the other side said was stale (or the simulated network made both ends at once). False when
+  // the connection was not taken (superseded, lost the tie-break, held, or the node is
+  // stopping): it is then just dropped.
   bool establish(Atom node, std::shared_ptr<net::FrameLink> conn, const net::PeerInfo& info, std::uint64_t attempt,
-                 std::shared_ptr<net::Connection> accepted = nullptr);
+                 bool confirmed, std::shared_ptr<net::Connection> accepted = nullptr);
+  // Whether a new connection replaces what `p` has (see establish()).
+  bool new_connection_wins(const Peer& p, bool ours, bool confirmed) const;
+  // An accepted handshake we had yielded to ended: the held attempt of ours goes up if it was
+  // the last, or the pending peer fails if nothing is left to come.
+  void yield_ended(const std::shared_ptr<Peer>& peer, bool accepted_up);
   std::shared_ptr<net::FrameLink> tcp_link(asio::ip::tcp::socket sock);
   // Gives up a pending peer if `owner` (and for Connecting, `attempt`) still owns it.
   void fail_attempt(Atom node, Peer::Owner owner, std::uint64_t attempt, const std::string& reason);

@@ -203,8 +203,8 @@ void SimNetwork::Impl::connect(Atom from_name, Atom to_name, std::uint64_t attem
   const net::PeerInfo from_info{std::string(from_name.text()), from->hs.flags, from->creation_};
   const net::PeerInfo to_info{std::string(to_name.text()), to->hs.flags, to->creation_};
   lock.unlock();
-  const bool accepted = to->establish(from_name, pipe->end[1], from_info, 0);
-  const bool made = accepted && from->establish(to_name, pipe->end[0], to_info, attempt);
+  const bool accepted = to->establish(from_name, pipe->end[1], from_info, 0, true);
+  const bool made = accepted && from->establish(to_name, pipe->end[0], to_info, attempt, true);
   if (!made) {
     pipe->end[0]->close("connection setup abandoned");
     if (!accepted) from->fail_attempt(to_name, Peer::Owner::Connecting, attempt, "the peer is stopping");

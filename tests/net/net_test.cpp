@@ -113,7 +113,7 @@ HandshakeOutcome handshake(const std::string& client_cookie, const std::string& 
       [&]() -> asio::awaitable<Result<PeerInfo, std::string>> {
         tcp::socket s(t.io);
         co_await s.async_connect(ep, asio::use_awaitable);
-        auto r = co_await handshake_connect(s, ccfg, "b@127.0.0.1", nullptr);
+        auto r = co_await handshake_connect(s, ccfg, "b@127.0.0.1");
         s.close();
         co_return r;
       },

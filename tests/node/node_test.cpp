@@ -241,10 +241,19 @@ TEST_F(NodeTest, AStoppedNodeGivesNoconnectionAndNodedown) {
 TEST_F(NodeTest, SimultaneousConnectsEndWithOneConnection) {
   Node& a = start("a");
   Node& b = start("b");
-  for (int round = 0; round < 5; ++round) {
+  // Each round skews the two starts differently, so that the handshakes cross at different
+  // steps (name, status, challenge, ack) and each tie-break path is taken.
+  for (int round = 0; round < 12; ++round) {
+    const auto skew = std::chrono::microseconds((round / 2) * (round / 2) * 50);
     Result<bool, std::string> ra = false, rb = false;
-    std::thread ta([&] { ra = a.connect(b.name()); });
-    std::thread tb([&] { rb = b.connect(a.name()); });
+    std::thread ta([&] {
+      if (round % 2) std::this_thread::sleep_for(skew);
+      ra = a.connect(b.name());
+    });
+    std::thread tb([&] {
+      if (round % 2 == 0) std::this_thread::sleep_for(skew);
+      rb = b.connect(a.name());
+    });
     ta.join();
     tb.join();
     EXPECT_TRUE(ra.ok()) << (ra.ok() ? "" : ra.error());

@@ -34,7 +34,7 @@ struct RawPeer {
   bool connect(std::uint16_t port, const std::string& target, const std::string& cookie) {
     sock.connect(asio::ip::tcp::endpoint(asio::ip::address_v4::loopback(), port));
     net::HandshakeConfig cfg{name, cookie, net::dflag::kOurs, 7};
-    auto f = asio::co_spawn(io, net::handshake_connect(sock, cfg, target, nullptr), asio::use_future);
+    auto f = asio::co_spawn(io, net::handshake_connect(sock, cfg, target), asio::use_future);
     io.run();
     io.restart();
     return f.get().ok();

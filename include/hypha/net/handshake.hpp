@@ -69,12 +69,24 @@ enum class AcceptStatus {
 // the same time and its attempt wins, so our acceptor will get the connection.
 inline constexpr std::string_view kSimultaneousLost = "simultaneous connect lost";
 
-// Initiator. `expected` is the node we meant to reach; `on_alive` answers the "alive" status
-// (true: the peer's old connection to us is stale, replace it).
+// What the initiator's owner is asked along the way (each may be empty).
+struct ConnectHooks {
+  // Answers the "alive" status: true when the peer's old connection to us is stale (replace it).
+  std::function<bool()> on_alive;
+  // The peer answered "ok_simultaneous": it was connecting to us too, and its attempt gives way.
+  std::function<void()> on_peer_yields;
+  // Asked before our last message (the one that lets the peer take the connection): false
+  // abandons the handshake (the attempt was given up, or another connection was taken meanwhile).
+  std::function<bool()> still_wanted;
+};
+
+// Initiator. `expected` is the node we meant to reach.
 asio::awaitable<Result<PeerInfo, std::string>> handshake_connect(asio::ip::tcp::socket& sock,
                                                                  const HandshakeConfig& cfg,
                                                                  const std::string& expected,
-                                                                 std::function<bool()> on_alive);
+                                                                 ConnectHooks hooks = {});
+// How handshake_connect's error starts when `still_wanted` said no.
+inline constexpr std::string_view kAttemptAbandoned = "attempt abandoned";
 
 // Acceptor. `decide` is asked once the peer has named itself; `replace` is called when the peer
 // answered "true" to Alive.
