@@ -13,6 +13,7 @@ Result<Pid, Term> start(Node& node, const std::shared_ptr<Exports>& exports, con
   if (exports) {
     pg::add_exports(*exports, node);
     pubsub::add_exports(*exports, node);
+    registry::add_exports(*exports, node);
   }
   std::vector<Atom> scopes = opts.pg_scopes;
   if (!opts.pubsubs.empty() && std::find(scopes.begin(), scopes.end(), pubsub::scope()) == scopes.end())
@@ -20,6 +21,7 @@ Result<Pid, Term> start(Node& node, const std::shared_ptr<Exports>& exports, con
   std::vector<ChildSpec> children;
   for (Atom scope : scopes) children.push_back(pg::scope_spec(node, scope));
   for (const auto& ps : opts.pubsubs) children.push_back(pubsub::spec(node, ps));
+  if (opts.registry) children.push_back(registry::spec(node, *opts.registry));
   if (!opts.formation.strategies.empty()) children.push_back(formation::spec(node, opts.formation));
   if (!opts.global_names.empty()) children.push_back(global::names_spec(node, opts.global_names));
   ChildSpec sup;

@@ -1,6 +1,6 @@
 // The cluster services of a node: a `cluster_sup` supervisor under the kernel's kernel_sup
 // starts the services its options enable, each a child: a pg scope per configured scope, then
-// the pubsubs, then formation (names as they land).
+// the pubsubs, the registry, then formation (names as they land).
 //
 //   auto node = hypha::start_cluster_node({.name = "a@127.0.0.1"}, {}, {.pg_scopes = {Atom("pg")}});
 //
@@ -9,10 +9,12 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "hypha/cluster/formation.hpp"
 #include "hypha/cluster/pubsub.hpp"
+#include "hypha/cluster/registry.hpp"
 #include "hypha/otp/kernel.hpp"
 
 namespace hypha {
@@ -24,6 +26,7 @@ struct Options {
   std::vector<pubsub::Options> pubsubs;
   formation::Options formation;  // [cluster]: started when it names strategies
   std::vector<Atom> global_names;  // [node] global_names (cluster/global.hpp)
+  std::optional<registry::Options> registry;  // [registry]: the cluster registry
 };
 
 // Starts cluster_sup under kernel_sup (the node's kernel must run) and adds the services'
