@@ -211,6 +211,19 @@ std::optional<std::vector<std::string>> Reader::strings(std::string_view section
   return out;
 }
 
+bool Reader::present(std::string_view section) {
+  // Not find(): a section marked read would hide its unknown keys.
+  const toml::node* n = impl_->root.as_table()->get(section);
+  if (!n) return false;
+  if (const toml::table* t = n->as_table()) {
+    if (t->empty()) impl_->read.insert(std::string(section));  // "[registry]" alone is known
+    return true;
+  }
+  impl_->read.insert(std::string(section));
+  fail_at(*n, std::string(section), "expected a table, got " + what_is(*n));
+  return false;
+}
+
 const toml::table* Reader::table(std::string_view section) {
   const auto dot = section.rfind('.');
   const toml::node* n = dot == std::string_view::npos ? find("", section) : find(section.substr(0, dot), section.substr(dot + 1));
@@ -305,6 +318,13 @@ void read_cluster(Reader& r, cluster::Options& o) {
   if (auto v = r.strings("node", "global_names", atom_name)) {
     o.global_names.clear();
     for (const auto& n : *v) o.global_names.emplace_back(n);
+  }
+  // [registry]: the cluster registry, hypha_registry.
+  if (r.present("registry")) {
+    registry::Options ro;
+    if (auto v = r.integer("registry", "sync_interval_ms", 1, 60000, "milliseconds")) ro.sync_interval = std::chrono::milliseconds(*v);
+    if (auto v = r.integer("registry", "anti_entropy_ms", 10, 3600000, "milliseconds")) ro.anti_entropy = std::chrono::milliseconds(*v);
+    o.registry = ro;
   }
   // [cluster]: formation.
   auto strategy = [](const std::string& s) -> std::string {

@@ -57,6 +57,9 @@ class Reader {
                                       std::int64_t max, std::string_view unit = {});
   std::optional<std::vector<std::string>> strings(std::string_view section, std::string_view key,
                                                   const Check& check = {});
+  // Whether the file has the section ([registry] alone turns a service on); its keys are still
+  // read one by one (an unknown one is refused).
+  bool present(std::string_view section);
   // A table whose keys the caller reads itself (free-form, as [routing]): every key under it
   // counts as read. nullptr when absent; an error when present and not a table.
   const toml::table* table(std::string_view section);

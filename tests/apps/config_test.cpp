@@ -253,6 +253,29 @@ interval_ms = 250
   EXPECT_EQ(go.formation.gossip.interval, std::chrono::milliseconds(250));
 }
 
+TEST(Config, ARegistrySectionStartsTheRegistryWithItsKeys) {
+  EXPECT_FALSE(cluster_of("[pg]\nscopes = [\"pg\"]\n").registry);
+  const cluster::Options bare = cluster_of("[registry]\n");
+  ASSERT_TRUE(bare.registry);
+  EXPECT_EQ(bare.registry->sync_interval, std::chrono::milliseconds(50));
+  EXPECT_EQ(bare.registry->name, registry::default_name());
+  const cluster::Options o = cluster_of("[registry]\nsync_interval_ms = 20\nanti_entropy_ms = 500\n");
+  ASSERT_TRUE(o.registry);
+  EXPECT_EQ(o.registry->sync_interval, std::chrono::milliseconds(20));
+  EXPECT_EQ(o.registry->anti_entropy, std::chrono::milliseconds(500));
+  auto error_of = [](std::string_view text) -> std::string {
+    auto rr = Reader::parse(text, "c.toml");
+    cluster::Options oo;
+    read_cluster(*rr, oo);
+    auto done = rr->finish();
+    return done ? "accepted" : done.error().text();
+  };
+  EXPECT_EQ(error_of("[registry]\nsync_interval_ms = 0\n"),
+            "c.toml:2: registry.sync_interval_ms: expected an integer of 1..60000 (milliseconds), got 0");
+  EXPECT_EQ(error_of("[registry]\nsync_ms = 5\n"), "c.toml:2: registry.sync_ms: unknown key");
+  EXPECT_EQ(error_of("registry = 3\n"), "c.toml:1: registry: expected a table, got an integer");
+}
+
 TEST(Config, GlobalNamesAreNodeKeysReadForTheCluster) {
   auto r = Reader::parse("[node]\nname = \"a\"\nglobal_names = [\"stack\", \"jobs\"]\n", "n.toml");
   NodeOptions n;
