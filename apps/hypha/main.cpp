@@ -7,6 +7,7 @@
 #include "kv_command.hpp"
 #include "otp_commands.hpp"
 #include "pubsub_commands.hpp"
+#include "registry_commands.hpp"
 #include "term_command.hpp"
 
 int main(int argc, char** argv) {
@@ -18,6 +19,7 @@ int main(int argc, char** argv) {
   hypha::cli::add_otp_commands(app, exit_code);
   hypha::cli::add_kv_command(app, exit_code);
   hypha::cli::add_pubsub_commands(app, exit_code);
+  hypha::cli::add_registry_commands(app, exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

@@ -1,0 +1,197 @@
+#!/usr/bin/env escript
+%% -*- erlang -*-
+-mode(compile).
+-export([init/1, handle_call/3, handle_cast/2]).
+%%
+%% The cluster registry with a real OTP 25 node (this script): two hypha nodes from config files
+%% ([registry], each listing the other) replicate names registered through either; Erlang
+%% processes registered by rpc, and a gen_server started {via, hypha_registry, Name} with the
+%% shipped erlang/hypha_registry.erl, are found through both, leave when they exit, and leave with
+%% the hypha node that registered them when it is killed with -9; the CLI finds and lists them.
+%% Usage (ERL_EPMD_PORT set to a port of this test's own): escript registry_interop.escript HYPHA DIR
+
+main([Hypha, Dir]) ->
+    ok = filelib:ensure_dir(filename:join(Dir, "x")),
+    os:getenv("ERL_EPMD_PORT") =/= false orelse fail_now("ERL_EPMD_PORT must be set for isolation"),
+    Uniq = os:getpid(),
+    put(hypha, Hypha),
+    put(cookie, "registry_cookie"),
+    put(dir, Dir),
+    put(os_pids, []),
+    H1 = list_to_atom("hypha_reg1_" ++ Uniq ++ "@127.0.0.1"),
+    H2 = list_to_atom("hypha_reg2_" ++ Uniq ++ "@127.0.0.1"),
+    put(h1, H1),
+    put(h2, H2),
+    put(h1_os, start_hypha(H1, H2)),
+    start_hypha(H2, H1),
+    {ok, _} = net_kernel:start([list_to_atom("registry_interop_" ++ Uniq ++ "@127.0.0.1"), longnames]),
+    erlang:set_cookie(node(), list_to_atom(get(cookie))),
+    pong = net_adm:ping(H1),
+    pong = net_adm:ping(H2),
+    load_via_module(),
+    Cases = [fun registered_through_one_is_found_through_the_other/0,
+             fun an_erlang_process_that_exits_loses_its_name/0,
+             fun a_gen_server_runs_under_a_via_name/0,
+             fun cli_finds_and_lists_names/0,
+             fun a_killed_hypha_node_takes_the_names_it_registered/0],
+    Results = [run_case(C) || C <- Cases],
+    cleanup(),
+    Failed = [R || R <- Results, R =/= ok],
+    io:format("registry interop: ~b cases, ~b failed~n", [length(Results), length(Failed)]),
+    halt(case Failed of [] -> 0; _ -> 1 end);
+main(_) ->
+    io:format("usage: registry_interop.escript HYPHA_BINARY WORK_DIR~n"),
+    halt(2).
+
+run_case(F) ->
+    {name, Name} = erlang:fun_info(F, name),
+    R = try F() of
+            ok -> ok;
+            Other -> {fail, Other}
+        catch
+            C:E:S -> {fail, {C, E, hd(S)}}
+        end,
+    case R of
+        ok -> io:format("ok   ~s~n", [Name]);
+        {fail, Why} -> io:format("FAIL ~s: ~p~n", [Name, Why])
+    end,
+    R.
+
+fail_now(Why) ->
+    io:format("FAIL ~s~n", [Why]),
+    cleanup(),
+    halt(1).
+
+%% A `hypha node --config FILE` running the registry, connecting to Other.
+start_hypha(Name, Other) ->
+    File = filename:join(get(dir), atom_to_list(Name) ++ ".toml"),
+    ok = file:write_file(File, ["[node]\nname = \"", atom_to_list(Name), "\"\ncookie = \"", get(cookie),
+                                "\"\n[registry]\nsync_interval_ms = 20\n[cluster]\nstrategies = [\"static\"]\n"
+                                "[cluster.static]\nnodes = [\"", atom_to_list(Other), "\"]\n"]),
+    Port = open_port({spawn_executable, get(hypha)}, [{args, ["node", "--config", File]}, binary, {line, 65536},
+                                                      exit_status, stderr_to_stdout]),
+    {os_pid, OsPid} = erlang:port_info(Port, os_pid),
+    put(os_pids, [OsPid | get(os_pids)]),
+    {ok, _} = expect_line(Port, <<"started">>, 10000),
+    OsPid.
+
+expect_line(Port, Text, Timeout) ->
+    receive
+        {Port, {data, {eol, Line}}} ->
+            case binary:match(Line, Text) of
+                nomatch -> expect_line(Port, Text, Timeout);
+                _ -> {ok, Line}
+            end;
+        {Port, {exit_status, S}} -> {exited, S}
+    after Timeout -> timeout
+    end.
+
+cleanup() ->
+    [os:cmd("kill -9 " ++ integer_to_list(P) ++ " 2>/dev/null") || P <- get(os_pids)],
+    ok.
+
+%% The module shipped for BEAM users, compiled from the source tree.
+load_via_module() ->
+    Root = filename:dirname(filename:dirname(filename:dirname(filename:absname(escript:script_name())))),
+    Src = filename:join([Root, "erlang", "hypha_registry.erl"]),
+    {ok, hypha_registry, Bin} = compile:file(Src, [binary, report]),
+    {module, hypha_registry} = code:load_binary(hypha_registry, Src, Bin),
+    ok = hypha_registry:set_node(get(h1)).
+
+%% Polls an observable state for up to 5 s.
+wait_until(Pred) -> wait_until(Pred, 500).
+wait_until(_Pred, 0) -> timeout;
+wait_until(Pred, N) ->
+    case Pred() of
+        true -> ok;
+        false -> receive after 10 -> wait_until(Pred, N - 1) end
+    end.
+
+idle() -> spawn(fun() -> receive stop -> ok end end).
+
+whereis_on(Node, Name) -> rpc:call(Node, hypha_registry, whereis_name, [Name]).
+
+cli(Args) ->
+    collect(open_port({spawn_executable, get(hypha)},
+                      [{args, Args ++ ["--cookie", get(cookie)]}, binary, exit_status, stderr_to_stdout]), <<>>).
+
+collect(Port, Acc) ->
+    receive
+        {Port, {data, D}} -> collect(Port, <<Acc/binary, D/binary>>);
+        {Port, {exit_status, S}} -> {S, Acc}
+    after 20000 -> timeout
+    end.
+
+%% hypha prints a pid with its node: <'node@host'.Id.Serial>
+pid_text(P) ->
+    [_, Id, Serial] = string:lexemes(pid_to_list(P), "<.>"),
+    iolist_to_binary(io_lib:format("<'~s'.~s.~s>", [node(P), Id, Serial])).
+
+%% gen_server callbacks of the via-named server
+init([]) -> {ok, []}.
+handle_call(ping, _From, S) -> {reply, pong, S}.
+handle_cast(_, S) -> {noreply, S}.
+
+%% ------------------------------------------------------------------------------------------
+%% cases
+
+registered_through_one_is_found_through_the_other() ->
+    H1 = get(h1), H2 = get(h2),
+    P = idle(),
+    yes = rpc:call(H1, hypha_registry, register_name, [{erl, 1}, P]),
+    P = whereis_on(H1, {erl, 1}),  % read your writes
+    ok = wait_until(fun() -> whereis_on(H2, {erl, 1}) =:= P end),
+    no = rpc:call(H2, hypha_registry, register_name, [{erl, 1}, idle()]),
+    yes = rpc:call(H2, hypha_registry, register_name, [{erl, 2}, P, #{role => spare}]),
+    ok = wait_until(fun() -> rpc:call(H1, hypha_registry, lookup, [{erl, 2}]) =:= {P, #{role => spare}} end),
+    P = rpc:call(H2, hypha_registry, send, [{erl, 1}, hello]),
+    {badrpc, {'EXIT', {badarg, {nobody, hello}}}} = rpc:call(H2, hypha_registry, send, [nobody, hello]),
+    put(p1, P),
+    ok.
+
+an_erlang_process_that_exits_loses_its_name() ->
+    H1 = get(h1), H2 = get(h2),
+    P = get(p1),
+    exit(P, kill),
+    ok = wait_until(fun() -> whereis_on(H1, {erl, 1}) =:= undefined andalso whereis_on(H2, {erl, 1}) =:= undefined
+                            andalso whereis_on(H1, {erl, 2}) =:= undefined end),
+    ok.
+
+a_gen_server_runs_under_a_via_name() ->
+    H2 = get(h2),
+    Name = {via, hypha_registry, {service, <<"billing">>}},
+    {ok, Pid} = gen_server:start(Name, ?MODULE, [], []),
+    pong = gen_server:call(Name, ping),
+    {error, {already_started, Pid}} = gen_server:start(Name, ?MODULE, [], []),
+    ok = wait_until(fun() -> whereis_on(H2, {service, <<"billing">>}) =:= Pid end),
+    ok = gen_server:stop(Pid),
+    ok = wait_until(fun() -> whereis_on(H2, {service, <<"billing">>}) =:= undefined end),
+    undefined = hypha_registry:whereis_name({service, <<"billing">>}),
+    ok.
+
+cli_finds_and_lists_names() ->
+    H1 = get(h1), H2 = get(h2),
+    P = idle(),
+    yes = rpc:call(H1, hypha_registry, register_name, [<<"cli-job">>, P]),
+    ok = wait_until(fun() -> whereis_on(H2, <<"cli-job">>) =:= P end),
+    Text = pid_text(P),
+    {0, Where} = cli(["registry", "whereis", atom_to_list(H2), "<<\"cli-job\">>"]),
+    Where = <<Text/binary, "\n">>,
+    {1, <<"undefined\n">>} = cli(["registry", "whereis", atom_to_list(H2), "nobody"]),
+    {0, List} = cli(["registry", "list", atom_to_list(H1)]),
+    Line = <<"<<\"cli-job\">> ", Text/binary>>,
+    [Line] = [L || L <- binary:split(List, <<"\n">>, [global]), L =/= <<>>],
+    exit(P, kill),
+    ok.
+
+a_killed_hypha_node_takes_the_names_it_registered() ->
+    H1 = get(h1), H2 = get(h2),
+    P = idle(), Q = idle(),
+    yes = rpc:call(H1, hypha_registry, register_name, [through_h1, P]),
+    yes = rpc:call(H2, hypha_registry, register_name, [through_h2, Q]),
+    ok = wait_until(fun() -> whereis_on(H2, through_h1) =:= P andalso whereis_on(H1, through_h2) =:= Q end),
+    os:cmd("kill -9 " ++ integer_to_list(get(h1_os))),
+    ok = wait_until(fun() -> whereis_on(H2, through_h1) =:= undefined end),
+    Q = whereis_on(H2, through_h2),
+    yes = rpc:call(H2, hypha_registry, register_name, [through_h1, Q]),  % the name is free again
+    ok.
