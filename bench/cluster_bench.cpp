@@ -6,6 +6,9 @@
 //   pg NODE LABEL                    10,000 joins here until all are visible on NODE; join/leave churn
 //   pubsub NODE1 NODE2 LABEL         one broadcast to 100,000 and 1,000,000 subscribers over this node
 //                                    and the two others; broadcasts/s to 1,000 subscribers on the two
+//   registry LABEL NODE...           10,000 names registered here (one process each) until every NODE
+//                                    has them all, and registrations/s here; the cluster registry
+//                                    (hypha_registry, sync interval 50 ms); BEAM: OTP's global
 //   form NAME STRATEGY NODE...       a node forming a cluster with the strategy (static: the NODEs,
 //                                    epmd: 127.0.0.1, polled every 500 ms; gossip: format hypha,
 //                                    port 45892, heartbeats up to 5 s apart); prints `up MS` once it
@@ -15,7 +18,8 @@
 // receive together and send {done, Node} to From each time the count reaches a multiple of Every
 // ({subscribed, Node} once all N are subscribed); and {pg_watch, From, Group, Target}: a process
 // that monitors Group in `pg` and sends {seen, Node} once it has Target members ({watching, Node}
-// once it watches).
+// once it watches); and {reg_watch, From, Name}: a process that sends {seen, Node} once the
+// registry here has Name, the last of a round ({watching, Node} at once; names go out in order).
 #include <unistd.h>
 
 #include <atomic>
@@ -27,6 +31,7 @@
 #include "bench_util.hpp"
 #include "hypha/cluster/cluster.hpp"
 #include "hypha/cluster/pg.hpp"
+#include "hypha/cluster/registry.hpp"
 #include "hypha/otp/blocking.hpp"
 #include "hypha/process/mailbox.hpp"
 #include "hypha/term/match.hpp"
@@ -45,6 +50,7 @@ std::unique_ptr<Node> start(const std::string& name, cluster::Options c = {}) {
   o.name = name;
   o.cookie = "bench";
   c.pubsubs.push_back({.name = kPubSub});
+  if (!c.registry) c.registry = registry::Options{};
   auto n = start_cluster_node(o, {}, c);
   if (!n) {
     std::cerr << "cluster_bench: " << n.error() << "\n";
@@ -104,6 +110,13 @@ void start_ctl(Runtime& rt) {
       long n = 0, every = 0, target = 0;
       if (match(msg, tuple("subscribe", bind(from), bind(topic), bind(n), bind(every))) && topic->is_binary()) {
         subscribers(self.runtime(), std::string(topic->binary_view()), n, every, from);
+      } else if (match(msg, tuple("reg_watch", bind(from), bind(group)))) {
+        const Term last = *group;
+        self.spawn([last, from](Process& w) -> Task<> {
+          w.send(from, Term::tuple({Term(Atom("watching")), Term(w.runtime().node())}));
+          while (!registry::whereis(w.runtime(), last)) co_await w.sleep(std::chrono::milliseconds(1));
+          w.send(from, Term::tuple({Term(Atom("seen")), Term(w.runtime().node())}));
+        });
       } else if (match(msg, tuple("pg_watch", bind(from), bind(group), bind(target)))) {
         const Term g = *group;
         self.spawn([g, target, from](Process& w) -> Task<> { co_await watch(w, g, target, from); });
@@ -217,6 +230,37 @@ int run_pubsub(const std::string& b, const std::string& c, const std::string& la
   return 0;
 }
 
+int run_registry(const std::string& label, const std::vector<std::string>& others) {
+  auto me = start("bench_reg_" + std::to_string(::getpid()) + "@127.0.0.1");
+  Runtime& rt = me->runtime();
+  for (const auto& o : others)
+    if (!me->ping(Atom(o))) return 1;
+  // Until every other node's registry is a member here (hello and snapshots done).
+  while (registry::stats(rt).members < others.size()) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  Mailbox mb = rt.mailbox();
+  const long n = 10000;
+  for (int round = 0; round < 2; ++round) {
+    std::vector<Pid> holders;
+    for (long i = 0; i < n; ++i) holders.push_back(rt.spawn([](Process& self) -> Task<> { co_await self.receive(); }));
+    const Term last = Term::tuple({Term(Atom("bench")), Term(static_cast<long>(round)), Term(n - 1)});
+    for (const auto& o : others)
+      rt.send(Atom("bench_ctl"), Atom(o), Term::tuple({Term(Atom("reg_watch")), Term(mb.pid()), last}));
+    await_all(mb, "watching", others.size());
+    const auto t0 = Steady::now();
+    block_on(rt, [&](Process& self) -> Task<> {  // from a process, as the BEAM side registers
+      for (long i = 0; i < n; ++i) {
+        const Term name = Term::tuple({Term(Atom("bench")), Term(static_cast<long>(round)), Term(i)});
+        if (!co_await registry::register_name(self, name, holders[static_cast<std::size_t>(i)])) std::exit(3);
+      }
+    });
+    const double local = ms_since(t0);
+    await_all(mb, "seen", others.size());
+    bench::print_metric(label, "registry_10k_visible_on_4", ms_since(t0), "ms");
+    bench::print_metric(label, "registry_registrations_per_s", static_cast<double>(n) / (local / 1000), "ops/s");
+  }
+  return 0;
+}
+
 long wall_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
@@ -249,7 +293,8 @@ int main(int argc, char** argv) {
   }
   if (a.size() == 3 && a[0] == "pg") return run_pg(a[1], a[2]);
   if (a.size() == 4 && a[0] == "pubsub") return run_pubsub(a[1], a[2], a[3]);
+  if (a.size() >= 3 && a[0] == "registry") return run_registry(a[1], std::vector<std::string>(a.begin() + 2, a.end()));
   if (a.size() >= 4 && a[0] == "form") return run_form(a[1], a[2], std::vector<std::string>(a.begin() + 3, a.end()));
-  std::cerr << "usage: cluster_bench serve NAME | pg NODE LABEL | pubsub NODE1 NODE2 LABEL | form NAME STRATEGY NODE...\n";
+  std::cerr << "usage: cluster_bench serve NAME | pg NODE LABEL | pubsub NODE1 NODE2 LABEL | registry LABEL NODE... | form NAME STRATEGY NODE...\n";
   return 2;
 }

@@ -2,7 +2,10 @@
 #   elixir --name N --cookie bench bench/cluster_bench.exs serve
 #   elixir --name N --cookie bench bench/cluster_bench.exs pg NODE LABEL
 #   elixir --name N --cookie bench bench/cluster_bench.exs pubsub NODE1 NODE2 LABEL
+#   elixir --name N --cookie bench bench/cluster_bench.exs registry LABEL NODE...
 #   elixir --name N --cookie bench bench/cluster_bench.exs form STRATEGY NODE...
+# registry: OTP's global (what BEAM ships for cluster-wide names): 10,000 names registered from
+# this node, one process each, until every NODE lists them all.
 # form: what a BEAM cluster does to form (libcluster's Epmd and LocalEpmd strategies, retried):
 # static connects to the NODEs not yet connected every 200 ms, epmd to the nodes EPMD on
 # 127.0.0.1 lists (with the NODEs' prefix) every 500 ms; global's connect_all meshes the rest.
@@ -66,6 +69,7 @@ defmodule Bench.Ctl do
     receive do
       {:subscribe, from, topic, n, every} -> subscribers(topic, n, every, from)
       {:pg_watch, from, group, target} -> spawn(fn -> watch(group, target, from) end)
+      {:reg_watch, from, last} -> spawn(fn -> reg_watch(last, from) end)
     end
     loop()
   end
@@ -89,6 +93,18 @@ defmodule Bench.Ctl do
       _ -> if rem(:atomics.add_get(count, 1, 1), every) == 0, do: send(report, {:done, node()})
     end
     count_loop(count, every, report)
+  end
+
+  # The last name of a round (they are registered in order).
+  defp reg_watch(last, report) do
+    send(report, {:watching, node()})
+    reg_poll(last, report)
+  end
+
+  defp reg_poll(last, report) do
+    if :global.whereis_name(last) != :undefined,
+      do: send(report, {:seen, node()}),
+      else: (Process.sleep(1); reg_poll(last, report))
   end
 
   defp watch(group, target, report) do
@@ -120,6 +136,24 @@ defmodule Bench.Main do
     Bench.Ctl.start()
     IO.puts("ready")
     Process.sleep(:infinity)
+  end
+
+  def run(["registry", label | others]) do
+    nodes = Enum.map(others, &String.to_atom/1)
+    for n <- nodes, do: true = Node.connect(n)
+    :global.sync()
+    n = 10_000
+    for round <- 0..1 do
+      holders = for _ <- 1..n, do: spawn(fn -> receive do: (_ -> :ok) end)
+      for nd <- nodes, do: send({:bench_ctl, nd}, {:reg_watch, self(), {:bench, round, n - 1}})
+      await_all(:watching, length(nodes))
+      t0 = System.monotonic_time(:microsecond)
+      holders |> Enum.with_index() |> Enum.each(fn {p, i} -> :yes = :global.register_name({:bench, round, i}, p) end)
+      local = ms_since(t0)
+      await_all(:seen, length(nodes))
+      metric(label, "registry_10k_visible_on_4", ms_since(t0), "ms")
+      metric(label, "registry_registrations_per_s", n / (local / 1000), "ops/s")
+    end
   end
 
   def run(["pg", node, label]) do

@@ -105,6 +105,23 @@ run_cluster() {
     pkill -9 -f "serve_$$[@.]" 2>/dev/null || true
   done
 }
+# The cluster registry against OTP's global: a driver and 4 other nodes per side, one side at a time.
+run_registry() {
+  export ERL_EPMD_PORT=34369
+  local ex="elixir --erl +P4000000 --cookie bench"
+  for round in 1 2; do
+    local bnodes=() hnodes=()
+    for i in 1 2 3 4; do bnodes+=("breg${i}_serve_$$@127.0.0.1"); hnodes+=("hreg${i}_serve_$$@127.0.0.1"); done
+    for n in "${bnodes[@]}"; do $ex --name "$n" bench/cluster_bench.exs serve > "$dir/${n%%@*}.log" 2>&1 & done
+    for n in "${bnodes[@]}"; do wait_ready "$dir/${n%%@*}.log"; done
+    $ex --name "bregd_serve_$$@127.0.0.1" bench/cluster_bench.exs registry beam "${bnodes[@]}"
+    pkill -9 -f "serve_$$[@.]" 2>/dev/null || true
+    for n in "${hnodes[@]}"; do build/release/bench/cluster_bench serve "$n" > "$dir/${n%%@*}.log" 2>&1 & done
+    for n in "${hnodes[@]}"; do wait_ready "$dir/${n%%@*}.log"; done
+    build/release/bench/cluster_bench registry hypha "${hnodes[@]}"
+    pkill -9 -f "serve_$$[@.]" 2>/dev/null || true
+  done
+}
 # Formation: 5 nodes started at once until each is connected to the 4 others, per strategy; the
 # time from the launch, the start of each VM included (what a user waits for). Gossip in a
 # network namespace of its own (bench/form_gossip.sh).
@@ -146,7 +163,8 @@ for b in "${benches[@]}"; do
     kv) run_kv | tee -a "$out" ;;
     cluster) run_cluster | tee -a "$out" ;;
     form) run_form | tee -a "$out" ;;
-    *) echo "unknown benchmark $b (term, process, dist, otp, kv, cluster, form)" >&2; exit 2 ;;
+    registry) run_registry | tee -a "$out" ;;
+    *) echo "unknown benchmark $b (term, process, dist, otp, kv, cluster, form, registry)" >&2; exit 2 ;;
   esac
 done
 echo "# ratios against BEAM-to-BEAM (above 1: better than BEAM)"

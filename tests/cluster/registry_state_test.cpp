@@ -25,6 +25,8 @@ TEST(RegistryState, OwnEntriesAreReadAtOnceWithTheirPidsNames) {
   EXPECT_EQ(*s.winner_origin(kName), kA);
   EXPECT_EQ(s.size(), 2u);
   EXPECT_EQ(s.names_of(w), (std::vector<Term>{kName, Term(Atom("other"))}));
+  EXPECT_EQ(s.own_names_of(w).size(), 2u);
+  EXPECT_TRUE(s.own_names_of(pid_on("a@h", 8)).empty());
   EXPECT_TRUE(s.remove_own(kName));
   EXPECT_FALSE(s.remove_own(kName));
   EXPECT_EQ(s.winner(kName), nullptr);

@@ -232,6 +232,27 @@ TEST_F(Registry, MemoryIsBoundedByLiveNamesNotByHistory) {
   }
 }
 
+TEST_F(Registry, ManyHoldersThatExitTogetherLeaveEverywhere) {
+  start("a"), start("b");
+  mesh({"a", "b"});
+  std::vector<Pid> ps;
+  for (int i = 0; i < 5000; ++i) {
+    ps.push_back(holder(c.rt("a")));
+    ASSERT_TRUE(registry::register_name(c.rt("a"), Term(i), ps.back()).ok());
+  }
+  const Pid stays = holder(c.rt("a"));
+  ASSERT_TRUE(registry::register_name(c.rt("a"), T("stays"), stays).ok());
+  sync();
+  ASSERT_EQ(registry::count(c.rt("b")), 5001u);
+  for (const Pid& p : ps) c.rt("a").send(p, T("stop"));
+  ASSERT_TRUE(c.settle());
+  sync();
+  for (const char* n : {"a", "b"}) {
+    EXPECT_EQ(registry::count(c.rt(n)), 1u) << n;
+    EXPECT_EQ(where(n, T("stays")), stays) << n;
+  }
+}
+
 TEST_F(Registry, ALostDeltaIsRepairedByAntiEntropy) {
   start("a"), start("b");
   mesh({"a", "b"});

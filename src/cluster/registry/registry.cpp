@@ -239,8 +239,7 @@ class Registry final : public GenServer {
   // Removes our entries of `pid` (under the table's lock).
   static bool remove_pid_locked(detail::State& s, const Pid& pid) {
     bool any = false;
-    for (const auto& [name, e] : s.own_entries())
-      if (e.pid == pid) any = s.remove_own(name) || any;
+    for (const Term& name : s.own_names_of(pid)) any = s.remove_own(name) || any;
     return any;
   }
 
@@ -248,7 +247,7 @@ class Registry final : public GenServer {
     bool used = false;
     {
       std::shared_lock lock(table_->mu);
-      for (const auto& [name, e] : table_->state->own_entries()) used = used || e.pid == pid;
+      used = !table_->state->own_names_of(pid).empty();
     }
     auto it = watched_.find(pid);
     if (used || it == watched_.end()) return;

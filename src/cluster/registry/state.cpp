@@ -110,6 +110,15 @@ std::vector<std::pair<Term, Entry>> State::own_entries() const {
   return {names.begin(), names.end()};
 }
 
+std::vector<Term> State::own_names_of(const Pid& pid) const {
+  std::vector<Term> out;
+  auto it = by_pid_.find(pid);
+  if (it == by_pid_.end()) return out;
+  for (const Term& name : it->second)
+    if (const Entry* e = own(name); e && e->pid == pid) out.push_back(name);
+  return out;
+}
+
 std::optional<std::vector<Change>> State::changes_since(std::uint64_t since) const {
   if (since < log_start_) return std::nullopt;
   std::vector<Change> out;

@@ -71,6 +71,8 @@ class State {
   void put_own(const Term& name, Entry e);
   bool remove_own(const Term& name);
   std::vector<std::pair<Term, Entry>> own_entries() const;
+  // The names our entries give `pid` (winning or not).
+  std::vector<Term> own_names_of(const Pid& pid) const;
   // Our changes after `since`, or nullopt when the log was cut before it (send a snapshot).
   std::optional<std::vector<Change>> changes_since(std::uint64_t since) const;
   // Forgets the logged changes up to `upto` (every member has been sent them).
