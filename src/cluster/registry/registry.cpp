@@ -339,6 +339,9 @@ class Registry final : public GenServer {
 
   // --- other members
 
+  // A member's registry says it runs (at its start, or at nodeup): a new one gets our hello back;
+  // every one gets our entries (from a known one this is mostly the second of two crossing
+  // hellos, but it may also have forgotten us while we kept it: a snapshot is cheap, and safe).
   void hello(Process& self, const Pid& from) {
     if (!members_.count(from)) {
       members_[from].mref = self.monitor(from);
@@ -395,7 +398,11 @@ class Registry final : public GenServer {
   }
 
   void peer_state(Process& self, const Pid& from, std::uint64_t counter) {
-    if (!members_.count(from)) return;
+    if (!members_.count(from)) {
+      // It counts us a member and we do not count it: hello makes both sides agree again.
+      if (remote(from)) self.send(from, Term::tuple({Term(Atom("hello")), Term(self.pid())}));
+      return;
+    }
     std::optional<std::uint64_t> have;
     {
       std::shared_lock lock(table_->mu);
