@@ -6,7 +6,8 @@
 %% The cluster registry with a real OTP 25 node (this script): two hypha nodes from config files
 %% ([registry], each listing the other) replicate names registered through either; Erlang
 %% processes registered by rpc, and a gen_server started {via, hypha_registry, Name} with the
-%% shipped erlang/hypha_registry.erl, are found through both, leave when they exit, and leave with
+%% shipped erlang/hypha_registry.erl (from Erlang here, and from an Elixir node's GenServer
+%% start_link, elixir/registry_via.exs), are found through both, leave when they exit, and leave with
 %% the hypha node that registered them when it is killed with -9; the CLI finds and lists them.
 %% Usage (ERL_EPMD_PORT set to a port of this test's own): escript registry_interop.escript HYPHA DIR
 
@@ -32,6 +33,7 @@ main([Hypha, Dir]) ->
     Cases = [fun registered_through_one_is_found_through_the_other/0,
              fun an_erlang_process_that_exits_loses_its_name/0,
              fun a_gen_server_runs_under_a_via_name/0,
+             fun an_elixir_genserver_runs_under_a_via_name/0,
              fun cli_finds_and_lists_names/0,
              fun a_killed_hypha_node_takes_the_names_it_registered/0],
     Results = [run_case(C) || C <- Cases],
@@ -167,6 +169,27 @@ a_gen_server_runs_under_a_via_name() ->
     ok = gen_server:stop(Pid),
     ok = wait_until(fun() -> whereis_on(H2, {service, <<"billing">>}) =:= undefined end),
     undefined = hypha_registry:whereis_name({service, <<"billing">>}),
+    ok.
+
+%% Elixir's GenServer.start_link(Echo, 42, name: {:via, :hypha_registry, {:elixir, "echo"}}):
+%% the hypha nodes hold it; when the Elixir node goes, so does the name.
+an_elixir_genserver_runs_under_a_via_name() ->
+    H1 = get(h1), H2 = get(h2),
+    E = list_to_atom("elixir_reg_" ++ os:getpid() ++ "@127.0.0.1"),
+    Here = filename:dirname(filename:absname(escript:script_name())),
+    Src = filename:join([filename:dirname(filename:dirname(Here)), "erlang", "hypha_registry.erl"]),
+    Port = open_port({spawn_executable, os:find_executable("elixir")},
+                     [{args, ["--name", atom_to_list(E), "--cookie", get(cookie),
+                              filename:join(Here, "elixir/registry_via.exs"), atom_to_list(H1), Src]},
+                      binary, {line, 65536}, exit_status, stderr_to_stdout]),
+    {os_pid, OsPid} = erlang:port_info(Port, os_pid),
+    put(os_pids, [OsPid | get(os_pids)]),
+    {ok, _} = expect_line(Port, <<"via ok">>, 30000),
+    Name = {elixir, <<"echo">>},
+    ok = wait_until(fun() -> P = whereis_on(H2, Name), is_pid(P) andalso node(P) =:= E end),
+    {pong, 42} = gen_server:call({via, hypha_registry, Name}, ping),
+    port_close(Port),  % its stdin closes: the Elixir node ends
+    ok = wait_until(fun() -> whereis_on(H1, Name) =:= undefined andalso whereis_on(H2, Name) =:= undefined end),
     ok.
 
 cli_finds_and_lists_names() ->
