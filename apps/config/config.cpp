@@ -319,11 +319,14 @@ void read_cluster(Reader& r, cluster::Options& o) {
     o.global_names.clear();
     for (const auto& n : *v) o.global_names.emplace_back(n);
   }
+  auto node_name = [](const std::string& s) { return net::valid_node_name(s) ? "" : "expected node names (alive@host)"; };
   // [registry]: the cluster registry, hypha_registry.
   if (r.present("registry")) {
     registry::Options ro;
     if (auto v = r.integer("registry", "sync_interval_ms", 1, 60000, "milliseconds")) ro.sync_interval = std::chrono::milliseconds(*v);
     if (auto v = r.integer("registry", "anti_entropy_ms", 10, 3600000, "milliseconds")) ro.anti_entropy = std::chrono::milliseconds(*v);
+    if (auto v = r.strings("registry", "members", node_name))
+      for (const auto& m : *v) ro.members.emplace_back(m);
     o.registry = ro;
   }
   // [cluster]: formation.
@@ -335,7 +338,6 @@ void read_cluster(Reader& r, cluster::Options& o) {
   if (auto v = r.strings("cluster", "strategies", strategy)) f.strategies = *v;
   if (auto v = r.boolean("cluster", "mesh")) f.mesh = *v;
   if (auto v = r.boolean("cluster", "disconnect_dropped")) f.disconnect_dropped = *v;
-  auto node_name = [](const std::string& s) { return net::valid_node_name(s) ? "" : "expected node names (alive@host)"; };
   if (auto v = r.strings("cluster.static", "nodes", node_name)) f.static_nodes = *v;
   auto host = [](const std::string& s) { return s.empty() || s.size() > 255 ? "expected host names or addresses" : ""; };
   if (auto v = r.strings("cluster.epmd", "hosts", host)) f.epmd_hosts = *v;

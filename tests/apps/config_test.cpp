@@ -259,8 +259,9 @@ TEST(Config, ARegistrySectionStartsTheRegistryWithItsKeys) {
   ASSERT_TRUE(bare.registry);
   EXPECT_EQ(bare.registry->sync_interval, std::chrono::milliseconds(50));
   EXPECT_EQ(bare.registry->name, registry::default_name());
-  const cluster::Options o = cluster_of("[registry]\nsync_interval_ms = 20\nanti_entropy_ms = 500\n");
+  const cluster::Options o = cluster_of("[registry]\nsync_interval_ms = 20\nanti_entropy_ms = 500\nmembers = [\"a@h\", \"b@h\"]\n");
   ASSERT_TRUE(o.registry);
+  EXPECT_EQ(o.registry->members, (std::vector<Atom>{Atom("a@h"), Atom("b@h")}));
   EXPECT_EQ(o.registry->sync_interval, std::chrono::milliseconds(20));
   EXPECT_EQ(o.registry->anti_entropy, std::chrono::milliseconds(500));
   auto error_of = [](std::string_view text) -> std::string {
@@ -273,6 +274,8 @@ TEST(Config, ARegistrySectionStartsTheRegistryWithItsKeys) {
   EXPECT_EQ(error_of("[registry]\nsync_interval_ms = 0\n"),
             "c.toml:2: registry.sync_interval_ms: expected an integer of 1..60000 (milliseconds), got 0");
   EXPECT_EQ(error_of("[registry]\nsync_ms = 5\n"), "c.toml:2: registry.sync_ms: unknown key");
+  EXPECT_EQ(error_of("[registry]\nmembers = [\"nohost\"]\n"),
+            "c.toml:2: registry.members: expected node names (alive@host), got \"nohost\"");
   EXPECT_EQ(error_of("registry = 3\n"), "c.toml:1: registry: expected a table, got an integer");
 }
 

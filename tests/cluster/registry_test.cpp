@@ -253,6 +253,21 @@ TEST_F(Registry, ManyHoldersThatExitTogetherLeaveEverywhere) {
   }
 }
 
+TEST_F(Registry, AStaticMemberListKeepsOtherRegistriesOut) {
+  registry::Options only_ab;
+  only_ab.members = {c.name("a"), c.name("b")};
+  start("a", only_ab), start("b", only_ab), start("c");  // c runs one too, and is not listed
+  mesh({"a", "b", "c"});
+  ASSERT_TRUE(registry::register_name(c.rt("a"), T("x"), holder(c.rt("a"))).ok());
+  ASSERT_TRUE(registry::register_name(c.rt("c"), T("y"), holder(c.rt("c"))).ok());
+  sync();
+  EXPECT_TRUE(where("b", T("x")));
+  EXPECT_FALSE(where("b", T("y")));
+  EXPECT_FALSE(where("c", T("x")));
+  EXPECT_EQ(registry::stats(c.rt("a")).members, 1u);
+  EXPECT_EQ(registry::stats(c.rt("c")).members, 0u);
+}
+
 TEST_F(Registry, ALostDeltaIsRepairedByAntiEntropy) {
   start("a"), start("b");
   mesh({"a", "b"});

@@ -6,7 +6,8 @@
 //   std::optional<Pid> p = registry::whereis(rt, Term("job"_atom));   // on any member node
 //   registry::send(rt, Term("job"_atom), msg);
 //
-// - Members are the nodes that run a registry of the same name; each replicates every name.
+// - Members are the nodes that run a registry of the same name (or a static list of nodes);
+//   each replicates every name.
 //   A registration is visible on the node that made it at once (read your writes) and on the
 //   other members within one sync interval (default 50 ms).
 // - A registered process that exits loses its names everywhere; so do the processes registered
@@ -49,6 +50,9 @@ struct Options {
   // How often each member tells the others how far it is, so one that missed a change (a lost
   // frame) asks for the whole state again.
   std::chrono::milliseconds anti_entropy{1000};
+  // Empty: every node that runs a registry of this name is a member. Else only these nodes
+  // (this one need not be listed): the registries of other nodes are neither asked nor heard.
+  std::vector<Atom> members;
 };
 
 ChildSpec spec(Node& node, const Options& opts = {});

@@ -128,8 +128,7 @@ class Registry final : public GenServer {
     }
     tables().put(self.runtime(), opts_.name, table_);
     node_.monitor_nodes(self.pid());
-    const Term hello = Term::tuple({Term(Atom("hello")), Term(self.pid())});
-    for (Atom n : node_.nodes(true)) self.send(opts_.name, n, hello);
+    for (Atom n : node_.nodes(true)) say_hello(self, n);
     self.send_after(opts_.anti_entropy, self.pid(), Term(a_ae()));
     co_return;
   }
@@ -158,13 +157,13 @@ class Registry final : public GenServer {
     std::uint64_t prev = 0, counter = 0;
     const Term* items = nullptr;
     const Term* reason = nullptr;
-    if (match(msg, tuple("hello", bind(from))) && remote(from)) hello(self, from);
+    if (match(msg, tuple("hello", bind(from)))) hello(self, from);
     else if (match(msg, tuple("snapshot", bind(from), bind(counter), bind(items)))) snapshot(self, from, counter, *items, msg);
     else if (match(msg, tuple("delta", bind(from), bind(prev), bind(counter), bind(items)))) delta(self, from, prev, counter, *items, msg);
     else if (match(msg, tuple("resync", bind(from)))) { if (members_.count(from)) send_snapshot(self, from); }
     else if (match(msg, tuple("state", bind(from), bind(counter)))) peer_state(self, from, counter);
     else if (match(msg, tuple("DOWN", bind(ref), "process", bind(pid), bind(reason)))) down(self, ref, pid);
-    else if (match(msg, tuple("nodeup", bind(node)))) self.send(opts_.name, node, Term::tuple({Term(Atom("hello")), Term(self.pid())}));
+    else if (match(msg, tuple("nodeup", bind(node)))) say_hello(self, node);
     else if (msg.is_atom(a_tick())) tick(self);
     else if (msg.is_atom(a_ae())) anti_entropy(self);
     else if (!match(msg, tuple("nodedown", any)))
@@ -179,6 +178,14 @@ class Registry final : public GenServer {
   };
 
   bool remote(const Pid& p) const { return p.node != node_.name(); }
+  // A node whose registry may be a member: any, or one of the static list.
+  bool may_be_member(Atom node) const {
+    return node != node_.name() &&
+           (opts_.members.empty() || std::find(opts_.members.begin(), opts_.members.end(), node) != opts_.members.end());
+  }
+  void say_hello(Process& self, Atom node) {
+    if (may_be_member(node)) self.send(opts_.name, node, Term::tuple({Term(Atom("hello")), Term(self.pid())}));
+  }
 
   void untrusted(std::string_view what, const Term& msg) {
     log::limited(log::Level::Warn, node_.name().text(), "registry_message_dropped",
@@ -343,6 +350,7 @@ class Registry final : public GenServer {
   // every one gets our entries (from a known one this is mostly the second of two crossing
   // hellos, but it may also have forgotten us while we kept it: a snapshot is cheap, and safe).
   void hello(Process& self, const Pid& from) {
+    if (!may_be_member(from.node)) return untrusted("not_a_listed_member", Term(from));
     if (!members_.count(from)) {
       members_[from].mref = self.monitor(from);
       {
@@ -400,7 +408,7 @@ class Registry final : public GenServer {
   void peer_state(Process& self, const Pid& from, std::uint64_t counter) {
     if (!members_.count(from)) {
       // It counts us a member and we do not count it: hello makes both sides agree again.
-      if (remote(from)) self.send(from, Term::tuple({Term(Atom("hello")), Term(self.pid())}));
+      if (may_be_member(from.node)) self.send(from, Term::tuple({Term(Atom("hello")), Term(self.pid())}));
       return;
     }
     std::optional<std::uint64_t> have;
