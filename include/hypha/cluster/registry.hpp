@@ -28,7 +28,6 @@
 
 #include <chrono>
 #include <optional>
-#include <tuple>
 #include <vector>
 
 #include "hypha/node/node.hpp"
@@ -89,8 +88,8 @@ std::vector<Term> names_of(const Runtime& rt, const Pid& pid, Atom registry = de
 // Sends to the name's holder; false when nobody holds it.
 bool send(Runtime& rt, const Term& name, const Term& msg, Atom registry = default_name());
 
-// How much the replica here holds (for tests and the dashboard): names with a holder, entries
-// of every origin, members it syncs with, logged changes not yet sent to every member.
+// How much the replica here holds (for tests and the dashboard): names with a holder, members it
+// syncs with, logged changes not yet sent to every member.
 struct Stats {
   std::size_t names = 0, members = 0, log = 0;
 };

@@ -42,8 +42,7 @@ const Atom& a_ae() { static const Atom a("$hypha_registry_anti_entropy"); return
 struct Table {
   mutable std::shared_mutex mu;
   std::optional<detail::State> state;
-  Pid server;
-  std::size_t members = 0;
+  std::size_t members = 0;  // the registry process's member count, for stats() from any thread
 };
 
 cluster::detail::ByName<Table>& tables() {
@@ -124,7 +123,6 @@ class Registry final : public GenServer {
     {
       std::unique_lock lock(table_->mu);
       table_->state.emplace(self.pid());
-      table_->server = self.pid();
     }
     tables().put(self.runtime(), opts_.name, table_);
     node_.monitor_nodes(self.pid());
@@ -200,13 +198,14 @@ class Registry final : public GenServer {
     {
       std::unique_lock lock(table_->mu);
       detail::State& s = *table_->state;
+      auto held_by = [](const Entry& w) {
+        return Term::tuple({Term(a_error()), Term::tuple({Term(Atom("already_registered")), Term(w.pid)})});
+      };
       if (const Entry* w = s.winner(name)) {
         // A local holder that died is leaving (its DOWN is on its way here): not a holder.
-        if (!(self.runtime().is_local(w->pid) && !self.runtime().alive(w->pid)))
-          return Term::tuple({Term(a_error()), Term::tuple({Term(Atom("already_registered")), Term(w->pid)})});
+        if (!(self.runtime().is_local(w->pid) && !self.runtime().alive(w->pid))) return held_by(*w);
         remove_pid_locked(s, w->pid);
-        if (s.winner(name))
-          return Term::tuple({Term(a_error()), Term::tuple({Term(Atom("already_registered")), Term(s.winner(name)->pid)})});
+        if (const Entry* next = s.winner(name)) return held_by(*next);
       }
       s.put_own(name, Entry{pid, meta, hlc_.now()});
     }

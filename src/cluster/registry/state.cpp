@@ -32,12 +32,17 @@ const Pid* State::winner_origin(const Term& name) const {
   return it == holders_.end() ? nullptr : &it->second.front();
 }
 
-std::vector<Term> State::names_of(const Pid& pid) const {
+std::vector<Term> State::names_where(const Pid& pid, bool own_only) const {
   std::vector<Term> out;
   auto it = by_pid_.find(pid);
   if (it == by_pid_.end()) return out;
   for (const Term& name : it->second)
-    if (const Entry* w = winner(name); w && w->pid == pid) out.push_back(name);
+    if (const Entry* e = own_only ? own(name) : winner(name); e && e->pid == pid) out.push_back(name);
+  return out;
+}
+
+std::vector<Term> State::names_of(const Pid& pid) const {
+  std::vector<Term> out = names_where(pid, false);
   std::sort(out.begin(), out.end());
   return out;
 }
@@ -110,14 +115,7 @@ std::vector<std::pair<Term, Entry>> State::own_entries() const {
   return {names.begin(), names.end()};
 }
 
-std::vector<Term> State::own_names_of(const Pid& pid) const {
-  std::vector<Term> out;
-  auto it = by_pid_.find(pid);
-  if (it == by_pid_.end()) return out;
-  for (const Term& name : it->second)
-    if (const Entry* e = own(name); e && e->pid == pid) out.push_back(name);
-  return out;
-}
+std::vector<Term> State::own_names_of(const Pid& pid) const { return names_where(pid, true); }
 
 std::optional<std::vector<Change>> State::changes_since(std::uint64_t since) const {
   if (since < log_start_) return std::nullopt;

@@ -100,6 +100,8 @@ class State {
   // Orders two holders of one name: true when `a`'s registration is older (wins).
   bool older(const Pid& a, const Pid& b, const Term& name) const;
   const Entry* entry_of(const Pid& origin, const Term& name) const;
+  // The names `pid` holds: as the winner, or (own_only) in our own entries, winning or not.
+  std::vector<Term> names_where(const Pid& pid, bool own_only) const;
   void add_holder(const Pid& origin, const Term& name);
   void drop_holder(const Pid& origin, const Term& name);
   // Sets (or removes) `origin`'s entry for `name` and keeps the indexes.
