@@ -277,6 +277,8 @@ void read_node(Reader& r, NodeOptions& o, std::vector<std::string>* inboxes) {
   if (auto v = r.boolean(node, "hidden")) o.hidden = *v;
   if (auto v = r.integer(node, "ticktime", 1, 86400, "seconds")) o.net_ticktime = seconds(*v);
   if (auto v = r.integer(node, "setuptime", 1, 3600, "seconds")) o.setup_timeout = seconds(*v);
+  // [cluster] detect_ms: the node's own failure detection between hypha nodes (NodeOptions::detect).
+  if (auto v = r.integer("cluster", "detect_ms", 0, 86400000, "milliseconds, 0: off")) o.detect = milliseconds(*v);
   if (auto v = r.integer(node, "port", 0, 65535)) o.listen_port = static_cast<std::uint16_t>(*v);
   if (auto v = r.integer(node, "threads", 0, 1024, "0: one per core")) o.threads = static_cast<unsigned>(*v);
   if (auto v = r.integer(node, "epmd_port", 0, 65535, "0: ERL_EPMD_PORT, else 4369")) o.epmd_port = static_cast<std::uint16_t>(*v);

@@ -133,6 +133,8 @@ asio::awaitable<void> DistConnection::read_loop() {
       end -= begin;
       begin = 0;
     }
+    // Silence counts while this side waits for bytes, not while it handles what came.
+    last_read_ = Clock::now();
     asio::error_code ec;
     const std::size_t n = co_await sock_.async_read_some(asio::buffer(&buf[end], buf.size() - end),
                                                         asio::redirect_error(use_awaitable, ec));
@@ -146,17 +148,38 @@ asio::awaitable<void> DistConnection::read_loop() {
 }
 
 asio::awaitable<void> DistConnection::tick_loop() {
+  using std::chrono::milliseconds;
   auto self = shared_from_this();
-  const auto interval = std::max(ticktime_ / 4, std::chrono::milliseconds(1));
   while (!closed()) {
+    // The tick time's rule (as OTP: a tick each quarter, down after a whole one of silence), or
+    // the faster one liveness() set, which declares the peer down within silent_after.
+    const auto every_ms = tick_every_ms_.load(std::memory_order_relaxed);
+    const auto silent_ms = silent_after_ms_.load(std::memory_order_relaxed);
+    const milliseconds send_every = every_ms > 0 ? milliseconds(every_ms) : std::max(ticktime_ / 4, milliseconds(1));
+    milliseconds interval = std::min(send_every, std::max(ticktime_ / 4, milliseconds(1))), limit = ticktime_;
+    if (silent_ms > 0) {
+      interval = std::max(std::min(send_every, milliseconds(silent_ms / 6)), milliseconds(1));
+      limit = milliseconds(silent_ms) - interval;
+    }
     tick_timer_.expires_after(interval);
     asio::error_code ec;
     co_await tick_timer_.async_wait(asio::redirect_error(use_awaitable, ec));
     if (closed()) co_return;
+    if (ec == asio::error::operation_aborted) continue;  // liveness() changed the pace
     const auto now = Clock::now();
-    if (now - last_read_ > ticktime_) {
-      shut("net_tick_timeout: nothing received for " + std::to_string(ticktime_.count()) + " ms");
-      co_return;
+    if (now - last_read_ > limit) {
+      // Bytes that wait unread mean the peer spoke and this side was slow (it was stopped, or
+      // busy): the peer is not silent.
+      asio::error_code aec;
+      if (sock_.available(aec) > 0 && !aec) {
+        last_read_ = now;
+      } else if (silent_ms > 0) {
+        shut("heartbeat_timeout: nothing heard for " + std::to_string(silent_ms) + " ms");
+        co_return;
+      } else {
+        shut("net_tick_timeout: nothing received for " + std::to_string(ticktime_.count()) + " ms");
+        co_return;
+      }
     }
     // Bytes that trickle in keep last_read_ fresh: a frame that stays incomplete is cut too.
     const auto partial = partial_since_.load(std::memory_order_relaxed);
@@ -164,9 +187,15 @@ asio::awaitable<void> DistConnection::tick_loop() {
       shut("partial frame stalled: incomplete for more than " + std::to_string(ticktime_.count()) + " ms");
       co_return;
     }
-    if (now - Clock::time_point(Clock::duration(last_write_.load())) >= interval)
-      send(Frame(4, 0));
+    if (now - Clock::time_point(Clock::duration(last_write_.load())) >= send_every) send(Frame(4, 0));
   }
+}
+
+void DistConnection::liveness(std::chrono::milliseconds tick_every, std::chrono::milliseconds silent_after) {
+  tick_every_ms_.store(tick_every.count(), std::memory_order_relaxed);
+  silent_after_ms_.store(silent_after.count(), std::memory_order_relaxed);
+  auto self = shared_from_this();
+  asio::post(sock_.get_executor(), [self] { self->tick_timer_.cancel(); });  // re-paced at once
 }
 
 bool DistConnection::send(Frame frame) {

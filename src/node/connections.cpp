@@ -281,11 +281,13 @@ bool Node::Impl::establish(Atom node, std::shared_ptr<net::FrameLink> conn, cons
   auto in = std::make_shared<Inbound>();
   in->atom_budget = opts.max_new_atoms_per_peer;
   in->accepted = std::move(accepted);
+  in->link = conn;
   conn->start([this, node, in](std::span<const std::uint8_t> packet) { dispatch(node, packet, *in); },
               [this, node, weak = std::weak_ptr<net::FrameLink>(conn)](const std::string& reason) {
                 if (auto c = weak.lock()) connection_lost(node, c, reason);
               });
   conn->flush();
+  send_hello(node, false);
   for (auto& w : waiters) w(true);
   log_event(2, "nodeup", {{"peer", node.text()}});
   notify_nodes(node, true);

@@ -235,7 +235,8 @@ void Node::Impl::dispatch(Atom node, std::span<const std::uint8_t> packet, Inbou
     why = parsed.error();
   } else {
     try {
-      handle_control(node, parsed->control, parsed->payload ? &*parsed->payload : nullptr);
+      const Term* payload = parsed->payload ? &*parsed->payload : nullptr;
+      if (!handle_hello(node, parsed->control, payload, in)) handle_control(node, parsed->control, payload);
       return;
     } catch (const BadControl& b) {
       why = b.why + " in " + parsed->control.to_string().substr(0, 200);
@@ -248,6 +249,68 @@ void Node::Impl::dispatch(Atom node, std::span<const std::uint8_t> packet, Inbou
   std::shared_ptr<net::FrameLink> conn;
   with_peer(node, [&](Peer& p) { conn = p.conn; });
   if (conn) conn->close("malformed packet: " + why);
+}
+
+// ---------------------------------------------------------------------------------- heartbeat
+
+namespace {
+const Atom& heartbeat_name() {
+  static const Atom name("hypha_heartbeat");
+  return name;
+}
+// A peer's detect time is taken between these (a peer cannot make this node tick every microsecond).
+constexpr std::chrono::milliseconds kMinDetect{100}, kMaxDetect{86400000};
+}  // namespace
+
+void Node::Impl::send_hello(Atom node, bool heard_yours) {
+  const Term hello = Term::tuple({Term(heartbeat_name()), Term(static_cast<std::int64_t>(opts.detect.count())),
+                                  Term(Atom(heard_yours ? "true" : "false"))});
+  send_control(node, Term::tuple({op(kRegSend), Term(sender_of(nullptr)), Term(empty_atom()), Term(heartbeat_name())}),
+               &hello);
+}
+
+std::chrono::milliseconds Node::Impl::detect_time(const Peer& p) const {
+  return p.heard_ours && opts.detect.count() > 0 ? opts.detect : opts.net_ticktime;
+}
+
+// A hypha peer's hello on this connection: tick fast enough for its detect time, and once it has
+// heard ours (it ticks fast enough for us), declare it down after our own. Anything else sent to
+// the name goes on as a message.
+bool Node::Impl::handle_hello(Atom node, const Term& c, const Term* payload, Inbound& in) {
+  if (!payload || !c.is_tuple() || c.tuple_size() != 4 || !c[0].is_small_integer() ||
+      (c[0].small_integer() != kRegSend && c[0].small_integer() != kRegSendTT) || !c[3].is_atom() ||
+      c[3].atom_value() != heartbeat_name())
+    return false;
+  const Term& m = *payload;
+  if (!m.is_tuple() || m.tuple_size() != 3 || !m[0].is_atom() || m[0].atom_value() != heartbeat_name() ||
+      !m[1].is_small_integer() || m[1].small_integer() < 0 || !m[2].is_atom())
+    return false;
+  const bool heard_ours = m[2].atom_value() == Atom("true");
+  const auto detect = std::chrono::milliseconds(m[1].small_integer());
+  auto conn = in.link.lock();
+  if (!conn) return true;
+  bool current = false;
+  std::chrono::milliseconds tick_every = opts.net_ticktime / 4, silent_after{0};
+  {
+    std::lock_guard lock(mu);
+    auto it = peers.find(node);
+    if (it == peers.end() || it->second->conn != conn) return true;  // an old connection's
+    Peer& p = *it->second;
+    current = true;
+    p.hypha = true;
+    if (detect.count() > 0) p.peer_detect = std::clamp(detect, kMinDetect, kMaxDetect);
+    p.heard_ours = p.heard_ours || heard_ours;
+    const auto sixth = [](std::chrono::milliseconds d) { return std::max(d / 6, std::chrono::milliseconds(1)); };
+    if (p.peer_detect.count() > 0) tick_every = std::min(tick_every, sixth(p.peer_detect));
+    if (opts.detect.count() > 0) tick_every = std::min(tick_every, sixth(opts.detect));
+    if (p.heard_ours && opts.detect.count() > 0) silent_after = opts.detect;
+  }
+  if (current) conn->liveness(tick_every, silent_after);
+  if (!heard_ours && !in.hello_answered) {
+    in.hello_answered = true;
+    send_hello(node, true);  // after liveness(): the peer may count on our pace once it hears this
+  }
+  return true;
 }
 
 void Node::Impl::warn_if_atoms_low() {

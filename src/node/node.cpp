@@ -278,8 +278,19 @@ std::vector<PeerInfo> Node::peers() const {
   for (const auto& [name, p] : impl_->peers) {
     if (p->state != Peer::State::Up || !p->conn) continue;
     const net::ConnectionStats st = p->conn->stats();
-    out.push_back(PeerInfo{name, !(p->flags & net::dflag::kPublished), p->since, p->creation, st.messages_in,
-                           st.messages_out, st.bytes_in, st.bytes_out, p->conn->queued_bytes()});
+    PeerInfo info;
+    info.name = name;
+    info.hidden = !(p->flags & net::dflag::kPublished);
+    info.since = p->since;
+    info.creation = p->creation;
+    info.hypha = p->hypha;
+    info.detect = impl_->detect_time(*p);
+    info.messages_in = st.messages_in;
+    info.messages_out = st.messages_out;
+    info.bytes_in = st.bytes_in;
+    info.bytes_out = st.bytes_out;
+    info.send_queue_bytes = p->conn->queued_bytes();
+    out.push_back(info);
   }
   std::sort(out.begin(), out.end(), [](const PeerInfo& x, const PeerInfo& y) { return x.name < y.name; });
   return out;

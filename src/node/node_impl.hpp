@@ -34,6 +34,8 @@ struct Inbound {
   AtomCache cache;
   std::size_t atom_budget = 0;  // new atoms this peer may still add to the table
   std::shared_ptr<net::Connection> accepted;  // an accepted connection's place in the listener's count
+  std::weak_ptr<net::FrameLink> link;         // the connection this reader reads
+  bool hello_answered = false;                // the heartbeat hello (see NodeOptions::detect)
 };
 
 // One other node: a connection being set up or up, and what depends on it.
@@ -53,6 +55,10 @@ struct Peer {
   std::uint64_t flags = 0;
   std::uint32_t creation = 0;
   std::chrono::system_clock::time_point since;  // when it came up
+  // The heartbeat hello of a hypha peer on `conn` (NodeOptions::detect): its detect time, and
+  // whether it has heard ours (then it ticks fast enough for our detect).
+  bool hypha = false, heard_ours = false;
+  std::chrono::milliseconds peer_detect{0};
 
   // Simultaneous connects (establish() has the rule). `replacing`: our attempt that told the peer
   // to replace the connection it has. `yielding`: accepted handshakes of the peer's that we told
@@ -168,6 +174,11 @@ struct Node::Impl : RemoteTransport {
   // --- incoming ---
   void dispatch(Atom node, std::span<const std::uint8_t> packet, Inbound& in);
   void handle_control(Atom node, const Term& ctrl, const Term* payload);
+  // The heartbeat hello {hypha_heartbeat, DetectMs, HeardYours} (NodeOptions::detect).
+  void send_hello(Atom node, bool heard_yours);
+  bool handle_hello(Atom node, const Term& ctrl, const Term* payload, Inbound& in);
+  // How soon this node declares a silent peer down (the tick time unless the heartbeat is on).
+  std::chrono::milliseconds detect_time(const Peer& p) const;
   void serve_spawn_request(Atom node, const Term& ctrl, const Term* payload);
   void spawn_reply(Atom node, const Term& ctrl);
 

@@ -48,7 +48,12 @@ class SimNetwork::Impl::End final : public net::FrameLink, public std::enable_sh
     }
     return !closed();
   }
+  // No ticks are simulated: a partition closes this end when its silence limit passes.
+  void liveness(std::chrono::milliseconds, std::chrono::milliseconds silent_after) override {
+    silent_after_ms.store(silent_after.count());
+  }
 
+  std::atomic<std::int64_t> silent_after_ms{0};  // set by liveness(); 0: the node's tick time
   // Under the network's lock.
   Impl& net_;
   std::weak_ptr<Pipe> pipe_;
@@ -388,18 +393,22 @@ void SimNetwork::Impl::partition_locked(Atom a, Atom b) {
   if (l.partitioned) return;
   l.partitioned = true;
   const std::uint64_t epoch = ++l.epoch;
-  // Each side declares the other down when its own tick time passes without traffic.
+  // Each side declares the other down when its own tick time (or the heartbeat's silence limit
+  // its connection was given) passes without traffic.
   for (auto& pipe : pipes_between(a, b))
     for (int side = 0; side < 2; ++side) {
       auto n = nodes.find(pipe->node[side]);
       if (n == nodes.end() || !n->second) continue;
-      const auto ticktime = n->second->opts.net_ticktime;
-      post_at(clock->now() + ticktime, [this, pipe, side, a, b, epoch, ticktime] {
+      const auto heartbeat = std::chrono::milliseconds(pipe->end[side]->silent_after_ms.load());
+      const auto limit = heartbeat.count() > 0 ? heartbeat : n->second->opts.net_ticktime;
+      const std::string reason = heartbeat.count() > 0
+          ? "heartbeat_timeout: nothing heard for " + std::to_string(limit.count()) + " ms"
+          : "net_tick_timeout: nothing received for " + std::to_string(limit.count()) + " ms";
+      post_at(clock->now() + limit, [this, pipe, side, a, b, epoch, reason] {
         std::lock_guard lock(mu);
         const Link& now = link(a, b);
         if (!now.partitioned || now.epoch != epoch) return;
-        close_locked(*pipe, side, "net_tick_timeout: nothing received for " + std::to_string(ticktime.count()) + " ms",
-                     false);
+        close_locked(*pipe, side, reason, false);
       });
     }
 }

@@ -46,6 +46,8 @@ max_new_atoms_per_peer = 10
 max_connections = 5
 max_handshakes = 4
 max_handshakes_per_source = 2
+[cluster]
+detect_ms = 1500
 )", &o, &inboxes), "");
   EXPECT_EQ(o.name, "a@127.0.0.1");
   EXPECT_EQ(o.cookie, "secret");
@@ -67,6 +69,7 @@ max_handshakes_per_source = 2
   EXPECT_EQ(o.max_connections, 5u);
   EXPECT_EQ(o.max_handshakes, 4u);
   EXPECT_EQ(o.max_handshakes_per_source, 2u);
+  EXPECT_EQ(o.detect, 1500ms);
 }
 
 TEST(Config, AbsentKeysKeepTheDefaults) {
@@ -76,6 +79,7 @@ TEST(Config, AbsentKeysKeepTheDefaults) {
   EXPECT_EQ(o.name, "a");
   EXPECT_EQ(o.net_ticktime, d.net_ticktime);
   EXPECT_EQ(o.max_frame, d.max_frame);
+  EXPECT_EQ(o.detect, 3s);
   EXPECT_EQ(node_error(""), "");  // an empty file is a valid (empty) config
 }
 
@@ -92,6 +96,8 @@ TEST(Config, AWrongTypeNamesTheKeyItsLineAndWhatWasExpected) {
 
 TEST(Config, ABadValueIsRefused) {
   EXPECT_EQ(node_error("[node]\nport = 70000\n"), "n.toml:2: node.port: expected an integer of 0..65535, got 70000");
+  EXPECT_EQ(node_error("[cluster]\ndetect_ms = -5\n"),
+            "n.toml:2: cluster.detect_ms: expected an integer of 0..86400000 (milliseconds, 0: off), got -5");
   EXPECT_EQ(node_error("[node]\nticktime = 0\n"),
             "n.toml:2: node.ticktime: expected an integer of 1..86400 (seconds), got 0");
   EXPECT_EQ(node_error("[node]\nname = \"a b@host\"\n"),

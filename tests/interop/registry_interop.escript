@@ -8,7 +8,9 @@
 %% processes registered by rpc, and a gen_server started {via, hypha_registry, Name} with the
 %% shipped erlang/hypha_registry.erl (from Erlang here, and from an Elixir node's GenServer
 %% start_link, elixir/registry_via.exs), are found through both, leave when they exit, and leave with
-%% the hypha node that registered them when it is killed with -9; the CLI finds and lists them.
+%% the hypha node that registered them when it is killed with -9; the CLI finds and lists them. A
+%% hypha node stopped with SIGSTOP is declared down by the other within detect_ms (1 s here; the
+%% tick time is 60 s) by the heartbeat, and after SIGCONT it comes back with its names.
 %% Usage (ERL_EPMD_PORT set to a port of this test's own): escript registry_interop.escript HYPHA DIR
 
 main([Hypha, Dir]) ->
@@ -35,6 +37,7 @@ main([Hypha, Dir]) ->
              fun a_gen_server_runs_under_a_via_name/0,
              fun an_elixir_genserver_runs_under_a_via_name/0,
              fun cli_finds_and_lists_names/0,
+             fun a_stopped_hypha_node_is_down_within_detect_ms_and_comes_back/0,
              fun a_killed_hypha_node_takes_the_names_it_registered/0],
     Results = [run_case(C) || C <- Cases],
     cleanup(),
@@ -68,7 +71,7 @@ fail_now(Why) ->
 start_hypha(Name, Other) ->
     File = filename:join(get(dir), atom_to_list(Name) ++ ".toml"),
     ok = file:write_file(File, ["[node]\nname = \"", atom_to_list(Name), "\"\ncookie = \"", get(cookie),
-                                "\"\n[registry]\nsync_interval_ms = 20\n[cluster]\nstrategies = [\"static\"]\n"
+                                "\"\n[registry]\nsync_interval_ms = 20\n[cluster]\ndetect_ms = 1000\nstrategies = [\"static\"]\n"
                                 "[cluster.static]\nnodes = [\"", atom_to_list(Other), "\"]\n"]),
     Port = open_port({spawn_executable, get(hypha)}, [{args, ["node", "--config", File]}, binary, {line, 65536},
                                                       exit_status, stderr_to_stdout]),
@@ -204,6 +207,28 @@ cli_finds_and_lists_names() ->
     {0, List} = cli(["registry", "list", atom_to_list(H1)]),
     Line = <<"<<\"cli-job\">> ", Text/binary>>,
     [Line] = [L || L <- binary:split(List, <<"\n">>, [global]), L =/= <<>>],
+    exit(P, kill),
+    ok.
+
+a_stopped_hypha_node_is_down_within_detect_ms_and_comes_back() ->
+    H1 = get(h1), H2 = get(h2),
+    P = idle(),
+    yes = rpc:call(H1, hypha_registry, register_name, [stopped_with_h1, P]),
+    ok = wait_until(fun() -> whereis_on(H2, stopped_with_h1) =:= P end),
+    OsPid = integer_to_list(get(h1_os)),
+    T0 = erlang:monotonic_time(millisecond),
+    os:cmd("kill -STOP " ++ OsPid),
+    %% H2 takes H1's names once it has declared H1 down: within the detect time, plus the
+    %% registry's removal and this poll.
+    Gone = wait_until(fun() -> whereis_on(H2, stopped_with_h1) =:= undefined end),
+    Took = erlang:monotonic_time(millisecond) - T0,
+    os:cmd("kill -CONT " ++ OsPid),
+    ok = Gone,
+    io:format("     stopped node declared down after ~b ms (detect_ms = 1000, ticktime 60 s)~n", [Took]),
+    true = Took >= 500 andalso Took < 2500,
+    %% Back: it learns the connection is gone, reconnects (static formation), and its registry
+    %% brings its names back (P lives on here all along).
+    ok = wait_until(fun() -> whereis_on(H2, stopped_with_h1) =:= P end),
     exit(P, kill),
     ok.
 

@@ -156,7 +156,7 @@ TEST_F(Sim, APartitionHealedWithinTheTickTimeLosesNothing) {
   net->partition(name("a"), name("b"));
   send("a", "b", "one"_atom);
   send("a", "b", "two"_atom);
-  ASSERT_TRUE(net->advance(9s));  // b's tick time is 10 s: nobody noticed yet
+  ASSERT_TRUE(net->advance(2900ms));  // the heartbeat's 3 s (NodeOptions::detect): nobody noticed yet
   EXPECT_TRUE(received("b").empty());
   EXPECT_EQ(net->in_flight(), 2u);
   EXPECT_EQ(node("a").nodes(), std::vector<Atom>{name("b")});
@@ -168,8 +168,8 @@ TEST_F(Sim, APartitionHealedWithinTheTickTimeLosesNothing) {
 }
 
 TEST_F(Sim, EachSideOfAPartitionGivesUpAtItsOwnTickTime) {
-  start("a", {.net_ticktime = 10s});
-  start("b", {.net_ticktime = 20s});
+  start("a", {.net_ticktime = 10s, .detect = 0ms});
+  start("b", {.net_ticktime = 20s, .detect = 0ms});
   ASSERT_TRUE(connect("a", "b"));
   Mailbox a_watch = node("a").runtime().mailbox();
   node("a").monitor_nodes(a_watch.pid());
@@ -190,8 +190,8 @@ TEST_F(Sim, EachSideOfAPartitionGivesUpAtItsOwnTickTime) {
 }
 
 TEST_F(Sim, AOneSidedTimeoutIsLearnedByTheOtherSideWhenThePartitionHeals) {
-  start("a", {.net_ticktime = 10s});
-  start("b", {.net_ticktime = 30s});
+  start("a", {.net_ticktime = 10s, .detect = 0ms});
+  start("b", {.net_ticktime = 30s, .detect = 0ms});
   ASSERT_TRUE(connect("a", "b"));
   Mailbox b_watch = node("b").runtime().mailbox();
   node("b").monitor_nodes(b_watch.pid());
@@ -246,8 +246,8 @@ TEST_F(Sim, TimersRunOnTheNetworksClock) {
 }
 
 TEST_F(Sim, RunUntilStopsAtTheFirstStateThatHolds) {
-  start("a", {.net_ticktime = 8s});
-  start("b", {.net_ticktime = 8s});
+  start("a", {.net_ticktime = 8s, .detect = 0ms});
+  start("b", {.net_ticktime = 8s, .detect = 0ms});
   ASSERT_TRUE(connect("a", "b"));
   net->isolate(name("a"));
   const auto t0 = net->clock()->now();
@@ -272,6 +272,65 @@ TEST_F(Sim, ANodeStartedAgainHasANewCreationAndOldPidsAreGone) {
   start("b");
   EXPECT_NE(node("b").creation(), first);
   ASSERT_TRUE(connect("a", "b"));
+}
+
+// Failure detection between hypha nodes (NodeOptions::detect): each says hello on a new
+// connection, then ticks fast enough for the other, so a silent peer is down after `detect`, not
+// after the tick time.
+TEST_F(Sim, ASilentHyphaPeerIsDownAfterTheDetectTimeNotTheTickTime) {
+  start("a", {.net_ticktime = 60s});
+  start("b", {.net_ticktime = 60s});
+  ASSERT_TRUE(connect("a", "b"));
+  for (const char* n : {"a", "b"}) {
+    const auto peers = node(n).peers();
+    ASSERT_EQ(peers.size(), 1u);
+    EXPECT_TRUE(peers[0].hypha);
+    EXPECT_EQ(peers[0].detect, 3s);  // the default
+  }
+  Mailbox watch = node("a").runtime().mailbox();
+  node("a").monitor_nodes(watch.pid());
+  net->partition(name("a"), name("b"));
+  ASSERT_TRUE(net->advance(2999ms));
+  EXPECT_FALSE(watch.receive(0ms));
+  ASSERT_TRUE(net->advance(1ms));
+  EXPECT_EQ(watch.receive(0ms), T("{nodedown, 'b@sim'}"));
+  EXPECT_TRUE(node("b").nodes().empty());
+  net->heal(name("a"), name("b"));
+  ASSERT_TRUE(connect("a", "b"));
+  EXPECT_EQ(node("b").peers().at(0).detect, 3s);  // the new connection says hello again
+}
+
+TEST_F(Sim, EachSideDeclaresTheOtherDownAfterItsOwnDetectTime) {
+  start("a", {.detect = 1s});
+  start("b", {.detect = 5s});
+  ASSERT_TRUE(connect("a", "b"));
+  Mailbox a_watch = node("a").runtime().mailbox();
+  node("a").monitor_nodes(a_watch.pid());
+  Mailbox b_watch = node("b").runtime().mailbox();
+  node("b").monitor_nodes(b_watch.pid());
+  net->partition(name("a"), name("b"));
+  ASSERT_TRUE(net->advance(1s));
+  EXPECT_EQ(a_watch.receive(0ms), T("{nodedown, 'b@sim'}"));
+  EXPECT_FALSE(b_watch.receive(0ms));
+  ASSERT_TRUE(net->advance(4s));
+  EXPECT_EQ(b_watch.receive(0ms), T("{nodedown, 'a@sim'}"));
+}
+
+// A node with the heartbeat off still ticks as fast as its peer asks (so the peer detects fast)
+// and itself waits for its tick time.
+TEST_F(Sim, ANodeWithTheHeartbeatOffIsDetectedFastAndWaitsForItsTickTime) {
+  start("a", {.detect = 2s});
+  start("b", {.net_ticktime = 10s, .detect = 0ms});
+  ASSERT_TRUE(connect("a", "b"));
+  EXPECT_EQ(node("a").peers().at(0).detect, 2s);
+  EXPECT_EQ(node("b").peers().at(0).detect, 10s);
+  EXPECT_TRUE(node("b").peers().at(0).hypha);
+  net->partition(name("a"), name("b"));
+  ASSERT_TRUE(net->advance(2s));
+  EXPECT_TRUE(node("a").nodes().empty());
+  EXPECT_EQ(node("b").nodes(), std::vector<Atom>{name("a")});
+  ASSERT_TRUE(net->advance(8s));
+  EXPECT_TRUE(node("b").nodes().empty());
 }
 
 // The same script twice gives the same observations, step for step.
@@ -312,8 +371,9 @@ TEST_F(Sim, AScriptRunsTheSameEveryTime) {
     runs.push_back(script(*sim, ns));
   }
   EXPECT_EQ(runs[0], runs[1]);
-  EXPECT_EQ(runs[0], (std::vector<std::string>{"connected: {nodeup,b@sim} {nodeup,c@sim}", "5s:", "cut: {nodedown,c@sim}",
-                                               "10s: {nodedown,b@sim}", "healed: {nodeup,b@sim}"}));
+  // b is declared down 3 s into the partition (the heartbeat), c when the link is cut.
+  EXPECT_EQ(runs[0], (std::vector<std::string>{"connected: {nodeup,b@sim} {nodeup,c@sim}", "5s: {nodedown,b@sim}",
+                                               "cut: {nodedown,c@sim}", "10s:", "healed: {nodeup,b@sim}"}));
 }
 
 }  // namespace

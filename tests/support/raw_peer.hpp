@@ -13,6 +13,7 @@
 #include <array>
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -29,6 +30,7 @@ struct RawPeer {
   asio::io_context io;
   asio::ip::tcp::socket sock{io};
   std::string name = "raw@127.0.0.1";
+  net::AtomCache cache;
 
   // Connects and handshakes as `name`; true when the node accepted it.
   bool connect(std::uint16_t port, const std::string& target, const std::string& cookie) {
@@ -73,6 +75,37 @@ struct RawPeer {
     const auto frame = net::make_frame(ctrl, &msg, true);
     asio::error_code ec;
     asio::write(sock, asio::buffer(frame.data(), frame.size()), ec);
+  }
+  // The next packet the node sends that is not a tick, read within `timeout` (blocking reads).
+  std::optional<net::Packet> read_packet(std::chrono::milliseconds timeout) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    sock.non_blocking(true);
+    auto read_exactly = [&](std::uint8_t* p, std::size_t n) {
+      while (n > 0) {
+        asio::error_code ec;
+        const std::size_t got = sock.read_some(asio::buffer(p, n), ec);
+        if (ec == asio::error::would_block) {
+          if (std::chrono::steady_clock::now() > deadline) return false;
+          std::this_thread::sleep_for(std::chrono::milliseconds(1));
+          continue;
+        }
+        if (ec) return false;
+        p += got;
+        n -= got;
+      }
+      return true;
+    };
+    for (;;) {
+      std::array<std::uint8_t, 4> len{};
+      if (!read_exactly(len.data(), 4)) return std::nullopt;
+      const std::size_t n = (std::size_t{len[0]} << 24) | (std::size_t{len[1]} << 16) | (std::size_t{len[2]} << 8) | len[3];
+      if (n == 0) continue;  // a tick
+      std::vector<std::uint8_t> body(n);
+      if (!read_exactly(body.data(), n)) return std::nullopt;
+      auto parsed = net::parse_packet(body, cache, etf::DecodeOptions{});
+      if (!parsed) return std::nullopt;
+      return std::move(*parsed);
+    }
   }
   // True when the other side closed the connection within `timeout`.
   bool closed_by_peer(std::chrono::milliseconds timeout) { return testing::closed_by_peer(sock, timeout); }

@@ -77,6 +77,9 @@ class DistConnection final : public FrameLink, public std::enable_shared_from_th
   // deadline passes; true when the queue is below. For senders that produce faster than the
   // network carries (never call it on the I/O thread).
   bool wait_queue_below(std::size_t bytes, std::chrono::steady_clock::time_point deadline) override;
+  // The tick loop then wakes every min(tick_every, silent_after/6) and closes once the silence
+  // passes silent_after less one wake-up, so the peer is declared down within silent_after.
+  void liveness(std::chrono::milliseconds tick_every, std::chrono::milliseconds silent_after) override;
 
   // Between cork() and uncork(), the frames this thread sends on any connection are held; uncork()
   // writes each connection's frames with one system call. The node's workers cork around each
@@ -98,6 +101,8 @@ class DistConnection final : public FrameLink, public std::enable_shared_from_th
   asio::ip::tcp::socket sock_;
   asio::steady_timer tick_timer_;
   std::chrono::milliseconds ticktime_;
+  // Set by liveness() (0: the tick time rules); read by the tick loop.
+  std::atomic<std::int64_t> tick_every_ms_{0}, silent_after_ms_{0};
   ConnectionLimits limits_;
   PacketFn on_packet_;
   ClosedFn on_closed_;

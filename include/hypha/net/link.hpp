@@ -75,6 +75,11 @@ class FrameLink {
   // Blocks the calling thread until at most `bytes` are queued, the link closes, or the deadline
   // passes; true when the queue is below.
   virtual bool wait_queue_below(std::size_t bytes, std::chrono::steady_clock::time_point deadline) = 0;
+  // Failure detection faster than the tick time, for a peer known to keep up with it (node.hpp,
+  // NodeOptions::detect): from now on a tick goes out whenever nothing was written for
+  // `tick_every`, and the link closes ("heartbeat_timeout") once nothing has been heard from the
+  // peer for `silent_after` at the latest. Until called, the tick time rules (ticktime/4, ticktime).
+  virtual void liveness(std::chrono::milliseconds tick_every, std::chrono::milliseconds silent_after) = 0;
 };
 
 }  // namespace hypha::net

@@ -42,6 +42,14 @@ struct NodeOptions {
   bool hidden = false;                      // not in other nodes' nodes(), as erl -hidden
   std::chrono::milliseconds net_ticktime = std::chrono::seconds(60);
   std::chrono::milliseconds setup_timeout = std::chrono::seconds(7);  // net_setuptime
+  // Failure detection between hypha nodes, faster than the tick: a hypha peer that falls silent
+  // (stopped, a dead link) is declared down within `detect` (config `[cluster] detect_ms`).
+  // Each hypha node says hello on a new connection (to the name `hypha_heartbeat`, which BEAM
+  // nodes drop) with its own `detect`; each side then ticks fast enough for the other, and any
+  // traffic counts. BEAM peers never answer, so they keep the tick protocol and net_ticktime.
+  // 0: off (this node's connections close after net_ticktime; it still ticks as fast as a
+  // hypha peer asks).
+  std::chrono::milliseconds detect = std::chrono::seconds(3);
   unsigned threads = 0;                     // process workers; 0: one per core
   std::chrono::microseconds idle_spin{40};  // RuntimeOptions::idle_spin: latency vs. throughput
   // Idle process workers run the network I/O (no hand-off from an I/O thread to a worker, as
@@ -94,6 +102,8 @@ struct PeerInfo {
   bool hidden = false;  // the peer did not publish itself (a hidden node, erl_call, a CLI)
   std::chrono::system_clock::time_point since;  // when this connection came up
   std::uint32_t creation = 0;                    // the peer's incarnation (its pids carry it)
+  bool hypha = false;  // the peer said the hypha heartbeat hello (else a BEAM node, or not yet)
+  std::chrono::milliseconds detect{0};  // how soon this node declares that peer down if silent
   std::uint64_t messages_in = 0, messages_out = 0;  // frames other than ticks
   std::uint64_t bytes_in = 0, bytes_out = 0;        // frames whole, ticks included
   std::size_t send_queue_bytes = 0;                 // queued, not yet written
