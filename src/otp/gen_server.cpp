@@ -48,6 +48,11 @@ bool send_to(Process& self, const ServerRef& s, Term msg) {
     return true;
   }
   if (const Atom* n = s.name()) return self.send(*n, std::move(msg));
+  if (const ViaName* v = s.via()) {
+    const std::optional<Pid> pid = v->service->whereis(self.runtime(), v->name);
+    if (pid) self.send(*pid, std::move(msg));
+    return pid.has_value();
+  }
   const auto& [name, node] = *s.remote_name();
   if (node == self.runtime().node()) return self.send(name, std::move(msg));
   self.send(name, node, std::move(msg));
@@ -58,6 +63,11 @@ bool send_to(Process& self, const ServerRef& s, Term msg) {
 // name nobody holds.
 std::optional<Ref> monitor_server(Process& self, const ServerRef& s) {
   if (const Pid* p = s.pid()) return self.monitor_alias(*p);
+  if (const ViaName* v = s.via()) {
+    const std::optional<Pid> pid = v->service->whereis(self.runtime(), v->name);
+    if (!pid) return std::nullopt;
+    return self.monitor_alias(*pid);
+  }
   Atom name, node = self.runtime().node();
   if (const Atom* n = s.name()) name = *n;
   else std::tie(name, node) = *s.remote_name();
@@ -72,6 +82,8 @@ std::optional<Ref> monitor_server(Process& self, const ServerRef& s) {
 Atom node_of(const ServerRef& s, Runtime& rt) {
   if (const Pid* p = s.pid()) return p->node;
   if (const auto* r = s.remote_name()) return r->second;
+  if (const ViaName* v = s.via())
+    if (auto pid = v->service->whereis(rt, v->name)) return pid->node;
   return rt.node();
 }
 
@@ -205,6 +217,7 @@ void GenServer::on_hibernate(Process&) {}
 Term ServerRef::to_term() const {
   if (const Pid* p = pid()) return Term(*p);
   if (const Atom* n = name()) return Term(*n);
+  if (const ViaName* v = via()) return v->to_term();
   return Term::tuple({Term(remote_name()->first), Term(remote_name()->second)});
 }
 
@@ -231,12 +244,24 @@ Task<Result<Pid, Term>> start(Process& self, std::unique_ptr<GenServer> server, 
   if (opts.link) parent = starter;
   std::shared_ptr<GenServer> obj(std::move(server));
   const std::optional<Atom> name = opts.name;
-  ProcessBody body = [obj, parent, starter, ack, name, trap = opts.trap_exit](Process& me) -> Task<> {
+  const std::optional<ViaName> via = opts.via;
+  ProcessBody body = [obj, parent, starter, ack, name, via, trap = opts.trap_exit](Process& me) -> Task<> {
     if (trap) me.trap_exit(true);
     if (parent) me.link(*parent);
-    if (name && !me.register_name(*name)) {
+    // Registered before init, as OTP's gen does; a name that is taken: {already_started, Holder}.
+    bool taken = name && !me.register_name(*name);
+    std::optional<Pid> holder;
+    if (taken) holder = me.runtime().whereis(*name);
+    if (!taken && via) {
+      Term via_name = via->name;  // named: GCC 12 and temporaries across co_await
+      const Pid self_pid = me.pid();
+      if (!co_await via->service->register_name(me, via_name, self_pid)) {
+        taken = true;
+        holder = via->service->whereis(me.runtime(), via_name);
+      }
+    }
+    if (taken) {
       if (parent) me.unlink(*parent);
-      const std::optional<Pid> holder = me.runtime().whereis(*name);
       const Term why = Term::tuple({Term(Atom("already_started")), holder ? Term(*holder) : Term(Atom("undefined"))});
       me.send(starter, Term::tuple({Term(Atom("$hypha_ack")), Term(ack), Term::tuple({Term(Atom("error")), why})}));
       throw Exit(Term(atoms::normal()));

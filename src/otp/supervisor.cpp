@@ -383,6 +383,7 @@ namespace supervisor {
 Task<Result<Pid, Term>> start(Process& self, SupervisorFlags flags, std::vector<ChildSpec> children, StartOptions opts) {
   gen_server::StartOptions g;
   g.name = opts.name;
+  g.via = opts.via;
   g.link = opts.link;
   g.trap_exit = true;
   co_return co_await gen_server::start(

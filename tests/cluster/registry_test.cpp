@@ -308,5 +308,52 @@ TEST_F(Registry, BeamShapedExportsServeTheViaCallbacks) {
   EXPECT_EQ(call("send", {T("svc"), T("hi")}), Term::tuple({"failed"_atom, T("{badarg,{svc,hi}}")}));
 }
 
+// A server that answers `ping` with {pong, ItsNode}.
+class Echo final : public GenServer {
+ public:
+  Task<Action> handle_call(Process& self, const Term& req, const From&) override {
+    if (req.is_atom(Atom("ping"))) co_return Action::reply(Term::tuple({"pong"_atom, Term(self.runtime().node())}));
+    co_return Action::reply("what"_atom);
+  }
+};
+
+TEST_F(Registry, AGenServerUnderAViaNameIsCalledFromAnyMemberAndRestartedUnderIt) {
+  start("a"), start("b");
+  mesh({"a", "b"});
+  const ViaName billing = registry::via_name(T("{service, <<\"billing\">>}"));
+  EXPECT_EQ(ServerRef(billing).to_term(), T("{via, hypha_registry, {service, <<\"billing\">>}}"));
+  auto pid = gen_server::start(c.rt("a"), std::make_unique<Echo>(), {.via = billing});
+  ASSERT_TRUE(pid.ok()) << pid.error().to_string();
+  EXPECT_EQ(where("a", billing.name), *pid);  // registered before start returned
+  ASSERT_TRUE(c.settle());
+  EXPECT_EQ(gen_server::call(c.rt("b"), billing, T("ping")).value(), T("{pong, 'a@sim'}"));
+  // The name is taken cluster-wide: a second one does not start, on any node.
+  auto again = gen_server::start(c.rt("b"), std::make_unique<Echo>(), {.via = billing});
+  ASSERT_FALSE(again.ok());
+  EXPECT_EQ(again.error(), Term::tuple({"already_started"_atom, Term(*pid)}));
+  // A call to a name nobody holds fails as a call to a dead server does.
+  auto none = gen_server::call(c.rt("b"), registry::via_name(T("nobody")), T("ping"));
+  ASSERT_FALSE(none.ok());
+  EXPECT_EQ(none.error()[0], "noproc"_atom);
+  c.rt("a").exit(*pid, T("kill"));
+  sync();
+  EXPECT_FALSE(where("b", billing.name));
+
+  // A supervisor child made with ChildSpec::server under a via name: restarted, it holds the
+  // name again, and a call from the other node reaches the new one.
+  const ViaName worker = registry::via_name(T("worker"));
+  std::vector<ChildSpec> kids;
+  kids.push_back(ChildSpec::server(T("w"), [] { return std::make_unique<Echo>(); }, {.via = worker}));
+  auto sup = supervisor::start(c.rt("b"), {}, std::move(kids), {.via = registry::via_name(T("workers"))});
+  ASSERT_TRUE(sup.ok());
+  EXPECT_EQ(where("b", T("workers")), *sup);  // the supervisor is under a via name too
+  sync();
+  const auto first = where("a", worker.name);
+  ASSERT_TRUE(first);
+  c.rt("b").exit(*first, T("kill"));
+  ASSERT_TRUE(c.net->run_until([&] { auto w = where("a", worker.name); return w && *w != *first; }, 1s));
+  EXPECT_EQ(gen_server::call(c.rt("a"), worker, T("ping")).value(), T("{pong, 'b@sim'}"));
+}
+
 }  // namespace
 }  // namespace hypha

@@ -33,6 +33,7 @@
 #include "hypha/node/node.hpp"
 #include "hypha/otp/exports.hpp"
 #include "hypha/otp/supervisor.hpp"
+#include "hypha/otp/via.hpp"
 #include "hypha/process/process.hpp"
 #include "hypha/term/result.hpp"
 
@@ -94,6 +95,13 @@ struct Stats {
   std::size_t names = 0, members = 0, log = 0;
 };
 Stats stats(const Runtime& rt, Atom registry = default_name());
+
+// The registry as a name service for {via, ...} names (otp/via.hpp): gen_server::start with
+// .via = ViaName{registry::via(), Name} registers the server cluster-wide before its init, and
+// calls to that ViaName find it from any member node. module() is hypha_registry for the default
+// registry (what BEAM code passes as {via, hypha_registry, Name}), else the registry's name.
+std::shared_ptr<const NameService> via(Atom registry = default_name());
+ViaName via_name(Term name, Atom registry = default_name());
 
 // hypha_registry:register_name/2,3 (yes | no), whereis_name/1 (Pid | undefined),
 // unregister_name/1 (ok), send/2 (Pid, or exit {badarg, {Name, Msg}}), lookup/1

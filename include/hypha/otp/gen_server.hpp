@@ -28,6 +28,7 @@
 #include <optional>
 #include <variant>
 
+#include "hypha/otp/via.hpp"
 #include "hypha/process/gen.hpp"
 #include "hypha/process/runtime.hpp"
 #include "hypha/term/result.hpp"
@@ -121,20 +122,23 @@ class GenServer {
   Action after_init_;
 };
 
-// A server to call: a pid, a name registered on this node, or {Name, Node}.
+// A server to call: a pid, a name registered on this node, {Name, Node}, or a name of a name
+// service ({via, Module, Name}: otp/via.hpp), looked up at each call.
 class ServerRef {
  public:
   ServerRef(const Pid& pid) : v_(pid) {}                      // NOLINT
   ServerRef(Atom name) : v_(name) {}                          // NOLINT
   ServerRef(Atom name, Atom node) : v_(std::make_pair(name, node)) {}
-  // As OTP names it in exit reasons: the pid, Name or {Name, Node}.
+  ServerRef(ViaName via) : v_(std::move(via)) {}              // NOLINT
+  // As OTP names it in exit reasons: the pid, Name, {Name, Node} or {via, Module, Name}.
   Term to_term() const;
   const Pid* pid() const noexcept { return std::get_if<Pid>(&v_); }
   const Atom* name() const noexcept { return std::get_if<Atom>(&v_); }
   const std::pair<Atom, Atom>* remote_name() const noexcept { return std::get_if<std::pair<Atom, Atom>>(&v_); }
+  const ViaName* via() const noexcept { return std::get_if<ViaName>(&v_); }
 
  private:
-  std::variant<Pid, Atom, std::pair<Atom, Atom>> v_;
+  std::variant<Pid, Atom, std::pair<Atom, Atom>, ViaName> v_;
 };
 
 namespace gen_server {
@@ -148,6 +152,7 @@ inline constexpr std::chrono::milliseconds default_timeout = std::chrono::second
 
 struct StartOptions {
   std::optional<Atom> name;        // register locally; taken: {already_started, Pid}
+  std::optional<ViaName> via;      // register with a name service (otp/via.hpp); taken: the same
   bool link = false;               // link to the starting process (only from a process)
   bool trap_exit = false;          // start trapping exits (the parent's exit then stops it cleanly)
   std::chrono::milliseconds timeout = infinity;  // for init

@@ -62,6 +62,7 @@ namespace supervisor {
 
 struct StartOptions {
   std::optional<Atom> name;
+  std::optional<ViaName> via;  // a name of a name service (otp/via.hpp), as gen_server's
   bool link = false;  // to the starting process (only from a process)
   // Requests of its own for a dynamic supervisor (Task.Supervisor's {start_task, ...}): a call
   // the supervisor does not know is passed here; a spec is started as a child without an id

@@ -616,4 +616,25 @@ void add_exports(Exports& exports, Node& node) {
   });
 }
 
+namespace {
+class RegistryNames final : public NameService {
+ public:
+  explicit RegistryNames(Atom registry) : registry_(registry) {}
+  Atom module() const override { return registry_ == default_name() ? Atom("hypha_registry") : registry_; }
+  Task<bool> register_name(Process& self, Term name, Pid pid) const override {
+    auto r = co_await registry::register_name(self, std::move(name), pid, Term::list({}), registry_);
+    co_return r.ok();
+  }
+  std::optional<Pid> whereis(const Runtime& rt, const Term& name) const override {
+    return registry::whereis(rt, name, registry_);
+  }
+
+ private:
+  Atom registry_;
+};
+}  // namespace
+
+std::shared_ptr<const NameService> via(Atom registry) { return std::make_shared<RegistryNames>(registry); }
+ViaName via_name(Term name, Atom registry) { return ViaName{via(registry), std::move(name)}; }
+
 }  // namespace hypha::registry
