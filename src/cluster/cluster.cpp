@@ -5,6 +5,7 @@
 
 #include "hypha/cluster/global.hpp"
 #include "hypha/cluster/pg.hpp"
+#include "hypha/otp/blocking.hpp"
 
 namespace hypha {
 namespace cluster {
@@ -14,6 +15,7 @@ Result<Pid, Term> start(Node& node, const std::shared_ptr<Exports>& exports, con
     pg::add_exports(*exports, node);
     pubsub::add_exports(*exports, node);
     registry::add_exports(*exports, node);
+    if (opts.supervisor) dsup::add_exports(*exports, node);
   }
   std::vector<Atom> scopes = opts.pg_scopes;
   if (!opts.pubsubs.empty() && std::find(scopes.begin(), scopes.end(), pubsub::scope()) == scopes.end())
@@ -22,6 +24,7 @@ Result<Pid, Term> start(Node& node, const std::shared_ptr<Exports>& exports, con
   for (Atom scope : scopes) children.push_back(pg::scope_spec(node, scope));
   for (const auto& ps : opts.pubsubs) children.push_back(pubsub::spec(node, ps));
   if (opts.registry) children.push_back(registry::spec(node, *opts.registry));
+  if (opts.supervisor) children.push_back(dsup::spec(node, exports, *opts.supervisor));
   if (!opts.formation.strategies.empty()) children.push_back(formation::spec(node, opts.formation));
   if (!opts.global_names.empty()) children.push_back(global::names_spec(node, opts.global_names));
   ChildSpec sup;
@@ -38,6 +41,12 @@ Result<Pid, Term> start(Node& node, const std::shared_ptr<Exports>& exports, con
                                          children, std::move(so));
   };
   return supervisor::start_child(node.runtime(), ServerRef(Atom("kernel_sup")), std::move(sup));
+}
+
+void stop(Node& node) {
+  (void)block_on(node.runtime(), [](Process& self) {
+    return supervisor::terminate_child(self, ServerRef(Atom("kernel_sup")), Term(Atom("cluster_sup")));
+  });
 }
 
 }  // namespace cluster

@@ -15,6 +15,7 @@
 #include "hypha/cluster/formation.hpp"
 #include "hypha/cluster/pubsub.hpp"
 #include "hypha/cluster/registry.hpp"
+#include "hypha/cluster/supervisor.hpp"
 #include "hypha/otp/kernel.hpp"
 
 namespace hypha {
@@ -27,11 +28,17 @@ struct Options {
   formation::Options formation;  // [cluster]: started when it names strategies
   std::vector<Atom> global_names;  // [node] global_names (cluster/global.hpp)
   std::optional<registry::Options> registry;  // [registry]: the cluster registry
+  std::optional<dsup::Options> supervisor;     // [supervisor]: the distributed supervisor (needs the registry)
 };
 
 // Starts cluster_sup under kernel_sup (the node's kernel must run) and adds the services'
 // built-ins to `exports`, the kernel's.
 Result<Pid, Term> start(Node& node, const std::shared_ptr<Exports>& exports, const Options& opts = {});
+
+// Stops the node's cluster services in order (the distributed supervisor hands its children to
+// the other members first) and waits until they have: what a node leaving cleanly does before
+// Node::stop (hypha node on SIGTERM).
+void stop(Node& node);
 
 }  // namespace cluster
 

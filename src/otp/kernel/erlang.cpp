@@ -1,6 +1,6 @@
 // The `erlang` built-ins that callers on other nodes reach through rpc, as on a BEAM node:
 // node/0, nodes/0,1, is_alive/0, whereis/1, registered/0, processes/0, is_process_alive/1,
-// process_info/1,2, self/0, exit/1,2, send/2, apply/3.
+// process_info/1,2, self/0, exit/1,2, send/2, apply/3; and timer:sleep/1.
 #include <algorithm>
 
 #include "../rpc_terms.hpp"
@@ -72,6 +72,17 @@ void add_builtins(Exports& exports, Node& node) {
     return atom_list(out);
   });
   exports.add("erlang", "is_alive", []() { return true; });
+  // timer:sleep/1: ok after Ms (or never, for infinity), as OTP's; work tests and demos start by name.
+  exports.add("timer", "sleep", [](Process& self, Term ms) -> Task<Term> {
+    if (ms.is_atom(at("infinity"))) {
+      co_await self.receive([](const Term&) { return false; });
+    } else {
+      if (!ms.is_small_integer() || ms.small_integer() < 0)
+        throw Error(Term(at("function_clause")), "timer:sleep/1: expected a time in milliseconds or infinity");
+      co_await self.sleep(std::chrono::milliseconds(ms.small_integer()));
+    }
+    co_return Term(at("ok"));
+  });
   exports.add("erlang", "whereis", [n](Atom name) {
     const auto pid = n->runtime().whereis(name);
     return pid ? Term(*pid) : Term(at("undefined"));

@@ -1,0 +1,654 @@
+// hypha_sup, the distributed supervisor (cluster/supervisor.hpp): one process per member node.
+// It runs its own children (linked, trapping exits), keeps a replica of every other member's
+// children, and starts a gone member's children again where the hash ring of the survivors says.
+//
+// Messages between members (each member's process is registered under the supervisor's name):
+//   {hello, From, Children}                 Children: [{Id, Spec, Pid}] it runs; answered once
+//   {child_up, From, Ref, Id, Spec, Pid}    answered {ack, Ref, Self}; a start replies once all acked
+//   {child_down, From, Id}
+//   {start_here, ReplyTo, Spec}             ReplyTo: {Pid, Tag} of a call, or none (failover)
+//   {terminate_here, ReplyTo, Id}
+//   {handover, From, [Spec]}                a member that leaves cleanly, its children stopped
+#include "hypha/cluster/supervisor.hpp"
+
+#include <algorithm>
+#include <deque>
+#include <map>
+#include <set>
+
+#include "hypha/base/log.hpp"
+#include "hypha/cluster/registry.hpp"
+#include "hypha/cluster/routing.hpp"
+#include "hypha/process/gen.hpp"
+#include "hypha/term/match.hpp"
+
+namespace hypha::dsup {
+
+namespace {
+
+using namespace pattern;
+using Clock = std::chrono::steady_clock;
+
+const Atom& a_go() { static const Atom a("$hypha_sup_go"); return a; }
+const Atom& a_started() { static const Atom a("$hypha_sup_started"); return a; }
+const Atom& a_retry() { static const Atom a("$hypha_sup_retry"); return a; }
+const Atom& a_kill() { static const Atom a("$hypha_sup_kill"); return a; }
+const Atom& a_none() { static const Atom a("none"); return a; }
+
+// Registration attempts of a start whose id is still held by a process that is gone (its node
+// died, or it left) but not yet out of this node's registry replica: every 10 ms, for 3 s.
+constexpr int kRegisterAttempts = 300;
+constexpr std::chrono::milliseconds kRegisterRetry{10};
+constexpr std::chrono::milliseconds kShutdown{5000};
+
+Term restart_term(Restart r) {
+  return Term(Atom(r == Restart::Permanent ? "permanent" : r == Restart::Transient ? "transient" : "temporary"));
+}
+
+Term error(Term why) { return Term::tuple({Term(Atom("error")), std::move(why)}); }
+
+struct LocalChild {
+  ChildSpec spec;
+  Pid pid;  // the runner, or the process its export started
+  std::deque<Clock::time_point> restarts;
+};
+
+struct Pending {
+  ChildSpec spec;
+  std::optional<From> reply_to;
+  Pid runner;
+  int attempts = 0;
+  std::deque<Clock::time_point> restarts;
+};
+
+struct Member {
+  Ref mref;
+  bool leaving = false;
+  std::map<Term, Child> children;
+  std::map<Term, ChildSpec> specs;
+};
+
+struct AckWait {
+  From reply_to;
+  Term reply;
+  std::set<Pid> waiting;
+};
+
+std::optional<From> from_of(const Term& t) {
+  Pid pid;
+  const Term* tag = nullptr;
+  if (!match(t, tuple(bind(pid), bind(tag)))) return std::nullopt;
+  return From{pid, *tag};
+}
+Term from_term(const std::optional<From>& f) {
+  return f ? Term::tuple({Term(f->pid), f->tag}) : Term(a_none());
+}
+
+class Sup final : public GenServer {
+ public:
+  Sup(Node& node, std::shared_ptr<Exports> exports, Options opts)
+      : node_(node), exports_(std::move(exports)), opts_(opts) {}
+
+  Task<> init(Process& self) override {
+    self.trap_exit(true);
+    node_.monitor_nodes(self.pid());
+    for (Atom n : node_.nodes(true)) say_hello(self, n);
+    co_return;
+  }
+
+  // A clean stop (the node leaves): the children stop first, then the others take them over.
+  Task<> terminate(Process& self, const Term&) override {
+    node_.monitor_nodes(self.pid(), false);
+    std::vector<Term> handed;
+    std::vector<Pid> stopping;
+    for (auto& [id, c] : local_) {
+      if (c.spec.restart != Restart::Temporary) handed.push_back(c.spec.to_term());
+      self.exit(c.pid, Term(Atom("shutdown")));
+      stopping.push_back(c.pid);
+    }
+    for (const Pid& p : stopping) {
+      const Term pt(p);
+      auto exited = [&pt](const Term& m) { return m.is_tuple() && m.tuple_size() == 3 && m[0].is_atom(Atom("EXIT")) && m[1] == pt; };
+      if (!co_await self.receive(exited, kShutdown)) self.exit(p, Term(Atom("kill")));
+    }
+    const Term msg = Term::tuple({Term(Atom("handover")), Term(self.pid()), Term::list(std::move(handed))});
+    for (const auto& [pid, m] : members_) self.send(pid, msg);
+    co_return;
+  }
+
+  Task<Action> handle_call(Process& self, const Term& req, const From& from) override {
+    const Term* spec_t = nullptr;
+    const Term* id = nullptr;
+    if (match(req, tuple("start_child", bind(spec_t)))) {
+      auto spec = ChildSpec::from_term(*spec_t);
+      if (!spec) co_return Action::reply(error(Term::tuple({Term(Atom("bad_child_spec")), *spec_t})));
+      const Atom owner = opts_.distribution == Distribution::Local ? node_.name() : owner_of(spec->id);
+      if (owner == node_.name()) co_await start_local(self, *spec, from, {});
+      else self.send(opts_.name, owner, Term::tuple({Term(Atom("start_here")), from_term(from), *spec_t}));
+      co_return Action::noreply();
+    }
+    if (match(req, tuple("terminate_child", bind(id)))) {
+      if (local_.count(*id)) co_return Action::reply(stop_local(self, *id));
+      for (const auto& [pid, m] : members_)
+        if (m.children.count(*id)) {
+          self.send(pid, Term::tuple({Term(Atom("terminate_here")), from_term(from), *id}));
+          co_return Action::noreply();
+        }
+      co_return Action::reply(error(Term(Atom("not_found"))));
+    }
+    if (req.is_atom(Atom("which_children"))) {
+      std::vector<Term> out;
+      for (const Child& c : children()) out.push_back(Term::tuple({c.id, Term(c.pid), Term(c.node), restart_term(c.restart)}));
+      co_return Action::reply(Term::list(std::move(out)));
+    }
+    untrusted("unexpected_call", req);
+    co_return Action::reply(error(Term(Atom("badarg"))));
+  }
+
+  Task<Action> handle_info(Process& self, const Term& msg) override {
+    Pid from, pid;
+    Ref ref;
+    Atom node;
+    const Term* items = nullptr;
+    const Term* id = nullptr;
+    const Term* spec_t = nullptr;
+    const Term* reply_to = nullptr;
+    const Term* ref_t = nullptr;
+    const Term* reason = nullptr;
+    if (match(msg, tuple("EXIT", bind(pid), bind(reason)))) {
+      co_await child_exit(self, pid, *reason);
+    } else if (match(msg, tuple(a_started(), bind(id), bind(from), bind(pid)))) {
+      co_await child_moved(self, *id, from, pid);
+    } else if (match(msg, tuple(a_retry(), bind(id)))) {
+      if (pending_.count(*id)) co_await try_register(self, *id);
+    } else if (match(msg, tuple(a_kill(), bind(pid)))) {
+      if (self.runtime().alive(pid)) self.exit(pid, Term(Atom("kill")));
+    } else if (match(msg, tuple("hello", bind(from), bind(items)))) {
+      hello(self, from, *items);
+    } else if (match(msg, tuple("child_up", bind(from), bind(ref_t), bind(id), bind(spec_t), bind(pid)))) {
+      auto spec = ChildSpec::from_term(*spec_t);
+      if (spec && from.node != node_.name()) {
+        Member& m = member(self, from);
+        m.children[*id] = Child{*id, pid, pid.node, spec->restart};
+        m.specs[*id] = *spec;
+      }
+      self.send(from, Term::tuple({Term(Atom("ack")), *ref_t, Term(self.pid())}));
+    } else if (match(msg, tuple("child_down", bind(from), bind(id)))) {
+      auto it = members_.find(from);
+      if (it != members_.end()) {
+        it->second.children.erase(*id);
+        it->second.specs.erase(*id);
+      }
+    } else if (match(msg, tuple("ack", bind(ref_t), bind(from)))) {
+      acked(self, *ref_t, from);
+    } else if (match(msg, tuple("start_here", bind(reply_to), bind(spec_t)))) {
+      auto spec = ChildSpec::from_term(*spec_t);
+      auto rt = from_of(*reply_to);
+      if (spec) co_await start_local(self, *spec, rt, {});
+      else if (rt) gen::reply(self, *rt, error(Term::tuple({Term(Atom("bad_child_spec")), *spec_t})));
+    } else if (match(msg, tuple("terminate_here", bind(reply_to), bind(id)))) {
+      auto rt = from_of(*reply_to);
+      const Term r = local_.count(*id) ? stop_local(self, *id) : error(Term(Atom("not_found")));
+      if (rt) gen::reply(self, *rt, r);
+    } else if (match(msg, tuple("handover", bind(from), bind(items)))) {
+      co_await handover(self, from, *items);
+    } else if (match(msg, tuple("DOWN", bind(ref), "process", bind(pid), any))) {
+      co_await member_down(self, pid);
+    } else if (match(msg, tuple("nodeup", bind(node)))) {
+      say_hello(self, node);
+    } else if (!match(msg, tuple("nodedown", any))) {
+      untrusted("unexpected_message", msg);
+    }
+    co_return Action::noreply();
+  }
+
+ private:
+  Term reg_name(const Term& id) const { return Term::tuple({Term(opts_.name), id}); }
+
+  void untrusted(std::string_view what, const Term& msg) {
+    log::limited(log::Level::Warn, node_.name().text(), "supervisor_message_dropped",
+                 std::string(opts_.name.text()) + " " + std::string(what),
+                 {{"supervisor", opts_.name.text()}, {"reason", what}, {"message", pattern::detail::shorten(msg)}});
+  }
+
+  Term table_term() const {
+    std::vector<Term> out;
+    for (const auto& [id, c] : local_) out.push_back(Term::tuple({id, c.spec.to_term(), Term(c.pid)}));
+    return Term::list(std::move(out));
+  }
+
+  void say_hello(Process& self, Atom node) {
+    if (node != node_.name()) self.send(opts_.name, node, Term::tuple({Term(Atom("hello")), Term(self.pid()), table_term()}));
+  }
+
+  // The member entry of a supervisor process, monitored (and greeted) the first time it is heard.
+  Member& member(Process& self, const Pid& pid) {
+    auto it = members_.find(pid);
+    if (it != members_.end()) return it->second;
+    Member& m = members_[pid];
+    m.mref = self.monitor(pid);
+    self.send(pid, Term::tuple({Term(Atom("hello")), Term(self.pid()), table_term()}));
+    return m;
+  }
+
+  void hello(Process& self, const Pid& from, const Term& items) {
+    if (from.node == node_.name() || !items.is_proper_list()) return;
+    Member& m = member(self, from);  // a new member is greeted back by member()
+    m.children.clear();
+    m.specs.clear();
+    const Term* id = nullptr;
+    const Term* spec_t = nullptr;
+    Pid pid;
+    for (const Term& e : items.list_elements()) {
+      if (!match(e, tuple(bind(id), bind(spec_t), bind(pid)))) continue;
+      auto spec = ChildSpec::from_term(*spec_t);
+      if (!spec) continue;
+      m.children[*id] = Child{*id, pid, pid.node, spec->restart};
+      m.specs[*id] = *spec;
+    }
+  }
+
+  // The member the hash ring of the live members (this one included, leaving ones not) picks.
+  Atom owner_of(const Term& id) const {
+    HashRing ring;
+    ring.add(node_.name());
+    for (const auto& [pid, m] : members_)
+      if (!m.leaving) ring.add(pid.node);
+    return ring.lookup(id.to_string()).value_or(node_.name());
+  }
+
+  bool running_anywhere(const Term& id) const {
+    if (local_.count(id) || pending_.count(id)) return true;
+    for (const auto& [pid, m] : members_)
+      if (m.children.count(id)) return true;
+    return false;
+  }
+
+  std::vector<Child> children() const {
+    std::map<Term, Child> all;
+    for (const auto& [pid, m] : members_)
+      for (const auto& [id, c] : m.children) all[id] = c;
+    for (const auto& [id, c] : local_) all[id] = Child{id, c.pid, node_.name(), c.spec.restart};
+    std::vector<Child> out;
+    for (auto& [id, c] : all) out.push_back(std::move(c));
+    return out;
+  }
+
+  // --- starting here
+
+  Task<> start_local(Process& self, ChildSpec spec, std::optional<From> reply_to, std::deque<Clock::time_point> restarts) {
+    if (auto it = local_.find(spec.id); it != local_.end()) {
+      if (reply_to) gen::reply(self, *reply_to, error(Term::tuple({Term(Atom("already_started")), Term(it->second.pid)})));
+      co_return;
+    }
+    if (auto it = pending_.find(spec.id); it != pending_.end()) {
+      if (reply_to) gen::reply(self, *reply_to, error(Term::tuple({Term(Atom("already_started")), Term(it->second.runner)})));
+      co_return;
+    }
+    const Pid sup = self.pid();
+    const Term id = spec.id;
+    auto exports = exports_;
+    const Atom mod = spec.module, fun = spec.function;
+    const Term args = spec.args;
+    // The runner waits for its go (the id is registered) before it runs the export.
+    const Pid runner = self.spawn_link([sup, id, exports, mod, fun, args](Process& me) -> Task<> {
+      co_await me.receive([](const Term& m) { return m.is_atom(a_go()); });
+      Outcome o = co_await exports->apply(me, mod, fun, args);
+      if (o.ok()) {
+        if (o.value.is_tuple() && o.value.tuple_size() == 2 && o.value[0].is_atom(Atom("ok")) && o.value[1].is_pid() &&
+            o.value[1].pid() != me.pid())
+          me.send(sup, Term::tuple({Term(a_started()), id, Term(me.pid()), o.value[1]}));
+        co_return;
+      }
+      switch (o.cls) {
+        case Outcome::Class::Exit: throw Exit(o.value);
+        case Outcome::Class::Throw: throw Exit(Term::tuple({Term::tuple({Term(Atom("nocatch")), o.value}), o.stack}));
+        default: throw Exit(Term::tuple({o.value, o.stack}));
+      }
+    });
+    pid_ids_[runner] = id;
+    Pending p;
+    p.spec = std::move(spec);
+    p.reply_to = std::move(reply_to);
+    p.runner = runner;
+    p.restarts = std::move(restarts);
+    pending_[id] = std::move(p);
+    co_await try_register(self, id);
+  }
+
+  // A holder of the id that is gone or going: its node is not connected, it left, or it is a
+  // child we know ended.
+  bool stale_holder(Process& self, const Pid& h) const {
+    if (h.node == node_.name()) return !self.runtime().alive(h);
+    if (gone_.count(h)) return true;
+    for (const auto& [pid, m] : members_)
+      if (m.leaving && pid.node == h.node) return true;
+    const auto up = node_.nodes(true);
+    return std::find(up.begin(), up.end(), h.node) == up.end();
+  }
+
+  Task<> try_register(Process& self, Term id) {
+    Pending& p = pending_.at(id);
+    const Term name = reg_name(id);
+    const Pid runner = p.runner;
+    auto r = co_await registry::register_name(self, name, runner, Term::list({}), opts_.registry);
+    auto it = pending_.find(id);
+    if (it == pending_.end() || it->second.runner != runner) co_return;  // given up meanwhile
+    Pending& now = it->second;
+    if (r.ok()) {
+      self.send(runner, Term(a_go()));
+      LocalChild c{now.spec, runner, std::move(now.restarts)};
+      std::optional<From> reply_to = now.reply_to;
+      pending_.erase(it);
+      local_[id] = c;
+      announce(self, id, reply_to, Term::tuple({Term(Atom("ok")), Term(runner)}));
+      co_return;
+    }
+    const Term& e = r.error();
+    const bool held = e.is_tuple() && e.tuple_size() == 2 && e[0].is_atom(Atom("already_registered")) && e[1].is_pid();
+    if (held && stale_holder(self, e[1].pid()) && now.attempts < kRegisterAttempts) {
+      ++now.attempts;
+      self.send_after(kRegisterRetry, self.pid(), Term::tuple({Term(a_retry()), id}));
+      co_return;
+    }
+    const Term why = held ? Term::tuple({Term(Atom("already_started")), e[1]}) : e;
+    if (now.reply_to) gen::reply(self, *now.reply_to, error(why));
+    if (!now.reply_to)
+      log::event(log::Level::Warn, node_.name().text(), "supervisor_child_not_started",
+                 {{"id", pattern::detail::shorten(id)}, {"reason", why.to_string()}});
+    pending_.erase(it);
+    pid_ids_.erase(runner);
+    self.unlink(runner);
+    self.exit(runner, Term(Atom("kill")));
+  }
+
+  // Tells every member; the reply (if any) goes once all of them hold the child.
+  void announce(Process& self, const Term& id, const std::optional<From>& reply_to, Term reply) {
+    const LocalChild& c = local_.at(id);
+    const Ref ref = self.make_ref();
+    const Term msg = Term::tuple({Term(Atom("child_up")), Term(self.pid()), Term(ref), id, c.spec.to_term(), Term(c.pid)});
+    std::set<Pid> waiting;
+    for (const auto& [pid, m] : members_) {
+      self.send(pid, msg);
+      if (!m.leaving) waiting.insert(pid);
+    }
+    if (!reply_to) return;
+    if (waiting.empty()) {
+      gen::reply(self, *reply_to, std::move(reply));
+      return;
+    }
+    acks_[Term(ref)] = AckWait{*reply_to, std::move(reply), std::move(waiting)};
+  }
+
+  void acked(Process& self, const Term& ref, const Pid& from) {
+    auto it = acks_.find(ref);
+    if (it == acks_.end()) return;
+    it->second.waiting.erase(from);
+    if (!it->second.waiting.empty()) return;
+    gen::reply(self, it->second.reply_to, it->second.reply);
+    acks_.erase(it);
+  }
+
+  void broadcast_down(Process& self, const Term& id) {
+    const Term msg = Term::tuple({Term(Atom("child_down")), Term(self.pid()), id});
+    for (const auto& [pid, m] : members_) self.send(pid, msg);
+  }
+
+  Term stop_local(Process& self, const Term& id) {
+    auto it = local_.find(id);
+    const Pid pid = it->second.pid;
+    local_.erase(it);
+    pid_ids_.erase(pid);  // its EXIT is then not a child's
+    self.unlink(pid);
+    self.exit(pid, Term(Atom("shutdown")));
+    self.send_after(kShutdown, self.pid(), Term::tuple({Term(a_kill()), Term(pid)}));
+    broadcast_down(self, id);
+    return Term(Atom("ok"));
+  }
+
+  // The export returned {ok, Pid}: that process is the child from now on, under the child's id.
+  Task<> child_moved(Process& self, Term id, Pid runner, Pid pid) {
+    auto it = local_.find(id);
+    if (it == local_.end() || it->second.pid != runner) co_return;
+    self.link(pid);
+    pid_ids_[pid] = id;
+    pid_ids_.erase(runner);
+    it->second.pid = pid;
+    const Term name = reg_name(id);
+    (void)co_await registry::unregister_name(self, name, opts_.registry);
+    auto r = co_await registry::register_name(self, name, pid, Term::list({}), opts_.registry);
+    if (!r.ok()) {
+      log::event(log::Level::Warn, node_.name().text(), "supervisor_child_lost_its_id",
+                 {{"id", pattern::detail::shorten(id)}, {"reason", r.error().to_string()}});
+    }
+    announce(self, id, std::nullopt, Term());
+  }
+
+  Task<> child_exit(Process& self, Pid pid, Term reason) {
+    auto pit = pid_ids_.find(pid);
+    if (pit == pid_ids_.end()) co_return;  // a runner that handed over, or one we stopped
+    const Term id = pit->second;
+    pid_ids_.erase(pit);
+    if (auto pend = pending_.find(id); pend != pending_.end() && pend->second.runner == pid) {
+      // Died before its go (killed from outside): the start fails.
+      if (pend->second.reply_to) gen::reply(self, *pend->second.reply_to, error(reason));
+      pending_.erase(pend);
+      co_return;
+    }
+    auto it = local_.find(id);
+    if (it == local_.end() || it->second.pid != pid) co_return;
+    LocalChild c = std::move(it->second);
+    local_.erase(it);
+    gone_.insert(pid);
+    const bool conflict = reason.is_tuple() && reason.tuple_size() == 3 && reason[0].is_atom(Atom("name_conflict"));
+    const bool again = !conflict && (c.spec.restart == Restart::Permanent ||
+                                     (c.spec.restart == Restart::Transient && !gen_server::is_clean_stop(reason)));
+    if (!again) {
+      if (conflict)
+        log::event(log::Level::Info, node_.name().text(), "supervisor_duplicate_stopped",
+                   {{"id", pattern::detail::shorten(id)}, {"reason", reason.to_string()}});
+      broadcast_down(self, id);
+      co_return;
+    }
+    const auto now = self.runtime().clock()->now();  // the simulated one in harness tests
+    c.restarts.push_back(now);
+    while (!c.restarts.empty() && now - c.restarts.front() > opts_.period) c.restarts.pop_front();
+    if (static_cast<int>(c.restarts.size()) > opts_.intensity) {
+      log::event(log::Level::Error, node_.name().text(), "supervisor_child_given_up",
+                 {{"id", pattern::detail::shorten(id)}, {"reason", reason.to_string()},
+                  {"restarts", std::to_string(c.restarts.size())}});
+      broadcast_down(self, id);
+      co_return;
+    }
+    log::event(log::Level::Info, node_.name().text(), "supervisor_child_restarting",
+               {{"id", pattern::detail::shorten(id)}, {"reason", pattern::detail::shorten(reason)}});
+    co_await start_local(self, std::move(c.spec), std::nullopt, std::move(c.restarts));
+  }
+
+  // --- other members going
+
+  Task<> member_down(Process& self, Pid pid) {
+    auto it = members_.find(pid);
+    if (it == members_.end()) co_return;
+    Member m = std::move(it->second);
+    members_.erase(it);
+    // Starts waiting for its ack need not wait any more.
+    for (auto a = acks_.begin(); a != acks_.end();) {
+      a->second.waiting.erase(pid);
+      if (a->second.waiting.empty()) {
+        gen::reply(self, a->second.reply_to, a->second.reply);
+        a = acks_.erase(a);
+      } else {
+        ++a;
+      }
+    }
+    std::vector<ChildSpec> orphans;
+    for (auto& [id, c] : m.children) {
+      gone_.insert(c.pid);
+      if (c.restart != Restart::Temporary) orphans.push_back(m.specs.at(id));
+    }
+    if (!orphans.empty())
+      log::event(log::Level::Info, node_.name().text(), "supervisor_member_down",
+                 {{"member", pid.node.text()}, {"orphans", std::to_string(orphans.size())}});
+    co_await adopt(self, std::move(orphans));
+  }
+
+  Task<> handover(Process& self, Pid from, const Term& items) {
+    if (!items.is_proper_list()) co_return;
+    std::vector<ChildSpec> specs;
+    auto it = members_.find(from);
+    if (it != members_.end()) it->second.leaving = true;
+    for (const Term& t : items.list_elements()) {
+      auto spec = ChildSpec::from_term(t);
+      if (!spec) continue;
+      if (it != members_.end()) {
+        if (auto c = it->second.children.find(spec->id); c != it->second.children.end()) gone_.insert(c->second.pid);
+        it->second.children.erase(spec->id);
+        it->second.specs.erase(spec->id);
+      }
+      specs.push_back(std::move(*spec));
+    }
+    co_await adopt(self, std::move(specs));
+  }
+
+  // Children of a member that went: each starts on the member the ring of those left picks.
+  Task<> adopt(Process& self, std::vector<ChildSpec> specs) {
+    for (auto& spec : specs) {
+      if (running_anywhere(spec.id) || owner_of(spec.id) != node_.name()) continue;
+      co_await start_local(self, std::move(spec), std::nullopt, {});
+    }
+  }
+
+  Node& node_;
+  std::shared_ptr<Exports> exports_;
+  Options opts_;
+  std::map<Pid, Member> members_;
+  std::map<Term, LocalChild> local_;
+  std::map<Term, Pending> pending_;
+  std::map<Pid, Term> pid_ids_;  // our runners and children -> their ids
+  std::map<Term, AckWait> acks_;
+  std::set<Pid> gone_;  // children known to have ended (their ids may still be in a registry replica)
+};
+
+// What a call to the supervisor gives: its reply, or noproc when there is none.
+Result<Term, Term> sup_reply(Result<Term, Term> r) {
+  if (!r) {
+    const Term& e = r.error();
+    if (e.is_tuple() && e.tuple_size() == 2 && e[0].is_atom(Atom("noproc"))) return unexpected(Term(Atom("noproc")));
+  }
+  return r;
+}
+constexpr std::chrono::seconds kCallTimeout{30};
+
+Term start_request(const ChildSpec& spec) { return Term::tuple({Term(Atom("start_child")), spec.to_term()}); }
+Result<Pid, Term> started(Result<Term, Term> r) {
+  if (!r) return unexpected(r.error());
+  const Term& v = *r;
+  if (v.is_tuple() && v.tuple_size() == 2 && v[0].is_atom(Atom("ok")) && v[1].is_pid()) return v[1].pid();
+  if (v.is_tuple() && v.tuple_size() == 2 && v[0].is_atom(Atom("error"))) return unexpected(v[1]);
+  return unexpected(v);
+}
+Term terminate_request(const Term& id) { return Term::tuple({Term(Atom("terminate_child")), id}); }
+Result<bool, Term> terminated(Result<Term, Term> r) {
+  if (!r) return unexpected(r.error());
+  if (r->is_atom(Atom("ok"))) return true;
+  const Term& v = *r;
+  if (v.is_tuple() && v.tuple_size() == 2 && v[0].is_atom(Atom("error"))) return unexpected(v[1]);
+  return unexpected(v);
+}
+std::vector<Child> children_of(const Result<Term, Term>& r) {
+  std::vector<Child> out;
+  if (!r || !r->is_proper_list()) return out;
+  const Term* id = nullptr;
+  const Term* restart = nullptr;
+  Pid pid;
+  Atom node;
+  for (const Term& e : r->list_elements()) {
+    if (!match(e, tuple(bind(id), bind(pid), bind(node), bind(restart)))) continue;
+    const Restart rs = restart->is_atom(Atom("transient"))   ? Restart::Transient
+                       : restart->is_atom(Atom("temporary")) ? Restart::Temporary
+                                                             : Restart::Permanent;
+    out.push_back(Child{*id, pid, node, rs});
+  }
+  return out;
+}
+
+}  // namespace
+
+Atom default_name() { return Atom("hypha_sup"); }
+
+Term ChildSpec::to_term() const {
+  return Term::map({{Term(Atom("id")), id},
+                    {Term(Atom("start")), Term::tuple({Term(module), Term(function), args})},
+                    {Term(Atom("restart")), restart_term(restart)}});
+}
+
+std::optional<ChildSpec> ChildSpec::from_term(const Term& t) {
+  if (!t.is_map()) return std::nullopt;
+  const Term* id = t.map_find(Term(Atom("id")));
+  const Term* start = t.map_find(Term(Atom("start")));
+  const Term* restart = t.map_find(Term(Atom("restart")));
+  if (!id || !start) return std::nullopt;
+  ChildSpec s;
+  s.id = *id;
+  if (!start->is_tuple() || start->tuple_size() != 3 || !(*start)[0].is_atom() || !(*start)[1].is_atom() ||
+      !((*start)[2].is_proper_list() || (*start)[2].is_nil()))
+    return std::nullopt;
+  s.module = (*start)[0].atom_value();
+  s.function = (*start)[1].atom_value();
+  s.args = (*start)[2];
+  if (restart) {
+    if (restart->is_atom(Atom("permanent"))) s.restart = Restart::Permanent;
+    else if (restart->is_atom(Atom("transient"))) s.restart = Restart::Transient;
+    else if (restart->is_atom(Atom("temporary"))) s.restart = Restart::Temporary;
+    else return std::nullopt;
+  }
+  return s;
+}
+
+hypha::ChildSpec spec(Node& node, std::shared_ptr<Exports> exports, const Options& opts) {
+  return hypha::ChildSpec::server(Term(opts.name),
+                                  [&node, exports, opts] { return std::make_unique<Sup>(node, exports, opts); },
+                                  gen_server::StartOptions{.name = opts.name});
+}
+
+Result<Pid, Term> start(Node& node, std::shared_ptr<Exports> exports, const Options& opts) {
+  return gen_server::start(node.runtime(), std::make_unique<Sup>(node, std::move(exports), opts), {.name = opts.name});
+}
+
+Result<Pid, Term> start_child(Runtime& rt, const ChildSpec& spec, Atom sup) {
+  return started(sup_reply(gen_server::call(rt, ServerRef(sup), start_request(spec), kCallTimeout)));
+}
+
+Result<bool, Term> terminate_child(Runtime& rt, const Term& id, Atom sup) {
+  return terminated(sup_reply(gen_server::call(rt, ServerRef(sup), terminate_request(id), kCallTimeout)));
+}
+
+std::vector<Child> which_children(Runtime& rt, Atom sup) {
+  return children_of(gen_server::call(rt, ServerRef(sup), Term(Atom("which_children")), kCallTimeout));
+}
+
+void add_exports(Exports& exports, Node&) {
+  const Atom sup = default_name();
+  exports.add("hypha_sup", "start_child", [sup](Process& self, Term spec_t) -> Task<Term> {
+    auto spec = ChildSpec::from_term(spec_t);
+    if (!spec) co_return error(Term::tuple({Term(Atom("bad_child_spec")), spec_t}));
+    Term req = start_request(*spec);
+    auto r = started(sup_reply(co_await gen_server::call(self, ServerRef(sup), std::move(req), kCallTimeout)));
+    co_return r ? Term::tuple({Term(Atom("ok")), Term(*r)}) : error(r.error());
+  });
+  exports.add("hypha_sup", "terminate_child", [sup](Process& self, Term id) -> Task<Term> {
+    Term req = terminate_request(id);
+    auto r = terminated(sup_reply(co_await gen_server::call(self, ServerRef(sup), std::move(req), kCallTimeout)));
+    co_return r ? Term(Atom("ok")) : error(r.error());
+  });
+  exports.add("hypha_sup", "which_children", [sup](Process& self) -> Task<Term> {
+    Term req(Atom("which_children"));
+    auto r = co_await gen_server::call(self, ServerRef(sup), std::move(req), kCallTimeout);
+    std::vector<Term> out;
+    for (const Child& c : children_of(r)) out.push_back(Term::tuple({c.id, Term(c.pid), Term(c.node)}));
+    co_return Term::list(std::move(out));
+  });
+}
+
+}  // namespace hypha::dsup

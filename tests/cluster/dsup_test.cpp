@@ -1,0 +1,205 @@
+// The distributed supervisor between hypha nodes on the deterministic harness: placement by the
+// hash ring, ids unique in the cluster, restarts, failover when a member goes silent, a clean
+// leave handing children over, and one copy after a partition heals. Every invariant is checked
+// by counting live copies, not by eye.
+#include "hypha/cluster/supervisor.hpp"
+
+#include <gtest/gtest.h>
+
+#include <set>
+
+#include "log_capture.hpp"
+#include "sim_cluster.hpp"
+#include "test_util.hpp"
+
+namespace hypha {
+namespace {
+
+using namespace std::chrono_literals;
+using namespace hypha::literals;
+using testing::T;
+
+dsup::ChildSpec sleeper(const std::string& id, Restart restart = Restart::Permanent, Term ms = Term(Atom("infinity"))) {
+  return {.id = Term(Atom(id)), .module = Atom("timer"), .function = Atom("sleep"), .args = Term::list({ms}),
+          .restart = restart};
+}
+
+class DistSup : public ::testing::Test {
+ protected:
+  testing::SimCluster c;
+  std::vector<std::string> names;
+
+  Node& start(const std::string& n) {
+    cluster::Options co;
+    co.registry = registry::Options{};
+    co.supervisor = dsup::Options{};
+    names.push_back(n);
+    return c.start(n, {}, co);
+  }
+  void mesh() {
+    for (std::size_t i = 0; i < names.size(); ++i)
+      for (std::size_t j = i + 1; j < names.size(); ++j) ASSERT_TRUE(c.connect(names[i], names[j]));
+    ASSERT_TRUE(c.settle());
+  }
+  std::vector<dsup::Child> which(const std::string& n) { return dsup::which_children(c.rt(n)); }
+  // Live processes holding each id, over every node still running.
+  std::map<Term, int> live_copies(const std::vector<std::string>& on) {
+    std::map<Term, int> out;
+    for (const auto& n : on)
+      for (const auto& ch : which(n))
+        if (ch.node == c.name(n) && c.rt(n).alive(ch.pid)) ++out[ch.id];
+    return out;
+  }
+  // Every node's view names the same pid for each id.
+  bool views_agree(const std::vector<std::string>& on) {
+    std::optional<std::vector<std::pair<Term, Pid>>> first;
+    for (const auto& n : on) {
+      std::vector<std::pair<Term, Pid>> v;
+      for (const auto& ch : which(n)) v.emplace_back(ch.id, ch.pid);
+      if (!first) first = v;
+      else if (*first != v) return false;
+    }
+    return true;
+  }
+};
+
+TEST_F(DistSup, ChildrenSpreadByTheHashAndEveryMemberSeesThem) {
+  start("a"), start("b"), start("c");
+  mesh();
+  std::set<Atom> used;
+  for (int i = 0; i < 30; ++i) {
+    auto pid = dsup::start_child(c.rt("a"), sleeper("job" + std::to_string(i)));
+    ASSERT_TRUE(pid.ok()) << pid.error().to_string();
+    used.insert(pid->node);
+  }
+  EXPECT_EQ(used.size(), 3u);  // 30 ids over 3 members: each gets some
+  ASSERT_TRUE(c.settle());
+  for (const char* n : {"a", "b", "c"}) EXPECT_EQ(which(n).size(), 30u) << n;
+  EXPECT_TRUE(views_agree({"a", "b", "c"}));
+  for (const auto& [id, n] : live_copies({"a", "b", "c"})) EXPECT_EQ(n, 1) << id.to_string();
+  EXPECT_EQ(live_copies({"a", "b", "c"}).size(), 30u);
+  // The same id, through any member: refused with the running pid.
+  const auto first = which("c").front();
+  auto again = dsup::start_child(c.rt("b"), sleeper(std::string(first.id.atom_value().text())));
+  ASSERT_FALSE(again.ok());
+  EXPECT_EQ(again.error(), Term::tuple({"already_started"_atom, Term(first.pid)}));
+}
+
+TEST_F(DistSup, RestartsFollowTheRestartKindAndIntensityGivesUpOneChildOnly) {
+  start("a");
+  auto perm = dsup::start_child(c.rt("a"), sleeper("perm"));
+  auto trans = dsup::start_child(c.rt("a"), sleeper("trans", Restart::Transient, Term(100)));
+  auto temp = dsup::start_child(c.rt("a"), sleeper("temp", Restart::Temporary));
+  ASSERT_TRUE(perm.ok() && trans.ok() && temp.ok());
+  c.rt("a").exit(*perm, T("kill"));
+  c.rt("a").exit(*temp, T("kill"));
+  ASSERT_TRUE(c.net->advance(100ms));  // trans ends normal
+  const auto kids = which("a");
+  ASSERT_EQ(kids.size(), 1u);
+  EXPECT_EQ(kids[0].id, T("perm"));
+  EXPECT_NE(kids[0].pid, *perm);  // restarted
+  // A child that fails at once: restarted `intensity` (3) times, then given up; perm stays.
+  testing::LogCapture logs;
+  auto crash = dsup::start_child(c.rt("a"), {.id = T("crash"), .module = Atom("erlang"), .function = Atom("exit"),
+                                             .args = T("[boom]")});
+  ASSERT_TRUE(crash.ok());
+  ASSERT_TRUE(c.net->run_until([&] { return which("a").size() == 1; }, 1s));
+  EXPECT_EQ(which("a")[0].id, T("perm"));
+  EXPECT_TRUE(logs.wait_for({"event=supervisor_child_given_up", "id=crash", "restarts=4"}, 5s));
+}
+
+TEST_F(DistSup, TheChildrenOfAMemberThatGoesSilentStartOnTheSurvivorsOnce) {
+  start("a"), start("b"), start("c");
+  mesh();
+  for (int i = 0; i < 30; ++i)
+    ASSERT_TRUE(dsup::start_child(c.rt("a"), sleeper("job" + std::to_string(i), i % 10 == 0 ? Restart::Temporary
+                                                                                        : Restart::Permanent))
+                    .ok());
+  ASSERT_TRUE(c.settle());
+  std::set<Term> on_b, temporary_on_b;
+  for (const auto& ch : which("a"))
+    if (ch.node == c.name("b")) (ch.restart == Restart::Temporary ? temporary_on_b : on_b).insert(ch.id);
+  ASSERT_FALSE(on_b.empty());
+  c.net->isolate(c.name("b"));  // as a kill -9 or SIGSTOP looks from outside: silence
+  const auto t0 = c.net->clock()->now();
+  ASSERT_TRUE(c.net->run_until([&] {
+    const auto copies = live_copies({"a", "c"});
+    return std::all_of(on_b.begin(), on_b.end(), [&](const Term& id) { return copies.count(id) == 1; });
+  }, 10s));
+  // Within the detect time (3 s) plus the registry's own notice of the member going.
+  EXPECT_LE(c.net->clock()->now() - t0, 3s + 100ms);
+  ASSERT_TRUE(c.settle());
+  const auto copies = live_copies({"a", "c"});
+  for (const auto& [id, n] : copies) EXPECT_EQ(n, 1) << id.to_string();
+  for (const Term& id : temporary_on_b) EXPECT_EQ(copies.count(id), 0u) << id.to_string();  // not restarted
+  EXPECT_EQ(copies.size(), 30u - temporary_on_b.size());  // temporary ones elsewhere run on
+  EXPECT_TRUE(views_agree({"a", "c"}));
+}
+
+TEST_F(DistSup, AMemberThatLeavesCleanlyHandsItsChildrenOverFirst) {
+  start("a"), start("b"), start("c");
+  mesh();
+  for (int i = 0; i < 20; ++i) ASSERT_TRUE(dsup::start_child(c.rt("a"), sleeper("job" + std::to_string(i))).ok());
+  ASSERT_TRUE(c.settle());
+  std::size_t on_b = 0;
+  for (const auto& ch : which("a")) on_b += ch.node == c.name("b");
+  ASSERT_GT(on_b, 0u);
+  cluster::stop(c["b"]);  // what hypha node does on SIGTERM, before the node stops
+  // At once, not after the detect time: the handover came before b's supervisor went.
+  ASSERT_TRUE(c.net->run_until([&] { return live_copies({"a", "c"}).size() == 20; }, 100ms));
+  for (const auto& [id, n] : live_copies({"a", "c"})) EXPECT_EQ(n, 1) << id.to_string();
+  c.stop("b");
+  ASSERT_TRUE(c.settle());
+  EXPECT_EQ(live_copies({"a", "c"}).size(), 20u);
+  EXPECT_TRUE(views_agree({"a", "c"}));
+}
+
+TEST_F(DistSup, AfterAPartitionHealsOneCopyOfEachChildRemains) {
+  start("a"), start("b");
+  mesh();
+  for (int i = 0; i < 10; ++i) ASSERT_TRUE(dsup::start_child(c.rt("a"), sleeper("job" + std::to_string(i))).ok());
+  ASSERT_TRUE(c.settle());
+  c.net->partition(c.name("a"), c.name("b"));
+  ASSERT_TRUE(c.net->run_until([&] {
+    return live_copies({"a"}).size() == 10 && live_copies({"b"}).size() == 10;
+  }, 10s));  // each side runs every child
+  c.net->heal(c.name("a"), c.name("b"));
+  ASSERT_TRUE(c.net->advance(8s));  // connection attempts made during the partition time out
+  ASSERT_TRUE(c.connect("a", "b"));
+  ASSERT_TRUE(c.net->run_until([&] {
+    const auto copies = live_copies({"a", "b"});
+    return copies.size() == 10 && std::all_of(copies.begin(), copies.end(), [](const auto& e) { return e.second == 1; });
+  }, 2s));
+  ASSERT_TRUE(c.net->advance(100ms));
+  for (const auto& [id, n] : live_copies({"a", "b"})) EXPECT_EQ(n, 1) << id.to_string();
+  EXPECT_TRUE(views_agree({"a", "b"}));
+  EXPECT_EQ(which("a").size(), 10u);
+}
+
+TEST_F(DistSup, TerminateChildStopsItWhereverItRuns) {
+  start("a"), start("b");
+  mesh();
+  std::optional<Pid> on_b;
+  for (int i = 0; i < 10 && !on_b; ++i) {
+    auto p = dsup::start_child(c.rt("a"), sleeper("job" + std::to_string(i)));
+    ASSERT_TRUE(p.ok());
+    if (p->node == c.name("b")) on_b = *p;
+  }
+  ASSERT_TRUE(on_b);
+  const Term id = [&] {
+    for (const auto& ch : which("a"))
+      if (ch.pid == *on_b) return ch.id;
+    return Term();
+  }();
+  EXPECT_TRUE(dsup::terminate_child(c.rt("a"), id).ok());
+  ASSERT_TRUE(c.settle());
+  EXPECT_FALSE(c.rt("b").alive(*on_b));
+  for (const char* n : {"a", "b"})
+    for (const auto& ch : which(n)) EXPECT_NE(ch.id, id) << n;
+  auto none = dsup::terminate_child(c.rt("b"), id);
+  ASSERT_FALSE(none.ok());
+  EXPECT_EQ(none.error(), T("not_found"));
+}
+
+}  // namespace
+}  // namespace hypha
