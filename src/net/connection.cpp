@@ -155,12 +155,15 @@ asio::awaitable<void> DistConnection::tick_loop() {
     // the faster one liveness() set, which declares the peer down within silent_after.
     const auto every_ms = tick_every_ms_.load(std::memory_order_relaxed);
     const auto silent_ms = silent_after_ms_.load(std::memory_order_relaxed);
-    const milliseconds send_every = every_ms > 0 ? milliseconds(every_ms) : std::max(ticktime_ / 4, milliseconds(1));
-    milliseconds interval = std::min(send_every, std::max(ticktime_ / 4, milliseconds(1))), limit = ticktime_;
+    // A pace asked for by liveness() is kept within half a period (the loop wakes twice per one).
+    const milliseconds quarter = std::max(ticktime_ / 4, milliseconds(1));
+    const milliseconds send_every = every_ms > 0 ? milliseconds(every_ms) : quarter;
+    milliseconds interval = every_ms > 0 ? std::min(send_every / 2, quarter) : quarter, limit = ticktime_;
     if (silent_ms > 0) {
-      interval = std::max(std::min(send_every, milliseconds(silent_ms / 6)), milliseconds(1));
+      interval = std::min(interval, milliseconds(silent_ms / 6));
       limit = milliseconds(silent_ms) - interval;
     }
+    interval = std::max(interval, milliseconds(1));
     tick_timer_.expires_after(interval);
     asio::error_code ec;
     co_await tick_timer_.async_wait(asio::redirect_error(use_awaitable, ec));

@@ -73,7 +73,7 @@ TEST_F(Heartbeat, AHyphaPeerThatFallsSilentIsDownWithinTheDetectTime) {
     auto i = peer_info(*a, peer.name);
     return i && i->hypha && i->detect == 1s;
   }));
-  // Ticks now come at least every 100 ms (our 600 ms / 6): count them for a while.
+  // Ticks now come every 100-150 ms (our 600 ms / 6, kept within half a period): count them.
   const auto silent_since = std::chrono::steady_clock::now();
   int ticks = 0;
   peer.sock.non_blocking(true);
@@ -93,7 +93,7 @@ TEST_F(Heartbeat, AHyphaPeerThatFallsSilentIsDownWithinTheDetectTime) {
   EXPECT_TRUE(closed);
   EXPECT_GE(took, 700ms);   // the silence limit is 1 s less one check (1/6 of it)
   EXPECT_LT(took, 2500ms);  // within the detect time, with room for a loaded machine; the tick time is 60 s
-  EXPECT_GE(ticks, 5);
+  EXPECT_GE(ticks, 4);  // the 15 s pace of the tick time would give none
   EXPECT_TRUE(logs.wait_for({"event=nodedown", "heartbeat_timeout"}, 5s));
 }
 
