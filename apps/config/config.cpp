@@ -331,6 +331,27 @@ void read_cluster(Reader& r, cluster::Options& o) {
       for (const auto& m : *v) ro.members.emplace_back(m);
     o.registry = ro;
   }
+  // [supervisor]: the distributed supervisor, hypha_sup (it keeps its children's ids in the registry).
+  if (r.present("supervisor")) {
+    dsup::Options so;
+    auto distribution = [](const std::string& s) -> std::string {
+      if (s == "uniform" || s == "local") return "";
+      if (s == "quorum") return "expected uniform or local (quorum is not built yet)";
+      return "expected uniform or local";
+    };
+    if (auto v = r.string("supervisor", "distribution", distribution))
+      so.distribution = *v == "local" ? dsup::Distribution::Local : dsup::Distribution::Uniform;
+    auto redistribution = [](const std::string& s) -> std::string {
+      if (s == "passive") return "";
+      if (s == "active") return "expected passive (active is not built yet)";
+      return "expected passive";
+    };
+    (void)r.string("supervisor", "redistribution", redistribution);
+    if (auto v = r.integer("supervisor", "intensity", 0, 1000000)) so.intensity = static_cast<int>(*v);
+    if (auto v = r.integer("supervisor", "period_ms", 1, 86400000, "milliseconds")) so.period = std::chrono::milliseconds(*v);
+    o.supervisor = so;
+    if (!o.registry) o.registry = registry::Options{};  // what it needs
+  }
   // [cluster]: formation.
   auto strategy = [](const std::string& s) -> std::string {
     if (s == "static" || s == "epmd" || s == "gossip" || s == "dns") return "";

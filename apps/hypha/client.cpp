@@ -6,6 +6,7 @@
 #include <iostream>
 #include <random>
 #include "hypha/otp/kernel.hpp"
+#include "hypha/otp/rpc.hpp"
 
 namespace hypha::cli {
 
@@ -80,6 +81,25 @@ Term for_node(Node& client, Atom target, const Term& t) {
   for (const PeerInfo& p : client.peers())
     if (p.name == target) return with_creation(t, target, p.creation);
   return t;
+}
+
+std::optional<Term> rpc_on(const std::string& node, const ClientOptions& o, const std::string& what, Atom mod, Atom fun,
+                           std::vector<Term> args) {
+  auto target = Atom::make(node);
+  if (!target || node.find('@') == std::string::npos) {
+    fail(what + ": bad node name");
+    return std::nullopt;
+  }
+  auto client = client_node(o, node);
+  if (!client) {
+    fail(what + ": " + client.error());
+    return std::nullopt;
+  }
+  for (Term& t : args) t = for_node(**client, *target, t);
+  const Term r = rpc::call((*client)->runtime(), *target, mod, fun, Term::list(std::move(args)),
+                           std::chrono::milliseconds(o.timeout_ms));
+  (*client)->stop();
+  return r;
 }
 
 }  // namespace hypha::cli

@@ -3,9 +3,12 @@
 #pragma once
 
 #include <memory>
+#include <optional>
+#include <vector>
 #include <string>
 
 #include "hypha/node/node.hpp"
+#include "hypha/term/term.hpp"
 
 namespace CLI {
 class App;
@@ -34,5 +37,10 @@ Result<std::unique_ptr<Node>, std::string> client_node(const ClientOptions& o, c
 // `target` are given the creation of its current incarnation, so that they are its local pids
 // there (as list_to_pid makes them on the node itself). Connects to `target` if needed.
 Term for_node(Node& client, Atom target, const Term& t);
+
+// rpc Mod:Fun(Args) on NODE through a client node (pids in Args given NODE's creation): the
+// result, or nullopt after printing "hypha: WHAT: why" when NODE could not be asked.
+std::optional<Term> rpc_on(const std::string& node, const ClientOptions& o, const std::string& what, Atom mod, Atom fun,
+                           std::vector<Term> args);
 
 }  // namespace hypha::cli

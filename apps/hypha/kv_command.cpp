@@ -158,6 +158,7 @@ int run_kv(const std::string& path) {
     std::cout << "routing table reloaded: " << (*router)->describe() << std::endl;
   }
   server->reset();
+  cluster::stop(n);  // leave cleanly (see hypha node)
   n.stop();
   return 0;
 }

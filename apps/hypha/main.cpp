@@ -8,6 +8,7 @@
 #include "otp_commands.hpp"
 #include "pubsub_commands.hpp"
 #include "registry_commands.hpp"
+#include "sup_commands.hpp"
 #include "term_command.hpp"
 
 int main(int argc, char** argv) {
@@ -20,6 +21,7 @@ int main(int argc, char** argv) {
   hypha::cli::add_kv_command(app, exit_code);
   hypha::cli::add_pubsub_commands(app, exit_code);
   hypha::cli::add_registry_commands(app, exit_code);
+  hypha::cli::add_sup_commands(app, exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

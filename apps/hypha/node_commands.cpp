@@ -110,6 +110,7 @@ int run_node(const NodeCmd& o) {
   sigwait(&sigs, &sig);
   std::cout << "node " << n.name().text() << " stopping (" << (sig == SIGINT ? "SIGINT" : "SIGTERM") << ")"
             << std::endl;
+  cluster::stop(n);  // leave cleanly: the distributed supervisor hands its children over first
   n.stop();
   return 0;
 }

@@ -9,7 +9,6 @@
 #include <iostream>
 
 #include "client.hpp"
-#include "hypha/otp/rpc.hpp"
 #include "hypha/term/text.hpp"
 
 namespace hypha::cli {
@@ -20,23 +19,8 @@ struct Args {
   std::string node, name;
 };
 
-// rpc hypha_registry:Fun(Args) on NODE; nullopt (after saying why) when it could not be asked.
 std::optional<Term> ask(const Args& a, const ClientOptions& o, const char* what, const char* fun, std::vector<Term> args) {
-  auto target = Atom::make(a.node);
-  if (!target || a.node.find('@') == std::string::npos) {
-    fail(std::string("registry ") + what + ": bad node name");
-    return std::nullopt;
-  }
-  auto node = client_node(o, a.node);
-  if (!node) {
-    fail(std::string("registry ") + what + ": " + node.error());
-    return std::nullopt;
-  }
-  for (Term& t : args) t = for_node(**node, *target, t);
-  const Term r = rpc::call((*node)->runtime(), *target, Atom("hypha_registry"), Atom(fun), Term::list(std::move(args)),
-                           std::chrono::milliseconds(o.timeout_ms));
-  (*node)->stop();
-  return r;
+  return rpc_on(a.node, o, std::string("registry ") + what, Atom("hypha_registry"), Atom(fun), std::move(args));
 }
 
 int run_whereis(const Args& a, const ClientOptions& o) {

@@ -285,6 +285,34 @@ TEST(Config, ARegistrySectionStartsTheRegistryWithItsKeys) {
   EXPECT_EQ(error_of("registry = 3\n"), "c.toml:1: registry: expected a table, got an integer");
 }
 
+TEST(Config, ASupervisorSectionStartsTheDistributedSupervisorAndTheRegistry) {
+  EXPECT_FALSE(cluster_of("[registry]\n").supervisor);
+  const cluster::Options bare = cluster_of("[supervisor]\n");
+  ASSERT_TRUE(bare.supervisor);
+  EXPECT_TRUE(bare.registry);  // what it keeps its children's ids in
+  EXPECT_EQ(bare.supervisor->distribution, dsup::Distribution::Uniform);
+  const cluster::Options o =
+      cluster_of("[supervisor]\ndistribution = \"local\"\nredistribution = \"passive\"\nintensity = 5\nperiod_ms = 2000\n");
+  ASSERT_TRUE(o.supervisor);
+  EXPECT_EQ(o.supervisor->distribution, dsup::Distribution::Local);
+  EXPECT_EQ(o.supervisor->intensity, 5);
+  EXPECT_EQ(o.supervisor->period, std::chrono::milliseconds(2000));
+  auto error_of = [](std::string_view text) -> std::string {
+    auto rr = Reader::parse(text, "c.toml");
+    cluster::Options oo;
+    read_cluster(*rr, oo);
+    auto done = rr->finish();
+    return done ? "accepted" : done.error().text();
+  };
+  EXPECT_EQ(error_of("[supervisor]\ndistribution = \"random\"\n"),
+            "c.toml:2: supervisor.distribution: expected uniform or local, got \"random\"");
+  EXPECT_EQ(error_of("[supervisor]\ndistribution = \"quorum\"\n"),
+            "c.toml:2: supervisor.distribution: expected uniform or local (quorum is not built yet), got \"quorum\"");
+  EXPECT_EQ(error_of("[supervisor]\nredistribution = \"active\"\n"),
+            "c.toml:2: supervisor.redistribution: expected passive (active is not built yet), got \"active\"");
+  EXPECT_EQ(error_of("[supervisor]\nstrategy = 1\n"), "c.toml:2: supervisor.strategy: unknown key");
+}
+
 TEST(Config, GlobalNamesAreNodeKeysReadForTheCluster) {
   auto r = Reader::parse("[node]\nname = \"a\"\nglobal_names = [\"stack\", \"jobs\"]\n", "n.toml");
   NodeOptions n;

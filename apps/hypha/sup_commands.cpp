@@ -1,0 +1,111 @@
+// hypha sup start NODE ID MOD FUN 'ARGS' [--restart permanent|transient|temporary] [--cookie C]
+//   Starts the child ID (text, used as a binary) running the export MOD:FUN(ARGS...) (ARGS: a
+//   list in Erlang syntax) on the member the distributed supervisor picks: prints {ok,Pid}, or
+//   the error term (exit 1).
+// hypha sup which NODE [--cookie C]
+//   One line per child the cluster runs, as NODE knows them: `ID PID NODE` (a binary id as its
+//   text, any other id in Erlang syntax).
+// hypha sup terminate NODE ID [--cookie C]
+//   Stops the child wherever it runs: prints ok, or {error,not_found} (exit 1).
+#include "sup_commands.hpp"
+
+#include <CLI/CLI.hpp>
+
+#include <iostream>
+
+#include "client.hpp"
+#include "hypha/term/text.hpp"
+
+namespace hypha::cli {
+
+namespace {
+
+struct Args {
+  std::string node, id, mod, fun, args, restart = "permanent";
+};
+
+Term id_term(const std::string& id) { return Term::binary(id); }
+
+std::string id_text(const Term& id) {
+  if (id.is_binary()) {
+    const auto b = id.binary_bytes();
+    return std::string(b.begin(), b.end());
+  }
+  return id.to_string();
+}
+
+bool is_error(const Term& t) { return t.is_tuple() && t.tuple_size() == 2 && t[0].is_atom(Atom("error")); }
+
+int print_result(const Term& r, bool ok) {
+  std::cout << r.to_string() << std::endl;
+  return ok ? 0 : 1;
+}
+
+int run_start(const Args& a, const ClientOptions& o) {
+  auto args = parse_term(a.args);
+  if (!args) return fail("sup start: ARGS: " + args.error().message());
+  if (!args->is_proper_list() && !args->is_nil()) return fail("sup start: ARGS: expected a list, got " + args->to_string());
+  auto mod = Atom::make(a.mod), fun = Atom::make(a.fun);
+  if (!mod || !fun) return fail("sup start: MOD and FUN must be atoms");
+  const Term spec = Term::map({{Term(Atom("id")), id_term(a.id)},
+                               {Term(Atom("start")), Term::tuple({Term(*mod), Term(*fun), *args})},
+                               {Term(Atom("restart")), Term(Atom(a.restart))}});
+  auto r = rpc_on(a.node, o, "sup start", Atom("hypha_sup"), Atom("start_child"), {spec});
+  if (!r) return 1;
+  return print_result(*r, r->is_tuple() && r->tuple_size() == 2 && r->operator[](0).is_atom(Atom("ok")));
+}
+
+int run_which(const Args& a, const ClientOptions& o) {
+  auto r = rpc_on(a.node, o, "sup which", Atom("hypha_sup"), Atom("which_children"), {});
+  if (!r) return 1;
+  if (!r->is_proper_list() && !r->is_nil()) return print_result(*r, false);
+  if (r->is_proper_list())
+    for (const Term& e : r->list_elements())
+      if (e.is_tuple() && e.tuple_size() == 3) std::cout << id_text(e[0]) << " " << e[1].to_string() << " " << e[2].to_string() << "\n";
+  std::cout.flush();
+  return 0;
+}
+
+int run_terminate(const Args& a, const ClientOptions& o) {
+  auto r = rpc_on(a.node, o, "sup terminate", Atom("hypha_sup"), Atom("terminate_child"), {id_term(a.id)});
+  if (!r) return 1;
+  return print_result(*r, r->is_atom(Atom("ok")) && !is_error(*r));
+}
+
+}  // namespace
+
+void add_sup_commands(CLI::App& app, int& exit_code) {
+  auto* sup = app.add_subcommand("sup", "the distributed supervisor: start, which, terminate");
+  sup->require_subcommand(1);
+  const char* node_help = "a hypha node running the distributed supervisor, alive@host";
+
+  auto sa = std::make_shared<Args>();
+  auto so = std::make_shared<ClientOptions>();
+  auto* s = sup->add_subcommand("start", "Start child ID running MOD:FUN(ARGS) somewhere in the cluster: {ok,Pid}");
+  s->add_option("NODE", sa->node, node_help)->required();
+  s->add_option("ID", sa->id, "the child's id (text, used as a binary)")->required();
+  s->add_option("MOD", sa->mod, "the export's module")->required();
+  s->add_option("FUN", sa->fun, "the export's function")->required();
+  s->add_option("ARGS", sa->args, "its arguments: a list in Erlang syntax")->required();
+  s->add_option("--restart", sa->restart, "permanent (default), transient or temporary")
+      ->check(CLI::IsMember({"permanent", "transient", "temporary"}));
+  add_client_options(s, *so);
+  s->callback([sa, so, &exit_code] { exit_code = run_start(*sa, *so); });
+
+  auto wa = std::make_shared<Args>();
+  auto wo = std::make_shared<ClientOptions>();
+  auto* w = sup->add_subcommand("which", "Every child of the cluster: ID PID NODE lines");
+  w->add_option("NODE", wa->node, node_help)->required();
+  add_client_options(w, *wo);
+  w->callback([wa, wo, &exit_code] { exit_code = run_which(*wa, *wo); });
+
+  auto ta = std::make_shared<Args>();
+  auto to = std::make_shared<ClientOptions>();
+  auto* t = sup->add_subcommand("terminate", "Stop child ID wherever it runs");
+  t->add_option("NODE", ta->node, node_help)->required();
+  t->add_option("ID", ta->id, "the child's id (text, used as a binary)")->required();
+  add_client_options(t, *to);
+  t->callback([ta, to, &exit_code] { exit_code = run_terminate(*ta, *to); });
+}
+
+}  // namespace hypha::cli
