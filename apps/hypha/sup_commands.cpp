@@ -4,7 +4,7 @@
 //   the error term (exit 1).
 // hypha sup which NODE [--cookie C]
 //   One line per child the cluster runs, as NODE knows them: `ID PID NODE` (a binary id as its
-//   text, any other id in Erlang syntax).
+//   text, any other id in Erlang syntax; NODE as its name).
 // hypha sup terminate NODE ID [--cookie C]
 //   Stops the child wherever it runs: prints ok, or {error,not_found} (exit 1).
 #include "sup_commands.hpp"
@@ -61,7 +61,9 @@ int run_which(const Args& a, const ClientOptions& o) {
   if (!r->is_proper_list() && !r->is_nil()) return print_result(*r, false);
   if (r->is_proper_list())
     for (const Term& e : r->list_elements())
-      if (e.is_tuple() && e.tuple_size() == 3) std::cout << id_text(e[0]) << " " << e[1].to_string() << " " << e[2].to_string() << "\n";
+      if (e.is_tuple() && e.tuple_size() == 3)
+        std::cout << id_text(e[0]) << " " << e[1].to_string() << " "
+                  << (e[2].is_atom() ? std::string(e[2].atom_value().text()) : e[2].to_string()) << "\n";
   std::cout.flush();
   return 0;
 }

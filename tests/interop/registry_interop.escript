@@ -2,6 +2,7 @@
 %% -*- erlang -*-
 -mode(compile).
 -export([init/1, handle_call/3, handle_cast/2]).
+-include("hypha_nodes.hrl").
 %%
 %% The cluster registry with a real OTP 25 node (this script): two hypha nodes from config files
 %% ([registry], each listing the other) replicate names registered through either; Erlang
@@ -48,20 +49,6 @@ main(_) ->
     io:format("usage: registry_interop.escript HYPHA_BINARY WORK_DIR~n"),
     halt(2).
 
-run_case(F) ->
-    {name, Name} = erlang:fun_info(F, name),
-    R = try F() of
-            ok -> ok;
-            Other -> {fail, Other}
-        catch
-            C:E:S -> {fail, {C, E, hd(S)}}
-        end,
-    case R of
-        ok -> io:format("ok   ~s~n", [Name]);
-        {fail, Why} -> io:format("FAIL ~s: ~p~n", [Name, Why])
-    end,
-    R.
-
 fail_now(Why) ->
     io:format("FAIL ~s~n", [Why]),
     cleanup(),
@@ -69,31 +56,8 @@ fail_now(Why) ->
 
 %% A `hypha node --config FILE` running the registry, connecting to Other.
 start_hypha(Name, Other) ->
-    File = filename:join(get(dir), atom_to_list(Name) ++ ".toml"),
-    ok = file:write_file(File, ["[node]\nname = \"", atom_to_list(Name), "\"\ncookie = \"", get(cookie),
-                                "\"\n[registry]\nsync_interval_ms = 20\n[cluster]\ndetect_ms = 1000\nstrategies = [\"static\"]\n"
-                                "[cluster.static]\nnodes = [\"", atom_to_list(Other), "\"]\n"]),
-    Port = open_port({spawn_executable, get(hypha)}, [{args, ["node", "--config", File]}, binary, {line, 65536},
-                                                      exit_status, stderr_to_stdout]),
-    {os_pid, OsPid} = erlang:port_info(Port, os_pid),
-    put(os_pids, [OsPid | get(os_pids)]),
-    {ok, _} = expect_line(Port, <<"started">>, 10000),
-    OsPid.
-
-expect_line(Port, Text, Timeout) ->
-    receive
-        {Port, {data, {eol, Line}}} ->
-            case binary:match(Line, Text) of
-                nomatch -> expect_line(Port, Text, Timeout);
-                _ -> {ok, Line}
-            end;
-        {Port, {exit_status, S}} -> {exited, S}
-    after Timeout -> timeout
-    end.
-
-cleanup() ->
-    [os:cmd("kill -9 " ++ integer_to_list(P) ++ " 2>/dev/null") || P <- get(os_pids)],
-    ok.
+    start_node(Name, ["[registry]\nsync_interval_ms = 20\n[cluster]\ndetect_ms = 1000\nstrategies = [\"static\"]\n"
+                      "[cluster.static]\nnodes = [\"", atom_to_list(Other), "\"]\n"]).
 
 %% The module shipped for BEAM users, compiled from the source tree.
 load_via_module() ->
@@ -103,34 +67,9 @@ load_via_module() ->
     {module, hypha_registry} = code:load_binary(hypha_registry, Src, Bin),
     ok = hypha_registry:set_node(get(h1)).
 
-%% Polls an observable state for up to 5 s.
-wait_until(Pred) -> wait_until(Pred, 500).
-wait_until(_Pred, 0) -> timeout;
-wait_until(Pred, N) ->
-    case Pred() of
-        true -> ok;
-        false -> receive after 10 -> wait_until(Pred, N - 1) end
-    end.
-
 idle() -> spawn(fun() -> receive stop -> ok end end).
 
 whereis_on(Node, Name) -> rpc:call(Node, hypha_registry, whereis_name, [Name]).
-
-cli(Args) ->
-    collect(open_port({spawn_executable, get(hypha)},
-                      [{args, Args ++ ["--cookie", get(cookie)]}, binary, exit_status, stderr_to_stdout]), <<>>).
-
-collect(Port, Acc) ->
-    receive
-        {Port, {data, D}} -> collect(Port, <<Acc/binary, D/binary>>);
-        {Port, {exit_status, S}} -> {S, Acc}
-    after 20000 -> timeout
-    end.
-
-%% hypha prints a pid with its node: <'node@host'.Id.Serial>
-pid_text(P) ->
-    [_, Id, Serial] = string:lexemes(pid_to_list(P), "<.>"),
-    iolist_to_binary(io_lib:format("<'~s'.~s.~s>", [node(P), Id, Serial])).
 
 %% gen_server callbacks of the via-named server
 init([]) -> {ok, []}.
