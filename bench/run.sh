@@ -2,7 +2,7 @@
 # Benchmark runner: each BEAM side and hypha side on the same work, in the same run, then a ratio
 # for every metric, oriented so that above 1 means hypha is better (hypha/BEAM for rates,
 # BEAM/hypha for sizes and latencies). A metric measured several times counts its best value.
-# Usage: bench/run.sh [term|process|dist|otp|kv|cluster|form|registry ...]   (default: all; builds the release preset first)
+# Usage: bench/run.sh [term|process|dist|otp|kv|cluster|form|registry|supervisor ...]   (default: all; builds the release preset first)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/build.sh >/dev/null
@@ -122,6 +122,14 @@ run_registry() {
     pkill -9 -f "serve_$$[@.]" 2>/dev/null || true
   done
 }
+# Failover after kill -9, 20 rounds per side: hypha_sup against a monitor_nodes + global failover
+# on OTP 25 peers (bench/beam_failover.erl; Horde is not packaged in Debian).
+run_supervisor() {
+  export ERL_EPMD_PORT=34369
+  epmd -daemon
+  escript bench/sup_failover.escript beam build/release/apps/hypha/hypha "$dir" 20 2>/dev/null | grep '^side='
+  escript bench/sup_failover.escript hypha build/release/apps/hypha/hypha "$dir" 20 2>/dev/null | grep '^side='
+}
 # Formation: 5 nodes started at once until each is connected to the 4 others, per strategy; the
 # time from the launch, the start of each VM included (what a user waits for). Gossip in a
 # network namespace of its own (bench/form_gossip.sh).
@@ -164,7 +172,8 @@ for b in "${benches[@]}"; do
     cluster) run_cluster | tee -a "$out" ;;
     form) run_form | tee -a "$out" ;;
     registry) run_registry | tee -a "$out" ;;
-    *) echo "unknown benchmark $b (term, process, dist, otp, kv, cluster, form, registry)" >&2; exit 2 ;;
+    supervisor) run_supervisor | tee -a "$out" ;;
+    *) echo "unknown benchmark $b (term, process, dist, otp, kv, cluster, form, registry, supervisor)" >&2; exit 2 ;;
   esac
 done
 echo "# ratios against BEAM-to-BEAM (above 1: better than BEAM)"
