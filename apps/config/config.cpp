@@ -335,12 +335,15 @@ void read_cluster(Reader& r, cluster::Options& o) {
   if (r.present("supervisor")) {
     dsup::Options so;
     auto distribution = [](const std::string& s) -> std::string {
-      if (s == "uniform" || s == "local") return "";
-      if (s == "quorum") return "expected uniform or local (quorum is not built yet)";
-      return "expected uniform or local";
+      return s == "uniform" || s == "quorum" || s == "local" ? "" : "expected uniform, quorum or local";
     };
     if (auto v = r.string("supervisor", "distribution", distribution))
-      so.distribution = *v == "local" ? dsup::Distribution::Local : dsup::Distribution::Uniform;
+      so.distribution = *v == "local"    ? dsup::Distribution::Local
+                        : *v == "quorum" ? dsup::Distribution::Quorum
+                                         : dsup::Distribution::Uniform;
+    auto sup_node = [](const std::string& s) { return net::valid_node_name(s) ? "" : "expected node names (alive@host)"; };
+    if (auto v = r.strings("supervisor", "members", sup_node))
+      for (const auto& m : *v) so.members.emplace_back(m);
     auto redistribution = [](const std::string& s) -> std::string {
       if (s == "passive") return "";
       if (s == "active") return "expected passive (active is not built yet)";

@@ -305,9 +305,10 @@ TEST(Config, ASupervisorSectionStartsTheDistributedSupervisorAndTheRegistry) {
     return done ? "accepted" : done.error().text();
   };
   EXPECT_EQ(error_of("[supervisor]\ndistribution = \"random\"\n"),
-            "c.toml:2: supervisor.distribution: expected uniform or local, got \"random\"");
-  EXPECT_EQ(error_of("[supervisor]\ndistribution = \"quorum\"\n"),
-            "c.toml:2: supervisor.distribution: expected uniform or local (quorum is not built yet), got \"quorum\"");
+            "c.toml:2: supervisor.distribution: expected uniform, quorum or local, got \"random\"");
+  const cluster::Options q = cluster_of("[supervisor]\ndistribution = \"quorum\"\nmembers = [\"a@h\", \"b@h\", \"c@h\"]\n");
+  EXPECT_EQ(q.supervisor->distribution, dsup::Distribution::Quorum);
+  EXPECT_EQ(q.supervisor->members, (std::vector<Atom>{Atom("a@h"), Atom("b@h"), Atom("c@h")}));
   EXPECT_EQ(error_of("[supervisor]\nredistribution = \"active\"\n"),
             "c.toml:2: supervisor.redistribution: expected passive (active is not built yet), got \"active\"");
   EXPECT_EQ(error_of("[supervisor]\nstrategy = 1\n"), "c.toml:2: supervisor.strategy: unknown key");

@@ -29,10 +29,10 @@ class DistSup : public ::testing::Test {
   testing::SimCluster c;
   std::vector<std::string> names;
 
-  Node& start(const std::string& n) {
+  Node& start(const std::string& n, dsup::Options so = {}) {
     cluster::Options co;
     co.registry = registry::Options{};
-    co.supervisor = dsup::Options{};
+    co.supervisor = so;
     names.push_back(n);
     return c.start(n, {}, co);
   }
@@ -199,6 +199,57 @@ TEST_F(DistSup, TerminateChildStopsItWhereverItRuns) {
   auto none = dsup::terminate_child(c.rt("b"), id);
   ASSERT_FALSE(none.ok());
   EXPECT_EQ(none.error(), T("not_found"));
+}
+
+// Quorum: a member cut off alone (1 of 3) stops its children and starts none; the majority runs
+// them; when it is back, one copy of each, and it serves again.
+TEST_F(DistSup, UnderQuorumAMinorityStopsItsChildrenAndTheMajorityRunsThem) {
+  const dsup::Options q{.distribution = dsup::Distribution::Quorum};
+  start("a", q), start("b", q), start("c", q);
+  mesh();
+  std::vector<Term> ids;
+  for (int i = 0; i < 15; ++i) {
+    ids.push_back(Term(Atom("job" + std::to_string(i))));
+    ASSERT_TRUE(dsup::start_child(c.rt("a"), sleeper("job" + std::to_string(i))).ok());
+  }
+  ASSERT_TRUE(c.settle());
+  std::size_t on_c = 0;
+  for (const auto& ch : which("a")) on_c += ch.node == c.name("c");
+  ASSERT_GT(on_c, 0u);
+  c.net->isolate(c.name("c"));
+  ASSERT_TRUE(c.net->run_until([&] { return live_copies({"a", "b"}).size() == 15 && live_copies({"c"}).empty(); }, 10s));
+  for (const auto& [id, n] : live_copies({"a", "b"})) EXPECT_EQ(n, 1) << id.to_string();
+  auto refused = dsup::start_child(c.rt("c"), sleeper("late"));
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error(), T("no_quorum"));
+  c.net->heal_all();
+  ASSERT_TRUE(c.net->advance(8s));  // connection attempts made during the partition time out
+  ASSERT_TRUE(c.connect("c", "a"));
+  ASSERT_TRUE(c.connect("c", "b"));
+  ASSERT_TRUE(c.net->advance(100ms));
+  for (const auto& [id, n] : live_copies({"a", "b", "c"})) EXPECT_EQ(n, 1) << id.to_string();
+  EXPECT_EQ(live_copies({"a", "b", "c"}).size(), 15u);
+  EXPECT_TRUE(views_agree({"a", "b", "c"}));
+  EXPECT_TRUE(dsup::start_child(c.rt("c"), sleeper("late")).ok());
+}
+
+// A whole cluster that loses its majority (2 of 3 nodes gone) stops; when one comes back, the
+// children stopped meanwhile start again, once.
+TEST_F(DistSup, UnderQuorumChildrenStoppedInAMinorityStartAgainWhenAMajorityIsBack) {
+  const dsup::Options q{.distribution = dsup::Distribution::Quorum};
+  start("a", q), start("b", q), start("c", q);
+  mesh();
+  for (int i = 0; i < 9; ++i) ASSERT_TRUE(dsup::start_child(c.rt("a"), sleeper("job" + std::to_string(i))).ok());
+  ASSERT_TRUE(c.settle());
+  c.net->isolate(c.name("a"));
+  c.net->isolate(c.name("b"));
+  c.net->isolate(c.name("c"));
+  ASSERT_TRUE(c.net->run_until([&] { return live_copies({"a", "b", "c"}).empty(); }, 10s));  // nobody has a majority
+  c.net->heal(c.name("a"), c.name("b"));
+  ASSERT_TRUE(c.net->advance(8s));
+  ASSERT_TRUE(c.connect("a", "b"));
+  ASSERT_TRUE(c.net->run_until([&] { return live_copies({"a", "b"}).size() == 9; }, 1s));
+  for (const auto& [id, n] : live_copies({"a", "b"})) EXPECT_EQ(n, 1) << id.to_string();
 }
 
 }  // namespace

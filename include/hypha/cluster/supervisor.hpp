@@ -18,7 +18,10 @@
 // - Ids are unique in the cluster: each child holds the registry name {hypha_sup, Id} (the
 //   cluster registry must run); starting an id that runs anywhere gives {error, {already_started, Pid}}.
 // - Placement (Options::distribution): uniform, the member a consistent hash of the id picks
-//   among the live members (the default); local, the member the request reaches.
+//   among the live members (the default); quorum, the same while this member sees a strict
+//   majority of the members (Options::members, else those it has known): in a minority it stops
+//   its children, starts none ({error, no_quorum}) and adopts none, until a majority is back;
+//   local, the member the request reaches.
 // - Failover: when a member goes (its node dies, or the connection closes), the survivors start
 //   its permanent and transient children again, each on the member the hash now picks; a start
 //   is acknowledged only once every live member holds the child's spec, so an acknowledged child
@@ -46,7 +49,7 @@ namespace hypha::dsup {
 // hypha_sup: the supervisor [supervisor] starts, and the default everywhere below.
 Atom default_name();
 
-enum class Distribution { Uniform, Local };
+enum class Distribution { Uniform, Quorum, Local };
 
 struct Options {
   Atom name = default_name();
@@ -54,6 +57,9 @@ struct Options {
   int intensity = 3;                                           // restarts of one child ...
   std::chrono::milliseconds period = std::chrono::seconds(5);  // ... allowed within this time
   Atom registry = Atom("hypha_registry");                      // where children hold their ids
+  // Quorum: the members the majority is counted from (this node need not be listed). Empty:
+  // every member this one has heard of and that did not leave cleanly.
+  std::vector<Atom> members;
 };
 
 struct ChildSpec {

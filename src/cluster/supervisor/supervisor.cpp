@@ -34,6 +34,7 @@ const Atom& a_started() { static const Atom a("$hypha_sup_started"); return a; }
 const Atom& a_retry() { static const Atom a("$hypha_sup_retry"); return a; }
 const Atom& a_kill() { static const Atom a("$hypha_sup_kill"); return a; }
 const Atom& a_none() { static const Atom a("none"); return a; }
+const Atom& a_adopt() { static const Atom a("$hypha_sup_adopt"); return a; }
 
 // Registration attempts of a start whose id is still held by a process that is gone (its node
 // died, or it left) but not yet out of this node's registry replica: every 10 ms, for 3 s.
@@ -87,7 +88,10 @@ Term from_term(const std::optional<From>& f) {
 class Sup final : public GenServer {
  public:
   Sup(Node& node, std::shared_ptr<Exports> exports, Options opts)
-      : node_(node), exports_(std::move(exports)), opts_(opts) {}
+      : node_(node), exports_(std::move(exports)), opts_(opts) {
+    known_.insert(node_.name());
+    known_.insert(opts_.members.begin(), opts_.members.end());
+  }
 
   Task<> init(Process& self) override {
     self.trap_exit(true);
@@ -122,6 +126,7 @@ class Sup final : public GenServer {
     if (match(req, tuple("start_child", bind(spec_t)))) {
       auto spec = ChildSpec::from_term(*spec_t);
       if (!spec) co_return Action::reply(error(Term::tuple({Term(Atom("bad_child_spec")), *spec_t})));
+      if (!quorum()) co_return Action::reply(error(Term(Atom("no_quorum"))));
       const Atom owner = opts_.distribution == Distribution::Local ? node_.name() : owner_of(spec->id);
       if (owner == node_.name()) co_await start_local(self, *spec, from, {});
       else self.send(opts_.name, owner, Term::tuple({Term(Atom("start_here")), from_term(from), *spec_t}));
@@ -161,6 +166,8 @@ class Sup final : public GenServer {
       co_await child_moved(self, *id, from, pid);
     } else if (match(msg, tuple(a_retry(), bind(id)))) {
       if (pending_.count(*id)) co_await try_register(self, *id);
+    } else if (msg.is_atom(a_adopt())) {
+      co_await adopt(self, std::exchange(pending_adopt_, {}));
     } else if (match(msg, tuple(a_kill(), bind(pid)))) {
       if (self.runtime().alive(pid)) self.exit(pid, Term(Atom("kill")));
     } else if (match(msg, tuple("hello", bind(from), bind(items)))) {
@@ -184,8 +191,11 @@ class Sup final : public GenServer {
     } else if (match(msg, tuple("start_here", bind(reply_to), bind(spec_t)))) {
       auto spec = ChildSpec::from_term(*spec_t);
       auto rt = from_of(*reply_to);
-      if (spec) co_await start_local(self, *spec, rt, {});
-      else if (rt) gen::reply(self, *rt, error(Term::tuple({Term(Atom("bad_child_spec")), *spec_t})));
+      if (spec && !quorum()) {
+        if (rt) gen::reply(self, *rt, error(Term(Atom("no_quorum"))));
+      } else if (spec) {
+        co_await start_local(self, *spec, rt, {});
+      } else if (rt) gen::reply(self, *rt, error(Term::tuple({Term(Atom("bad_child_spec")), *spec_t})));
     } else if (match(msg, tuple("terminate_here", bind(reply_to), bind(id)))) {
       auto rt = from_of(*reply_to);
       const Term r = local_.count(*id) ? stop_local(self, *id) : error(Term(Atom("not_found")));
@@ -227,6 +237,7 @@ class Sup final : public GenServer {
     if (it != members_.end()) return it->second;
     Member& m = members_[pid];
     m.mref = self.monitor(pid);
+    if (opts_.members.empty()) known_.insert(pid.node);
     self.send(pid, Term::tuple({Term(Atom("hello")), Term(self.pid()), table_term()}));
     return m;
   }
@@ -246,6 +257,16 @@ class Sup final : public GenServer {
       m.children[*id] = Child{*id, pid, pid.node, spec->restart};
       m.specs[*id] = *spec;
     }
+    if (!parked_.empty() && quorum()) {
+      // A majority again: the children stopped meanwhile start where the ring says, unless the
+      // majority side runs them already.
+      std::vector<ChildSpec> back;
+      for (auto& [pid_id, spec] : parked_) back.push_back(spec);
+      parked_.clear();
+      log::event(log::Level::Info, node_.name().text(), "supervisor_quorum_regained", {{"parked", std::to_string(back.size())}});
+      pending_adopt_ = std::move(back);
+      self.send(self.pid(), Term(a_adopt()));
+    }
   }
 
   // The member the hash ring of the live members (this one included, leaving ones not) picks.
@@ -255,6 +276,30 @@ class Sup final : public GenServer {
     for (const auto& [pid, m] : members_)
       if (!m.leaving) ring.add(pid.node);
     return ring.lookup(id.to_string()).value_or(node_.name());
+  }
+
+  // Quorum: this member and the live members it counts are a strict majority of those it knows.
+  // Other distributions always have it.
+  bool quorum() const {
+    if (opts_.distribution != Distribution::Quorum) return true;
+    std::set<Atom> live{node_.name()};
+    for (const auto& [pid, m] : members_)
+      if (!m.leaving && known_.count(pid.node)) live.insert(pid.node);
+    return live.size() * 2 > known_.size();
+  }
+
+  // A minority: every child here stops (kept, to start again once a majority is back).
+  void lose_quorum(Process& self) {
+    if (local_.empty()) return;
+    log::event(log::Level::Warn, node_.name().text(), "supervisor_quorum_lost",
+               {{"known", std::to_string(known_.size())}, {"stopping", std::to_string(local_.size())}});
+    std::vector<Term> ids;
+    for (const auto& [id, c] : local_) ids.push_back(id);
+    for (const Term& id : ids) {
+      const ChildSpec& spec = local_.at(id).spec;
+      if (spec.restart != Restart::Temporary) parked_[id] = spec;
+      (void)stop_local(self, id);
+    }
   }
 
   bool running_anywhere(const Term& id) const {
@@ -482,6 +527,12 @@ class Sup final : public GenServer {
         ++a;
       }
     }
+    if (!quorum()) {
+      lose_quorum(self);
+      for (auto& [id, spec] : m.specs)
+        if (spec.restart != Restart::Temporary) parked_[id] = spec;  // theirs too, for when a majority is back
+      co_return;
+    }
     std::vector<ChildSpec> orphans;
     for (auto& [id, c] : m.children) {
       gone_.insert(c.pid);
@@ -498,6 +549,7 @@ class Sup final : public GenServer {
     std::vector<ChildSpec> specs;
     auto it = members_.find(from);
     if (it != members_.end()) it->second.leaving = true;
+    if (opts_.members.empty()) known_.erase(from.node);  // it left: the majority is counted without it
     for (const Term& t : items.list_elements()) {
       auto spec = ChildSpec::from_term(t);
       if (!spec) continue;
@@ -513,6 +565,7 @@ class Sup final : public GenServer {
 
   // Children of a member that went: each starts on the member the ring of those left picks.
   Task<> adopt(Process& self, std::vector<ChildSpec> specs) {
+    if (!quorum()) co_return;
     for (auto& spec : specs) {
       if (running_anywhere(spec.id) || owner_of(spec.id) != node_.name()) continue;
       co_await start_local(self, std::move(spec), std::nullopt, {});
@@ -528,6 +581,9 @@ class Sup final : public GenServer {
   std::map<Pid, Term> pid_ids_;  // our runners and children -> their ids
   std::map<Term, AckWait> acks_;
   std::set<Pid> gone_;  // children known to have ended (their ids may still be in a registry replica)
+  std::set<Atom> known_;                // quorum: the members a majority is counted from
+  std::map<Term, ChildSpec> parked_;    // quorum: children stopped (or not adopted) in a minority
+  std::vector<ChildSpec> pending_adopt_;
 };
 
 // What a call to the supervisor gives: its reply, or noproc when there is none.
