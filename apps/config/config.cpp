@@ -344,12 +344,8 @@ void read_cluster(Reader& r, cluster::Options& o) {
     auto sup_node = [](const std::string& s) { return net::valid_node_name(s) ? "" : "expected node names (alive@host)"; };
     if (auto v = r.strings("supervisor", "members", sup_node))
       for (const auto& m : *v) so.members.emplace_back(m);
-    auto redistribution = [](const std::string& s) -> std::string {
-      if (s == "passive") return "";
-      if (s == "active") return "expected passive (active is not built yet)";
-      return "expected passive";
-    };
-    (void)r.string("supervisor", "redistribution", redistribution);
+    auto redistribution = [](const std::string& s) { return s == "passive" || s == "active" ? "" : "expected passive or active"; };
+    if (auto v = r.string("supervisor", "redistribution", redistribution)) so.active_redistribution = *v == "active";
     if (auto v = r.integer("supervisor", "intensity", 0, 1000000)) so.intensity = static_cast<int>(*v);
     if (auto v = r.integer("supervisor", "period_ms", 1, 86400000, "milliseconds")) so.period = std::chrono::milliseconds(*v);
     o.supervisor = so;

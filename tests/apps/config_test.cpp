@@ -309,8 +309,10 @@ TEST(Config, ASupervisorSectionStartsTheDistributedSupervisorAndTheRegistry) {
   const cluster::Options q = cluster_of("[supervisor]\ndistribution = \"quorum\"\nmembers = [\"a@h\", \"b@h\", \"c@h\"]\n");
   EXPECT_EQ(q.supervisor->distribution, dsup::Distribution::Quorum);
   EXPECT_EQ(q.supervisor->members, (std::vector<Atom>{Atom("a@h"), Atom("b@h"), Atom("c@h")}));
-  EXPECT_EQ(error_of("[supervisor]\nredistribution = \"active\"\n"),
-            "c.toml:2: supervisor.redistribution: expected passive (active is not built yet), got \"active\"");
+  EXPECT_FALSE(o.supervisor->active_redistribution);
+  EXPECT_TRUE(cluster_of("[supervisor]\nredistribution = \"active\"\n").supervisor->active_redistribution);
+  EXPECT_EQ(error_of("[supervisor]\nredistribution = \"eager\"\n"),
+            "c.toml:2: supervisor.redistribution: expected passive or active, got \"eager\"");
   EXPECT_EQ(error_of("[supervisor]\nstrategy = 1\n"), "c.toml:2: supervisor.strategy: unknown key");
 }
 

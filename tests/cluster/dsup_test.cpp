@@ -252,5 +252,36 @@ TEST_F(DistSup, UnderQuorumChildrenStoppedInAMinorityStartAgainWhenAMajorityIsBa
   for (const auto& [id, n] : live_copies({"a", "b"})) EXPECT_EQ(n, 1) << id.to_string();
 }
 
+// A node that joins: with active redistribution it gets the children the ring gives it (each
+// still runs once); passive, children stay where they are.
+TEST_F(DistSup, ANodeThatJoinsGetsItsShareOnlyWithActiveRedistribution) {
+  for (const bool active : {false, true}) {
+    testing::SimCluster cl;
+    cluster::Options co;
+    co.registry = registry::Options{};
+    co.supervisor = dsup::Options{.active_redistribution = active};
+    cl.start("a", {}, co), cl.start("b", {}, co);
+    ASSERT_TRUE(cl.connect("a", "b"));
+    for (int i = 0; i < 30; ++i) ASSERT_TRUE(dsup::start_child(cl.rt("a"), sleeper("job" + std::to_string(i))).ok());
+    ASSERT_TRUE(cl.settle());
+    cl.start("c", {}, co);
+    ASSERT_TRUE(cl.connect("c", "a"));
+    ASSERT_TRUE(cl.connect("c", "b"));
+    ASSERT_TRUE(cl.net->advance(100ms));  // registry retries of the moved ids
+    std::map<Term, int> copies;
+    std::size_t on_c = 0;
+    for (const char* n : {"a", "b", "c"})
+      for (const auto& ch : dsup::which_children(cl.rt(n)))
+        if (ch.node == cl.name(n) && cl.rt(n).alive(ch.pid)) {
+          ++copies[ch.id];
+          on_c += std::string(n) == "c";
+        }
+    EXPECT_EQ(copies.size(), 30u) << active;
+    for (const auto& [id, k] : copies) EXPECT_EQ(k, 1) << id.to_string();
+    if (active) EXPECT_GT(on_c, 4u);  // about a third of 30
+    else EXPECT_EQ(on_c, 0u);
+  }
+}
+
 }  // namespace
 }  // namespace hypha

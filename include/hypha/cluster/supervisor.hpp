@@ -26,7 +26,8 @@
 //   its permanent and transient children again, each on the member the hash now picks; a start
 //   is acknowledged only once every live member holds the child's spec, so an acknowledged child
 //   survives the death of its node. A member that stops cleanly (SIGTERM) stops its children and
-//   hands them to the others before it exits.
+//   hands them to the others before it exits. With active redistribution a member that joins
+//   gets the children the ring now gives it.
 // - After a partition heals, a child that ran on both sides keeps the registry's winner (the
 //   older registration); the other copy is stopped with {name_conflict, Name, Winner} and is not
 //   restarted. Every member's view then holds one copy.
@@ -54,6 +55,9 @@ enum class Distribution { Uniform, Quorum, Local };
 struct Options {
   Atom name = default_name();
   Distribution distribution = Distribution::Uniform;
+  // Active: when a member joins, the children the ring now gives it move there (stopped here,
+  // started there); passive (false): children stay where they run.
+  bool active_redistribution = false;
   int intensity = 3;                                           // restarts of one child ...
   std::chrono::milliseconds period = std::chrono::seconds(5);  // ... allowed within this time
   Atom registry = Atom("hypha_registry");                      // where children hold their ids

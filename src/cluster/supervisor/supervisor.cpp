@@ -9,6 +9,7 @@
 //   {start_here, ReplyTo, Spec}             ReplyTo: {Pid, Tag} of a call, or none (failover)
 //   {terminate_here, ReplyTo, Id}
 //   {handover, From, [Spec]}                a member that leaves cleanly, its children stopped
+//   {move, From, Spec, OldPid}              active redistribution: start it, OldPid stopped
 #include "hypha/cluster/supervisor.hpp"
 
 #include <algorithm>
@@ -200,6 +201,12 @@ class Sup final : public GenServer {
       auto rt = from_of(*reply_to);
       const Term r = local_.count(*id) ? stop_local(self, *id) : error(Term(Atom("not_found")));
       if (rt) gen::reply(self, *rt, r);
+    } else if (match(msg, tuple("move", bind(from), bind(spec_t), bind(pid)))) {
+      auto spec = ChildSpec::from_term(*spec_t);
+      if (spec && members_.count(from)) {
+        gone_.insert(pid);
+        co_await start_local(self, *spec, std::nullopt, {});
+      }
     } else if (match(msg, tuple("handover", bind(from), bind(items)))) {
       co_await handover(self, from, *items);
     } else if (match(msg, tuple("DOWN", bind(ref), "process", bind(pid), any))) {
@@ -244,6 +251,7 @@ class Sup final : public GenServer {
 
   void hello(Process& self, const Pid& from, const Term& items) {
     if (from.node == node_.name() || !items.is_proper_list()) return;
+    const bool joined = !members_.count(from);
     Member& m = member(self, from);  // a new member is greeted back by member()
     m.children.clear();
     m.specs.clear();
@@ -257,6 +265,7 @@ class Sup final : public GenServer {
       m.children[*id] = Child{*id, pid, pid.node, spec->restart};
       m.specs[*id] = *spec;
     }
+    if (joined && opts_.active_redistribution) redistribute(self, from);
     if (!parked_.empty() && quorum()) {
       // A majority again: the children stopped meanwhile start where the ring says, unless the
       // majority side runs them already.
@@ -276,6 +285,23 @@ class Sup final : public GenServer {
     for (const auto& [pid, m] : members_)
       if (!m.leaving) ring.add(pid.node);
     return ring.lookup(id.to_string()).value_or(node_.name());
+  }
+
+  // Active redistribution: the children the ring now gives the member that joined go there.
+  void redistribute(Process& self, const Pid& to) {
+    if (!quorum()) return;
+    std::vector<Term> moving;
+    for (const auto& [id, c] : local_)
+      if (owner_of(id) == to.node) moving.push_back(id);
+    if (moving.empty()) return;
+    log::event(log::Level::Info, node_.name().text(), "supervisor_redistributing",
+               {{"to", to.node.text()}, {"children", std::to_string(moving.size())}});
+    for (const Term& id : moving) {
+      const LocalChild c = local_.at(id);
+      (void)stop_local(self, id);
+      gone_.insert(c.pid);
+      self.send(to, Term::tuple({Term(Atom("move")), Term(self.pid()), c.spec.to_term(), Term(c.pid)}));
+    }
   }
 
   // Quorum: this member and the live members it counts are a strict majority of those it knows.
