@@ -243,6 +243,7 @@ class Sup final : public GenServer {
     auto it = members_.find(pid);
     if (it != members_.end()) return it->second;
     Member& m = members_[pid];
+    ring_.reset();
     m.mref = self.monitor(pid);
     if (opts_.members.empty()) known_.insert(pid.node);
     self.send(pid, Term::tuple({Term(Atom("hello")), Term(self.pid()), table_term()}));
@@ -279,12 +280,15 @@ class Sup final : public GenServer {
   }
 
   // The member the hash ring of the live members (this one included, leaving ones not) picks.
-  Atom owner_of(const Term& id) const {
-    HashRing ring;
-    ring.add(node_.name());
-    for (const auto& [pid, m] : members_)
-      if (!m.leaving) ring.add(pid.node);
-    return ring.lookup(id.to_string()).value_or(node_.name());
+  // (Built again only when the members change.)
+  Atom owner_of(const Term& id) {
+    if (!ring_) {
+      ring_.emplace();
+      ring_->add(node_.name());
+      for (const auto& [pid, m] : members_)
+        if (!m.leaving) ring_->add(pid.node);
+    }
+    return ring_->lookup(id.to_string()).value_or(node_.name());
   }
 
   // Active redistribution: the children the ring now gives the member that joined go there.
@@ -543,6 +547,7 @@ class Sup final : public GenServer {
     if (it == members_.end()) co_return;
     Member m = std::move(it->second);
     members_.erase(it);
+    ring_.reset();
     // Starts waiting for its ack need not wait any more.
     for (auto a = acks_.begin(); a != acks_.end();) {
       a->second.waiting.erase(pid);
@@ -575,6 +580,7 @@ class Sup final : public GenServer {
     std::vector<ChildSpec> specs;
     auto it = members_.find(from);
     if (it != members_.end()) it->second.leaving = true;
+    ring_.reset();
     if (opts_.members.empty()) known_.erase(from.node);  // it left: the majority is counted without it
     for (const Term& t : items.list_elements()) {
       auto spec = ChildSpec::from_term(t);
@@ -610,6 +616,7 @@ class Sup final : public GenServer {
   std::set<Atom> known_;                // quorum: the members a majority is counted from
   std::map<Term, ChildSpec> parked_;    // quorum: children stopped (or not adopted) in a minority
   std::vector<ChildSpec> pending_adopt_;
+  std::optional<HashRing> ring_;  // of the live members, this one included
 };
 
 // What a call to the supervisor gives: its reply, or noproc when there is none.
