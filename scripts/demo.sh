@@ -4,6 +4,8 @@
 #   2. a cluster: two C++ nodes and an Erlang node (ping, send, monitors, kill -9, clean leave)
 #   3. membership: a mixed cluster forms from a config file; pg and a C++ broadcast reach Elixir
 #   4. the KV router: two `hypha kv` nodes, their text servers, and an Elixir node calling in
+#   5. cluster services: three nodes run the registry and the distributed supervisor; kill -9
+#      and SIGTERM move a node's jobs to the others
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/build.sh >/dev/null
@@ -20,3 +22,6 @@ ERL_EPMD_PORT=${DEMO_EPMD_PORT:-44369} escript demo/membership.escript "$hypha" 
 echo
 echo "######## KV router"
 ERL_EPMD_PORT=${DEMO_EPMD_PORT:-44369} escript demo/kv.escript "$hypha" "$PWD/build/demo/kv"
+echo
+echo "######## cluster services"
+ERL_EPMD_PORT=${DEMO_EPMD_PORT:-44369} escript demo/services.escript "$hypha" "$PWD/build/demo/services"

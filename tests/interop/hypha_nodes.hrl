@@ -1,4 +1,5 @@
 %% What the interop escripts share: `hypha node --config` nodes as OS processes, the CLI, polling.
+-compile(nowarn_unused_function).  % each script uses some of these
 %% The script puts hypha (the binary), dir, cookie and os_pids ([]) in its process dictionary.
 
 %% A `hypha node --config FILE` whose file is its [node] section and then Rest; returns its OS pid.
