@@ -20,6 +20,15 @@ std::string node_error(std::string_view text, NodeOptions* out = nullptr, std::v
   return done ? "" : done.error().text();
 }
 
+// The error finish() gives for TEXT (c.toml) read as the cluster sections, or "accepted".
+std::string cluster_error(std::string_view text) {
+  auto r = Reader::parse(text, "c.toml");
+  cluster::Options o;
+  read_cluster(*r, o);
+  auto done = r->finish();
+  return done ? "accepted" : done.error().text();
+}
+
 TEST(Config, NodeKeysSetTheNodesOptions) {
   NodeOptions o;
   std::vector<std::string> inboxes;
@@ -270,19 +279,12 @@ TEST(Config, ARegistrySectionStartsTheRegistryWithItsKeys) {
   EXPECT_EQ(o.registry->members, (std::vector<Atom>{Atom("a@h"), Atom("b@h")}));
   EXPECT_EQ(o.registry->sync_interval, std::chrono::milliseconds(20));
   EXPECT_EQ(o.registry->anti_entropy, std::chrono::milliseconds(500));
-  auto error_of = [](std::string_view text) -> std::string {
-    auto rr = Reader::parse(text, "c.toml");
-    cluster::Options oo;
-    read_cluster(*rr, oo);
-    auto done = rr->finish();
-    return done ? "accepted" : done.error().text();
-  };
-  EXPECT_EQ(error_of("[registry]\nsync_interval_ms = 0\n"),
+  EXPECT_EQ(cluster_error("[registry]\nsync_interval_ms = 0\n"),
             "c.toml:2: registry.sync_interval_ms: expected an integer of 1..60000 (milliseconds), got 0");
-  EXPECT_EQ(error_of("[registry]\nsync_ms = 5\n"), "c.toml:2: registry.sync_ms: unknown key");
-  EXPECT_EQ(error_of("[registry]\nmembers = [\"nohost\"]\n"),
+  EXPECT_EQ(cluster_error("[registry]\nsync_ms = 5\n"), "c.toml:2: registry.sync_ms: unknown key");
+  EXPECT_EQ(cluster_error("[registry]\nmembers = [\"nohost\"]\n"),
             "c.toml:2: registry.members: expected node names (alive@host), got \"nohost\"");
-  EXPECT_EQ(error_of("registry = 3\n"), "c.toml:1: registry: expected a table, got an integer");
+  EXPECT_EQ(cluster_error("registry = 3\n"), "c.toml:1: registry: expected a table, got an integer");
 }
 
 TEST(Config, ASupervisorSectionStartsTheDistributedSupervisorAndTheRegistry) {
@@ -297,23 +299,16 @@ TEST(Config, ASupervisorSectionStartsTheDistributedSupervisorAndTheRegistry) {
   EXPECT_EQ(o.supervisor->distribution, dsup::Distribution::Local);
   EXPECT_EQ(o.supervisor->intensity, 5);
   EXPECT_EQ(o.supervisor->period, std::chrono::milliseconds(2000));
-  auto error_of = [](std::string_view text) -> std::string {
-    auto rr = Reader::parse(text, "c.toml");
-    cluster::Options oo;
-    read_cluster(*rr, oo);
-    auto done = rr->finish();
-    return done ? "accepted" : done.error().text();
-  };
-  EXPECT_EQ(error_of("[supervisor]\ndistribution = \"random\"\n"),
+  EXPECT_EQ(cluster_error("[supervisor]\ndistribution = \"random\"\n"),
             "c.toml:2: supervisor.distribution: expected uniform, quorum or local, got \"random\"");
   const cluster::Options q = cluster_of("[supervisor]\ndistribution = \"quorum\"\nmembers = [\"a@h\", \"b@h\", \"c@h\"]\n");
   EXPECT_EQ(q.supervisor->distribution, dsup::Distribution::Quorum);
   EXPECT_EQ(q.supervisor->members, (std::vector<Atom>{Atom("a@h"), Atom("b@h"), Atom("c@h")}));
   EXPECT_FALSE(o.supervisor->active_redistribution);
   EXPECT_TRUE(cluster_of("[supervisor]\nredistribution = \"active\"\n").supervisor->active_redistribution);
-  EXPECT_EQ(error_of("[supervisor]\nredistribution = \"eager\"\n"),
+  EXPECT_EQ(cluster_error("[supervisor]\nredistribution = \"eager\"\n"),
             "c.toml:2: supervisor.redistribution: expected passive or active, got \"eager\"");
-  EXPECT_EQ(error_of("[supervisor]\nstrategy = 1\n"), "c.toml:2: supervisor.strategy: unknown key");
+  EXPECT_EQ(cluster_error("[supervisor]\nstrategy = 1\n"), "c.toml:2: supervisor.strategy: unknown key");
 }
 
 TEST(Config, GlobalNamesAreNodeKeysReadForTheCluster) {

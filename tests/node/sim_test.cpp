@@ -50,6 +50,12 @@ class Sim : public ::testing::Test {
   void send(const std::string& from, const std::string& to, Term msg) {
     node(from).runtime().send(Atom("inbox"), name(to), std::move(msg));
   }
+  // A mailbox that hears ALIVE's nodeup/nodedown.
+  Mailbox node_watcher(const std::string& alive) {
+    Mailbox box = node(alive).runtime().mailbox();
+    node(alive).monitor_nodes(box.pid());
+    return box;
+  }
   // Connects and settles (the connection's nodeup is out before the test looks on).
   bool connect(const std::string& a, const std::string& b) {
     const bool up = node(a).connect(name(b), 5s).ok();
@@ -171,10 +177,8 @@ TEST_F(Sim, EachSideOfAPartitionGivesUpAtItsOwnTickTime) {
   start("a", {.net_ticktime = 10s, .detect = 0ms});
   start("b", {.net_ticktime = 20s, .detect = 0ms});
   ASSERT_TRUE(connect("a", "b"));
-  Mailbox a_watch = node("a").runtime().mailbox();
-  node("a").monitor_nodes(a_watch.pid());
-  Mailbox b_watch = node("b").runtime().mailbox();
-  node("b").monitor_nodes(b_watch.pid());
+  Mailbox a_watch = node_watcher("a");
+  Mailbox b_watch = node_watcher("b");
   net->partition(name("a"), name("b"));
   ASSERT_TRUE(net->advance(10s));
   EXPECT_EQ(a_watch.receive(0ms), T("{nodedown, 'b@sim'}"));
@@ -193,8 +197,7 @@ TEST_F(Sim, AOneSidedTimeoutIsLearnedByTheOtherSideWhenThePartitionHeals) {
   start("a", {.net_ticktime = 10s, .detect = 0ms});
   start("b", {.net_ticktime = 30s, .detect = 0ms});
   ASSERT_TRUE(connect("a", "b"));
-  Mailbox b_watch = node("b").runtime().mailbox();
-  node("b").monitor_nodes(b_watch.pid());
+  Mailbox b_watch = node_watcher("b");
   net->partition(name("a"), name("b"));
   ASSERT_TRUE(net->advance(15s));  // a gave up, b did not
   EXPECT_FALSE(b_watch.receive(0ms));
@@ -287,8 +290,7 @@ TEST_F(Sim, ASilentHyphaPeerIsDownAfterTheDetectTimeNotTheTickTime) {
     EXPECT_TRUE(peers[0].hypha);
     EXPECT_EQ(peers[0].detect, 3s);  // the default
   }
-  Mailbox watch = node("a").runtime().mailbox();
-  node("a").monitor_nodes(watch.pid());
+  Mailbox watch = node_watcher("a");
   net->partition(name("a"), name("b"));
   ASSERT_TRUE(net->advance(2999ms));
   EXPECT_FALSE(watch.receive(0ms));
@@ -304,10 +306,8 @@ TEST_F(Sim, EachSideDeclaresTheOtherDownAfterItsOwnDetectTime) {
   start("a", {.detect = 1s});
   start("b", {.detect = 5s});
   ASSERT_TRUE(connect("a", "b"));
-  Mailbox a_watch = node("a").runtime().mailbox();
-  node("a").monitor_nodes(a_watch.pid());
-  Mailbox b_watch = node("b").runtime().mailbox();
-  node("b").monitor_nodes(b_watch.pid());
+  Mailbox a_watch = node_watcher("a");
+  Mailbox b_watch = node_watcher("b");
   net->partition(name("a"), name("b"));
   ASSERT_TRUE(net->advance(1s));
   EXPECT_EQ(a_watch.receive(0ms), T("{nodedown, 'b@sim'}"));
