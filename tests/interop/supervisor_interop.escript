@@ -26,12 +26,14 @@ main([Hypha, Dir]) ->
     {ok, _} = net_kernel:start([list_to_atom("sup_interop_" ++ Uniq ++ "@127.0.0.1"), longnames]),
     erlang:set_cookie(node(), list_to_atom(get(cookie))),
     [pong = net_adm:ping(N) || N <- Names],
+    put(downs, spawn(fun() -> ok = net_kernel:monitor_nodes(true), downs([]) end)),
     ok = wait_until(fun() -> lists:all(fun(N) -> length(rpc:call(N, erlang, nodes, [])) >= 3 end, Names) end),
     Cases = [fun the_cli_starts_lists_and_terminates_children/0,
              fun children_started_from_erlang_run_once_each/0,
              fun a_stopped_node_loses_its_children_and_one_copy_remains_after_it_returns/0,
              fun a_killed_node_s_children_start_on_the_others_within_a_second/0,
-             fun sigterm_hands_the_children_over_before_the_node_exits/0],
+             fun sigterm_hands_the_children_over_before_the_node_exits/0,
+             fun this_beam_node_keeps_the_tick_time_with_hypha_nodes/0],
     Results = [run_case(C) || C <- Cases],
     cleanup(),
     Failed = [R || R <- Results, R =/= ok],
@@ -40,6 +42,14 @@ main([Hypha, Dir]) ->
 main(_) ->
     io:format("usage: supervisor_interop.escript HYPHA_BINARY WORK_DIR~n"),
     halt(2).
+
+%% The nodedowns this node has seen, for the last case.
+downs(Seen) ->
+    receive
+        {nodedown, N} -> downs([N | Seen]);
+        {nodeup, _} -> downs(Seen);
+        {seen, From} -> From ! {seen, Seen}, downs(Seen)
+    end.
 
 fail_now(Why) ->
     io:format("FAIL ~s~n", [Why]),
@@ -145,4 +155,16 @@ sigterm_hands_the_children_over_before_the_node_exits() ->
     os:cmd("kill -TERM " ++ integer_to_list(Os)),
     0 = exit_status(Os, 10000),
     ok = wait_until(fun() -> one_copy_each([H1], Ids) end, 3000),
+    ok.
+
+%% The hypha nodes detect each other within detect_ms (1 s), but not this BEAM node, which never
+%% answers their heartbeat hello: it keeps the tick protocol (a tick every 15 s), so an idle
+%% connection to it outlives the detect time.
+this_beam_node_keeps_the_tick_time_with_hypha_nodes() ->
+    [H1 | _] = names(),
+    receive after 2500 -> ok end,  % idle for 2.5 detect times (looking for a drop, not waiting for an event)
+    get(downs) ! {seen, self()},
+    Seen = receive {seen, S} -> S after 5000 -> timeout end,
+    false = lists:member(H1, Seen),
+    true = lists:member(H1, nodes()),
     ok.
