@@ -70,14 +70,16 @@ pid_text(P) ->
 
 run_case(F) ->
     {name, Name} = erlang:fun_info(F, name),
+    T0 = erlang:monotonic_time(millisecond),
     R = try F() of
             ok -> ok;
             Other -> {fail, Other}
         catch
             C:E:S -> {fail, {C, E, hd(S)}}
         end,
+    Ms = erlang:monotonic_time(millisecond) - T0,
     case R of
-        ok -> io:format("ok   ~s~n", [Name]);
-        {fail, Why} -> io:format("FAIL ~s: ~p~n", [Name, Why])
+        ok -> io:format("ok   ~s (~b ms)~n", [Name, Ms]);
+        {fail, Why} -> io:format("FAIL ~s (~b ms): ~p~n", [Name, Ms, Why])
     end,
     R.
