@@ -139,7 +139,8 @@ asio::awaitable<Result<PeerInfo, std::string>> handshake_connect(tcp::socket& so
     if (st == "alive") {
       const bool replace = hooks.on_alive ? hooks.on_alive() : true;
       co_await send_framed(sock, status_message(replace ? "true" : "false"));
-      if (!replace) co_return unexpected(std::string("peer already connected to us"));
+      // We keep the connection the peer has (it is up here too): a crossing, routine.
+      if (!replace) co_return unexpected(std::string(kSimultaneousLost) + ": the peer's connection to us is up and kept");
     } else if (st == "nok") {
       co_return unexpected(std::string(kSimultaneousLost) + ": the peer's own attempt wins");
     } else if (st == "ok_simultaneous") {

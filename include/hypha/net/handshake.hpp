@@ -66,7 +66,8 @@ enum class AcceptStatus {
 };
 
 // How handshake_connect's error starts when the peer answered "nok": it was connecting to us at
-// the same time and its attempt wins, so our acceptor will get the connection.
+// the same time and its attempt wins, so our acceptor will get the connection; or "alive" while
+// we keep the connection it has (on_alive said no): a crossing either way, not a failure.
 inline constexpr std::string_view kSimultaneousLost = "simultaneous connect lost";
 
 // What the initiator's owner is asked along the way (each may be empty).
