@@ -283,5 +283,26 @@ TEST_F(DistSup, ANodeThatJoinsGetsItsShareOnlyWithActiveRedistribution) {
   }
 }
 
+// What a broken or hostile member could send: logged and dropped; the supervisor serves on.
+TEST_F(DistSup, MalformedMessagesFromPeersAreDroppedAndTheSupervisorServesOn) {
+  start("a"), start("b");
+  mesh();
+  testing::LogCapture logs;
+  const Pid sup = *c.rt("a").whereis(Atom("hypha_sup"));
+  for (const char* bad : {"{hello, not_a_pid, []}", "{child_up, 1, 2, 3, 4, 5}", "{start_here, none, #{id => x}}",
+                          "{start_here, none, #{id => x, start => {timer, sleep, not_a_list}}}", "{handover, 1, 2}",
+                          "{move, 1, 2, 3}", "garbage", "{'$gen_call', {1, 2}, {start_child, 3}}"})
+    c.rt("b").send(Atom("hypha_sup"), c.name("a"), T(bad));
+  ASSERT_TRUE(c.settle());
+  EXPECT_EQ(*c.rt("a").whereis(Atom("hypha_sup")), sup);  // not restarted: it never crashed
+  EXPECT_TRUE(logs.wait_for({"event=supervisor_message_dropped"}, 5s));
+  auto bad_spec = dsup::start_child(c.rt("b"), {.id = T("x"), .module = Atom("timer"), .function = Atom("sleep"),
+                                                .args = T("not_a_list")});
+  ASSERT_FALSE(bad_spec.ok());
+  EXPECT_EQ(bad_spec.error()[0], "bad_child_spec"_atom);
+  EXPECT_TRUE(dsup::start_child(c.rt("b"), sleeper("after")).ok());
+  EXPECT_EQ(which("a").size(), 1u);
+}
+
 }  // namespace
 }  // namespace hypha
