@@ -265,6 +265,9 @@ bool Node::Impl::establish(Atom node, std::shared_ptr<net::FrameLink> conn, cons
     p->state = Peer::State::Up;
     p->since = std::chrono::system_clock::now();
     p->conn = conn;
+    // The heartbeat is agreed per connection: a new one says hello again (NodeOptions::detect).
+    p->hypha = p->heard_ours = false;
+    p->peer_detect = {};
     p->conn_ours = attempt != 0;
     p->conn_confirmed = confirmed;
     p->flags = info.flags;

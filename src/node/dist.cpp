@@ -289,14 +289,12 @@ bool Node::Impl::handle_hello(Atom node, const Term& c, const Term* payload, Inb
   const auto detect = std::chrono::milliseconds(m[1].small_integer());
   auto conn = in.link.lock();
   if (!conn) return true;
-  bool current = false;
   std::chrono::milliseconds tick_every = opts.net_ticktime / 4, silent_after{0};
   {
     std::lock_guard lock(mu);
     auto it = peers.find(node);
     if (it == peers.end() || it->second->conn != conn) return true;  // an old connection's
     Peer& p = *it->second;
-    current = true;
     p.hypha = true;
     if (detect.count() > 0) p.peer_detect = std::clamp(detect, kMinDetect, kMaxDetect);
     p.heard_ours = p.heard_ours || heard_ours;
@@ -305,7 +303,7 @@ bool Node::Impl::handle_hello(Atom node, const Term& c, const Term* payload, Inb
     if (opts.detect.count() > 0) tick_every = std::min(tick_every, sixth(opts.detect));
     if (p.heard_ours && opts.detect.count() > 0) silent_after = opts.detect;
   }
-  if (current) conn->liveness(tick_every, silent_after);
+  conn->liveness(tick_every, silent_after);
   if (!heard_ours && !in.hello_answered) {
     in.hello_answered = true;
     send_hello(node, true);  // after liveness(): the peer may count on our pace once it hears this

@@ -77,8 +77,8 @@ class DistConnection final : public FrameLink, public std::enable_shared_from_th
   // deadline passes; true when the queue is below. For senders that produce faster than the
   // network carries (never call it on the I/O thread).
   bool wait_queue_below(std::size_t bytes, std::chrono::steady_clock::time_point deadline) override;
-  // The tick loop then wakes every min(tick_every, silent_after/6) and closes once the silence
-  // passes silent_after less one wake-up, so the peer is declared down within silent_after.
+  // The tick loop then wakes every min(tick_every/2, ticktime/4, silent_after/6) and closes once
+  // the silence passes silent_after less one wake-up, so the peer is declared down within it.
   void liveness(std::chrono::milliseconds tick_every, std::chrono::milliseconds silent_after) override;
 
   // Between cork() and uncork(), the frames this thread sends on any connection are held; uncork()

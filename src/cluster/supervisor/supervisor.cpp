@@ -403,9 +403,8 @@ class Sup final : public GenServer {
   }
 
   Task<> try_register(Process& self, Term id) {
-    Pending& p = pending_.at(id);
     const Term name = reg_name(id);
-    const Pid runner = p.runner;
+    const Pid runner = pending_.at(id).runner;
     auto r = co_await registry::register_name(self, name, runner, Term::list({}), opts_.registry);
     auto it = pending_.find(id);
     if (it == pending_.end() || it->second.runner != runner) co_return;  // given up meanwhile
