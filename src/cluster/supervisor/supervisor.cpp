@@ -63,11 +63,16 @@ struct Pending {
   std::deque<Clock::time_point> restarts;
 };
 
+// A child another member runs, as it told us.
+struct RemoteChild {
+  ChildSpec spec;
+  Pid pid;
+};
+
 struct Member {
   Ref mref;
   bool leaving = false;
-  std::map<Term, Child> children;
-  std::map<Term, ChildSpec> specs;
+  std::map<Term, RemoteChild> children;
 };
 
 struct AckWait {
@@ -177,15 +182,13 @@ class Sup final : public GenServer {
       auto spec = ChildSpec::from_term(*spec_t);
       if (spec && from.node != node_.name()) {
         Member& m = member(self, from);
-        m.children[*id] = Child{*id, pid, pid.node, spec->restart};
-        m.specs[*id] = *spec;
+        m.children[*id] = RemoteChild{*spec, pid};
       }
       self.send(from, Term::tuple({Term(Atom("ack")), *ref_t, Term(self.pid())}));
     } else if (match(msg, tuple("child_down", bind(from), bind(id)))) {
       auto it = members_.find(from);
       if (it != members_.end()) {
         it->second.children.erase(*id);
-        it->second.specs.erase(*id);
       }
     } else if (match(msg, tuple("ack", bind(ref_t), bind(from)))) {
       acked(self, *ref_t, from);
@@ -255,7 +258,6 @@ class Sup final : public GenServer {
     const bool joined = !members_.count(from);
     Member& m = member(self, from);  // a new member is greeted back by member()
     m.children.clear();
-    m.specs.clear();
     const Term* id = nullptr;
     const Term* spec_t = nullptr;
     Pid pid;
@@ -263,8 +265,7 @@ class Sup final : public GenServer {
       if (!match(e, tuple(bind(id), bind(spec_t), bind(pid)))) continue;
       auto spec = ChildSpec::from_term(*spec_t);
       if (!spec) continue;
-      m.children[*id] = Child{*id, pid, pid.node, spec->restart};
-      m.specs[*id] = *spec;
+      m.children[*id] = RemoteChild{*spec, pid};
     }
     if (joined && opts_.active_redistribution) redistribute(self, from);
     if (!parked_.empty() && quorum()) {
@@ -342,7 +343,7 @@ class Sup final : public GenServer {
   std::vector<Child> children() const {
     std::map<Term, Child> all;
     for (const auto& [pid, m] : members_)
-      for (const auto& [id, c] : m.children) all[id] = c;
+      for (const auto& [id, c] : m.children) all[id] = Child{id, c.pid, c.pid.node, c.spec.restart};
     for (const auto& [id, c] : local_) all[id] = Child{id, c.pid, node_.name(), c.spec.restart};
     std::vector<Child> out;
     for (auto& [id, c] : all) out.push_back(std::move(c));
@@ -559,14 +560,14 @@ class Sup final : public GenServer {
     }
     if (!quorum()) {
       lose_quorum(self);
-      for (auto& [id, spec] : m.specs)
-        if (spec.restart != Restart::Temporary) parked_[id] = spec;  // theirs too, for when a majority is back
+      for (auto& [id, c] : m.children)
+        if (c.spec.restart != Restart::Temporary) parked_[id] = c.spec;  // theirs too, for when a majority is back
       co_return;
     }
     std::vector<ChildSpec> orphans;
     for (auto& [id, c] : m.children) {
       gone_.insert(c.pid);
-      if (c.restart != Restart::Temporary) orphans.push_back(m.specs.at(id));
+      if (c.spec.restart != Restart::Temporary) orphans.push_back(c.spec);
     }
     if (!orphans.empty())
       log::event(log::Level::Info, node_.name().text(), "supervisor_member_down",
@@ -587,7 +588,6 @@ class Sup final : public GenServer {
       if (it != members_.end()) {
         if (auto c = it->second.children.find(spec->id); c != it->second.children.end()) gone_.insert(c->second.pid);
         it->second.children.erase(spec->id);
-        it->second.specs.erase(spec->id);
       }
       specs.push_back(std::move(*spec));
     }
