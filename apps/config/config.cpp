@@ -351,6 +351,14 @@ void read_cluster(Reader& r, cluster::Options& o) {
     o.supervisor = so;
     if (!o.registry) o.registry = registry::Options{};  // what it needs
   }
+  // [tasks]: unique cluster tasks (children of hypha_sup, whose ids are in the registry).
+  if (r.present("tasks")) {
+    tasks::Options to;
+    if (auto v = r.integer("tasks", "cleanup_ms", 0, 86400000 * 30LL, "milliseconds")) to.cleanup = std::chrono::milliseconds(*v);
+    o.tasks = to;
+    if (!o.supervisor) o.supervisor = dsup::Options{};
+    if (!o.registry) o.registry = registry::Options{};
+  }
   // [cluster]: formation.
   auto strategy = [](const std::string& s) -> std::string {
     if (s == "static" || s == "epmd" || s == "gossip" || s == "dns") return "";

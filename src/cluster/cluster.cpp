@@ -15,7 +15,11 @@ Result<Pid, Term> start(Node& node, const std::shared_ptr<Exports>& exports, con
     pg::add_exports(*exports, node);
     pubsub::add_exports(*exports, node);
     registry::add_exports(*exports, node);
-    if (opts.supervisor) dsup::add_exports(*exports, node);
+    if (opts.supervisor) {
+      dsup::add_exports(*exports, node);
+      // Every supervisor member may be asked to run a task or the orchestrator.
+      tasks::add_exports(*exports, node, opts.tasks.value_or(tasks::Options{}));
+    }
   }
   std::vector<Atom> scopes = opts.pg_scopes;
   if (!opts.pubsubs.empty() && std::find(scopes.begin(), scopes.end(), pubsub::scope()) == scopes.end())
@@ -25,6 +29,7 @@ Result<Pid, Term> start(Node& node, const std::shared_ptr<Exports>& exports, con
   for (const auto& ps : opts.pubsubs) children.push_back(pubsub::spec(node, ps));
   if (opts.registry) children.push_back(registry::spec(node, *opts.registry));
   if (opts.supervisor) children.push_back(dsup::spec(node, exports, *opts.supervisor));
+  if (opts.supervisor && opts.tasks) children.push_back(tasks::spec(node, exports, *opts.tasks));
   if (!opts.formation.strategies.empty()) children.push_back(formation::spec(node, opts.formation));
   if (!opts.global_names.empty()) children.push_back(global::names_spec(node, opts.global_names));
   ChildSpec sup;

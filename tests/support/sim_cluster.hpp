@@ -18,12 +18,14 @@ class SimCluster {
   std::shared_ptr<SimNetwork> net = std::make_shared<SimNetwork>();
   std::map<std::string, std::unique_ptr<Node>> nodes;
 
-  Node& start(const std::string& alive, NodeOptions o = {}, cluster::Options c = {}) {
+  // `exports`: the node's exports table (the built-ins and the services' are added to it).
+  Node& start(const std::string& alive, NodeOptions o = {}, cluster::Options c = {},
+              std::shared_ptr<Exports> exports = nullptr) {
     o.name = alive + "@sim";
     if (o.cookie.empty()) o.cookie = "cookie";
     o.threads = 2;
     o.network = net;
-    auto n = start_cluster_node(o, {}, std::move(c));
+    auto n = start_cluster_node(o, {.exports = std::move(exports)}, std::move(c));
     EXPECT_TRUE(n.ok()) << (n.ok() ? "" : n.error());
     return *(nodes[alive] = std::move(*n));
   }

@@ -1,6 +1,6 @@
 // The cluster services of a node: a `cluster_sup` supervisor under the kernel's kernel_sup
 // starts the services its options enable, each a child: a pg scope per configured scope, then
-// the pubsubs, the registry, then formation (names as they land).
+// the pubsubs, the registry, the distributed supervisor, the tasks' member, then formation (names as they land).
 //
 //   auto node = hypha::start_cluster_node({.name = "a@127.0.0.1"}, {}, {.pg_scopes = {Atom("pg")}});
 //
@@ -16,6 +16,7 @@
 #include "hypha/cluster/pubsub.hpp"
 #include "hypha/cluster/registry.hpp"
 #include "hypha/cluster/supervisor.hpp"
+#include "hypha/cluster/tasks.hpp"
 #include "hypha/otp/kernel.hpp"
 
 namespace hypha {
@@ -29,6 +30,7 @@ struct Options {
   std::vector<Atom> global_names;  // [node] global_names (cluster/global.hpp)
   std::optional<registry::Options> registry;  // [registry]: the cluster registry
   std::optional<dsup::Options> supervisor;     // [supervisor]: the distributed supervisor (needs the registry)
+  std::optional<tasks::Options> tasks;         // [tasks]: unique cluster tasks (need both)
 };
 
 // Starts cluster_sup under kernel_sup (the node's kernel must run) and adds the services'

@@ -90,10 +90,13 @@ Result<Pid, Term> start(Node& node, std::shared_ptr<Exports> exports, const Opti
 // The child's pid; errors: {already_started, Pid}, {bad_child_spec, Why}, noproc (no supervisor
 // here), or what the start failed with.
 Result<Pid, Term> start_child(Runtime& rt, const ChildSpec& spec, Atom sup = default_name());
+Task<Result<Pid, Term>> start_child(Process& self, ChildSpec spec, Atom sup = default_name());
 // Stops the child wherever it runs (it is not restarted): ok, or {error, not_found}.
 Result<bool, Term> terminate_child(Runtime& rt, const Term& id, Atom sup = default_name());
 // Every child this member knows of, its own and the other members', sorted by id.
 std::vector<Child> which_children(Runtime& rt, Atom sup = default_name());
+// The registry name a running child holds: {Sup, Id}.
+Term registered_as(const Term& id, Atom sup = default_name());
 
 // hypha_sup:start_child/1 ({ok, Pid} | {error, E}), terminate_child/1 (ok | {error, not_found}),
 // which_children/0 ([{Id, Pid, Node}]), on the default supervisor: for BEAM callers and the CLI.

@@ -223,7 +223,7 @@ class Sup final : public GenServer {
   }
 
  private:
-  Term reg_name(const Term& id) const { return Term::tuple({Term(opts_.name), id}); }
+  Term reg_name(const Term& id) const { return registered_as(id, opts_.name); }
 
   void untrusted(std::string_view what, const Term& msg) {
     log::limited(log::Level::Warn, node_.name().text(), "supervisor_message_dropped",
@@ -708,6 +708,13 @@ Result<Pid, Term> start_child(Runtime& rt, const ChildSpec& spec, Atom sup) {
   return started(sup_reply(gen_server::call(rt, ServerRef(sup), start_request(spec), kCallTimeout)));
 }
 
+Task<Result<Pid, Term>> start_child(Process& self, ChildSpec spec, Atom sup) {
+  Term req = start_request(spec);
+  co_return started(sup_reply(co_await gen_server::call(self, ServerRef(sup), std::move(req), kCallTimeout)));
+}
+
+Term registered_as(const Term& id, Atom sup) { return Term::tuple({Term(sup), id}); }
+
 Result<bool, Term> terminate_child(Runtime& rt, const Term& id, Atom sup) {
   return terminated(sup_reply(gen_server::call(rt, ServerRef(sup), terminate_request(id), kCallTimeout)));
 }
@@ -721,8 +728,7 @@ void add_exports(Exports& exports, Node&) {
   exports.add("hypha_sup", "start_child", [sup](Process& self, Term spec_t) -> Task<Term> {
     auto spec = ChildSpec::from_term(spec_t);
     if (!spec) co_return error(Term::tuple({Term(Atom("bad_child_spec")), spec_t}));
-    Term req = start_request(*spec);
-    auto r = started(sup_reply(co_await gen_server::call(self, ServerRef(sup), std::move(req), kCallTimeout)));
+    auto r = co_await start_child(self, std::move(*spec), sup);
     co_return r ? Term::tuple({Term(Atom("ok")), Term(*r)}) : error(r.error());
   });
   exports.add("hypha_sup", "terminate_child", [sup](Process& self, Term id) -> Task<Term> {
