@@ -102,4 +102,20 @@ std::optional<Term> rpc_on(const std::string& node, const ClientOptions& o, cons
   return r;
 }
 
+std::string text_of(const Term& t) {
+  if (t.is_binary()) {
+    const auto b = t.binary_bytes();
+    return std::string(b.begin(), b.end());
+  }
+  if (t.is_atom()) return std::string(t.atom_value().text());
+  return t.to_string();
+}
+
+bool is_error(const Term& t) { return t.is_tuple() && t.tuple_size() == 2 && t[0].is_atom(Atom("error")); }
+
+int print_result(const Term& r, bool ok) {
+  std::cout << r.to_string() << std::endl;
+  return ok ? 0 : 1;
+}
+
 }  // namespace hypha::cli

@@ -43,4 +43,12 @@ Term for_node(Node& client, Atom target, const Term& t);
 std::optional<Term> rpc_on(const std::string& node, const ClientOptions& o, const std::string& what, Atom mod, Atom fun,
                            std::vector<Term> args);
 
+// A name or id given as text and sent as a binary, printed back as its text (any other term in
+// Erlang syntax); a node printed as its name.
+std::string text_of(const Term& t);
+// {error, _}.
+bool is_error(const Term& t);
+// Prints the term on its own line: exit code 0 if `ok`, else 1.
+int print_result(const Term& r, bool ok);
+
 }  // namespace hypha::cli

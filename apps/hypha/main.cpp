@@ -9,6 +9,7 @@
 #include "pubsub_commands.hpp"
 #include "registry_commands.hpp"
 #include "sup_commands.hpp"
+#include "task_commands.hpp"
 #include "term_command.hpp"
 
 int main(int argc, char** argv) {
@@ -22,6 +23,7 @@ int main(int argc, char** argv) {
   hypha::cli::add_pubsub_commands(app, exit_code);
   hypha::cli::add_registry_commands(app, exit_code);
   hypha::cli::add_sup_commands(app, exit_code);
+  hypha::cli::add_task_commands(app, exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

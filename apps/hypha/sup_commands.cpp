@@ -26,21 +26,6 @@ struct Args {
 
 Term id_term(const std::string& id) { return Term::binary(id); }
 
-std::string id_text(const Term& id) {
-  if (id.is_binary()) {
-    const auto b = id.binary_bytes();
-    return std::string(b.begin(), b.end());
-  }
-  return id.to_string();
-}
-
-bool is_error(const Term& t) { return t.is_tuple() && t.tuple_size() == 2 && t[0].is_atom(Atom("error")); }
-
-int print_result(const Term& r, bool ok) {
-  std::cout << r.to_string() << std::endl;
-  return ok ? 0 : 1;
-}
-
 int run_start(const Args& a, const ClientOptions& o) {
   auto args = parse_term(a.args);
   if (!args) return fail("sup start: ARGS: " + args.error().message());
@@ -62,8 +47,8 @@ int run_which(const Args& a, const ClientOptions& o) {
   if (r->is_proper_list())
     for (const Term& e : r->list_elements())
       if (e.is_tuple() && e.tuple_size() == 3)
-        std::cout << id_text(e[0]) << " " << e[1].to_string() << " "
-                  << (e[2].is_atom() ? std::string(e[2].atom_value().text()) : e[2].to_string()) << "\n";
+        std::cout << (e[0].is_atom() ? e[0].to_string() : text_of(e[0])) << " " << e[1].to_string() << " "
+                  << text_of(e[2]) << "\n";
   std::cout.flush();
   return 0;
 }

@@ -57,7 +57,7 @@ std::shared_ptr<Exports> test_exports(std::shared_ptr<Seen> seen) {
   return ex;
 }
 
-class Tasks : public ::testing::Test {
+class ClusterTasks : public ::testing::Test {
  protected:
   testing::SimCluster c;
   std::vector<std::string> names;
@@ -107,7 +107,7 @@ class Tasks : public ::testing::Test {
 
 using K = tasks::Status::Kind;
 
-TEST_F(Tasks, ANamedTaskRunsOnceItsStatusGoesRunningThenDoneAndADuplicateIsRefused) {
+TEST_F(ClusterTasks, ANamedTaskRunsOnceItsStatusGoesRunningThenDoneAndADuplicateIsRefused) {
   start("a"), start("b"), start("c");
   mesh();
   ASSERT_TRUE(orchestrator_up());
@@ -141,7 +141,7 @@ TEST_F(Tasks, ANamedTaskRunsOnceItsStatusGoesRunningThenDoneAndADuplicateIsRefus
   ASSERT_EQ(all->size(), 2u);
 }
 
-TEST_F(Tasks, TasksSpreadOverTheMembersByTheHashOfTheirNames) {
+TEST_F(ClusterTasks, TasksSpreadOverTheMembersByTheHashOfTheirNames) {
   start("a"), start("b"), start("c");
   mesh();
   ASSERT_TRUE(orchestrator_up());
@@ -162,7 +162,7 @@ TEST_F(Tasks, TasksSpreadOverTheMembersByTheHashOfTheirNames) {
   ASSERT_TRUE(c.net->run_until([&] { return seen->nodes_ran_on.size() == 3; }, 1s));
 }
 
-TEST_F(Tasks, AFailedTaskIsReportedFailedAndCallbacksGetTheResultOrTheExit) {
+TEST_F(ClusterTasks, AFailedTaskIsReportedFailedAndCallbacksGetTheResultOrTheExit) {
   start("a"), start("b");
   mesh();
   ASSERT_TRUE(orchestrator_up());
@@ -187,7 +187,7 @@ TEST_F(Tasks, AFailedTaskIsReportedFailedAndCallbacksGetTheResultOrTheExit) {
   EXPECT_EQ(got[bin("fine")], Term::tuple({"ran"_atom, bin("fine")}));
 }
 
-TEST_F(Tasks, FinishedNamesAreForgottenAfterTheCleanupTimeAndCanRunAgain) {
+TEST_F(ClusterTasks, FinishedNamesAreForgottenAfterTheCleanupTimeAndCanRunAgain) {
   start("a", {.cleanup = 1000ms}), start("b", {.cleanup = 1000ms});
   mesh();
   ASSERT_TRUE(orchestrator_up());
@@ -205,7 +205,7 @@ TEST_F(Tasks, FinishedNamesAreForgottenAfterTheCleanupTimeAndCanRunAgain) {
   EXPECT_TRUE(all->empty());
 }
 
-TEST_F(Tasks, WhenTheOrchestratorsNodeGoesSilentASurvivorTakesOverWithTheResultsAndTheRunningTasks) {
+TEST_F(ClusterTasks, WhenTheOrchestratorsNodeGoesSilentASurvivorTakesOverWithTheResultsAndTheRunningTasks) {
   start("a"), start("b"), start("c");
   mesh();
   ASSERT_TRUE(orchestrator_up());
@@ -252,7 +252,7 @@ TEST_F(Tasks, WhenTheOrchestratorsNodeGoesSilentASurvivorTakesOverWithTheResults
   for (const auto& n : long_ones) EXPECT_EQ(runs(n), 1) << n;
 }
 
-TEST_F(Tasks, ATaskWhoseNodeGoesFailsOrWithRestartRunsAgainOnASurvivor) {
+TEST_F(ClusterTasks, ATaskWhoseNodeGoesFailsOrWithRestartRunsAgainOnASurvivor) {
   start("a"), start("b"), start("c");
   mesh();
   ASSERT_TRUE(orchestrator_up());
@@ -304,7 +304,7 @@ TEST_F(Tasks, ATaskWhoseNodeGoesFailsOrWithRestartRunsAgainOnASurvivor) {
   }
 }
 
-TEST_F(Tasks, WithoutAnOrchestratorCallsSayNotAvailable) {
+TEST_F(ClusterTasks, WithoutAnOrchestratorCallsSayNotAvailable) {
   cluster::Options co;
   co.registry = registry::Options{};
   c.start("solo", {}, co);  // a registry, no supervisor and no tasks
@@ -315,7 +315,7 @@ TEST_F(Tasks, WithoutAnOrchestratorCallsSayNotAvailable) {
   EXPECT_EQ(r.error(), tasks::unavailable());
 }
 
-TEST_F(Tasks, MalformedMessagesToTheOrchestratorAndMembersAreDroppedAndTheyServeOn) {
+TEST_F(ClusterTasks, MalformedMessagesToTheOrchestratorAndMembersAreDroppedAndTheyServeOn) {
   start("a"), start("b");
   mesh();
   ASSERT_TRUE(orchestrator_up());

@@ -466,6 +466,14 @@ class Orchestrator final : public GenServer {
     if (it == recs_.end() || it->second.pid != pid || finished(it->second.st)) return;
     Rec& r = it->second;
     r.mon.reset();
+    Pid winner;
+    if (match(reason, tuple("name_conflict", any, bind(winner)))) {
+      // Two copies after a partition healed: this one lost to the older, which runs on.
+      watch(self, r, winner);
+      r.st = St::Running;
+      put(self, r);
+      return;
+    }
     if (reason.is_atom(Atom("noconnection")) && !r.restart.is_atom(Atom("false"))) {
       // Its node went: the supervisor starts it again on a survivor (restart true), if it can.
       r.st = St::Restarting;
