@@ -231,6 +231,7 @@ Runtime& Node::runtime() noexcept { return *impl_->rt; }
 Atom Node::name() const noexcept { return impl_->self_name; }
 std::uint32_t Node::creation() const noexcept { return impl_->creation_; }
 std::uint16_t Node::port() const noexcept { return impl_->listen_port; }
+std::chrono::milliseconds Node::detect() const noexcept { return impl_->opts.detect; }
 asio::io_context& Node::io_context() noexcept { return impl_->io; }
 bool Node::serves_epmd() const noexcept { return impl_->serving_epmd; }
 

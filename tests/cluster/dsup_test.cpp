@@ -18,6 +18,7 @@ namespace {
 using namespace std::chrono_literals;
 using namespace hypha::literals;
 using testing::T;
+using Clock = std::chrono::steady_clock;
 
 dsup::ChildSpec sleeper(const std::string& id, Restart restart = Restart::Permanent, Term ms = Term(Atom("infinity"))) {
   return {.id = Term(Atom(id)), .module = Atom("timer"), .function = Atom("sleep"), .args = Term::list({ms}),
@@ -231,6 +232,39 @@ TEST_F(DistSup, UnderQuorumAMinorityStopsItsChildrenAndTheMajorityRunsThem) {
   EXPECT_EQ(live_copies({"a", "b", "c"}).size(), 15u);
   EXPECT_TRUE(views_agree({"a", "b", "c"}));
   EXPECT_TRUE(dsup::start_child(c.rt("c"), sleeper("late")).ok());
+}
+
+// Fencing: the minority stops its children (its lease of half the detect time ran out) before the
+// majority declares it down and starts them, so at no moment do two copies of a child run.
+TEST_F(DistSup, UnderQuorumTheMinorityStopsBeforeTheMajorityStartsNeverTwoCopiesAtOnce) {
+  const dsup::Options q{.distribution = dsup::Distribution::Quorum};
+  start("a", q), start("b", q), start("c", q);
+  mesh();
+  for (int i = 0; i < 15; ++i) ASSERT_TRUE(dsup::start_child(c.rt("a"), sleeper("job" + std::to_string(i))).ok());
+  ASSERT_TRUE(c.settle());
+  std::set<Term> on_c;
+  for (const auto& ch : which("a"))
+    if (ch.node == c.name("c")) on_c.insert(ch.id);
+  ASSERT_FALSE(on_c.empty());
+  testing::LogCapture logs;
+  c.net->isolate(c.name("c"));
+  const auto t0 = c.net->clock()->now();
+  std::optional<Clock::duration> c_empty, all_back;
+  int most = 0;
+  for (int step = 0; step < 100 && !all_back; ++step) {  // 50 ms steps, 5 s
+    ASSERT_TRUE(c.net->advance(50ms));
+    const auto ab = live_copies({"a", "b"}), cc = live_copies({"c"});
+    for (const Term& id : on_c) most = std::max(most, (ab.count(id) ? ab.at(id) : 0) + (cc.count(id) ? cc.at(id) : 0));
+    if (!c_empty && cc.empty()) c_empty = c.net->clock()->now() - t0;
+    if (std::all_of(on_c.begin(), on_c.end(), [&](const Term& id) { return ab.count(id) == 1; }))
+      all_back = c.net->clock()->now() - t0;
+  }
+  ASSERT_TRUE(c_empty && all_back);
+  EXPECT_EQ(most, 1);                    // never two at a time
+  EXPECT_LE(*c_empty, 2s + 50ms);        // the lease (1.5 s) plus one check (0.5 s)
+  EXPECT_LT(*c_empty, *all_back);
+  EXPECT_LE(*all_back, 3s + 100ms);      // the majority: the detect time
+  EXPECT_TRUE(logs.wait_for({"event=supervisor_lease_expired"}, 1s));
 }
 
 // A whole cluster that loses its majority (2 of 3 nodes gone) stops; when one comes back, the

@@ -64,6 +64,10 @@ struct Options {
   // Quorum: the members the majority is counted from (this node need not be listed). Empty:
   // every member this one has heard of and that did not leave cleanly.
   std::vector<Atom> members;
+  // Quorum: a member that heard from no majority within this time stops its children (0: half
+  // the node's detect time). Keep it under the others' detect time, so that the children stop
+  // before the others declare this member down and start them.
+  std::chrono::milliseconds lease{0};
 };
 
 struct ChildSpec {

@@ -120,6 +120,7 @@ class Node {
   Atom name() const noexcept;
   std::uint32_t creation() const noexcept;
   std::uint16_t port() const noexcept;       // the distribution listen port
+  std::chrono::milliseconds detect() const noexcept;  // NodeOptions::detect (0: off)
   // The node's asio io_context, for an application's own sockets (hypha kv's text server): their
   // handlers then run on the workers too, and a request reaches its process without a hand-off.
   asio::io_context& io_context() noexcept;

@@ -10,6 +10,7 @@
 //   {terminate_here, ReplyTo, Id}
 //   {handover, From, [Spec]}                a member that leaves cleanly, its children stopped
 //   {move, From, Spec, OldPid}              active redistribution: start it, OldPid stopped
+//   {lease, From}                           quorum: every lease/3, to every member
 #include "hypha/cluster/supervisor.hpp"
 
 #include <algorithm>
@@ -36,6 +37,7 @@ const Atom& a_retry() { static const Atom a("$hypha_sup_retry"); return a; }
 const Atom& a_kill() { static const Atom a("$hypha_sup_kill"); return a; }
 const Atom& a_none() { static const Atom a("none"); return a; }
 const Atom& a_adopt() { static const Atom a("$hypha_sup_adopt"); return a; }
+const Atom& a_lease() { static const Atom a("$hypha_sup_lease"); return a; }
 
 // Registration attempts of a start whose id is still held by a process that is gone (its node
 // died, or it left) but not yet out of this node's registry replica: every 10 ms, for 3 s.
@@ -72,6 +74,7 @@ struct RemoteChild {
 struct Member {
   Ref mref;
   bool leaving = false;
+  Clock::time_point heard{};  // quorum: its last lease message
   std::map<Term, RemoteChild> children;
 };
 
@@ -103,6 +106,12 @@ class Sup final : public GenServer {
     self.trap_exit(true);
     node_.monitor_nodes(self.pid());
     for (Atom n : node_.nodes(true)) say_hello(self, n);
+    if (opts_.distribution == Distribution::Quorum) {
+      lease_ = opts_.lease.count() > 0 ? opts_.lease
+               : node_.detect().count() > 0 ? node_.detect() / 2
+                                             : std::chrono::milliseconds(20000);  // detection by the tick only
+      self.send_after(lease_ / 3, self.pid(), Term(a_lease()));
+    }
     co_return;
   }
 
@@ -172,6 +181,11 @@ class Sup final : public GenServer {
       co_await child_moved(self, *id, from, pid);
     } else if (match(msg, tuple(a_retry(), bind(id)))) {
       if (pending_.count(*id)) co_await try_register(self, *id);
+    } else if (msg.is_atom(a_lease())) {
+      lease_tick(self);
+      self.send_after(lease_ / 3, self.pid(), Term(a_lease()));
+    } else if (match(msg, tuple("lease", bind(from)))) {
+      if (auto it = members_.find(from); it != members_.end()) it->second.heard = self.runtime().clock()->now();
     } else if (msg.is_atom(a_adopt())) {
       co_await adopt(self, std::exchange(pending_adopt_, {}));
     } else if (match(msg, tuple(a_kill(), bind(pid)))) {
@@ -248,6 +262,7 @@ class Sup final : public GenServer {
     Member& m = members_[pid];
     ring_.reset();
     m.mref = self.monitor(pid);
+    m.heard = self.runtime().clock()->now();
     if (opts_.members.empty()) known_.insert(pid.node);
     self.send(pid, Term::tuple({Term(Atom("hello")), Term(self.pid()), table_term()}));
     return m;
@@ -268,16 +283,8 @@ class Sup final : public GenServer {
       m.children[*id] = RemoteChild{*spec, pid};
     }
     if (joined && opts_.active_redistribution) redistribute(self, from);
-    if (!parked_.empty() && quorum()) {
-      // A majority again: the children stopped meanwhile start where the ring says, unless the
-      // majority side runs them already.
-      std::vector<ChildSpec> back;
-      for (auto& [pid_id, spec] : parked_) back.push_back(spec);
-      parked_.clear();
-      log::event(log::Level::Info, node_.name().text(), "supervisor_quorum_regained", {{"parked", std::to_string(back.size())}});
-      pending_adopt_ = std::move(back);
-      self.send(self.pid(), Term(a_adopt()));
-    }
+    if (fenced_) check_lease(self);  // heard again just now: maybe a majority
+    resume_parked(self);
   }
 
   // The member the hash ring of the live members (this one included, leaving ones not) picks.
@@ -313,10 +320,51 @@ class Sup final : public GenServer {
   // Other distributions always have it.
   bool quorum() const {
     if (opts_.distribution != Distribution::Quorum) return true;
+    if (fenced_) return false;
     std::set<Atom> live{node_.name()};
     for (const auto& [pid, m] : members_)
       if (!m.leaving && known_.count(pid.node)) live.insert(pid.node);
     return live.size() * 2 > known_.size();
+  }
+
+  // Quorum fencing: a member that has not heard a majority (itself included) within the lease
+  // stops its children, before the others can have declared it down (the lease is half the
+  // detect time, checked every third of it: stopped within 2/3 of the detect time of the silence,
+  // while the others take at least 5/6 of it) and so before they start them: never two copies.
+  // Once a majority is heard again, the children it stopped start where the ring says.
+  void lease_tick(Process& self) {
+    const Term msg = Term::tuple({Term(Atom("lease")), Term(self.pid())});
+    for (const auto& [pid, m] : members_) self.send(pid, msg);
+    check_lease(self);
+  }
+
+  void check_lease(Process& self) {
+    const auto now = self.runtime().clock()->now();
+    std::set<Atom> heard{node_.name()};
+    for (const auto& [pid, m] : members_)
+      if (!m.leaving && known_.count(pid.node) && now - m.heard <= lease_) heard.insert(pid.node);
+    const bool majority = heard.size() * 2 > known_.size();
+    if (!majority && !fenced_) {
+      log::event(log::Level::Warn, node_.name().text(), "supervisor_lease_expired",
+                 {{"heard", std::to_string(heard.size())}, {"known", std::to_string(known_.size())}});
+      lose_quorum(self);
+      fenced_ = true;
+    } else if (majority && fenced_) {
+      fenced_ = false;
+      resume_parked(self);
+    }
+  }
+
+  // A majority again: the children stopped meanwhile start where the ring says, unless the
+  // majority side runs them already.
+  void resume_parked(Process& self) {
+    if (parked_.empty() || !quorum()) return;
+    std::vector<ChildSpec> back;
+    for (auto& [pid_id, spec] : parked_) back.push_back(spec);
+    parked_.clear();
+    log::event(log::Level::Info, node_.name().text(), "supervisor_quorum_regained", {{"parked", std::to_string(back.size())}});
+    pending_adopt_ = std::move(back);
+    self.send(self.pid(), Term(a_adopt()));
   }
 
   // A minority: every child here stops (kept, to start again once a majority is back).
@@ -615,6 +663,8 @@ class Sup final : public GenServer {
   std::set<Atom> known_;                // quorum: the members a majority is counted from
   std::map<Term, ChildSpec> parked_;    // quorum: children stopped (or not adopted) in a minority
   std::vector<ChildSpec> pending_adopt_;
+  std::chrono::milliseconds lease_{0};  // quorum: see lease_tick
+  bool fenced_ = false;                 // quorum: the lease ran out; no children here
   std::optional<HashRing> ring_;  // of the live members, this one included
 };
 
