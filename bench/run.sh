@@ -2,7 +2,7 @@
 # Benchmark runner: each BEAM side and hypha side on the same work, in the same run, then a ratio
 # for every metric, oriented so that above 1 means hypha is better (hypha/BEAM for rates,
 # BEAM/hypha for sizes and latencies). A metric measured several times counts its best value.
-# Usage: bench/run.sh [term|process|dist|otp|kv|cluster|form|registry|supervisor ...]   (default: all; builds the release preset first)
+# Usage: bench/run.sh [term|process|dist|otp|kv|cluster|form|registry|supervisor|tasks ...]   (default: all; builds the release preset first)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/build.sh >/dev/null
@@ -130,6 +130,12 @@ run_supervisor() {
   escript bench/sup_failover.escript beam build/release/apps/hypha/hypha "$dir" 20 2>/dev/null | grep '^side='
   escript bench/sup_failover.escript hypha build/release/apps/hypha/hypha "$dir" 20 2>/dev/null | grep '^side='
 }
+# Unique cluster tasks: start-to-done latency of an empty task and tasks per second (hypha only).
+run_tasks() {
+  export ERL_EPMD_PORT=34369
+  epmd -daemon
+  escript bench/tasks_bench.escript build/release/apps/hypha/hypha "$dir" 200 5000 2>/dev/null | grep '^side='
+}
 # Formation: 5 nodes started at once until each is connected to the 4 others, per strategy; the
 # time from the launch, the start of each VM included (what a user waits for). Gossip in a
 # network namespace of its own (bench/form_gossip.sh).
@@ -173,7 +179,8 @@ for b in "${benches[@]}"; do
     form) run_form | tee -a "$out" ;;
     registry) run_registry | tee -a "$out" ;;
     supervisor) run_supervisor | tee -a "$out" ;;
-    *) echo "unknown benchmark $b (term, process, dist, otp, kv, cluster, form, registry, supervisor)" >&2; exit 2 ;;
+    tasks) run_tasks | tee -a "$out" ;;
+    *) echo "unknown benchmark $b (term, process, dist, otp, kv, cluster, form, registry, supervisor, tasks)" >&2; exit 2 ;;
   esac
 done
 echo "# ratios against BEAM-to-BEAM (above 1: better than BEAM)"
