@@ -4,7 +4,8 @@
 -include("../tests/interop/hypha_nodes.hrl").
 %% The cluster services demo: three C++ nodes run the cluster registry and the distributed
 %% supervisor from their config files; jobs started from the shell run on the member the hash
-%% ring picks; kill -9 of a node moves its jobs to the others, SIGTERM hands them over.
+%% ring picks; named cluster tasks run once each; kill -9 of a node moves its jobs and restarts
+%% its tasks on the others, SIGTERM hands them over.
 %% Every line shown is what the nodes actually did.
 %% Usage: ERL_EPMD_PORT=... escript services.escript HYPHA_BINARY WORK_DIR
 
@@ -14,7 +15,7 @@ main([Hypha, Dir]) ->
     Nodes = [A, B, C] = ['alpha@127.0.0.1', 'beta@127.0.0.1', 'gamma@127.0.0.1'],
     try
         say("Three C++ nodes, each with this in its config file (and the other two as static nodes):"),
-        io:format("    | [supervisor]\n    | [cluster]\n    | detect_ms = 1000\n    | strategies = [\"static\"]\n"),
+        io:format("    | [supervisor]\n    | [tasks]\n    | [cluster]\n    | detect_ms = 1000\n    | strategies = [\"static\"]\n"),
         [put({os, N}, start_node(N, config(N, Nodes))) || N <- Nodes],
         {ok, _} = net_kernel:start(['services_demo@127.0.0.1', longnames]),
         erlang:set_cookie(node(), list_to_atom(get(cookie))),
@@ -25,6 +26,13 @@ main([Hypha, Dir]) ->
          || I <- lists:seq(1, 6)],
         say("Where they run, as beta sees the cluster (hypha sup which beta):"),
         show(cli(["sup", "which", atom_to_list(B)])),
+        say("Four named cluster tasks, 4 s each (hypha task start alpha report-N timer sleep '[4000]' --restart):"),
+        ok = wait_until(fun() -> is_list(rpc:call(A, hypha_tasks, list, [])) end, 5000),
+        [show(cli(["task", "start", atom_to_list(A), "report-" ++ integer_to_list(I), "timer", "sleep", "[4000]", "--restart"]))
+         || I <- lists:seq(1, 4)],
+        show(cli(["task", "start", atom_to_list(B), "report-1", "timer", "sleep", "[4000]"])),
+        say("The tasks as gamma sees them (hypha task list gamma): NAME STATUS NODE"),
+        show(cli(["task", "list", atom_to_list(C)])),
 
         Victim = busiest(Nodes),
         Others = Nodes -- [Victim],
@@ -34,6 +42,14 @@ main([Hypha, Dir]) ->
         ok = wait_until(fun() -> all_on(hd(Others), Others) end, 5000),
         io:format("    all six running again on the others after ~b ms~n", [erlang:monotonic_time(millisecond) - T0]),
         show(cli(["sup", "which", atom_to_list(hd(Others))])),
+        say("The tasks: those of " ++ atom_to_list(Victim) ++ " started again on the others (hypha task list):"),
+        ok = wait_until(fun() -> tasks_on(hd(Others), Others) end, 5000),
+        show(cli(["task", "list", atom_to_list(hd(Others))])),
+        ok = wait_until(fun() -> lists:all(fun({_, S, _, _}) -> S =:= done end, tasks(hd(Others))) end, 15000),
+        say("A few seconds later, all done (hypha task list, status, result):"),
+        show(cli(["task", "list", atom_to_list(hd(Others))])),
+        show(cli(["task", "status", atom_to_list(hd(Others)), "report-1"])),
+        show(cli(["task", "result", atom_to_list(hd(Others)), "report-1"])),
 
         [Leaver, Stayer] = Others,
         say("SIGTERM to " ++ atom_to_list(Leaver) ++ ": it hands its jobs over, then exits"),
@@ -57,7 +73,7 @@ main(_) ->
 
 config(Name, Nodes) ->
     Others = [["\"", atom_to_list(N), "\", "] || N <- Nodes, N =/= Name],
-    ["[supervisor]\n[cluster]\ndetect_ms = 1000\nstrategies = [\"static\"]\n[cluster.static]\nnodes = [", Others, "]\n"].
+    ["[supervisor]\n[tasks]\n[cluster]\ndetect_ms = 1000\nstrategies = [\"static\"]\n[cluster.static]\nnodes = [", Others, "]\n"].
 
 say(Text) -> io:format("~n== ~s~n", [Text]).
 
@@ -65,7 +81,19 @@ show({Status, Out}) ->
     [io:format("    ~s~n", [L]) || L <- binary:split(Out, <<"\n">>, [global]), L =/= <<>>],
     Status =/= 0 andalso io:format("    (exit ~b)~n", [Status]).
 
-which(Node) -> rpc:call(Node, hypha_sup, which_children, [], 2000).
+%% The jobs (not the tasks, also the supervisor's children).
+which(Node) -> [J || J = {<<"job-", _/binary>>, _, _} <- rpc:call(Node, hypha_sup, which_children, [], 2000)].
+
+tasks(Node) ->
+    case rpc:call(Node, hypha_tasks, list, [], 2000) of
+        L when is_list(L) -> L;
+        _ -> []
+    end.
+
+%% Node lists the four tasks, each running on one of On.
+tasks_on(Node, On) ->
+    L = tasks(Node),
+    length(L) =:= 4 andalso lists:all(fun({_, S, W, _}) -> S =:= running andalso lists:member(W, On) end, L).
 
 busiest(Nodes) ->
     Counts = [{length([x || {_, _, W} <- which(hd(Nodes)), W =:= N]), N} || N <- Nodes],

@@ -4,7 +4,7 @@
 #   2. a cluster: two C++ nodes and an Erlang node (ping, send, monitors, kill -9, clean leave)
 #   3. membership: a mixed cluster forms from a config file; pg and a C++ broadcast reach Elixir
 #   4. the KV router: two `hypha kv` nodes, their text servers, and an Elixir node calling in
-#   5. cluster services: three nodes run the registry and the distributed supervisor; kill -9
+#   5. cluster services: three nodes run the registry, the distributed supervisor and named tasks; kill -9
 #      and SIGTERM move a node's jobs to the others
 set -euo pipefail
 cd "$(dirname "$0")/.."
