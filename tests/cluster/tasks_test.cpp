@@ -294,13 +294,69 @@ TEST_F(ClusterTasks, ATaskWhoseNodeGoesFailsOrWithRestartRunsAgainOnASurvivor) {
     EXPECT_EQ(runs(n), 2) << n;  // the cut copy (uniform: it runs on, cut off), and one on a survivor
     auto all = svc->list(c.rt("a"));
     ASSERT_TRUE(all.ok());
-    for (const auto& i : *all)
-      if (i.name == bin(n)) EXPECT_NE(i.node, c.name(victim)) << n;
+    for (const auto& i : *all) {
+      if (i.name == bin(n)) {
+        EXPECT_NE(i.node, c.name(victim)) << n;
+      }
+    }
   }
   for (const auto& n : plain) {
     auto res = svc->result(c.rt("a"), bin(n));
     ASSERT_FALSE(res.ok());
     EXPECT_EQ(res.error(), Term::tuple({"distributed_task_failed"_atom, bin(n), "noconnection"_atom}));
+  }
+}
+
+// Quorum: the cut-off node stops its copy (its lease ran out) before the majority starts one:
+// every task ran at most once at a time. Uniform: both sides run one, and the heal keeps one,
+// which the orchestrator follows to its end.
+TEST_F(ClusterTasks, AcrossAPartitionQuorumRunsOneCopyAtATimeAndUniformKeepsOneAfterTheHeal) {
+  for (const auto dist : {dsup::Distribution::Quorum, dsup::Distribution::Uniform}) {
+    SCOPED_TRACE(dist == dsup::Distribution::Quorum ? "quorum" : "uniform");
+    testing::SimCluster cl;
+    auto seen_here = std::make_shared<Seen>();
+    std::vector<std::string> ns{"a", "b", "c"};
+    for (const auto& n : ns) {
+      cluster::Options co;
+      co.registry = registry::Options{};
+      co.supervisor = dsup::Options{.distribution = dist};
+      co.tasks = tasks::Options{};
+      cl.start(n, {}, co, test_exports(seen_here));
+    }
+    ASSERT_TRUE(cl.connect("a", "b") && cl.connect("a", "c") && cl.connect("b", "c"));
+    ASSERT_TRUE(cl.net->run_until([&] {
+      return std::all_of(ns.begin(), ns.end(), [&](const std::string& n) { return svc->list(cl.rt(n)).ok(); });
+    }, 5s));
+    const Atom orch_node = registry::whereis(cl.rt("a"), Term(tasks::orchestrator_name()))->node;
+    std::string victim = cl.name("c") != orch_node ? "c" : "b";
+    std::vector<Term> on_victim;
+    for (int i = 0; on_victim.size() < 3 && i < 100; ++i) {
+      const Term name = bin("q" + std::to_string(i));
+      auto r = svc->start_async(cl.rt("a"), "work"_a, "run"_a, Term::list({name, Term(10000)}), {.name = name, .restart = true});
+      ASSERT_TRUE(r.ok()) << r.error().to_string();
+      if (r->second.node == cl.name(victim)) on_victim.push_back(name);
+    }
+    ASSERT_EQ(on_victim.size(), 3u);
+    ASSERT_TRUE(cl.settle());
+    cl.net->isolate(cl.name(victim));
+    ASSERT_TRUE(cl.net->advance(6s));  // detected, restarted on the majority
+    cl.net->heal_all();
+    ASSERT_TRUE(cl.net->advance(8s));  // attempts made during the partition time out
+    ASSERT_TRUE(cl.connect(victim, "a"));
+    ASSERT_TRUE(cl.connect(victim, victim == "b" ? "c" : "b"));
+    ASSERT_TRUE(cl.net->run_until([&] {
+      return std::all_of(on_victim.begin(), on_victim.end(),
+                         [&](const Term& n) { return svc->get_status(cl.rt("a"), n).kind == K::Done; });
+    }, 20s));
+    std::lock_guard l(seen_here->mu);
+    for (const Term& n : on_victim) {
+      EXPECT_EQ(seen_here->runs[n], 2) << n.to_string();  // the first copy, and the majority's
+      if (dist == dsup::Distribution::Quorum) {
+        EXPECT_EQ(seen_here->most[n], 1) << n.to_string();
+      } else {
+        EXPECT_EQ(seen_here->most[n], 2) << n.to_string();  // uniform: both sides ran one
+      }
+    }
   }
 }
 

@@ -2,7 +2,9 @@
 // (hypha_tasks), the runner each task is, and the exports.
 //
 // A task is a child of the distributed supervisor, id {hypha_task, Name}, start
-// {hypha_tasks, run_task, [Name, M, F, A, Callback]}: the runner applies M:F(A) and reports
+// {hypha_tasks, run_task, [Name, M, F, A, Callback]}: the runner asks the orchestrator
+// {may_run, Runner, Ref, Name} (answered {may_run, Ref, true | false}: false when that name's
+// run already ended), applies M:F(A) and reports
 // {task_done, Runner, Ref, Name, {ok, Value} | {failed, Reason}, Callback} to the orchestrator
 // until it is acknowledged ({task_ack, Ref}), through whichever orchestrator is registered then.
 //
@@ -55,6 +57,8 @@ constexpr std::chrono::milliseconds kFirstEnsure{200};
 // A runner re-sends its report when no ack came in this time.
 constexpr std::chrono::milliseconds kAckWait{250};
 constexpr std::chrono::milliseconds kNoOrchestratorRetry{50};
+// How long a runner asks whether it may run before it runs without an answer.
+constexpr std::chrono::milliseconds kMayRunWait{5000};
 constexpr std::chrono::seconds kCallTimeout{15};
 
 Term error(Term why) { return Term::tuple({Term(Atom("error")), std::move(why)}); }
@@ -218,7 +222,11 @@ class Orchestrator final : public GenServer {
     const Term* items = nullptr;
     const Term* r = nullptr;
     std::uint64_t gen = 0;
-    if (match(msg, tuple("task_done", bind(pid), bind(ref_t), bind(name), bind(outcome), bind(cb)))) {
+    if (match(msg, tuple("may_run", bind(pid), bind(ref_t), bind(name)))) {
+      auto it = recs_.find(*name);
+      const bool ended = it != recs_.end() && finished(it->second.st) && it->second.pid != pid;
+      self.send(pid, Term::tuple({Term(Atom("may_run")), *ref_t, Term(Atom(ended ? "false" : "true"))}));
+    } else if (match(msg, tuple("task_done", bind(pid), bind(ref_t), bind(name), bind(outcome), bind(cb)))) {
       task_done(self, pid, *name, *outcome, *cb);
       self.send(pid, Term::tuple({Term(Atom("task_ack")), *ref_t}));
     } else if (match(msg, tuple(a_started(), bind(name), bind(gen), bind(r)))) {
@@ -816,6 +824,28 @@ void add_exports(Exports& exports, Node& node, const Options& opts) {
   // The supervisor's child for each task: runs it, then reports until the orchestrator has it.
   exports.add("hypha_tasks", "run_task",
               [ex, opts](Process& self, Term name, Atom mod, Atom fun, Term args, Term cb) -> Task<Term> {
+                // A run the orchestrator knows ended (a copy stopped in a minority and started
+                // again when it rejoined, after the majority's copy finished) does not run again.
+                const auto ask_until = self.runtime().clock()->now() + kMayRunWait;
+                while (self.runtime().clock()->now() < ask_until) {
+                  auto orch = registry::whereis(self.runtime(), Term(orchestrator_name()), opts.registry);
+                  if (!orch) {
+                    co_await self.sleep(kNoOrchestratorRetry);
+                    continue;
+                  }
+                  const Term ref(self.make_ref());
+                  self.send(*orch, Term::tuple({Term(Atom("may_run")), Term(self.pid()), ref, name}));
+                  auto answer = co_await self.receive(
+                      [&ref](const Term& m) { return m.is_tuple() && m.tuple_size() == 3 && m[0].is_atom(Atom("may_run")) && m[1] == ref; },
+                      kAckWait);
+                  if (!answer) continue;
+                  if ((*answer)[2].is_atom(Atom("false"))) {
+                    log::event(log::Level::Info, self.runtime().node().text(), "task_run_skipped",
+                               {{"name", pattern::detail::shorten(name)}, {"reason", "already finished"}});
+                    co_return Term(Atom("ok"));
+                  }
+                  break;
+                }
                 Outcome o = co_await ex->apply(self, mod, fun, args);
                 const Term outcome = o.ok() ? Term::tuple({Term(Atom("ok")), o.value})
                                             : Term::tuple({Term(Atom("failed")), reason_of(o)});
