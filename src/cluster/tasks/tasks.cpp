@@ -752,6 +752,28 @@ Term start_reply(const Result<std::pair<Term, Pid>, Term>& r) {
   return r ? Term::tuple({Term(Atom("ok")), Term::tuple({r->first, Term(r->second)})}) : error(r.error());
 }
 
+// Sends `msg` ({Tag, From, ...}) to whichever orchestrator is registered, with a fresh Ref put
+// after From, until an answer {Tag', Ref, ...} comes (re-sent every kAckWait, and while none is
+// registered, retried every kNoOrchestratorRetry) or `patience` passes.
+Task<std::optional<Term>> ask_orchestrator(Process& self, Atom registry, Term msg, std::chrono::milliseconds patience) {
+  const auto until = self.runtime().clock()->now() + patience;
+  while (self.runtime().clock()->now() < until) {
+    auto orch = registry::whereis(self.runtime(), Term(orchestrator_name()), registry);
+    if (!orch) {
+      co_await self.sleep(kNoOrchestratorRetry);
+      continue;
+    }
+    const Term ref(self.make_ref());
+    std::vector<Term> parts{msg[0], msg[1], ref};
+    for (std::size_t i = 2; i < msg.tuple_size(); ++i) parts.push_back(msg[i]);
+    self.send(*orch, Term::tuple(std::move(parts)));
+    auto answer = co_await self.receive(
+        [&ref](const Term& m) { return m.is_tuple() && m.tuple_size() >= 2 && m[1] == ref; }, kAckWait);
+    if (answer) co_return answer;
+  }
+  co_return std::nullopt;
+}
+
 }  // namespace
 
 Atom orchestrator_name() { return Atom("hypha_tasks_orchestrator"); }
@@ -826,43 +848,18 @@ void add_exports(Exports& exports, Node& node, const Options& opts) {
               [ex, opts](Process& self, Term name, Atom mod, Atom fun, Term args, Term cb) -> Task<Term> {
                 // A run the orchestrator knows ended (a copy stopped in a minority and started
                 // again when it rejoined, after the majority's copy finished) does not run again.
-                const auto ask_until = self.runtime().clock()->now() + kMayRunWait;
-                while (self.runtime().clock()->now() < ask_until) {
-                  auto orch = registry::whereis(self.runtime(), Term(orchestrator_name()), opts.registry);
-                  if (!orch) {
-                    co_await self.sleep(kNoOrchestratorRetry);
-                    continue;
-                  }
-                  const Term ref(self.make_ref());
-                  self.send(*orch, Term::tuple({Term(Atom("may_run")), Term(self.pid()), ref, name}));
-                  auto answer = co_await self.receive(
-                      [&ref](const Term& m) { return m.is_tuple() && m.tuple_size() == 3 && m[0].is_atom(Atom("may_run")) && m[1] == ref; },
-                      kAckWait);
-                  if (!answer) continue;
-                  if ((*answer)[2].is_atom(Atom("false"))) {
-                    log::event(log::Level::Info, self.runtime().node().text(), "task_run_skipped",
-                               {{"name", pattern::detail::shorten(name)}, {"reason", "already finished"}});
-                    co_return Term(Atom("ok"));
-                  }
-                  break;
+                const Term may = Term::tuple({Term(Atom("may_run")), Term(self.pid()), name});
+                auto answer = co_await ask_orchestrator(self, opts.registry, may, kMayRunWait);
+                if (answer && answer->tuple_size() == 3 && (*answer)[2].is_atom(Atom("false"))) {
+                  log::event(log::Level::Info, self.runtime().node().text(), "task_run_skipped",
+                             {{"name", pattern::detail::shorten(name)}, {"reason", "already finished"}});
+                  co_return Term(Atom("ok"));
                 }
                 Outcome o = co_await ex->apply(self, mod, fun, args);
                 const Term outcome = o.ok() ? Term::tuple({Term(Atom("ok")), o.value})
                                             : Term::tuple({Term(Atom("failed")), reason_of(o)});
-                const auto give_up = self.runtime().clock()->now() + opts.cleanup;
-                while (self.runtime().clock()->now() < give_up) {
-                  auto orch = registry::whereis(self.runtime(), Term(orchestrator_name()), opts.registry);
-                  if (!orch) {
-                    co_await self.sleep(kNoOrchestratorRetry);
-                    continue;
-                  }
-                  const Term ref(self.make_ref());
-                  self.send(*orch, Term::tuple({Term(Atom("task_done")), Term(self.pid()), ref, name, outcome, cb}));
-                  auto ack = co_await self.receive(
-                      [&ref](const Term& m) { return m.is_tuple() && m.tuple_size() == 2 && m[0].is_atom(Atom("task_ack")) && m[1] == ref; },
-                      kAckWait);
-                  if (ack) break;
-                }
+                const Term done = Term::tuple({Term(Atom("task_done")), Term(self.pid()), name, outcome, cb});
+                (void)co_await ask_orchestrator(self, opts.registry, done, opts.cleanup);
                 co_return Term(Atom("ok"));
               });
   // The supervisor's child hypha_tasks_orchestrator: the orchestrator, under its registry name.
