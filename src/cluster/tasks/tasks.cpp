@@ -279,7 +279,7 @@ class Orchestrator final : public GenServer {
         gen::reply(self, from, error(Term::tuple({Term(Atom("running")), Term(r.pid)})));
         return;
       }
-      if (r.mon) self.demonitor(*r.mon, true);
+      unwatch(self, r);
       recs_.erase(it);  // a finished name is used again
     }
     Rec r;
@@ -346,8 +346,15 @@ class Orchestrator final : public GenServer {
       gen::reply(self, w, error(Term::tuple({Term(Atom("running")), Term(r.pid)})));
   }
 
+  void unwatch(Process& self, Rec& r) {
+    if (!r.mon) return;
+    mons_.erase(*r.mon);
+    self.demonitor(*r.mon, true);
+    r.mon.reset();
+  }
+
   void watch(Process& self, Rec& r, const Pid& pid) {
-    if (r.mon) self.demonitor(*r.mon, true);
+    unwatch(self, r);
     r.pid = pid;
     r.node = pid.node;
     r.mon = self.monitor(pid);
@@ -379,7 +386,7 @@ class Orchestrator final : public GenServer {
         const Rec& r = it->second;
         if (r.st == St::Starting || r.pid == reg.pid || !finished(r.st)) continue;
         // Finished, and a new run holds the name: replaced.
-        if (r.mon) self.demonitor(*r.mon, true);
+        unwatch(self, it->second);
         recs_.erase(it);
       }
       Rec r;
@@ -403,7 +410,7 @@ class Orchestrator final : public GenServer {
       auto it = recs_.find(r->name);
       // Ours stands, unless it is still running where theirs says that same run finished.
       if (it != recs_.end() && !(!finished(it->second.st) && finished(r->st) && it->second.pid == r->pid)) continue;
-      if (it != recs_.end() && it->second.mon) self.demonitor(*it->second.mon, true);
+      if (it != recs_.end()) unwatch(self, it->second);
       const Term name = r->name;
       adopt(self, std::move(*r));
       put(self, recs_.at(name));
@@ -429,11 +436,7 @@ class Orchestrator final : public GenServer {
       return;  // told twice (an ack lost), or a second copy after a heal: the first stands
     }
     Rec& r = it->second;
-    if (r.mon) {
-      mons_.erase(*r.mon);
-      self.demonitor(*r.mon, true);
-      r.mon.reset();
-    }
+    unwatch(self, r);
     r.pid = from;
     r.node = from.node;
     if (callback_ok(cb) && !cb.is_atom(a_none())) r.callback = cb;
