@@ -6,6 +6,7 @@
 #include <iostream>
 #include <random>
 #include "hypha/otp/kernel.hpp"
+#include "hypha/term/text.hpp"
 #include "hypha/otp/rpc.hpp"
 
 namespace hypha::cli {
@@ -109,6 +110,16 @@ std::string text_of(const Term& t) {
   }
   if (t.is_atom()) return std::string(t.atom_value().text());
   return t.to_string();
+}
+
+std::optional<Mfa> parse_mfa(const std::string& what, const std::string& mod, const std::string& fun,
+                             const std::string& args) {
+  auto a = parse_term(args);
+  if (!a) return fail(what + ": ARGS: " + a.error().message()), std::nullopt;
+  if (!a->is_proper_list() && !a->is_nil()) return fail(what + ": ARGS: expected a list, got " + a->to_string()), std::nullopt;
+  auto m = Atom::make(mod), f = Atom::make(fun);
+  if (!m || !f) return fail(what + ": MOD and FUN must be atoms"), std::nullopt;
+  return Mfa{*m, *f, *a};
 }
 
 bool is_error(const Term& t) { return t.is_tuple() && t.tuple_size() == 2 && t[0].is_atom(Atom("error")); }

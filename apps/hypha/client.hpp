@@ -46,6 +46,14 @@ std::optional<Term> rpc_on(const std::string& node, const ClientOptions& o, cons
 // A name or id given as text and sent as a binary, printed back as its text (any other term in
 // Erlang syntax); a node printed as its name.
 std::string text_of(const Term& t);
+// MOD and FUN (atoms) and ARGS (a list in Erlang syntax) as the start commands take them; nullopt
+// after printing "hypha: WHAT: ..." when one is bad.
+struct Mfa {
+  Atom mod, fun;
+  Term args;
+};
+std::optional<Mfa> parse_mfa(const std::string& what, const std::string& mod, const std::string& fun,
+                             const std::string& args);
 // {error, _}.
 bool is_error(const Term& t);
 // Prints the term on its own line: exit code 0 if `ok`, else 1.

@@ -27,13 +27,10 @@ struct Args {
 Term id_term(const std::string& id) { return Term::binary(id); }
 
 int run_start(const Args& a, const ClientOptions& o) {
-  auto args = parse_term(a.args);
-  if (!args) return fail("sup start: ARGS: " + args.error().message());
-  if (!args->is_proper_list() && !args->is_nil()) return fail("sup start: ARGS: expected a list, got " + args->to_string());
-  auto mod = Atom::make(a.mod), fun = Atom::make(a.fun);
-  if (!mod || !fun) return fail("sup start: MOD and FUN must be atoms");
+  auto mfa = parse_mfa("sup start", a.mod, a.fun, a.args);
+  if (!mfa) return 1;
   const Term spec = Term::map({{Term(Atom("id")), id_term(a.id)},
-                               {Term(Atom("start")), Term::tuple({Term(*mod), Term(*fun), *args})},
+                               {Term(Atom("start")), Term::tuple({Term(mfa->mod), Term(mfa->fun), mfa->args})},
                                {Term(Atom("restart")), Term(Atom(a.restart))}});
   auto r = rpc_on(a.node, o, "sup start", Atom("hypha_sup"), Atom("start_child"), {spec});
   if (!r) return 1;

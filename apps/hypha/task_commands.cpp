@@ -32,11 +32,8 @@ struct Args {
 const Atom kMod("hypha_tasks");
 
 int run_start(const Args& a, const ClientOptions& o) {
-  auto args = parse_term(a.args);
-  if (!args) return fail("task start: ARGS: " + args.error().message());
-  if (!args->is_proper_list() && !args->is_nil()) return fail("task start: ARGS: expected a list, got " + args->to_string());
-  auto mod = Atom::make(a.mod), fun = Atom::make(a.fun);
-  if (!mod || !fun) return fail("task start: MOD and FUN must be atoms");
+  auto mfa = parse_mfa("task start", a.mod, a.fun, a.args);
+  if (!mfa) return 1;
   std::vector<Term> opts{Term::tuple({Term(Atom("restart")), Term(Atom(a.restart ? "true" : "false"))})};
   if (!a.callback.empty()) {
     const auto colon = a.callback.find(':');
@@ -47,7 +44,7 @@ int run_start(const Args& a, const ClientOptions& o) {
     opts.push_back(Term::tuple({Term(Atom("callback")), Term::tuple({Term(*cm), Term(*cf)})}));
   }
   auto r = rpc_on(a.node, o, "task start", kMod, Atom("start_async"),
-                  {Term(*mod), Term(*fun), *args, Term::binary(a.name), Term::list(std::move(opts))});
+                  {Term(mfa->mod), Term(mfa->fun), mfa->args, Term::binary(a.name), Term::list(std::move(opts))});
   if (!r) return 1;
   return print_result(*r, r->is_tuple() && r->tuple_size() == 2 && (*r)[0].is_atom(Atom("ok")));
 }
