@@ -15,6 +15,7 @@ Result<Pid, Term> start(Node& node, const std::shared_ptr<Exports>& exports, con
     pg::add_exports(*exports, node);
     pubsub::add_exports(*exports, node);
     registry::add_exports(*exports, node);
+    cache::add_exports(*exports, node);
     if (opts.supervisor) {
       dsup::add_exports(*exports, node);
       // Every supervisor member may be asked to run a task or the orchestrator.
@@ -27,6 +28,7 @@ Result<Pid, Term> start(Node& node, const std::shared_ptr<Exports>& exports, con
   std::vector<ChildSpec> children;
   for (Atom scope : scopes) children.push_back(pg::scope_spec(node, scope));
   for (const auto& ps : opts.pubsubs) children.push_back(pubsub::spec(node, ps));
+  for (const auto& c : opts.caches) children.push_back(cache::spec(node, c));
   if (opts.registry) children.push_back(registry::spec(node, *opts.registry));
   if (opts.supervisor) children.push_back(dsup::spec(node, exports, *opts.supervisor));
   if (opts.supervisor && opts.tasks) children.push_back(tasks::spec(node, exports, *opts.tasks));

@@ -85,6 +85,18 @@ std::optional<Atom> HashRing::lookup(std::string_view key) const {
   return it->second;
 }
 
+std::vector<Atom> HashRing::lookup_n(std::string_view key, std::size_t n) const {
+  std::vector<Atom> out;
+  n = std::min(n, weights_.size());
+  if (n == 0) return out;
+  auto it = ring_.lower_bound(hash(key));
+  for (std::size_t seen = 0; out.size() < n && seen < ring_.size(); ++seen, ++it) {
+    if (it == ring_.end()) it = ring_.begin();
+    if (std::find(out.begin(), out.end(), it->second) == out.end()) out.push_back(it->second);
+  }
+  return out;
+}
+
 std::vector<Atom> HashRing::nodes() const {
   std::vector<Atom> out;
   for (const auto& [n, _] : weights_) out.push_back(n);

@@ -1,6 +1,6 @@
 // The cluster services of a node: a `cluster_sup` supervisor under the kernel's kernel_sup
 // starts the services its options enable, each a child: a pg scope per configured scope, then
-// the pubsubs, the registry, the distributed supervisor, the tasks' member, then formation (names as they land).
+// the pubsubs, the caches, the registry, the distributed supervisor, the tasks' member, then formation (names as they land).
 //
 //   auto node = hypha::start_cluster_node({.name = "a@127.0.0.1"}, {}, {.pg_scopes = {Atom("pg")}});
 //
@@ -12,6 +12,7 @@
 #include <optional>
 #include <vector>
 
+#include "hypha/cluster/cache.hpp"
 #include "hypha/cluster/formation.hpp"
 #include "hypha/cluster/pubsub.hpp"
 #include "hypha/cluster/registry.hpp"
@@ -31,6 +32,7 @@ struct Options {
   std::optional<registry::Options> registry;  // [registry]: the cluster registry
   std::optional<dsup::Options> supervisor;     // [supervisor]: the distributed supervisor (needs the registry)
   std::optional<tasks::Options> tasks;         // [tasks]: unique cluster tasks (need both)
+  std::vector<cache::Options> caches;          // [[cache]]: the caches (cluster/cache.hpp)
 };
 
 // Starts cluster_sup under kernel_sup (the node's kernel must run) and adds the services'

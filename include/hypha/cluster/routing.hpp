@@ -47,12 +47,17 @@ class HashRing {
   void add(Atom node, unsigned weight = 1);
   void remove(Atom node);
   std::optional<Atom> lookup(std::string_view key) const;
+  // The first `n` distinct nodes at or after the key's hash (fewer when the ring has fewer): a
+  // key's preference list, its owner first, then its replicas (as Dynamo and Riak place copies).
+  std::vector<Atom> lookup_n(std::string_view key, std::size_t n) const;
   std::size_t points() const noexcept { return ring_.size(); }
   std::vector<Atom> nodes() const;
   std::string describe() const;
 
- private:
+ // The ring's hash (FNV-1a with a 64-bit finalizer), for callers that bucket keys the same way.
   static std::uint64_t hash(std::string_view s) noexcept;
+
+ private:
   unsigned vnodes_;
   std::map<std::uint64_t, Atom> ring_;
   std::map<Atom, unsigned> weights_;

@@ -22,6 +22,7 @@
 #include "hypha/otp/gen_server.hpp"
 #include "hypha/term/match.hpp"
 #include "../by_name.hpp"
+#include "../wall.hpp"
 #include "state.hpp"
 
 namespace hypha::registry {
@@ -102,17 +103,7 @@ bool matches(const Term& pattern, const Term& t) {
   return pattern == t;
 }
 
-// The system clock, or the simulated one when the runtime runs on a manual clock (a SimNetwork
-// test: every node of it reads the same time).
-HybridClock::WallMs wall_of(const Runtime& rt) {
-  const auto clock = rt.clock();
-  if (clock && clock->manual())
-    return [clock] {
-      return static_cast<std::uint64_t>(
-          std::chrono::duration_cast<std::chrono::milliseconds>(clock->now().time_since_epoch()).count());
-    };
-  return {};
-}
+using cluster::detail::wall_of;
 
 class Registry final : public GenServer {
  public:
