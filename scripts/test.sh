@@ -22,8 +22,8 @@ ctest --preset fuzz -j "$jobs"
 
 echo "== ThreadSanitizer build: the runtime's, network's and nodes' tests (clang)"
 cmake --preset tsan >/dev/null
-cmake --build --preset tsan -j "$jobs" --target base_test process_test net_test node_test otp_test otp_cluster_test router_test cluster_test dns_test registry_test dsup_test tasks_test
-ctest --preset tsan -j "$jobs" -R '^(Runtime|RuntimeTest|ManualClock|Digest|Flags|Epmd|Handshake|Packet|NodeTest|HostilePeer|Heartbeat|Sim|Exports|GenServer|OtpCluster|RouterTest|Supervisor|Tasks|Pg|PubSub|Formation|Gossip|Dns|DnsNet|Hlc|Registry|RegistryState|DistSup|ClusterTasks|TasksFake)\.'
+cmake --build --preset tsan -j "$jobs" --target base_test process_test net_test node_test otp_test otp_cluster_test router_test cluster_test dns_test registry_test dsup_test tasks_test cache_test
+ctest --preset tsan -j "$jobs" -R '^(Runtime|RuntimeTest|ManualClock|Digest|Flags|Epmd|Handshake|Packet|NodeTest|HostilePeer|Heartbeat|Sim|Exports|GenServer|OtpCluster|RouterTest|Supervisor|Tasks|Pg|PubSub|Formation|Gossip|Dns|DnsNet|Hlc|Registry|RegistryState|DistSup|ClusterTasks|TasksFake|ClusterCache|CacheStore)\.'
 
 echo "== fuzzing"
 scripts/fuzz.sh "${FUZZ_SECONDS:-60}"

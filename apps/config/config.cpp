@@ -437,6 +437,61 @@ void read_cluster(Reader& r, cluster::Options& o) {
       o.pubsubs.push_back(ps);
     }
   }
+  // [[cache]]: name, mode = local | replicated | partitioned, replicas, max_entries, ...
+  if (const toml::array* caches = r.tables("cache")) {
+    for (const toml::node& entry : *caches) {
+      const toml::table& t = *entry.as_table();
+      cache::Options co;
+      bool replicas_set = false;
+      for (const auto& [k, v] : t) {
+        const std::string key = "cache." + std::string(k.str());
+        auto integer = [&](std::int64_t lo, std::int64_t hi) -> std::optional<std::int64_t> {
+          if (!v.is_integer() || *v.value<std::int64_t>() < lo || *v.value<std::int64_t>() > hi) return std::nullopt;
+          return *v.value<std::int64_t>();
+        };
+        auto range = [](std::int64_t lo, std::int64_t hi, const char* unit) {
+          return "expected an integer of " + std::to_string(lo) + ".." + std::to_string(hi) + unit;
+        };
+        if (k.str() == "name") {
+          const auto name = v.value<std::string>();
+          auto atom = name ? Atom::make(*name) : Result<Atom, std::string>(unexpected(std::string()));
+          if (!name || name->empty() || name->size() > 200 || !atom)
+            return r.fail_at(v, key, "expected the cache's name (text of 1..200 bytes)");
+          co.name = *atom;
+        } else if (k.str() == "mode") {
+          const auto m = v.value<std::string>();
+          const auto mode = m ? cache::parse_mode(*m) : std::nullopt;
+          if (!mode) return r.fail_at(v, key, "expected local, replicated or partitioned");
+          co.mode = *mode;
+        } else if (k.str() == "replicas") {
+          auto n = integer(1, 16);
+          if (!n) return r.fail_at(v, key, range(1, 16, ""));
+          co.replicas = static_cast<unsigned>(*n);
+          replicas_set = true;
+        } else if (k.str() == "max_entries") {
+          auto n = integer(0, 1'000'000'000'000LL);
+          if (!n) return r.fail_at(v, key, range(0, 1'000'000'000'000LL, " (0: no limit)"));
+          co.max_entries = static_cast<std::size_t>(*n);
+        } else if (k.str() == "anti_entropy_ms") {
+          auto n = integer(10, 3'600'000);
+          if (!n) return r.fail_at(v, key, range(10, 3'600'000, " milliseconds"));
+          co.anti_entropy = std::chrono::milliseconds(*n);
+        } else if (k.str() == "tombstone_ms") {
+          auto n = integer(1000, 30LL * 86'400'000);
+          if (!n) return r.fail_at(v, key, range(1000, 30LL * 86'400'000, " milliseconds"));
+          co.tombstone = std::chrono::milliseconds(*n);
+        } else {
+          return r.fail_at(v, key, "unknown key (name, mode, replicas, max_entries, anti_entropy_ms, tombstone_ms)");
+        }
+      }
+      if (co.name == Atom()) return r.fail_at(entry, "cache.name", "missing: every [[cache]] needs a name");
+      if (replicas_set && co.mode != cache::Mode::Partitioned)
+        return r.fail_at(entry, "cache.replicas", "only for mode = \"partitioned\"");
+      for (const auto& other : o.caches)
+        if (other.name == co.name) return r.fail_at(entry, "cache.name", "a second [[cache]] of the same name");
+      o.caches.push_back(co);
+    }
+  }
 }
 
 }  // namespace hypha::config

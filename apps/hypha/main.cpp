@@ -10,6 +10,7 @@
 #include "registry_commands.hpp"
 #include "sup_commands.hpp"
 #include "task_commands.hpp"
+#include "cache_commands.hpp"
 #include "term_command.hpp"
 
 int main(int argc, char** argv) {
@@ -24,6 +25,7 @@ int main(int argc, char** argv) {
   hypha::cli::add_registry_commands(app, exit_code);
   hypha::cli::add_sup_commands(app, exit_code);
   hypha::cli::add_task_commands(app, exit_code);
+  hypha::cli::add_cache_commands(app, exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

@@ -177,6 +177,45 @@ TEST(Config, PubsubTablesStartPubsubs) {
   EXPECT_EQ(error_of("pubsub = 1\n"), "s.toml:1: pubsub: expected [[pubsub]] tables, got an integer");
 }
 
+TEST(Config, CacheTablesStartCaches) {
+  auto r = Reader::parse("[[cache]]\nname = \"downloads\"\nmode = \"replicated\"\nmax_entries = 1000\n"
+                         "[[cache]]\nname = \"sessions\"\nmode = \"partitioned\"\nreplicas = 3\n"
+                         "anti_entropy_ms = 500\ntombstone_ms = 60000\n[[cache]]\nname = \"mine\"\nmode = \"local\"\n",
+                         "k.toml");
+  ASSERT_TRUE(r);
+  cluster::Options o;
+  read_cluster(*r, o);
+  ASSERT_TRUE(r->finish());
+  ASSERT_EQ(o.caches.size(), 3u);
+  EXPECT_EQ(o.caches[0].name, Atom("downloads"));
+  EXPECT_EQ(o.caches[0].mode, cache::Mode::Replicated);
+  EXPECT_EQ(o.caches[0].max_entries, 1000u);
+  EXPECT_EQ(o.caches[1].mode, cache::Mode::Partitioned);
+  EXPECT_EQ(o.caches[1].replicas, 3u);
+  EXPECT_EQ(o.caches[1].anti_entropy, std::chrono::milliseconds(500));
+  EXPECT_EQ(o.caches[1].tombstone, std::chrono::milliseconds(60000));
+  EXPECT_EQ(o.caches[1].max_entries, 1'000'000u);  // the default
+  EXPECT_EQ(o.caches[2].mode, cache::Mode::Local);
+  auto error_of = [](std::string_view text) {
+    auto rr = Reader::parse(text, "k.toml");
+    cluster::Options oo;
+    read_cluster(*rr, oo);
+    return rr->finish().error().text();
+  };
+  EXPECT_EQ(error_of("[[cache]]\nname = \"a\"\nmode = \"sharded\"\n"),
+            "k.toml:3: cache.mode: expected local, replicated or partitioned");
+  EXPECT_EQ(error_of("[[cache]]\nname = \"a\"\nreplica = 2\n"),
+            "k.toml:3: cache.replica: unknown key (name, mode, replicas, max_entries, anti_entropy_ms, tombstone_ms)");
+  EXPECT_EQ(error_of("[[cache]]\nmode = \"local\"\n"), "k.toml:1: cache.name: missing: every [[cache]] needs a name");
+  EXPECT_EQ(error_of("[[cache]]\nname = \"a\"\nmode = \"partitioned\"\nreplicas = 0\n"),
+            "k.toml:4: cache.replicas: expected an integer of 1..16");
+  EXPECT_EQ(error_of("[[cache]]\nname = \"a\"\nreplicas = 2\n"), "k.toml:1: cache.replicas: only for mode = \"partitioned\"");
+  EXPECT_EQ(error_of("[[cache]]\nname = \"a\"\n[[cache]]\nname = \"a\"\n"),
+            "k.toml:3: cache.name: a second [[cache]] of the same name");
+  EXPECT_EQ(error_of("[[cache]]\nname = \"a\"\nmax_entries = -1\n"),
+            "k.toml:3: cache.max_entries: expected an integer of 0..1000000000000 (0: no limit)");
+}
+
 // The cluster options a file gives; a failure to parse or a refused key fails the test.
 cluster::Options cluster_of(std::string_view text) {
   cluster::Options o;
