@@ -2,7 +2,7 @@
 # Benchmark runner: each BEAM side and hypha side on the same work, in the same run, then a ratio
 # for every metric, oriented so that above 1 means hypha is better (hypha/BEAM for rates,
 # BEAM/hypha for sizes and latencies). A metric measured several times counts its best value.
-# Usage: bench/run.sh [term|process|dist|otp|kv|cluster|form|registry|supervisor|tasks ...]   (default: all; builds the release preset first)
+# Usage: bench/run.sh [term|process|dist|otp|kv|cluster|form|registry|supervisor|tasks|cache ...]   (default: all; builds the release preset first)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/build.sh >/dev/null
@@ -136,6 +136,17 @@ run_tasks() {
   epmd -daemon
   escript bench/tasks_bench.escript build/release/apps/hypha/hypha "$dir" 200 5000 2>/dev/null | grep '^side='
 }
+# The cluster cache against ets (and ets over rpc) on two nodes, one side at a time.
+run_cache() {
+  export ERL_EPMD_PORT=34369
+  epmd -daemon
+  escript bench/cache_bench.escript 2>/dev/null | grep '^side='
+  local s=ccache_serve_$$@127.0.0.1
+  build/release/bench/cache_bench serve "$s" > "$dir/ccache.log" 2>&1 &
+  wait_ready "$dir/ccache.log"
+  build/release/bench/cache_bench drive "ccached_serve_$$@127.0.0.1" "$s"
+  pkill -9 -f "serve_$$[@.]" 2>/dev/null || true
+}
 # Formation: 5 nodes started at once until each is connected to the 4 others, per strategy; the
 # time from the launch, the start of each VM included (what a user waits for). Gossip in a
 # network namespace of its own (bench/form_gossip.sh).
@@ -180,7 +191,8 @@ for b in "${benches[@]}"; do
     registry) run_registry | tee -a "$out" ;;
     supervisor) run_supervisor | tee -a "$out" ;;
     tasks) run_tasks | tee -a "$out" ;;
-    *) echo "unknown benchmark $b (term, process, dist, otp, kv, cluster, form, registry, supervisor, tasks)" >&2; exit 2 ;;
+    cache) run_cache | tee -a "$out" ;;
+    *) echo "unknown benchmark $b (term, process, dist, otp, kv, cluster, form, registry, supervisor, tasks, cache)" >&2; exit 2 ;;
   esac
 done
 echo "# ratios against BEAM-to-BEAM (above 1: better than BEAM)"

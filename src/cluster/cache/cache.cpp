@@ -823,12 +823,13 @@ Term no_such_cache(Atom cache) { return Term::tuple({Term(Atom("no_such_cache"))
 // A read this node can answer from its replica (local mode, or it holds the key and is ready):
 // the reply of `op`, counted; nullopt when the key's owner must answer.
 std::optional<Term> local_read(Table& t, const Term& key, const Term& op) {
+  const std::uint64_t kh = detail::key_hash(key);  // outside the lock
+  const std::size_t p = detail::partition_of(kh);
+  const std::uint64_t now = t.wall();
   std::lock_guard lock(t.mu);
-  const std::size_t p = detail::partition_of(detail::key_hash(key));
   if (t.opts.mode != Mode::Local && !(t.ready && !t.syncing[p] && contains(t.view.pref_ready[p], t.self)))
     return std::nullopt;
-  const std::uint64_t now = t.wall();
-  const Entry* e = t.store.get(key, now, true);
+  const Entry* e = t.store.get(key, kh, now, true);
   if (op.is_atom(Atom("get"))) return e ? ok(e->value) : Term(a_not_found());
   if (op.is_atom(Atom("has_key"))) return Term(e != nullptr);
   if (!e) return Term(a_not_found());

@@ -18,7 +18,9 @@ std::uint64_t mix(std::uint64_t x) {
 }  // namespace
 
 std::uint64_t key_hash(const Term& key) {
-  const std::vector<std::uint8_t> bytes = etf::encode(key);
+  thread_local std::vector<std::uint8_t> bytes;  // reused: a read allocates nothing here
+  bytes.clear();
+  etf::encode_append(bytes, key);
   return HashRing::hash(std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()));
 }
 
@@ -37,7 +39,11 @@ const Entry* Store::raw(const Term& key) const {
 }
 
 const Entry* Store::get(const Term& key, std::uint64_t now_ms, bool touch) {
-  Partition& part = parts_[partition_of(key_hash(key))];
+  return get(key, key_hash(key), now_ms, touch);
+}
+
+const Entry* Store::get(const Term& key, std::uint64_t kh, std::uint64_t now_ms, bool touch) {
+  Partition& part = parts_[partition_of(kh)];
   auto it = part.map.find(key);
   if (it == part.map.end() || it->second.e.kind != Kind::Live) return nullptr;
   Slot& s = it->second;

@@ -68,6 +68,7 @@ class Store {
 
   // The live, unexpired entry of `key`, or null. `touch`: a use, for LRU.
   const Entry* get(const Term& key, std::uint64_t now_ms, bool touch = true);
+  const Entry* get(const Term& key, std::uint64_t key_hash, std::uint64_t now_ms, bool touch);  // hash known
   // Any entry held for `key` (tombstones and ghosts too): anti-entropy compares their versions.
   const Entry* raw(const Term& key) const;
   // Merges an entry by last-writer-wins; true when it changed what this replica holds. An entry
