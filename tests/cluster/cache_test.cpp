@@ -274,6 +274,16 @@ TEST_F(ClusterCache, AMalformedMessageFromAPeerIsLoggedAndDropped) {
     co_return;
   });
   ASSERT_TRUE(logs.wait_for({"cache_message_dropped", "malformed_entries"}, 2s));
+  // A version an hour ahead of every clock: refused (it would win every later write of its key).
+  const auto wall = static_cast<std::uint64_t>(
+      std::chrono::duration_cast<std::chrono::milliseconds>(c.rt("a").clock()->now().time_since_epoch()).count());
+  const Term future = Term::tuple({Term(7), "live"_atom, "stuck"_atom, Term(wall + 3'600'000), Term(0), Term(c.name("b")), Term(0)});
+  block_on(c.rt("b"), [&](Process& self) -> Task<> {
+    self.send(cache::process_name(kCache), c.name("a"), Term::tuple({"ae_push"_atom, Term(member), Term::list({future})}));
+    co_return;
+  });
+  ASSERT_TRUE(logs.wait_for({"cache_message_dropped", "version_in_the_future"}, 2s));
+  EXPECT_EQ(get("a", Term(7)), std::nullopt);
   ASSERT_TRUE(logs.wait_for({"cache_message_dropped", "unexpected_message"}, 2s));
   ASSERT_TRUE(logs.wait_for({"cache_message_dropped"}, 2s));
   ASSERT_TRUE(cache.put(c.rt("b"), Term(1), Term(1)).ok());

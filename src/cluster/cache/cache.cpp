@@ -553,10 +553,15 @@ class CacheServer final : public GenServer {
       untrusted("malformed_entries", msg);
       return false;
     }
-    for (const auto& [k, e] : *entries) hlc_.observe(e.version.ts);
+    // A version too far ahead of our clock (a broken or hostile one) would win every later write
+    // of its key: such entries are refused, not merged.
+    std::vector<bool> refused(entries->size());
+    for (std::size_t i = 0; i < entries->size(); ++i) refused[i] = !hlc_.observe((*entries)[i].second.version.ts);
+    if (std::find(refused.begin(), refused.end(), true) != refused.end()) untrusted("version_in_the_future", msg);
     std::lock_guard lock(table_->mu);
     const std::uint64_t now = now_ms();
-    for (const auto& [k, e] : *entries) table_->store.merge(k, e, now);
+    for (std::size_t i = 0; i < entries->size(); ++i)
+      if (!refused[i]) table_->store.merge((*entries)[i].first, (*entries)[i].second, now);
     return true;
   }
 
