@@ -190,6 +190,21 @@ TEST_F(ClusterCache, PartitionedKeysLiveOnTwoNodesAndEveryAcknowledgedWriteSurvi
   EXPECT_EQ(*cache.size(c.rt("d")), static_cast<std::size_t>(n));
 }
 
+TEST_F(ClusterCache, ANodeThatLeavesCleanlyHandsItsKeysOverFirstEvenWithOneCopyEach) {
+  const cache::Options o{.mode = cache::Mode::Partitioned, .replicas = 1};
+  start("a", o), start("b", o), start("c", o);
+  mesh();
+  ASSERT_TRUE(all_ready());
+  const int n = 300;
+  for (int k = 0; k < n; ++k) ASSERT_TRUE(cache.put(c.rt("a"), Term(k), Term(k)).ok());
+  ASSERT_TRUE(c.net->run_until([&] { return local_sum() == n; }, 2s));
+  ASSERT_GT(cache.local_size(c.rt("b")), 0u);
+  cluster::stop(c["b"]);  // what hypha node does on SIGTERM
+  c.stop("b");
+  for (const std::string s : {"a", "c"}) EXPECT_EQ(readable(s, n), static_cast<std::size_t>(n)) << s;
+  EXPECT_EQ(local_sum(), static_cast<std::size_t>(n));
+}
+
 TEST_F(ClusterCache, AJoiningNodeGetsItsShareWhileWritesGoOnAndAboutAQuarterOfTheKeysMove) {
   const cache::Options o{.mode = cache::Mode::Partitioned, .replicas = 1};
   start("a", o), start("b", o), start("c", o);

@@ -178,8 +178,8 @@ class CacheServer final : public GenServer {
 
   Task<> terminate(Process& self, const Term&) override {
     node_.monitor_nodes(self.pid(), false);
+    co_await leave(self);
     tables().remove(self.runtime(), opts_.name, table_);
-    co_return;
   }
 
   Task<Action> handle_call(Process& self, const Term& req, const From& from) override {
@@ -785,6 +785,62 @@ class CacheServer final : public GenServer {
       table_->store.drop_partition(h.partition);
   }
 
+  // A node that stops cleanly (cluster::stop, SIGTERM) first gives every partition it holds to
+  // the members that hold it once this node is gone, and waits (up to the timeout) until each
+  // has confirmed: with replicas = 1 nothing is lost, and no copy count drops meanwhile.
+  Task<> leave(Process& self) {
+    if (opts_.mode == Mode::Local || !ready_) co_return;
+    HashRing ring;
+    std::size_t n = 0;
+    for (const auto& [pid, m] : members_)
+      if (m.ready) ring.add(pid.node), ++n;
+    if (n == 0) co_return;
+    const std::size_t copies = opts_.mode == Mode::Partitioned ? std::min<std::size_t>(std::max(1u, opts_.replicas), n) : n;
+    std::map<Pid, std::vector<std::pair<Term, Entry>>> out;
+    {
+      std::lock_guard lock(table_->mu);
+      for (std::size_t p = 0; p < kPartitions; ++p) {
+        if (table_->store.held_in(p) == 0) continue;
+        std::vector<std::pair<Term, Entry>> entries;
+        table_->store.for_each_in(p, [&](const Term& k, const Entry& e) {
+          if (e.kind != Kind::Evicted) entries.emplace_back(k, e);
+        });
+        for (Atom holder : ring.lookup_n("p" + std::to_string(p), copies))
+          if (auto pid = pid_of(holder)) {
+            auto& v = out[*pid];
+            v.insert(v.end(), entries.begin(), entries.end());
+          }
+      }
+    }
+    std::map<std::uint64_t, Pid> waiting;
+    for (auto& [pid, entries] : out) {
+      const std::uint64_t id = ++next_id_;
+      waiting[id] = pid;
+      self.send(pid, Term::tuple({Term(Atom("handoff")), Term(self.pid()), Term(id), entries_term(entries)}));
+    }
+    // Until each has confirmed, or gone (its DOWN: the connection closed), or the timeout. (On a
+    // simulated clock nobody moves time while a node is torn down: the handoffs go unconfirmed.)
+    const auto deadline = clock_now(self) + opts_.timeout;
+    if (self.runtime().clock()->manual()) waiting.clear();
+    while (!waiting.empty() && clock_now(self) < deadline) {
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock_now(self));
+      auto msg = co_await self.receive(
+          [](const Term& m) {
+            return m.is_tuple() && ((m.tuple_size() == 3 && m[0].is_atom(Atom("handoff_ack"))) ||
+                                    (m.tuple_size() == 5 && m[0].is_atom(Atom("DOWN"))));
+          },
+          left);
+      if (!msg) break;
+      std::uint64_t id = 0;
+      Pid gone;
+      if (match(*msg, tuple("handoff_ack", any, bind(id)))) waiting.erase(id);
+      else if (match(*msg, tuple("DOWN", any, "process", bind(gone), any)))
+        std::erase_if(waiting, [&](const auto& w) { return w.second == gone; });
+    }
+    log::event(log::Level::Info, node_.name().text(), "cache_left",
+               {{"cache", opts_.name.text()}, {"unconfirmed", std::to_string(waiting.size())}});
+  }
+
   // --- expiry and sizes
 
   void sweep(Process& self) {
@@ -842,14 +898,16 @@ std::optional<Term> local_read(Table& t, const Term& key, const Term& op) {
   return Term(e->expires_ms - std::min(e->expires_ms, now));
 }
 
-// The node whose cache process should coordinate an operation on `key`: its owner.
-Atom owner_of(Table& t, const Term& key) {
+// The node whose cache process should coordinate an operation on `key`: its owner, or (when
+// calls to some nodes just failed) the first of its other holders.
+Atom owner_of(Table& t, const Term& key, const std::set<Atom>& failed) {
   std::lock_guard lock(t.mu);
   const std::size_t p = detail::partition_of(detail::key_hash(key));
-  const auto& pr = t.view.pref_ready[p];
-  if (!pr.empty()) return pr.front();
-  const auto ws = write_set(t, p);
-  return ws.empty() ? t.self : ws.front();
+  for (Atom n : t.view.pref_ready[p])
+    if (!failed.count(n)) return n;
+  for (Atom n : write_set(t, p))
+    if (!failed.count(n)) return n;
+  return t.self;
 }
 
 bool is_read(const Term& op) { return op.is_atom(Atom("get")) || op.is_atom(Atom("has_key")) || op.is_atom(Atom("ttl")); }
@@ -870,9 +928,10 @@ Task<Result<Term, Term>> request(Process& self, Atom cache, Term key, Term op) {
       co_return *r;
     }
   std::optional<Atom> to;
+  std::set<Atom> failed;  // nodes whose call failed: their holders' views have not dropped them yet
   Term last = Term(Atom("timeout"));
   for (int attempt = 0; attempt < 4; ++attempt) {
-    if (!to) to = owner_of(*t, key);
+    if (!to) to = owner_of(*t, key, failed);
     Term req = Term::tuple({Term(Atom("op")), key, op});
     auto r = co_await gen_server::call(self, ServerRef(process_name(cache), *to), std::move(req), t->opts.timeout);
     Atom next;
@@ -889,9 +948,9 @@ Task<Result<Term, Term>> request(Process& self, Atom cache, Term key, Term op) {
     last = r.error();
     if (last.is_atom(Atom("timeout")) || (last.is_tuple() && last.tuple_size() > 0 && last[0].is_atom(Atom("timeout"))))
       break;
-    // The owner went away: wait for this node's view to drop it, then ask the new owner.
+    // The owner went away (its node, or its cache): ask the key's next holder, at once.
+    failed.insert(*to);
     to.reset();
-    co_await self.sleep(std::chrono::milliseconds(20 << attempt));
   }
   co_return unexpected(last);
 }
@@ -982,9 +1041,12 @@ std::optional<Mode> parse_mode(std::string_view s) {
 Atom process_name(Atom cache) { return Atom("hypha_cache_" + std::string(cache.text())); }
 
 ChildSpec spec(Node& node, const Options& opts) {
-  return ChildSpec::server(Term::tuple({Term(Atom("hypha_cache")), Term(opts.name)}),
-                           [&node, opts] { return std::make_unique<CacheServer>(node, opts); },
-                           gen_server::StartOptions{.name = process_name(opts.name)});
+  // Trapping exits, so that a clean stop runs terminate (the handover), given time for it.
+  ChildSpec c = ChildSpec::server(Term::tuple({Term(Atom("hypha_cache")), Term(opts.name)}),
+                                  [&node, opts] { return std::make_unique<CacheServer>(node, opts); },
+                                  gen_server::StartOptions{.name = process_name(opts.name), .trap_exit = true});
+  c.shutdown = opts.timeout + std::chrono::seconds(1);
+  return c;
 }
 
 Result<Pid, Term> start(Node& node, const Options& opts) {
