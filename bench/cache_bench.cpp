@@ -58,6 +58,13 @@ double rate(Runtime& rt, int callers, int per, Op op) {
   return callers * per / std::chrono::duration<double>(Steady::now() - t0).count();
 }
 
+template <class F>
+double best_of_3(F f) {
+  double best = 0;
+  for (int round = 0; round < 3; ++round) best = std::max(best, f());
+  return best;
+}
+
 int drive(const std::string& name, const std::string& peer) {
   auto node = start(name);
   Runtime& rt = node->runtime();
@@ -103,21 +110,11 @@ int drive(const std::string& name, const std::string& peer) {
     auto r = co_await gen_server::call(p, ServerRef(cache::process_name(Atom("part")), peer_node), Term(Atom("owned_size")));
     if (!r) std::abort();
   };
-  double best = 0;
-  for (int round = 0; round < 3; ++round) best = std::max(best, rate(rt, 1, 20000, bare));
-  bench::print_metric("hypha", "bare_gen_server_call_remote", best, "ops/s");
-  best = 0;
-  for (int round = 0; round < 3; ++round) best = std::max(best, rate(rt, 1, 20000, get_remote));
-  bench::print_metric("hypha", "cache_get_remote", best, "ops/s");
-  best = 0;
-  for (int round = 0; round < 3; ++round) best = std::max(best, rate(rt, 8, 10000, get_remote));
-  bench::print_metric("hypha", "cache_get_remote_x8", best, "ops/s");
-  best = 0;
-  for (int round = 0; round < 3; ++round) best = std::max(best, rate(rt, 1, 20000, put_rep));
-  bench::print_metric("hypha", "cache_put_replicated", best, "ops/s");
-  best = 0;
-  for (int round = 0; round < 3; ++round) best = std::max(best, rate(rt, 8, 10000, put_rep));
-  bench::print_metric("hypha", "cache_put_replicated_x8", best, "ops/s");
+  bench::print_metric("hypha", "bare_gen_server_call_remote", best_of_3([&] { return rate(rt, 1, 20000, bare); }), "ops/s");
+  bench::print_metric("hypha", "cache_get_remote", best_of_3([&] { return rate(rt, 1, 20000, get_remote); }), "ops/s");
+  bench::print_metric("hypha", "cache_get_remote_x8", best_of_3([&] { return rate(rt, 8, 10000, get_remote); }), "ops/s");
+  bench::print_metric("hypha", "cache_put_replicated", best_of_3([&] { return rate(rt, 1, 20000, put_rep); }), "ops/s");
+  bench::print_metric("hypha", "cache_put_replicated_x8", best_of_3([&] { return rate(rt, 8, 10000, put_rep); }), "ops/s");
   return 0;
 }
 

@@ -58,12 +58,16 @@ std::uint64_t HashRing::hash(std::string_view s) noexcept {
     h ^= c;
     h *= 1099511628211ull;
   }
-  h ^= h >> 30;
-  h *= 0xbf58476d1ce4e5b9ull;
-  h ^= h >> 27;
-  h *= 0x94d049bb133111ebull;
-  h ^= h >> 31;
-  return h;
+  return mix(h);
+}
+
+std::uint64_t HashRing::mix(std::uint64_t x) noexcept {
+  x ^= x >> 30;
+  x *= 0xbf58476d1ce4e5b9ull;
+  x ^= x >> 27;
+  x *= 0x94d049bb133111ebull;
+  x ^= x >> 31;
+  return x;
 }
 
 void HashRing::add(Atom node, unsigned weight) {

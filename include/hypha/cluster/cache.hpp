@@ -31,7 +31,8 @@
 // - max_entries per node: above it the least recently used entry here is evicted (here only).
 // - A delete leaves a tombstone for `tombstone` (10 min): a replica away for longer than that
 //   may bring back a key deleted meanwhile.
-// - A caller whose owner dies mid-call retries with the new owner: an incr can then count twice.
+// - A caller whose owner dies mid-call asks the key's next holder: an incr can then count twice.
+// - A node that stops cleanly (cluster::stop) hands its partitions to their next holders first.
 //
 // Input from peers is untrusted: a malformed message is logged (rate-limited) and dropped.
 #pragma once

@@ -56,6 +56,8 @@ class HashRing {
 
  // The ring's hash (FNV-1a with a 64-bit finalizer), for callers that bucket keys the same way.
   static std::uint64_t hash(std::string_view s) noexcept;
+  // Its finalizer (splitmix64's): spreads the bits of a 64-bit value.
+  static std::uint64_t mix(std::uint64_t x) noexcept;
 
  private:
   unsigned vnodes_;

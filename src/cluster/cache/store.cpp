@@ -6,17 +6,6 @@
 
 namespace hypha::cache::detail {
 
-namespace {
-std::uint64_t mix(std::uint64_t x) {
-  x ^= x >> 30;
-  x *= 0xbf58476d1ce4e5b9ull;
-  x ^= x >> 27;
-  x *= 0x94d049bb133111ebull;
-  x ^= x >> 31;
-  return x;
-}
-}  // namespace
-
 std::uint64_t key_hash(const Term& key) {
   thread_local std::vector<std::uint8_t> bytes;  // reused: a read allocates nothing here
   bytes.clear();
@@ -26,7 +15,7 @@ std::uint64_t key_hash(const Term& key) {
 
 std::uint64_t Store::entry_hash(std::uint64_t kh, const Version& v) {
   const std::string_view o = v.origin.text();
-  return mix(kh ^ mix(v.ts.wall_ms ^ mix(v.ts.logical ^ HashRing::hash(o))));
+  return HashRing::mix(kh ^ HashRing::mix(v.ts.wall_ms ^ HashRing::mix(v.ts.logical ^ HashRing::hash(o))));
 }
 
 Store::Store(std::size_t max_entries, std::uint64_t tombstone_ms)
