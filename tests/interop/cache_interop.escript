@@ -8,7 +8,8 @@
 %% (replicas = 2), driven by the CLI and by rpc from Erlang (hypha_cache:get/2, put/3,4,
 %% delete/2, ...). Every acknowledged write is counted back: readable from every node, after a
 %% SIGSTOP/SIGCONT of one node (it converges on what was written meanwhile) and after kill -9 of
-%% another (nothing acknowledged is lost, and the survivors hold two copies again).
+%% another (nothing acknowledged is lost, and the survivors hold two copies again); SIGTERM of a
+%% third hands its keys over before it exits (the last node then holds every key).
 %% Usage (ERL_EPMD_PORT set to a port of this test's own): escript cache_interop.escript HYPHA DIR
 
 main([Hypha, Dir]) ->
@@ -30,7 +31,8 @@ main([Hypha, Dir]) ->
     Cases = [fun the_cli_puts_gets_deletes_and_counts/0,
              fun writes_from_erlang_are_readable_from_every_node/0,
              fun a_stopped_node_converges_on_what_was_written_meanwhile/0,
-             fun no_acknowledged_write_is_lost_when_a_node_is_killed/0],
+             fun no_acknowledged_write_is_lost_when_a_node_is_killed/0,
+             fun a_node_that_gets_sigterm_hands_its_keys_to_the_last_one/0],
     Results = [run_case(C) || C <- Cases],
     cleanup(),
     Failed = [R || R <- Results, R =/= ok],
@@ -49,6 +51,7 @@ start_cache_node(Name, All) ->
     Others = [["\"", atom_to_list(N), "\", "] || N <- All, N =/= Name],
     start_node(Name, ["[[cache]]\nname = \"rep\"\nmode = \"replicated\"\n"
                       "[[cache]]\nname = \"part\"\nmode = \"partitioned\"\nreplicas = 2\nanti_entropy_ms = 200\n"
+                      "[[cache]]\nname = \"one\"\nmode = \"partitioned\"\nreplicas = 1\n"
                       "[cluster]\ndetect_ms = 1000\nstrategies = [\"static\"]\n[cluster.static]\nnodes = [",
                       Others, "]\n"]).
 
@@ -150,4 +153,19 @@ no_acknowledged_write_is_lost_when_a_node_is_killed() ->
                                 rpc:call(H3, hypha_cache, local_size, [part]) =:= 500
                     end, 10000),
     500 = rpc:call(H3, hypha_cache, size, [part]),
+    ok.
+
+a_node_that_gets_sigterm_hands_its_keys_to_the_last_one() ->
+    [H1, _, H3] = names(),
+    %% One copy of each key (replicas = 1): about half of them on H3 alone.
+    [ok = rpc:call(H1, hypha_cache, put, [one, K, K]) || K <- lists:seq(1, 200)],
+    OnH3 = rpc:call(H3, hypha_cache, local_size, [one]),
+    true = OnH3 > 0 andalso OnH3 < 200,
+    Os = get({os, H3}),
+    os:cmd("kill -TERM " ++ integer_to_list(Os)),
+    0 = exit_status(Os, 15000),
+    put(dead, [H3 | get(dead)]),
+    200 = rpc:call(H1, hypha_cache, local_size, [one]),
+    200 = length([K || K <- lists:seq(1, 200), get(H1, one, K) =:= {ok, K}]),
+    500 = rpc:call(H1, hypha_cache, local_size, [part]),
     ok.
