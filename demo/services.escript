@@ -15,7 +15,8 @@ main([Hypha, Dir]) ->
     Nodes = [A, B, C] = ['alpha@127.0.0.1', 'beta@127.0.0.1', 'gamma@127.0.0.1'],
     try
         say("Three C++ nodes, each with this in its config file (and the other two as static nodes):"),
-        io:format("    | [supervisor]\n    | [tasks]\n    | [cluster]\n    | detect_ms = 1000\n    | strategies = [\"static\"]\n"),
+        io:format("    | [supervisor]\n    | [tasks]\n    | [[cache]]\n    | name = \"sessions\"\n    | mode = \"partitioned\"\n"
+                  "    | replicas = 2\n    | [cluster]\n    | detect_ms = 1000\n    | strategies = [\"static\"]\n"),
         [put({os, N}, start_node(N, config(N, Nodes))) || N <- Nodes],
         {ok, _} = net_kernel:start(['services_demo@127.0.0.1', longnames]),
         erlang:set_cookie(node(), list_to_atom(get(cookie))),
@@ -33,6 +34,14 @@ main([Hypha, Dir]) ->
         show(cli(["task", "start", atom_to_list(B), "report-1", "timer", "sleep", "[4000]"])),
         say("The tasks as gamma sees them (hypha task list gamma): NAME STATUS NODE"),
         show(cli(["task", "list", atom_to_list(C)])),
+        say("A partitioned cache, two copies of each key (hypha cache put/get/size):"),
+        ok = wait_until(fun() -> lists:all(fun(N) -> maps:get(ready, rpc:call(N, hypha_cache, stats, [sessions])) end, Nodes) end, 5000),
+        show(cli(["cache", "put", atom_to_list(A), "sessions", "<<\"ann\">>", "#{cart => [book, pen]}"])),
+        [ok = rpc:call(lists:nth(1 + I rem 3, Nodes), hypha_cache, put, [sessions, I, I * I]) || I <- lists:seq(1, 1000)],
+        io:format("    and 1000 more from Erlang (hypha_cache:put/3 through all three nodes)~n"),
+        show(cli(["cache", "get", atom_to_list(C), "sessions", "<<\"ann\">>"])),
+        show(cli(["cache", "size", atom_to_list(B), "sessions"])),
+        [io:format("    ~s holds ~s", [N, element(2, cli(["cache", "size", atom_to_list(N), "sessions", "--local"]))]) || N <- Nodes],
 
         Victim = busiest(Nodes),
         Others = Nodes -- [Victim],
@@ -42,6 +51,9 @@ main([Hypha, Dir]) ->
         ok = wait_until(fun() -> all_on(hd(Others), Others) end, 5000),
         io:format("    all six running again on the others after ~b ms~n", [erlang:monotonic_time(millisecond) - T0]),
         show(cli(["sup", "which", atom_to_list(hd(Others))])),
+        Kept = length([I || I <- lists:seq(1, 1000), rpc:call(hd(Others), hypha_cache, get, [sessions, I]) =:= {ok, I * I}]),
+        io:format("    the cache: ~b of the 1000 keys read back from ~s~n", [Kept, hd(Others)]),
+        show(cli(["cache", "get", atom_to_list(hd(Others)), "sessions", "<<\"ann\">>"])),
         say("The tasks: those of " ++ atom_to_list(Victim) ++ " started again on the others (hypha task list):"),
         ok = wait_until(fun() -> tasks_on(hd(Others), Others) end, 5000),
         show(cli(["task", "list", atom_to_list(hd(Others))])),
@@ -73,7 +85,7 @@ main(_) ->
 
 config(Name, Nodes) ->
     Others = [["\"", atom_to_list(N), "\", "] || N <- Nodes, N =/= Name],
-    ["[supervisor]\n[tasks]\n[cluster]\ndetect_ms = 1000\nstrategies = [\"static\"]\n[cluster.static]\nnodes = [", Others, "]\n"].
+    ["[supervisor]\n[tasks]\n[[cache]]\nname = \"sessions\"\nmode = \"partitioned\"\nreplicas = 2\n[cluster]\ndetect_ms = 1000\nstrategies = [\"static\"]\n[cluster.static]\nnodes = [", Others, "]\n"].
 
 say(Text) -> io:format("~n== ~s~n", [Text]).
 
