@@ -464,6 +464,7 @@ class CacheServer final : public GenServer {
           w.sent.insert(n);
           self.send(*to, msg);
         }
+    if (w.must && !w.sent.count(*w.must)) w.must.reset();  // not a member (yet): nothing to wait for
     if (answerable(w)) return std::move(w.reply);
     pending_.emplace(id, std::move(w));
     return Action::noreply();
