@@ -443,7 +443,8 @@ void read_cluster(Reader& r, cluster::Options& o) {
       const toml::table& t = *entry.as_table();
       cache::Options co;
       bool replicas_set = false;
-      for (const auto& [k, v] : t) {
+      for (const auto& [k, value] : t) {
+        const toml::node& v = value;  // (clang 14: lambdas may not capture structured bindings)
         const std::string key = "cache." + std::string(k.str());
         auto integer = [&](std::int64_t lo, std::int64_t hi) -> std::optional<std::int64_t> {
           if (!v.is_integer() || *v.value<std::int64_t>() < lo || *v.value<std::int64_t>() > hi) return std::nullopt;
