@@ -154,6 +154,14 @@ TEST(Config, PgScopesStartFromTheConfig) {
   EXPECT_TRUE(o.pg_scopes.empty());  // no scope at all
 }
 
+// The error a cluster section of `text` (read as the file `file`) is refused with.
+std::string cluster_error(std::string_view text, const std::string& file) {
+  auto r = Reader::parse(text, file);
+  cluster::Options o;
+  read_cluster(*r, o);
+  return r->finish().error().text();
+}
+
 TEST(Config, PubsubTablesStartPubsubs) {
   auto r = Reader::parse("[[pubsub]]\nname = \"Elixir.MyApp.PubSub\"\n[[pubsub]]\nname = \"Elixir.Other\"\npool_size = 2\n",
                          "s.toml");
@@ -165,12 +173,7 @@ TEST(Config, PubsubTablesStartPubsubs) {
   EXPECT_EQ(o.pubsubs[0].name, Atom("Elixir.MyApp.PubSub"));
   EXPECT_EQ(o.pubsubs[0].pool_size, 1u);
   EXPECT_EQ(o.pubsubs[1].pool_size, 2u);
-  auto error_of = [](std::string_view text) {
-    auto rr = Reader::parse(text, "s.toml");
-    cluster::Options oo;
-    read_cluster(*rr, oo);
-    return rr->finish().error().text();
-  };
+  auto error_of = [](std::string_view text) { return cluster_error(text, "s.toml"); };
   EXPECT_EQ(error_of("[[pubsub]]\nname = \"A\"\nsize = 2\n"), "s.toml:3: pubsub.size: unknown key (name, pool_size)");
   EXPECT_EQ(error_of("[[pubsub]]\npool_size = 2\n"), "s.toml:1: pubsub.name: missing: every [[pubsub]] needs a name");
   EXPECT_EQ(error_of("[[pubsub]]\nname = \"A\"\npool_size = 0\n"), "s.toml:3: pubsub.pool_size: expected an integer of 1..64");
@@ -196,12 +199,7 @@ TEST(Config, CacheTablesStartCaches) {
   EXPECT_EQ(o.caches[1].tombstone, std::chrono::milliseconds(60000));
   EXPECT_EQ(o.caches[1].max_entries, 1'000'000u);  // the default
   EXPECT_EQ(o.caches[2].mode, cache::Mode::Local);
-  auto error_of = [](std::string_view text) {
-    auto rr = Reader::parse(text, "k.toml");
-    cluster::Options oo;
-    read_cluster(*rr, oo);
-    return rr->finish().error().text();
-  };
+  auto error_of = [](std::string_view text) { return cluster_error(text, "k.toml"); };
   EXPECT_EQ(error_of("[[cache]]\nname = \"a\"\nmode = \"sharded\"\n"),
             "k.toml:3: cache.mode: expected local, replicated or partitioned");
   EXPECT_EQ(error_of("[[cache]]\nname = \"a\"\nreplica = 2\n"),
@@ -248,12 +246,7 @@ interval_ms = 1000
   EXPECT_EQ(o.formation.static_nodes, (std::vector<std::string>{"b@127.0.0.1", "elixir@127.0.0.1"}));
   EXPECT_EQ(o.formation.epmd_hosts, (std::vector<std::string>{"127.0.0.1", "10.0.0.2"}));
   EXPECT_EQ(o.formation.epmd_interval, std::chrono::milliseconds(1000));
-  auto error_of = [](std::string_view text) {
-    auto rr = Reader::parse(text, "c.toml");
-    cluster::Options oo;
-    read_cluster(*rr, oo);
-    return rr->finish().error().text();
-  };
+  auto error_of = [](std::string_view text) { return cluster_error(text, "c.toml"); };
   EXPECT_EQ(error_of("[cluster]\nstrategies = [\"statik\"]\n"),
             "c.toml:2: cluster.strategies: expected static, epmd, gossip or dns, got \"statik\"");
   EXPECT_EQ(error_of("[cluster.static]\nnodes = [\"nohost\"]\n"),
