@@ -85,6 +85,12 @@ TEST_F(OtpCluster, RpcCallBetweenCppNodes) {
   EXPECT_EQ(rpc::call(rt, b.name(), "calc"_a, "add"_a, T("[2, 3]")), Term(5));
   EXPECT_EQ(rpc::call(rt, b.name(), "erlang"_a, "node"_a, T("[]")), Term(b.name()));
   EXPECT_EQ(rpc::call(rt, a.name(), "erlang"_a, "node"_a, T("[]")), Term(a.name()));  // this node, no network
+  // erlang:phash2/1,2 as a BEAM node answers (values from erl 25; tests/interop/phash2.escript checks thousands).
+  EXPECT_EQ(rpc::call(rt, b.name(), "erlang"_a, "phash2"_a, T("[a]")), Term(97));
+  EXPECT_EQ(rpc::call(rt, b.name(), "erlang"_a, "phash2"_a, T("[{a, <<\"b\">>, [1, 2, 3]}, 4294967296]")), Term(3737474695u));
+  EXPECT_EQ(rpc::call(rt, b.name(), "erlang"_a, "phash2"_a, T("[#{x => 1}, 1000]")), Term(498));
+  EXPECT_EQ(rpc::call(rt, b.name(), "erlang"_a, "phash2"_a, T("[\"hello\"]")), Term(81920127));
+  EXPECT_EQ(rpc::call(rt, b.name(), "erlang"_a, "phash2"_a, T("[x, 0]")).tuple_elements()[0], T("badrpc"));
   EXPECT_EQ(rpc::call(rt, b.name(), "calc"_a, "nope"_a, T("[]")), T("{badrpc, {'EXIT', {undef, [{calc, nope, [], []}]}}}"));
   EXPECT_EQ(rpc::call(rt, b.name(), "calc"_a, "boom"_a, T("[]")),
             T(R"({badrpc, {'EXIT', {{exception, <<"boom">>}, [{calc, boom, [], []}]}}})"));

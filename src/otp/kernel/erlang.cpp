@@ -1,9 +1,10 @@
 // The `erlang` built-ins that callers on other nodes reach through rpc, as on a BEAM node:
 // node/0, nodes/0,1, is_alive/0, whereis/1, registered/0, processes/0, is_process_alive/1,
-// process_info/1,2, self/0, exit/1,2, send/2, apply/3; and timer:sleep/1.
+// process_info/1,2, self/0, exit/1,2, send/2, apply/3, phash2/1,2; and timer:sleep/1.
 #include <algorithm>
 
 #include "../rpc_terms.hpp"
+#include "hypha/term/phash.hpp"
 #include "kernel_impl.hpp"
 
 namespace hypha::kernel {
@@ -82,6 +83,15 @@ void add_builtins(Exports& exports, Node& node) {
       co_await self.sleep(std::chrono::milliseconds(ms.small_integer()));
     }
     co_return Term(at("ok"));
+  });
+  // erlang:phash2/1,2, the same value a BEAM node computes (hypha/term/phash.hpp).
+  exports.add("erlang", "phash2", [](Term t) { return Term(phash2(t)); });
+  exports.add("erlang", "phash2", [](Term t, Term range) {
+    const BigInt r = range.is_integer() ? range.big_integer() : BigInt(0);
+    const auto rv = r.to_uint64();
+    if (!rv || *rv == 0 || *rv > (std::uint64_t{1} << 32))
+      throw Error(Term(at("badarg")), "argument 2: expected an integer range 1..4294967296, got " + range.to_string());
+    return Term(phash2(t, *rv));
   });
   exports.add("erlang", "whereis", [n](Atom name) {
     const auto pid = n->runtime().whereis(name);
