@@ -286,6 +286,41 @@ TEST_F(DistSup, UnderQuorumChildrenStoppedInAMinorityStartAgainWhenAMajorityIsBa
   for (const auto& [id, n] : live_copies({"a", "b"})) EXPECT_EQ(n, 1) << id.to_string();
 }
 
+// Quorum: children a minority parked that ended on the majority side meanwhile (transient
+// children that finished) do not start again when the minority comes back; a later start of
+// the same id is a new child and runs.
+TEST_F(DistSup, UnderQuorumAParkedChildThatEndedOnTheMajoritySideIsNotStartedAgain) {
+  const dsup::Options q{.distribution = dsup::Distribution::Quorum};
+  start("a", q), start("b", q), start("c", q);
+  mesh();
+  for (int i = 0; i < 15; ++i)
+    ASSERT_TRUE(dsup::start_child(c.rt("a"), sleeper("job" + std::to_string(i), Restart::Transient, Term(4000))).ok());
+  ASSERT_TRUE(c.settle());
+  std::size_t on_c = 0;
+  for (const auto& ch : which("a")) on_c += ch.node == c.name("c");
+  ASSERT_GT(on_c, 0u);
+  c.net->isolate(c.name("c"));
+  // The majority runs c's children again (after the detect time) and every child finishes there.
+  bool all_back = false;
+  ASSERT_TRUE(c.net->run_until([&] {
+    const auto ab = live_copies({"a", "b"});
+    all_back = all_back || ab.size() == 15;
+    return all_back && ab.empty() && live_copies({"c"}).empty();
+  }, 15s));
+  c.net->heal_all();
+  ASSERT_TRUE(c.net->advance(8s));
+  ASSERT_TRUE(c.connect("c", "a"));
+  ASSERT_TRUE(c.connect("c", "b"));
+  for (int step = 0; step < 60; ++step) {  // 3 s in 50 ms steps: past the query's timeout
+    ASSERT_TRUE(c.net->advance(50ms));
+    ASSERT_TRUE(live_copies({"a", "b", "c"}).empty()) << "a finished child ran again, step " << step;
+  }
+  EXPECT_TRUE(views_agree({"a", "b", "c"}));
+  // The id is free: starting it again is a new child.
+  ASSERT_TRUE(dsup::start_child(c.rt("c"), sleeper("job0", Restart::Transient, Term(4000))).ok());
+  ASSERT_TRUE(c.net->run_until([&] { return live_copies({"a", "b", "c"}).size() == 1; }, 1s));
+}
+
 // A node that joins: with active redistribution it gets the children the ring gives it (each
 // still runs once); passive, children stay where they are.
 TEST_F(DistSup, ANodeThatJoinsGetsItsShareOnlyWithActiveRedistribution) {

@@ -11,6 +11,11 @@
 //   {handover, From, [Spec]}                a member that leaves cleanly, its children stopped
 //   {move, From, Spec, OldPid}              active redistribution: start it, OldPid stopped
 //   {lease, From}                           quorum: every lease/3, to every member
+//   {child_ended, From, Id}                 it ended for good (clean exit of a transient child,
+//                                           given up, terminated): not to be started again
+//   {ended_query, From, Ref, [Id]}          quorum, before children parked in a minority start
+//                                           again: which of them ended meanwhile? answered
+//   {ended_answer, Ref, From, [Id]}         with the ones it knows ended
 #include "hypha/cluster/supervisor.hpp"
 
 #include <algorithm>
@@ -36,14 +41,20 @@ const Atom& a_started() { static const Atom a("$hypha_sup_started"); return a; }
 const Atom& a_retry() { static const Atom a("$hypha_sup_retry"); return a; }
 const Atom& a_kill() { static const Atom a("$hypha_sup_kill"); return a; }
 const Atom& a_none() { static const Atom a("none"); return a; }
-const Atom& a_adopt() { static const Atom a("$hypha_sup_adopt"); return a; }
 const Atom& a_lease() { static const Atom a("$hypha_sup_lease"); return a; }
+const Atom& a_query_timeout() { static const Atom a("$hypha_sup_query_timeout"); return a; }
 
 // Registration attempts of a start whose id is still held by a process that is gone (its node
 // died, or it left) but not yet out of this node's registry replica: every 10 ms, for 3 s.
 constexpr int kRegisterAttempts = 300;
 constexpr std::chrono::milliseconds kRegisterRetry{10};
 constexpr std::chrono::milliseconds kShutdown{5000};
+// Ids of children that ended for good are kept this long, and at most this many: what a member
+// that comes back from a minority asks before it starts the children it parked there.
+constexpr std::chrono::minutes kEndedHorizon{10};
+constexpr std::size_t kEndedMax = 100000;
+// How long parked children wait for the members' answers before they start anyway.
+constexpr std::chrono::milliseconds kQueryTimeout{1000};
 
 Term restart_term(Restart r) {
   return Term(Atom(r == Restart::Permanent ? "permanent" : r == Restart::Transient ? "transient" : "temporary"));
@@ -81,6 +92,12 @@ struct Member {
 struct AckWait {
   From reply_to;
   Term reply;
+  std::set<Pid> waiting;
+};
+
+// Parked children waiting for the members to say which of them ended meanwhile.
+struct EndedQuery {
+  std::map<Term, ChildSpec> specs;
   std::set<Pid> waiting;
 };
 
@@ -148,7 +165,11 @@ class Sup final : public GenServer {
       co_return Action::noreply();
     }
     if (match(req, tuple("terminate_child", bind(id)))) {
-      if (local_.count(*id)) co_return Action::reply(stop_local(self, *id));
+      if (local_.count(*id)) {
+        Term r = stop_local(self, *id);
+        ended(self, *id);
+        co_return Action::reply(std::move(r));
+      }
       for (const auto& [pid, m] : members_)
         if (m.children.count(*id)) {
           self.send(pid, Term::tuple({Term(Atom("terminate_here")), from_term(from), *id}));
@@ -186,8 +207,6 @@ class Sup final : public GenServer {
       self.send_after(lease_ / 3, self.pid(), Term(a_lease()));
     } else if (match(msg, tuple("lease", bind(from)))) {
       if (auto it = members_.find(from); it != members_.end()) it->second.heard = self.runtime().clock()->now();
-    } else if (msg.is_atom(a_adopt())) {
-      co_await adopt(self, std::exchange(pending_adopt_, {}));
     } else if (match(msg, tuple(a_kill(), bind(pid)))) {
       if (self.runtime().alive(pid)) self.exit(pid, Term(Atom("kill")));
     } else if (match(msg, tuple("hello", bind(from), bind(items)))) {
@@ -197,12 +216,24 @@ class Sup final : public GenServer {
       if (spec && from.node != node_.name()) {
         Member& m = member(self, from);
         m.children[*id] = RemoteChild{*spec, pid};
+        ended_.erase(*id);  // started again
       }
       self.send(from, Term::tuple({Term(Atom("ack")), *ref_t, Term(self.pid())}));
     } else if (match(msg, tuple("child_down", bind(from), bind(id)))) {
       auto it = members_.find(from);
       if (it != members_.end()) {
         it->second.children.erase(*id);
+      }
+    } else if (match(msg, tuple("child_ended", bind(from), bind(id)))) {
+      if (members_.count(from)) remember_ended(self, *id);
+    } else if (match(msg, tuple("ended_query", bind(from), bind(ref_t), bind(items)))) {
+      answer_ended(self, from, *ref_t, *items);
+    } else if (match(msg, tuple("ended_answer", bind(ref_t), bind(from), bind(items)))) {
+      co_await ended_answer(self, *ref_t, from, *items);
+    } else if (match(msg, tuple(a_query_timeout(), bind(ref_t)))) {
+      if (auto q = queries_.find(*ref_t); q != queries_.end()) {
+        q->second.waiting.clear();
+        co_await query_done(self, *ref_t);
       }
     } else if (match(msg, tuple("ack", bind(ref_t), bind(from)))) {
       acked(self, *ref_t, from);
@@ -216,7 +247,11 @@ class Sup final : public GenServer {
       } else if (rt) gen::reply(self, *rt, error(Term::tuple({Term(Atom("bad_child_spec")), *spec_t})));
     } else if (match(msg, tuple("terminate_here", bind(reply_to), bind(id)))) {
       auto rt = from_of(*reply_to);
-      const Term r = local_.count(*id) ? stop_local(self, *id) : error(Term(Atom("not_found")));
+      Term r = error(Term(Atom("not_found")));
+      if (local_.count(*id)) {
+        r = stop_local(self, *id);
+        ended(self, *id);
+      }
       if (rt) gen::reply(self, *rt, r);
     } else if (match(msg, tuple("move", bind(from), bind(spec_t), bind(pid)))) {
       auto spec = ChildSpec::from_term(*spec_t);
@@ -356,15 +391,78 @@ class Sup final : public GenServer {
   }
 
   // A majority again: the children stopped meanwhile start where the ring says, unless the
-  // majority side runs them already.
+  // majority side runs them already or they ended there meanwhile (a transient child that
+  // finished, one terminated): the members are asked first, and answer within kQueryTimeout.
   void resume_parked(Process& self) {
     if (parked_.empty() || !quorum()) return;
-    std::vector<ChildSpec> back;
-    for (auto& [pid_id, spec] : parked_) back.push_back(spec);
-    parked_.clear();
-    log::event(log::Level::Info, node_.name().text(), "supervisor_quorum_regained", {{"parked", std::to_string(back.size())}});
-    pending_adopt_ = std::move(back);
-    self.send(self.pid(), Term(a_adopt()));
+    log::event(log::Level::Info, node_.name().text(), "supervisor_quorum_regained", {{"parked", std::to_string(parked_.size())}});
+    EndedQuery q;
+    q.specs = std::exchange(parked_, {});
+    std::vector<Term> ids;
+    for (const auto& [id, spec] : q.specs) ids.push_back(id);
+    const Term ref(self.make_ref());
+    const Term ask = Term::tuple({Term(Atom("ended_query")), Term(self.pid()), ref, Term::list(std::move(ids))});
+    for (const auto& [pid, m] : members_) {
+      if (m.leaving) continue;
+      self.send(pid, ask);
+      q.waiting.insert(pid);
+    }
+    queries_[ref] = std::move(q);
+    self.send_after(kQueryTimeout, self.pid(), Term::tuple({Term(a_query_timeout()), ref}));
+    if (queries_[ref].waiting.empty()) self.send(self.pid(), Term::tuple({Term(a_query_timeout()), ref}));
+  }
+
+  void answer_ended(Process& self, const Pid& from, const Term& ref, const Term& ids) {
+    if (!members_.count(from) || !ids.is_proper_list()) return;
+    std::vector<Term> out;
+    for (const Term& id : ids.list_elements())
+      if (ended_.count(id)) out.push_back(id);
+    self.send(from, Term::tuple({Term(Atom("ended_answer")), ref, Term(self.pid()), Term::list(std::move(out))}));
+  }
+
+  Task<> ended_answer(Process& self, Term ref, Pid from, Term ids) {
+    auto q = queries_.find(ref);
+    if (q == queries_.end() || !ids.is_proper_list()) co_return;
+    for (const Term& id : ids.list_elements()) {
+      q->second.specs.erase(id);
+      remember_ended(self, id);
+    }
+    q->second.waiting.erase(from);
+    if (q->second.waiting.empty()) co_await query_done(self, ref);
+  }
+
+  Task<> query_done(Process& self, Term ref) {
+    auto q = queries_.find(ref);
+    if (q == queries_.end() || !q->second.waiting.empty()) co_return;
+    std::vector<ChildSpec> specs;
+    for (auto& [id, spec] : q->second.specs) specs.push_back(std::move(spec));
+    queries_.erase(q);
+    if (!quorum()) {  // lost it again while asking: parked again
+      for (auto& spec : specs) parked_[spec.id] = std::move(spec);
+      co_return;
+    }
+    co_await adopt(self, std::move(specs));
+  }
+
+  // A child that ended for good here: every member hears of it, so a copy parked somewhere is not
+  // started again.
+  void ended(Process& self, const Term& id) {
+    remember_ended(self, id);
+    const Term msg = Term::tuple({Term(Atom("child_ended")), Term(self.pid()), id});
+    for (const auto& [pid, m] : members_) self.send(pid, msg);
+  }
+
+  void remember_ended(Process& self, const Term& id) {
+    const auto now = self.runtime().clock()->now();
+    parked_.erase(id);
+    ended_[id] = now;
+    ended_order_.emplace_back(now, id);
+    while (!ended_order_.empty() &&
+           (ended_order_.size() > kEndedMax || now - ended_order_.front().first > kEndedHorizon)) {
+      auto it = ended_.find(ended_order_.front().second);
+      if (it != ended_.end() && it->second == ended_order_.front().first) ended_.erase(it);
+      ended_order_.pop_front();
+    }
   }
 
   // A minority: every child here stops (kept, to start again once a majority is back).
@@ -409,6 +507,7 @@ class Sup final : public GenServer {
       if (reply_to) gen::reply(self, *reply_to, error(Term::tuple({Term(Atom("already_started")), Term(it->second.runner)})));
       co_return;
     }
+    ended_.erase(spec.id);  // started again (by a user, or after a restart)
     const Pid sup = self.pid();
     const Term id = spec.id;
     auto exports = exports_;
@@ -571,6 +670,7 @@ class Sup final : public GenServer {
         log::event(log::Level::Info, node_.name().text(), "supervisor_duplicate_stopped",
                    {{"id", pattern::detail::shorten(id)}, {"reason", reason.to_string()}});
       broadcast_down(self, id);
+      if (!conflict && c.spec.restart != Restart::Temporary) ended(self, id);
       co_return;
     }
     const auto now = self.runtime().clock()->now();  // the simulated one in harness tests
@@ -581,6 +681,7 @@ class Sup final : public GenServer {
                  {{"id", pattern::detail::shorten(id)}, {"reason", reason.to_string()},
                   {"restarts", std::to_string(c.restarts.size())}});
       broadcast_down(self, id);
+      ended(self, id);
       co_return;
     }
     log::event(log::Level::Info, node_.name().text(), "supervisor_child_restarting",
@@ -606,6 +707,10 @@ class Sup final : public GenServer {
         ++a;
       }
     }
+    std::vector<Term> asked;
+    for (auto& [ref, q] : queries_)
+      if (q.waiting.erase(pid) && q.waiting.empty()) asked.push_back(ref);
+    for (const Term& ref : asked) co_await query_done(self, ref);
     if (!quorum()) {
       lose_quorum(self);
       for (auto& [id, c] : m.children)
@@ -646,7 +751,7 @@ class Sup final : public GenServer {
   Task<> adopt(Process& self, std::vector<ChildSpec> specs) {
     if (!quorum()) co_return;
     for (auto& spec : specs) {
-      if (running_anywhere(spec.id) || owner_of(spec.id) != node_.name()) continue;
+      if (running_anywhere(spec.id) || ended_.count(spec.id) || owner_of(spec.id) != node_.name()) continue;
       co_await start_local(self, std::move(spec), std::nullopt, {});
     }
   }
@@ -662,7 +767,9 @@ class Sup final : public GenServer {
   std::set<Pid> gone_;  // children known to have ended (their ids may still be in a registry replica)
   std::set<Atom> known_;                // quorum: the members a majority is counted from
   std::map<Term, ChildSpec> parked_;    // quorum: children stopped (or not adopted) in a minority
-  std::vector<ChildSpec> pending_adopt_;
+  std::map<Term, EndedQuery> queries_;  // quorum: parked children asked about (by ref)
+  std::map<Term, Clock::time_point> ended_;  // ids that ended for good, when heard
+  std::deque<std::pair<Clock::time_point, Term>> ended_order_;
   std::chrono::milliseconds lease_{0};  // quorum: see lease_tick
   bool fenced_ = false;                 // quorum: the lease ran out; no children here
   std::optional<HashRing> ring_;  // of the live members, this one included
