@@ -6,6 +6,8 @@
 //     cache_get_remote_x8    the same from 8 callers at once
 //     cache_put_replicated   writes to the replicated cache, acknowledged once both nodes hold
 //                            them, one caller; _x8 from 8 callers at once
+//     cache_put_partitioned  writes of partitioned keys PEER owns (replicas 1: a round trip to
+//                            the owner), one caller; _x8 from 8 callers at once
 #include <atomic>
 #include <iostream>
 #include <memory>
@@ -104,6 +106,10 @@ int drive(const std::string& name, const std::string& peer) {
     auto r = co_await rep.put(p, Term(i), Term(i));
     if (!r) std::abort();
   };
+  auto put_part = [&](Process& p, int i) -> Task<> {
+    auto r = co_await part.put(p, remote[static_cast<std::size_t>(i) % remote.size()], Term(i));
+    if (!r) std::abort();
+  };
   // For comparison: a bare gen_server call to the peer's cache process (no cache work).
   const Atom peer_node(peer);
   auto bare = [&](Process& p, int) -> Task<> {
@@ -115,6 +121,8 @@ int drive(const std::string& name, const std::string& peer) {
   bench::print_metric("hypha", "cache_get_remote_x8", best_of_3([&] { return rate(rt, 8, 10000, get_remote); }), "ops/s");
   bench::print_metric("hypha", "cache_put_replicated", best_of_3([&] { return rate(rt, 1, 20000, put_rep); }), "ops/s");
   bench::print_metric("hypha", "cache_put_replicated_x8", best_of_3([&] { return rate(rt, 8, 10000, put_rep); }), "ops/s");
+  bench::print_metric("hypha", "cache_put_partitioned", best_of_3([&] { return rate(rt, 1, 20000, put_part); }), "ops/s");
+  bench::print_metric("hypha", "cache_put_partitioned_x8", best_of_3([&] { return rate(rt, 8, 10000, put_part); }), "ops/s");
   return 0;
 }
 

@@ -9,6 +9,8 @@
 %%   cache_put_replicated   ets:insert here plus rpc:call(Peer, ets, insert, ...): both hold it
 %%                          when the call returns (what a replicated write acknowledged by two
 %%                          means), one caller; _x8: 8 at once
+%%   cache_put_partitioned  rpc:call(Peer, ets, insert, ...): the key's one holder is the peer,
+%%                          one caller; _x8: 8 at once
 %% Usage (ERL_EPMD_PORT set, an epmd running on it): escript cache_bench.escript
 
 main(_) ->
@@ -33,6 +35,9 @@ main(_) ->
     Put = fun(I) -> true = ets:insert(t, {I, I}), true = rpc:call(Peer, ets, insert, [t, {I, I}]) end,
     metric(cache_put_replicated, best(3, fun() -> rate(1, 20000, Put) end)),
     metric(cache_put_replicated_x8, best(3, fun() -> rate(8, 10000, Put) end)),
+    PutRemote = fun(I) -> true = rpc:call(Peer, ets, insert, [t, {1 + I rem 1000, I}]) end,
+    metric(cache_put_partitioned, best(3, fun() -> rate(1, 20000, PutRemote) end)),
+    metric(cache_put_partitioned_x8, best(3, fun() -> rate(8, 10000, PutRemote) end)),
     halt(0).
 
 metric(Name, V) -> io:format("side=beam metric=~s value=~.6g unit=ops/s~n", [Name, float(V)]).
