@@ -1,9 +1,9 @@
 #!/usr/bin/env escript
 %% -*- erlang -*-
 %% Interop test of hypha's erlang:phash2/1,2 against a real erl's: a corpus of terms of every kind
-%% (edge cases by hand, then random terms) is hashed here and by hypha (the term_phash helper);
+%% (edge cases by hand, then random terms) is hashed here and by hypha (tests/interop/term_helper.cpp);
 %% phash2/1, phash2/2 with 2^32 and with 1000 must agree on every term.
-%% Usage: escript phash2.escript TERM_PHASH_BINARY WORK_DIR
+%% Usage: escript phash2.escript TERM_HELPER_BINARY WORK_DIR
 -mode(compile).
 
 main([Hasher, Dir]) ->
@@ -12,7 +12,7 @@ main([Hasher, Dir]) ->
     Terms = edge_cases() ++ [random_term(4) || _ <- lists:seq(1, 4000)],
     File = filename:join(Dir, "terms.etf"),
     ok = file:write_file(File, term_to_binary(Terms)),
-    Port = open_port({spawn_executable, Hasher}, [{args, [File]}, binary, exit_status]),
+    Port = open_port({spawn_executable, Hasher}, [{args, ["phash2", File]}, binary, exit_status]),
     {0, Out} = collect(Port, []),
     Theirs = binary_to_term(Out),
     Ours = [{erlang:phash2(T), erlang:phash2(T, 1 bsl 32), erlang:phash2(T, 1000)} || T <- Terms],

@@ -1,10 +1,10 @@
 #!/usr/bin/env escript
 %% -*- erlang -*-
 %% Interop test of hypha's term order against Erlang's: a shuffled list of terms of every kind is
-%% sorted by lists:sort/1 here and by hypha (the term_sort helper); the results must be =:=.
+%% sorted by lists:sort/1 here and by hypha (tests/interop/term_helper.cpp); the results must be =:=.
 %% Pairs that Erlang considers equal but not exactly equal (1 and 1.0) are left out: Erlang's sort
 %% keeps them in input order, hypha's total order puts the integer first (documented).
-%% Usage: escript term_order.escript TERM_SORT_BINARY WORK_DIR
+%% Usage: escript term_order.escript TERM_HELPER_BINARY WORK_DIR
 
 main([Sorter, Dir]) ->
     ok = filelib:ensure_dir(filename:join(Dir, "x")),
@@ -19,7 +19,7 @@ main([Sorter, Dir]) ->
 check(Sorter, Dir, Terms) ->
     File = filename:join(Dir, "unsorted.etf"),
     ok = file:write_file(File, term_to_binary(Terms)),
-    Port = open_port({spawn_executable, Sorter}, [{args, [File]}, binary, exit_status]),
+    Port = open_port({spawn_executable, Sorter}, [{args, ["sort", File]}, binary, exit_status]),
     {0, Out} = collect(Port, []),
     Theirs = binary_to_term(Out),
     Ours = lists:sort(Terms),
