@@ -11,7 +11,7 @@
 //   {handover, From, [Spec]}                a member that leaves cleanly, its children stopped
 //   {move, From, Spec, OldPid}              active redistribution: start it, OldPid stopped
 //   {lease, From}                           quorum: every lease/3, to every member
-//   {child_ended, From, Id}                 it ended for good (clean exit of a transient child,
+//   {child_ended, From, Id, Pid}            it ended for good (clean exit of a transient child,
 //                                           given up, terminated): not to be started again
 //   {ended_query, From, Ref, [Id]}          quorum, before children parked in a minority start
 //                                           again: which of them ended meanwhile? answered
@@ -165,9 +165,10 @@ class Sup final : public GenServer {
       co_return Action::noreply();
     }
     if (match(req, tuple("terminate_child", bind(id)))) {
-      if (local_.count(*id)) {
+      if (auto it = local_.find(*id); it != local_.end()) {
+        const Pid pid = it->second.pid;
         Term r = stop_local(self, *id);
-        ended(self, *id);
+        ended(self, *id, pid);
         co_return Action::reply(std::move(r));
       }
       for (const auto& [pid, m] : members_)
@@ -224,8 +225,9 @@ class Sup final : public GenServer {
       if (it != members_.end()) {
         it->second.children.erase(*id);
       }
-    } else if (match(msg, tuple("child_ended", bind(from), bind(id)))) {
-      if (members_.count(from)) remember_ended(self, *id);
+    } else if (match(msg, tuple("child_ended", bind(from), bind(id), bind(pid)))) {
+      // (A copy started since, heard of first, is not ended by it.)
+      if (members_.count(from) && !runs_other_than(*id, pid)) remember_ended(self, *id);
     } else if (match(msg, tuple("ended_query", bind(from), bind(ref_t), bind(items)))) {
       answer_ended(self, from, *ref_t, *items);
     } else if (match(msg, tuple("ended_answer", bind(ref_t), bind(from), bind(items)))) {
@@ -248,9 +250,10 @@ class Sup final : public GenServer {
     } else if (match(msg, tuple("terminate_here", bind(reply_to), bind(id)))) {
       auto rt = from_of(*reply_to);
       Term r = error(Term(Atom("not_found")));
-      if (local_.count(*id)) {
+      if (auto it = local_.find(*id); it != local_.end()) {
+        const Pid child = it->second.pid;
         r = stop_local(self, *id);
-        ended(self, *id);
+        ended(self, *id, child);
       }
       if (rt) gen::reply(self, *rt, r);
     } else if (match(msg, tuple("move", bind(from), bind(spec_t), bind(pid)))) {
@@ -423,10 +426,7 @@ class Sup final : public GenServer {
   Task<> ended_answer(Process& self, Term ref, Pid from, Term ids) {
     auto q = queries_.find(ref);
     if (q == queries_.end() || !ids.is_proper_list()) co_return;
-    for (const Term& id : ids.list_elements()) {
-      q->second.specs.erase(id);
-      remember_ended(self, id);
-    }
+    for (const Term& id : ids.list_elements()) q->second.specs.erase(id);
     q->second.waiting.erase(from);
     if (q->second.waiting.empty()) co_await query_done(self, ref);
   }
@@ -446,9 +446,9 @@ class Sup final : public GenServer {
 
   // A child that ended for good here: every member hears of it, so a copy parked somewhere is not
   // started again.
-  void ended(Process& self, const Term& id) {
+  void ended(Process& self, const Term& id, const Pid& pid) {
     remember_ended(self, id);
-    const Term msg = Term::tuple({Term(Atom("child_ended")), Term(self.pid()), id});
+    const Term msg = Term::tuple({Term(Atom("child_ended")), Term(self.pid()), id, Term(pid)});
     for (const auto& [pid, m] : members_) self.send(pid, msg);
   }
 
@@ -477,6 +477,13 @@ class Sup final : public GenServer {
       if (spec.restart != Restart::Temporary) parked_[id] = spec;
       (void)stop_local(self, id);
     }
+  }
+
+  bool runs_other_than(const Term& id, const Pid& pid) const {
+    if (auto it = local_.find(id); (it != local_.end() && it->second.pid != pid) || pending_.count(id)) return true;
+    for (const auto& [mpid, m] : members_)
+      if (auto c = m.children.find(id); c != m.children.end() && c->second.pid != pid) return true;
+    return false;
   }
 
   bool running_anywhere(const Term& id) const {
@@ -670,7 +677,7 @@ class Sup final : public GenServer {
         log::event(log::Level::Info, node_.name().text(), "supervisor_duplicate_stopped",
                    {{"id", pattern::detail::shorten(id)}, {"reason", reason.to_string()}});
       broadcast_down(self, id);
-      if (!conflict && c.spec.restart != Restart::Temporary) ended(self, id);
+      if (!conflict && c.spec.restart != Restart::Temporary) ended(self, id, pid);
       co_return;
     }
     const auto now = self.runtime().clock()->now();  // the simulated one in harness tests
@@ -681,7 +688,7 @@ class Sup final : public GenServer {
                  {{"id", pattern::detail::shorten(id)}, {"reason", reason.to_string()},
                   {"restarts", std::to_string(c.restarts.size())}});
       broadcast_down(self, id);
-      ended(self, id);
+      ended(self, id, pid);
       co_return;
     }
     log::event(log::Level::Info, node_.name().text(), "supervisor_child_restarting",
