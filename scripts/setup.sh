@@ -9,6 +9,8 @@ packages=(
   g++ clang libclang-rt-14-dev cmake ninja-build make pkg-config
   # libraries (see docs/dependencies.md)
   zlib1g-dev libcli11-dev libasio-dev libssl-dev libgtest-dev libgmock-dev libtomlplusplus-dev
+  # hyphad's HTTP API: the server library and JSON
+  libcpp-httplib-dev nlohmann-json3-dev
   # the reference implementation, peer of the interop tests and the benchmarks
   erlang-nox erlang-dev elixir
   # the DNS server the dns formation strategy's tests ask (the binary only, no system service)

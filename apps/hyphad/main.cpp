@@ -1,0 +1,112 @@
+// hyphad: the node daemon. `hyphad --config FILE` runs a node with every service its config
+// enables, and the HTTP API (docs/apps.md). The whole file is validated before anything starts:
+// a bad key or value is one line naming key and line, exit 2. SIGTERM / SIGINT leave cleanly
+// (the distributed supervisor hands its children over first) and exit 0. SIGHUP re-reads the
+// file and says what it could not apply.
+#include <CLI/CLI.hpp>
+#include <signal.h>
+
+#include <iostream>
+
+#include "config.hpp"
+#include "http_api.hpp"
+#include "hypha/cluster/cluster.hpp"
+
+namespace {
+
+using namespace hypha;
+
+struct Settings {
+  NodeOptions node;
+  cluster::Options services;
+  std::vector<std::string> inboxes;
+  bool http = false;  // an [http] section
+  http::Options http_opts;
+};
+
+std::string text_check(const std::string& s) { return s.empty() ? "expected a non-empty string" : ""; }
+
+void read_http(config::Reader& r, Settings& s) {
+  s.http = r.present("http");
+  if (auto v = r.integer("http", "port", 0, 65535)) s.http_opts.port = static_cast<std::uint16_t>(*v);
+  if (auto v = r.string("http", "bind", text_check)) s.http_opts.bind = *v;
+  if (auto v = r.string("http", "token", text_check)) s.http_opts.token = *v;
+  if (auto v = r.string("http", "read_token", text_check)) s.http_opts.read_token = *v;
+}
+
+Result<Settings, std::string> load(const std::string& path) {
+  auto r = config::Reader::load(path);
+  if (!r) return unexpected(r.error().text());
+  Settings s;
+  config::read_node(*r, s.node, &s.inboxes);
+  config::read_cluster(*r, s.services);
+  read_http(*r, s);
+  if (auto done = r->finish(); !done) return unexpected(done.error().text());
+  if (s.node.name.empty()) return unexpected(path + ": node.name: required (hyphad has no --name)");
+  if (!s.inboxes.empty()) return unexpected(path + ": node.inbox: not served by hyphad (a hypha node option)");
+  return s;
+}
+
+int fail(const std::string& line, int code) {
+  std::cerr << "hyphad: " << line << std::endl;
+  return code;
+}
+
+int run(const std::string& path) {
+  sigset_t sigs;
+  sigemptyset(&sigs);
+  sigaddset(&sigs, SIGINT);
+  sigaddset(&sigs, SIGTERM);
+  sigaddset(&sigs, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &sigs, nullptr);  // to sigwait below, not to the node's threads
+  auto s = load(path);
+  if (!s) return fail(s.error(), 2);
+  auto node = start_cluster_node(s->node, {}, s->services);
+  if (!node) return fail("node: " + node.error(), 1);
+  Node& n = **node;
+  std::unique_ptr<http::Api> api;
+  if (s->http) {
+    auto a = http::Api::start(n, s->http_opts);
+    if (!a) {
+      n.stop();
+      return fail(a.error(), 1);
+    }
+    api = std::move(*a);
+  }
+  std::cout << "hyphad " << n.name().text() << " started (port " << n.port() << ", epmd "
+            << (n.serves_epmd() ? "embedded" : "external") << ", http "
+            << (api ? s->http_opts.bind + ":" + std::to_string(api->port()) : std::string("off")) << ")" << std::endl;
+  for (;;) {
+    int sig = 0;
+    sigwait(&sigs, &sig);
+    if (sig != SIGHUP) {
+      std::cout << "hyphad " << n.name().text() << " stopping (" << (sig == SIGINT ? "SIGINT" : "SIGTERM") << ")"
+                << std::endl;
+      break;
+    }
+    // Nothing is applied live yet: the file is checked, and what differs is reported.
+    auto again = load(path);
+    if (!again) std::cout << "hyphad: reload refused, running as before: " << again.error() << std::endl;
+    else std::cout << "hyphad: reload: the file is valid; no setting is applied live yet, restart to apply changes" << std::endl;
+  }
+  if (api) api->stop();
+  cluster::stop(n);  // leave cleanly: the distributed supervisor hands its children over first
+  n.stop();
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"hyphad: a hypha node daemon (docs/apps.md)"};
+  std::string config;
+  app.add_option("--config", config, "the node's TOML config file (docs/config.md)")->required();
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    if (e.get_exit_code() == 0) return app.exit(e);
+    std::cerr << "hyphad: " << e.what() << " (see hyphad --help)\n";
+    return 2;
+  }
+  return run(config);
+}
