@@ -11,7 +11,6 @@
 #include <unistd.h>
 
 #include <nlohmann/json.hpp>
-#include <thread>
 
 #include "test_util.hpp"
 
@@ -40,15 +39,13 @@ class HttpApi : public ::testing::Test {
       if (n["name"] == name) return &n;
     return nullptr;
   }
-  // Polls GET /api/nodes until `ok` holds for the entry of `name` (5 s at most).
+  // True once GET /api/nodes shows an entry for `name` for which `ok` holds (5 s at most).
   static bool nodes_until(std::uint16_t port, const std::string& name, const std::function<bool(const json&)>& ok) {
-    const auto deadline = Clock::now() + 5s;
-    while (Clock::now() < deadline) {
+    return testing::eventually([&] {
       const json j = get(port, "/api/nodes", 200);
-      if (const json* n = find_node(j, name); n && ok(*n)) return true;
-      std::this_thread::sleep_for(20ms);
-    }
-    return false;
+      const json* n = find_node(j, name);
+      return n && ok(*n);
+    }, 5s);
   }
 };
 
