@@ -50,6 +50,18 @@ std::shared_ptr<Exports> test_exports(std::shared_ptr<Seen> seen) {
     co_await self.sleep(std::chrono::milliseconds(ms));
     co_return Term::tuple({"ran"_atom, key});
   });
+  // work:steps(Key, N, StepMs): N steps of StepMs, reporting progress after each; returns N.
+  ex->add("work", "steps", [seen](Process& self, Term key, std::int64_t n, std::int64_t ms) -> Task<Term> {
+    {
+      std::lock_guard l(seen->mu);
+      ++seen->runs[key];
+    }
+    for (std::int64_t i = 1; i <= n; ++i) {
+      co_await self.sleep(std::chrono::milliseconds(ms));
+      tasks::progress(self, static_cast<int>(i * 100 / n));
+    }
+    co_return Term(n);
+  });
   ex->add("work", "noted", [seen](Term name, Term result) {
     std::lock_guard l(seen->mu);
     seen->callbacks.emplace_back(name, result);
@@ -360,6 +372,75 @@ TEST_F(ClusterTasks, AcrossAPartitionQuorumRunsOneCopyAtATimeAndUniformKeepsOneA
   }
 }
 
+TEST_F(ClusterTasks, AStoppedTaskIsTerminatedWhereverItRunsIsNotRestartedAndFailsWithReasonStopped) {
+  start("a"), start("b"), start("c");
+  mesh();
+  ASSERT_TRUE(orchestrator_up());
+  auto r = run("a", "long", 600000, {.restart = true});
+  ASSERT_TRUE(r.ok()) << r.error().to_string();
+  ASSERT_TRUE(c.net->run_until([&] { return runs("long") == 1; }, 2s));
+  // Stopped from a node that is neither the task's nor (necessarily) the orchestrator's.
+  std::string other;
+  for (const auto& n : names)
+    if (c.name(n) != r->second.node) other = n;
+  auto st = svc->stop(c.rt(other), bin("long"));
+  ASSERT_TRUE(st.ok()) << st.error().to_string();
+  EXPECT_EQ(*st, tasks::Stopped::Stopped);
+  EXPECT_EQ(status("a", "long"), K::Failed);
+  EXPECT_EQ(svc->result(c.rt("b"), bin("long")).error(),
+            Term::tuple({"distributed_task_failed"_atom, bin("long"), "stopped"_atom}));
+  ASSERT_TRUE(c.net->run_until([&] { return !c.rt(other).alive(r->second); }, 2s));
+  {
+    std::lock_guard l(seen->mu);
+    EXPECT_EQ(seen->now[bin("long")], 0);  // its process ended
+  }
+  // restart = true does not bring a stopped task back.
+  c.net->advance(3s);
+  ASSERT_TRUE(c.settle());
+  EXPECT_EQ(runs("long"), 1);
+  for (const auto& ch : dsup::which_children(c.rt("b"))) EXPECT_NE(ch.id, Term::tuple({"hypha_task"_atom, bin("long")}));
+  // An ended task: stop forgets it, and then it is not found; its name is free.
+  auto again = svc->stop(c.rt("c"), bin("long"));
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(*again, tasks::Stopped::Forgotten);
+  EXPECT_EQ(status("b", "long"), K::NotFound);
+  EXPECT_EQ(svc->stop(c.rt("a"), bin("long")).error(), Term::tuple({"distributed_task_not_found"_atom, bin("long")}));
+  ASSERT_TRUE(run("b", "long", 10).ok());
+  ASSERT_TRUE(c.net->run_until([&] { return status("c", "long") == K::Done; }, 2s));
+  EXPECT_EQ(runs("long"), 2);
+}
+
+TEST_F(ClusterTasks, ProgressATaskReportsShowsInListAndInfoWithItsTimesAndResult) {
+  start("a"), start("b");
+  mesh();
+  ASSERT_TRUE(orchestrator_up());
+  auto r = svc->start_async(c.rt("a"), "work"_a, "steps"_a, Term::list({bin("p"), Term(4), Term(100)}),
+                            {.name = bin("p")});
+  ASSERT_TRUE(r.ok()) << r.error().to_string();
+  auto progress_of = [&](const std::string& on) -> std::optional<int> {
+    auto all = svc->list(c.rt(on));
+    if (!all) return std::nullopt;
+    for (const auto& i : *all)
+      if (i.name == bin("p")) return i.progress;
+    return std::nullopt;
+  };
+  auto i0 = svc->info(c.rt("b"), bin("p"));
+  ASSERT_TRUE(i0.ok());
+  EXPECT_EQ(i0->state, K::Running);
+  EXPECT_FALSE(i0->progress.has_value());  // nothing reported yet
+  EXPECT_GT(i0->started_ms, 0);
+  EXPECT_EQ(i0->ended_ms, 0);
+  EXPECT_EQ(i0->result, "undefined"_atom);
+  ASSERT_TRUE(c.net->run_until([&] { return progress_of("b") == 50; }, 2s));
+  ASSERT_TRUE(c.net->run_until([&] { return status("a", "p") == K::Done; }, 2s));
+  auto i1 = svc->info(c.rt("a"), bin("p"));
+  ASSERT_TRUE(i1.ok());
+  EXPECT_EQ(i1->progress, 100);
+  EXPECT_EQ(i1->result, Term(4));
+  EXPECT_GE(i1->ended_ms - i1->started_ms, 400);
+  EXPECT_EQ(svc->info(c.rt("a"), bin("q")).error(), Term::tuple({"distributed_task_not_found"_atom, bin("q")}));
+}
+
 TEST_F(ClusterTasks, WithoutAnOrchestratorCallsSayNotAvailable) {
   cluster::Options co;
   co.registry = registry::Options{};
@@ -415,6 +496,16 @@ TEST(TasksFake, AnswersWithTheShapesAndRulesOfTheClusterService) {
             Term::tuple({"error"_atom, Term::tuple({"distributed_task_failed"_atom, anon->first})}));
   ASSERT_EQ(fake.started().size(), 2u);
   EXPECT_EQ(fake.started()[1].fun, "g"_a);
+  fake.set_progress(anon->first, 140);
+  EXPECT_EQ(svc.info(rt, anon->first)->progress, 100);
+  EXPECT_EQ(svc.info(rt, anon->first)->result, T("boom"));
+  auto third = svc.start_async(rt, "m"_a, "h"_a, T("[]"), {.name = Term::binary("t")});
+  ASSERT_TRUE(third.ok());
+  EXPECT_EQ(*svc.stop(rt, Term::binary("t")), tasks::Stopped::Stopped);
+  EXPECT_EQ(svc.result(rt, Term::binary("t")).error(),
+            Term::tuple({"distributed_task_failed"_atom, Term::binary("t"), "stopped"_atom}));
+  EXPECT_EQ(*svc.stop(rt, Term::binary("t")), tasks::Stopped::Forgotten);
+  EXPECT_EQ(svc.get_status(rt, Term::binary("t")).kind, K::NotFound);
   fake.set_unavailable(true);
   EXPECT_EQ(svc.get_status(rt, Term::binary("n")).kind, K::Unavailable);
   EXPECT_EQ(svc.start_async(rt, "m"_a, "f"_a, T("[]")).error(), tasks::unavailable());

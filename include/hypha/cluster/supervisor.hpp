@@ -97,8 +97,10 @@ Result<Pid, Term> start_child(Runtime& rt, const ChildSpec& spec, Atom sup = def
 Task<Result<Pid, Term>> start_child(Process& self, ChildSpec spec, Atom sup = default_name());
 // Stops the child wherever it runs (it is not restarted): ok, or {error, not_found}.
 Result<bool, Term> terminate_child(Runtime& rt, const Term& id, Atom sup = default_name());
+Task<Result<bool, Term>> terminate_child(Process& self, Term id, Atom sup = default_name());
 // Every child this member knows of, its own and the other members', sorted by id.
 std::vector<Child> which_children(Runtime& rt, Atom sup = default_name());
+Task<std::vector<Child>> which_children(Process& self, Atom sup = default_name());
 // The registry name a running child holds: {Sup, Id}.
 Term registered_as(const Term& id, Atom sup = default_name());
 

@@ -25,7 +25,7 @@
 //   failed, with the name and the result, or {'EXIT', Reason} when it failed. At most once: a
 //   callback due when the orchestrator's node dies is lost.
 // - A task ends in one of: done (the function returned), failed (it raised, exited or threw; it
-//   was terminated; its node died and restart is false).
+//   was terminated; it was stopped by stop(), reason `stopped`; its node died and restart is false).
 // - Under the supervisor's quorum distribution at most one copy of a task runs at a time, even
 //   across a partition (see dsup::Options::distribution); under uniform, the two sides of a
 //   partition can each run one, and the heal keeps one (the registry's older registration).
@@ -37,6 +37,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -83,6 +84,16 @@ struct Info {
   Status::Kind state = Status::Kind::Running;  // Running, Done or Failed
   Atom node;                                    // where it runs or ran
   Pid pid;
+  std::optional<int> progress;  // 0..100 as the task last reported (progress()); none: never
+  std::int64_t started_ms = 0;  // Unix time (ms) of its start; 0: unknown (found in the registry)
+  std::int64_t ended_ms = 0;    // when it ended; 0: running
+  Term result;                  // info() only: the value (done) or the reason (failed); else undefined
+};
+
+// What stop() did.
+enum class Stopped {
+  Stopped,    // it was running (or being restarted): it is terminated, and failed with reason `stopped`
+  Forgotten,  // it had ended: its record is dropped (the name is free, as after the cleanup time)
 };
 
 // {error, {distributed_tasks_not_available, orchestrator_not_running}}'s inner term.
@@ -101,13 +112,28 @@ class Service {
   virtual Task<Result<Term, Term>> result(Process& self, Term name) = 0;
   // Every task the orchestrator knows (running and kept finished ones), sorted by name.
   virtual Task<Result<std::vector<Info>, Term>> list(Process& self) = 0;
+  // One task, with its result; errors: {distributed_task_not_found, Name}, unavailable().
+  virtual Task<Result<Info, Term>> info(Process& self, Term name) = 0;
+  // Stops a running task wherever it runs (the supervisor terminates it and does not restart
+  // it; it is then failed, reason `stopped`), or forgets an ended one. Errors:
+  // {distributed_task_not_found, Name}, {starting, Name} (its start is not answered yet: try
+  // again), unavailable(), or what the supervisor answered (no_quorum).
+  virtual Task<Result<Stopped, Term>> stop(Process& self, Term name) = 0;
 
   // The same for code outside processes (main, tests): each runs in a process and waits.
   Result<std::pair<Term, Pid>, Term> start_async(Runtime& rt, Atom mod, Atom fun, Term args, StartOptions opts = {});
   Status get_status(Runtime& rt, Term name);
   Result<Term, Term> result(Runtime& rt, Term name);
   Result<std::vector<Info>, Term> list(Runtime& rt);
+  Result<Info, Term> info(Runtime& rt, Term name);
+  Result<Stopped, Term> stop(Runtime& rt, Term name);
 };
+
+// Called by a task's function, in the task's process: how far it is (clamped to 0..100), shown
+// by list() and info() (and the HTTP API, the dashboard, `hypha task watch`). A message to the
+// orchestrator; not replicated: after the orchestrator moved, a task shows no progress until
+// its next report. Outside a task it does nothing.
+void progress(Process& self, int percent, const Options& opts = {});
 
 // The cluster's tasks, through the orchestrator, from any node that runs hypha_tasks.
 std::shared_ptr<Service> cluster_service(const Options& opts = {});
@@ -128,9 +154,12 @@ class Fake final : public Service {
   Task<Status> get_status(Process& self, Term name) override;
   Task<Result<Term, Term>> result(Process& self, Term name) override;
   Task<Result<std::vector<Info>, Term>> list(Process& self) override;
+  Task<Result<Info, Term>> info(Process& self, Term name) override;
+  Task<Result<Stopped, Term>> stop(Process& self, Term name) override;
 
   void finish(const Term& name, Term result);  // done, with this result
   void fail(const Term& name, Term reason);
+  void set_progress(const Term& name, int percent);
   void set_unavailable(bool on);  // every call answers unavailable(), as while the orchestrator moves
   std::vector<Started> started() const;
 
@@ -140,6 +169,7 @@ class Fake final : public Service {
     Status::Kind state = Status::Kind::Running;
     Term result;
     Pid pid;
+    std::optional<int> progress;
   };
   mutable std::mutex mu_;
   std::map<Term, Entry> tasks_;
@@ -152,7 +182,8 @@ class Fake final : public Service {
 std::string uuid4();
 
 // hypha_tasks:start_async/3,4,5 ((M, F, A[, Opts]) or (M, F, A, Name, Opts); Opts a proplist or
-// map of name, callback ({Mod, Fun}), restart), get_status/1, result/1, list/0, and the internal
+// map of name, callback ({Mod, Fun}), restart), get_status/1, result/1, list/0, stop/1
+// ({ok, stopped | forgotten} or {error, E}), and the internal
 // run_task/5 and orchestrator/0 the supervisor starts, on the default orchestrator.
 void add_exports(Exports& exports, Node& node, const Options& opts = {});
 

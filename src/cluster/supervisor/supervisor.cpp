@@ -883,8 +883,18 @@ Result<bool, Term> terminate_child(Runtime& rt, const Term& id, Atom sup) {
   return terminated(sup_reply(gen_server::call(rt, ServerRef(sup), terminate_request(id), kCallTimeout)));
 }
 
+Task<Result<bool, Term>> terminate_child(Process& self, Term id, Atom sup) {
+  Term req = terminate_request(id);
+  co_return terminated(sup_reply(co_await gen_server::call(self, ServerRef(sup), std::move(req), kCallTimeout)));
+}
+
 std::vector<Child> which_children(Runtime& rt, Atom sup) {
   return children_of(gen_server::call(rt, ServerRef(sup), Term(Atom("which_children")), kCallTimeout));
+}
+
+Task<std::vector<Child>> which_children(Process& self, Atom sup) {
+  Term req(Atom("which_children"));
+  co_return children_of(co_await gen_server::call(self, ServerRef(sup), std::move(req), kCallTimeout));
 }
 
 void add_exports(Exports& exports, Node&) {
@@ -896,15 +906,13 @@ void add_exports(Exports& exports, Node&) {
     co_return r ? Term::tuple({Term(Atom("ok")), Term(*r)}) : error(r.error());
   });
   exports.add("hypha_sup", "terminate_child", [sup](Process& self, Term id) -> Task<Term> {
-    Term req = terminate_request(id);
-    auto r = terminated(sup_reply(co_await gen_server::call(self, ServerRef(sup), std::move(req), kCallTimeout)));
+    auto r = co_await terminate_child(self, std::move(id), sup);
     co_return r ? Term(Atom("ok")) : error(r.error());
   });
   exports.add("hypha_sup", "which_children", [sup](Process& self) -> Task<Term> {
-    Term req(Atom("which_children"));
-    auto r = co_await gen_server::call(self, ServerRef(sup), std::move(req), kCallTimeout);
+    auto children = co_await which_children(self, sup);
     std::vector<Term> out;
-    for (const Child& c : children_of(r)) out.push_back(Term::tuple({c.id, Term(c.pid), Term(c.node)}));
+    for (const Child& c : children) out.push_back(Term::tuple({c.id, Term(c.pid), Term(c.node)}));
     co_return Term::list(std::move(out));
   });
 }

@@ -1,6 +1,8 @@
 // tasks::Fake, the double of tasks::Service for applications' tests (cluster/tasks.hpp).
 #include "hypha/cluster/tasks.hpp"
 
+#include <algorithm>
+
 namespace hypha::tasks {
 
 namespace {
@@ -21,7 +23,7 @@ Task<Result<std::pair<Term, Pid>, Term>> Fake::start_async(Process& self, Atom m
   const Pid pid{self.pid().node, static_cast<std::uint32_t>(0x7fff - (next_pid_ & 0x3fff)),
                 static_cast<std::uint32_t>(next_pid_ >> 14), self.pid().creation};
   ++next_pid_;
-  tasks_[name] = Entry{std::move(s), Status::Kind::Running, Term(), pid};
+  tasks_[name] = Entry{std::move(s), Status::Kind::Running, Term(), pid, std::nullopt};
   co_return std::pair<Term, Pid>{name, pid};
 }
 
@@ -49,8 +51,38 @@ Task<Result<std::vector<Info>, Term>> Fake::list(Process&) {
   std::lock_guard lock(mu_);
   if (unavailable_) co_return unexpected(unavailable());
   std::vector<Info> out;
-  for (const auto& [name, e] : tasks_) out.push_back(Info{name, e.state, e.pid.node, e.pid});
+  for (const auto& [name, e] : tasks_) out.push_back(Info{name, e.state, e.pid.node, e.pid, e.progress});
   co_return out;
+}
+
+Task<Result<Info, Term>> Fake::info(Process&, Term name) {
+  std::lock_guard lock(mu_);
+  if (unavailable_) co_return unexpected(unavailable());
+  auto it = tasks_.find(name);
+  if (it == tasks_.end()) co_return unexpected(not_found(name));
+  const Entry& e = it->second;
+  Info i{name, e.state, e.pid.node, e.pid, e.progress};
+  i.result = e.state == Status::Kind::Running ? Term(Atom("undefined")) : e.result;
+  co_return i;
+}
+
+Task<Result<Stopped, Term>> Fake::stop(Process&, Term name) {
+  std::lock_guard lock(mu_);
+  if (unavailable_) co_return unexpected(unavailable());
+  auto it = tasks_.find(name);
+  if (it == tasks_.end()) co_return unexpected(not_found(name));
+  if (it->second.state != Status::Kind::Running) {
+    tasks_.erase(it);
+    co_return Stopped::Forgotten;
+  }
+  it->second.state = Status::Kind::Failed;
+  it->second.result = Term(Atom("stopped"));
+  co_return Stopped::Stopped;
+}
+
+void Fake::set_progress(const Term& name, int percent) {
+  std::lock_guard lock(mu_);
+  if (auto it = tasks_.find(name); it != tasks_.end()) it->second.progress = std::clamp(percent, 0, 100);
 }
 
 void Fake::finish(const Term& name, Term result) {

@@ -13,7 +13,11 @@
 // every member's hypha_tasks_member process:
 //   {tasks_update, [{put, Record} | {forget, Name}]}     as they happen
 //   {tasks_table, [Record]}                              the whole table, to a member that joins
-//   Record: {Name, running | done | failed, Pid, Node, Result, Callback, Restart, ExpiresInMs}
+//   Record: {Name, running | done | failed, Pid, Node, Result, Callback, Restart, ExpiresInMs,
+//            StartedMs, EndedMs}   (Unix ms, 0 unknown; 8-tuples without them are read too)
+// A running task reports progress ({task_progress, Runner, Percent}, from progress()) to the
+// orchestrator alone: not replicated. A stop ({stop, Name} call) terminates the child through
+// the supervisor and fails the task with reason `stopped`; stopping an ended one forgets it.
 // A new orchestrator starts from its own node's replica and the registry (running tasks hold
 // their ids there), so finished tasks and their results survive its move. One that loses a
 // name conflict (two after a partition heals) sends its table to the winner: {tasks_merge, [Record]}.
@@ -27,6 +31,7 @@
 #include "hypha/otp/blocking.hpp"
 #include "hypha/process/gen.hpp"
 #include "hypha/term/match.hpp"
+#include "../wall.hpp"
 
 namespace hypha::tasks {
 
@@ -43,6 +48,7 @@ const Atom& a_ensure() { static const Atom a("$hypha_tasks_ensure"); return a; }
 const Atom& a_ensured() { static const Atom a("$hypha_tasks_ensured"); return a; }
 const Atom& a_started() { static const Atom a("$hypha_tasks_started"); return a; }
 const Atom& a_forget() { static const Atom a("$hypha_tasks_forget"); return a; }
+const Atom& a_stopped() { static const Atom a("$hypha_tasks_stopped"); return a; }
 const Atom& a_none() { static const Atom a("none"); return a; }
 const Atom& a_undefined() { static const Atom a("undefined"); return a; }
 
@@ -111,6 +117,9 @@ struct Rec {
   std::optional<From> starter;  // the start call, answered once the supervisor has answered
   std::vector<From> waiters;    // starts of the same name meanwhile: {running, Pid} then
   std::uint64_t gen = 0;
+  std::optional<int> progress;  // the last report (orchestrator only)
+  std::int64_t started_ms = 0, ended_ms = 0;
+  std::vector<From> stoppers;  // stop calls, answered once the supervisor terminated it
 };
 
 Term rec_term(const Rec& r, Clock::time_point now) {
@@ -118,11 +127,12 @@ Term rec_term(const Rec& r, Clock::time_point now) {
                         ? Term(Atom("infinity"))
                         : Term(static_cast<std::int64_t>(
                               std::max<std::int64_t>(0, std::chrono::duration_cast<std::chrono::milliseconds>(r.expires - now).count())));
-  return Term::tuple({r.name, Term(state_atom(r.st)), Term(r.pid), Term(r.node), r.result, r.callback, r.restart, left});
+  return Term::tuple({r.name, Term(state_atom(r.st)), Term(r.pid), Term(r.node), r.result, r.callback, r.restart, left,
+                      Term(r.started_ms), Term(r.ended_ms)});
 }
 
 std::optional<Rec> rec_of(const Term& t, Clock::time_point now) {
-  if (!t.is_tuple() || t.tuple_size() != 8) return std::nullopt;
+  if (!t.is_tuple() || (t.tuple_size() != 8 && t.tuple_size() != 10)) return std::nullopt;
   Rec r;
   r.name = t[0];
   if (t[1].is_atom(Atom("running"))) r.st = St::Running;
@@ -142,7 +152,39 @@ std::optional<Rec> rec_of(const Term& t, Clock::time_point now) {
   } else if (!t[7].is_atom(Atom("infinity"))) {
     return std::nullopt;
   }
+  if (t.tuple_size() == 10) {
+    auto started = from_term<std::int64_t>(t[8]);
+    auto ended = from_term<std::int64_t>(t[9]);
+    if (!started || !ended) return std::nullopt;
+    r.started_ms = *started;
+    r.ended_ms = *ended;
+  }
   return r;
+}
+
+// What list and info answer of a record: {Name, State, Node, Pid, Progress | undefined,
+// StartedMs, EndedMs} (and the result after it, for info).
+Term summary_term(const Rec& r, bool with_result) {
+  std::vector<Term> parts{r.name, Term(state_atom(r.st)), Term(r.node), Term(r.pid),
+                          r.progress ? Term(static_cast<std::int64_t>(*r.progress)) : Term(a_undefined()),
+                          Term(r.started_ms), Term(r.ended_ms)};
+  if (with_result) parts.push_back(r.result);
+  return Term::tuple(std::move(parts));
+}
+
+std::optional<Info> info_of(const Term& e) {
+  if (!e.is_tuple() || e.tuple_size() < 4 || !e[1].is_atom() || !e[2].is_atom() || !e[3].is_pid()) return std::nullopt;
+  const Atom state = e[1].atom_value();
+  Info i{e[0], state == Atom("done") ? Status::Kind::Done : state == Atom("failed") ? Status::Kind::Failed
+                                                                                   : Status::Kind::Running,
+         e[2].atom_value(), e[3].pid()};
+  if (e.tuple_size() >= 7) {
+    if (auto p = from_term<std::int64_t>(e[4]); p && *p >= 0 && *p <= 100) i.progress = static_cast<int>(*p);
+    i.started_ms = from_term<std::int64_t>(e[5]).value_or(0);
+    i.ended_ms = from_term<std::int64_t>(e[6]).value_or(0);
+  }
+  i.result = e.tuple_size() >= 8 ? e[7] : Term(a_undefined());
+  return i;
 }
 
 Term status_term(const Term& name, Status::Kind k) { return Status{k, name}.to_term(); }
@@ -203,8 +245,18 @@ class Orchestrator final : public GenServer {
     if (req.is_atom(Atom("list"))) {
       std::vector<Term> out;
       for (const auto& [n, r] : recs_)
-        if (r.st != St::Starting) out.push_back(Term::tuple({n, Term(state_atom(r.st)), Term(r.node), Term(r.pid)}));
+        if (r.st != St::Starting) out.push_back(summary_term(r, false));
       co_return Action::reply(Term::list(std::move(out)));
+    }
+    if (match(req, tuple("info", bind(name)))) {
+      auto it = recs_.find(*name);
+      if (it == recs_.end() || it->second.st == St::Starting)
+        co_return Action::reply(error(Term::tuple({Term(Atom("distributed_task_not_found")), *name})));
+      co_return Action::reply(Term::tuple({Term(Atom("ok")), summary_term(it->second, true)}));
+    }
+    if (match(req, tuple("stop", bind(name)))) {
+      stop(self, from, *name);
+      co_return Action::noreply();
     }
     untrusted(node_.name(), "unexpected_call", req);
     co_return Action::reply(error(Term(Atom("badarg"))));
@@ -222,7 +274,12 @@ class Orchestrator final : public GenServer {
     const Term* items = nullptr;
     const Term* r = nullptr;
     std::uint64_t gen = 0;
-    if (match(msg, tuple("may_run", bind(pid), bind(ref_t), bind(name)))) {
+    std::int64_t percent = 0;
+    if (match(msg, tuple("task_progress", bind(pid), bind(percent)))) {
+      if (auto it = by_pid_.find(pid); it != by_pid_.end())
+        if (auto r = recs_.find(it->second); r != recs_.end() && r->second.st == St::Running)
+          r->second.progress = static_cast<int>(std::clamp<std::int64_t>(percent, 0, 100));
+    } else if (match(msg, tuple("may_run", bind(pid), bind(ref_t), bind(name)))) {
       auto it = recs_.find(*name);
       const bool ended = it != recs_.end() && finished(it->second.st) && it->second.pid != pid;
       self.send(pid, Term::tuple({Term(Atom("may_run")), *ref_t, Term(Atom(ended ? "false" : "true"))}));
@@ -241,6 +298,8 @@ class Orchestrator final : public GenServer {
       self.send_after(kScan, self.pid(), Term(a_scan()));
     } else if (match(msg, tuple(a_forget(), bind(name), bind(gen)))) {
       forget(self, *name, gen);
+    } else if (match(msg, tuple(a_stopped(), bind(name), bind(gen), bind(r)))) {
+      stopped(self, *name, gen, *r);
     } else if (match(msg, tuple("nodeup", bind(node)))) {
       broadcast_table(self, node);
     } else if (match(msg, tuple("tasks_merge", bind(items)))) {
@@ -265,6 +324,60 @@ class Orchestrator final : public GenServer {
 
  private:
   Clock::time_point clock_now(Process& self) const { return self.runtime().clock()->now(); }
+  static std::int64_t wall_ms(Process& self) {
+    return static_cast<std::int64_t>(cluster::detail::wall_ms_of(self.runtime())());
+  }
+
+  // A stop: a running task is terminated by the supervisor (answered in stopped()); an ended
+  // one is forgotten at once.
+  void stop(Process& self, const From& from, const Term& name) {
+    auto it = recs_.find(name);
+    if (it == recs_.end()) {
+      gen::reply(self, from, error(Term::tuple({Term(Atom("distributed_task_not_found")), name})));
+      return;
+    }
+    Rec& r = it->second;
+    if (r.st == St::Starting) {
+      gen::reply(self, from, error(Term::tuple({Term(Atom("starting")), name})));
+      return;
+    }
+    if (finished(r.st)) {
+      unwatch(self, r);
+      recs_.erase(it);
+      send_members(self, Term::tuple({Term(Atom("tasks_update")),
+                                      Term::list({Term::tuple({Term(Atom("forget")), name})})}));
+      gen::reply(self, from, Term::tuple({Term(Atom("ok")), Term(Atom("forgotten"))}));
+      return;
+    }
+    r.stoppers.push_back(from);
+    if (r.stoppers.size() > 1) return;  // a stop is under way
+    const Pid me = self.pid();
+    const Atom sup = opts_.supervisor;
+    const std::uint64_t gen = r.gen;
+    const Term id = task_id(name);
+    self.spawn([me, sup, id, name, gen](Process& helper) -> Task<> {
+      auto res = co_await dsup::terminate_child(helper, id, sup);
+      const bool gone = res.ok() || res.error().is_atom(Atom("not_found"));
+      const Term out = gone ? Term(Atom("ok")) : error(res.error());
+      helper.send(me, Term::tuple({Term(a_stopped()), name, Term(static_cast<std::int64_t>(gen)), out}));
+    });
+  }
+
+  void stopped(Process& self, const Term& name, std::uint64_t gen, const Term& res) {
+    auto it = recs_.find(name);
+    if (it == recs_.end() || it->second.gen != gen) return;
+    Rec& r = it->second;
+    const auto waiting = std::exchange(r.stoppers, {});
+    if (!res.is_atom(Atom("ok"))) {  // the supervisor could not (no quorum): still running
+      for (const From& f : waiting) gen::reply(self, f, res);
+      return;
+    }
+    if (!finished(r.st)) {
+      unwatch(self, r);
+      finish(self, r, St::Failed, Term(Atom("stopped")));
+    }
+    for (const From& f : waiting) gen::reply(self, f, Term::tuple({Term(Atom("ok")), Term(Atom("stopped"))}));
+  }
 
   void start(Process& self, const From& from, Term name, Atom mod, Atom fun, Term args, Term cb, bool restart) {
     if (name.is_atom(a_undefined())) name = Term::binary(uuid4());
@@ -289,6 +402,7 @@ class Orchestrator final : public GenServer {
     r.restart = Term(Atom(restart ? "true" : "false"));
     r.starter = from;
     r.gen = ++gen_;
+    r.started_ms = wall_ms(self);
     recs_[name] = r;
     dsup::ChildSpec spec{.id = task_id(name), .module = Atom("hypha_tasks"), .function = Atom("run_task"),
                          .args = Term::list({name, Term(mod), Term(fun), args, cb}),
@@ -347,6 +461,7 @@ class Orchestrator final : public GenServer {
   }
 
   void unwatch(Process& self, Rec& r) {
+    if (auto it = by_pid_.find(r.pid); it != by_pid_.end() && it->second == r.name) by_pid_.erase(it);
     if (!r.mon) return;
     mons_.erase(*r.mon);
     self.demonitor(*r.mon, true);
@@ -359,6 +474,7 @@ class Orchestrator final : public GenServer {
     r.node = pid.node;
     r.mon = self.monitor(pid);
     mons_[*r.mon] = r.name;
+    by_pid_[pid] = r.name;
   }
 
   // A record from a replica or a merge: running ones are watched from now on.
@@ -444,8 +560,11 @@ class Orchestrator final : public GenServer {
   }
 
   void finish(Process& self, Rec& r, St st, Term value) {
+    if (auto it = by_pid_.find(r.pid); it != by_pid_.end() && it->second == r.name) by_pid_.erase(it);
     r.st = st;
     r.result = value;
+    r.ended_ms = wall_ms(self);
+    if (st == St::Done) r.progress = 100;
     r.expires = clock_now(self) + opts_.cleanup;
     schedule_forget(self, r);
     put(self, r);  // (one that ended before the supervisor's answer came still gets it: started())
@@ -477,6 +596,10 @@ class Orchestrator final : public GenServer {
     if (it == recs_.end() || it->second.pid != pid || finished(it->second.st)) return;
     Rec& r = it->second;
     r.mon.reset();
+    if (!r.stoppers.empty()) {  // terminated by a stop: failed, reason stopped (answered in stopped())
+      finish(self, r, St::Failed, Term(Atom("stopped")));
+      return;
+    }
     Pid winner;
     if (match(reason, tuple("name_conflict", any, bind(winner)))) {
       // Two copies after a partition healed: this one lost to the older, which runs on.
@@ -562,6 +685,7 @@ class Orchestrator final : public GenServer {
   Options opts_;
   std::map<Term, Rec> recs_;
   std::map<Ref, Term> mons_;
+  std::map<Pid, Term> by_pid_;  // running tasks' runners, for their progress reports
   std::uint64_t gen_ = 0;
   bool ticking_ = false;
 };
@@ -700,16 +824,29 @@ class ClusterService final : public Service {
     if (!r) co_return unexpected(r.error());
     std::vector<Info> out;
     if (!r->is_proper_list()) co_return out;
-    const Term* name = nullptr;
-    Atom state, node;
-    Pid pid;
-    for (const Term& e : r->list_elements()) {
-      if (!match(e, tuple(bind(name), bind(state), bind(node), bind(pid)))) continue;
-      const auto k = state == Atom("done") ? Status::Kind::Done : state == Atom("failed") ? Status::Kind::Failed
-                                                                                        : Status::Kind::Running;
-      out.push_back(Info{*name, k, node, pid});
-    }
+    for (const Term& e : r->list_elements())
+      if (auto i = info_of(e)) out.push_back(std::move(*i));
     co_return out;
+  }
+
+  Task<Result<Info, Term>> info(Process& self, Term name) override {
+    Term req = Term::tuple({Term(Atom("info")), name});
+    auto r = co_await call(self, std::move(req));
+    if (!r) co_return unexpected(r.error());
+    if (r->is_tuple() && r->tuple_size() == 2 && (*r)[0].is_atom(Atom("ok")))
+      if (auto i = info_of((*r)[1])) co_return std::move(*i);
+    if (r->is_tuple() && r->tuple_size() == 2 && (*r)[0].is_atom(Atom("error"))) co_return unexpected((*r)[1]);
+    co_return unexpected(*r);
+  }
+
+  Task<Result<Stopped, Term>> stop(Process& self, Term name) override {
+    Term req = Term::tuple({Term(Atom("stop")), name});
+    auto r = co_await call(self, std::move(req));
+    if (!r) co_return unexpected(r.error());
+    if (*r == Term::tuple({Term(Atom("ok")), Term(Atom("stopped"))})) co_return Stopped::Stopped;
+    if (*r == Term::tuple({Term(Atom("ok")), Term(Atom("forgotten"))})) co_return Stopped::Forgotten;
+    if (r->is_tuple() && r->tuple_size() == 2 && (*r)[0].is_atom(Atom("error"))) co_return unexpected((*r)[1]);
+    co_return unexpected(*r);
   }
 
  private:
@@ -818,6 +955,19 @@ Result<Term, Term> Service::result(Runtime& rt, Term name) {
 Result<std::vector<Info>, Term> Service::list(Runtime& rt) {
   return block_on(rt, [&](Process& self) { return list(self); });
 }
+Result<Info, Term> Service::info(Runtime& rt, Term name) {
+  return block_on(rt, [&](Process& self) { return info(self, name); });
+}
+Result<Stopped, Term> Service::stop(Runtime& rt, Term name) {
+  return block_on(rt, [&](Process& self) { return stop(self, name); });
+}
+
+void progress(Process& self, int percent, const Options& opts) {
+  auto orch = registry::whereis(self.runtime(), Term(orchestrator_name()), opts.registry);
+  if (!orch) return;
+  self.send(*orch, Term::tuple({Term(Atom("task_progress")), Term(self.pid()),
+                                Term(static_cast<std::int64_t>(std::clamp(percent, 0, 100)))}));
+}
 
 std::shared_ptr<Service> cluster_service(const Options& opts) { return std::make_shared<ClusterService>(opts); }
 
@@ -904,6 +1054,11 @@ void add_exports(Exports& exports, Node& node, const Options& opts) {
   exports.add("hypha_tasks", "result", [svc](Process& self, Term name) -> Task<Term> {
     auto r = co_await svc->result(self, name);
     co_return r ? Term::tuple({Term(Atom("ok")), *r}) : error(r.error());
+  });
+  exports.add("hypha_tasks", "stop", [svc](Process& self, Term name) -> Task<Term> {
+    auto r = co_await svc->stop(self, name);
+    if (!r) co_return error(r.error());
+    co_return Term::tuple({Term(Atom("ok")), Term(Atom(*r == Stopped::Stopped ? "stopped" : "forgotten"))});
   });
   exports.add("hypha_tasks", "list", [svc](Process& self) -> Task<Term> {
     auto r = co_await svc->list(self);
