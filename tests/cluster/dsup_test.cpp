@@ -202,6 +202,38 @@ TEST_F(DistSup, TerminateChildStopsItWhereverItRuns) {
   EXPECT_EQ(none.error(), T("not_found"));
 }
 
+// A restart that finds the id held by another process (a copy that lost a conflict and whose
+// unregistration has not arrived, say) defers to it, and starts the child once that one ends;
+// a transient child whose holder stopped cleanly is not started again.
+TEST_F(DistSup, ARestartThatFindsItsIdHeldStartsTheChildOnceTheHolderEnds) {
+  start("a"), start("b");
+  mesh();
+  for (auto [id, kind] : {std::pair{"perm", Restart::Permanent}, std::pair{"trans", Restart::Transient}}) {
+    auto first = dsup::start_child(c.rt("a"), sleeper(id, kind));
+    ASSERT_TRUE(first.ok()) << first.error().to_string();
+    const std::string home = first->node == c.name("a") ? "a" : "b";
+    // Another process takes the id's registry name, then the child crashes.
+    const Term name = dsup::registered_as(Term(Atom(id)));
+    const Pid holder = c.rt(home).spawn([](Process& self) -> Task<> {
+      co_await self.receive([](const Term& m) { return m.is_atom(Atom("go")); });
+    });
+    ASSERT_TRUE(registry::unregister_name(c.rt(home), name).ok());
+    ASSERT_TRUE(registry::register_name(c.rt(home), name, holder).ok());
+    c.rt(home).exit(*first, Term(Atom("kill")));
+    ASSERT_TRUE(c.settle());
+    for (const auto& n : {"a", "b"})
+      for (const auto& ch : which(n)) EXPECT_NE(ch.id, Term(Atom(id))) << n;  // deferred: not running
+    // The holder ends: killed (the permanent one), or cleanly (the transient one, which stays ended).
+    if (kind == Restart::Permanent) c.rt(home).exit(holder, Term(Atom("kill")));
+    else c.rt(home).send(holder, Term(Atom("go")));
+    ASSERT_TRUE(c.settle());
+    c.net->advance(100ms);
+    ASSERT_TRUE(c.settle());
+    const auto copies = live_copies({"a", "b"});
+    EXPECT_EQ(copies.count(Term(Atom(id))) ? copies.at(Term(Atom(id))) : 0, kind == Restart::Permanent ? 1 : 0) << id;
+  }
+}
+
 // Quorum: a member cut off alone (1 of 3) stops its children and starts none; the majority runs
 // them; when it is back, one copy of each, and it serves again.
 TEST_F(DistSup, UnderQuorumAMinorityStopsItsChildrenAndTheMajorityRunsThem) {

@@ -6,8 +6,13 @@
 start_node(Name, Rest) ->
     File = filename:join(get(dir), atom_to_list(Name) ++ ".toml"),
     ok = file:write_file(File, ["[node]\nname = \"", atom_to_list(Name), "\"\ncookie = \"", get(cookie), "\"\n", Rest]),
+    %% HYPHA_NODE_LOG=info (say) makes the nodes, and not the CLI runs, log at that level.
+    Env = case os:getenv("HYPHA_NODE_LOG") of
+              false -> [];
+              Level -> [{env, [{"HYPHA_LOG", Level}]}]
+          end,
     Port = open_port({spawn_executable, get(hypha)}, [{args, ["node", "--config", File]}, binary, {line, 65536},
-                                                      exit_status, stderr_to_stdout]),
+                                                      exit_status, stderr_to_stdout | Env]),
     {os_pid, OsPid} = erlang:port_info(Port, os_pid),
     put(os_pids, [OsPid | get(os_pids)]),
     put({port, OsPid}, Port),
@@ -32,6 +37,22 @@ exit_status(OsPid, Timeout) ->
         {Port, {exit_status, S}} -> S;
         {Port, {data, _}} -> exit_status(OsPid, Timeout)
     after Timeout -> timeout
+    end.
+
+%% Prints what the node with that OS pid has written and this script not read yet (its lines
+%% wait in the mailbox), the last Max of them: for a failing case's report.
+print_output(OsPid, Max) ->
+    Port = get({port, OsPid}),
+    Lines = drain_lines(Port, []),
+    Last = lists:nthtail(max(0, length(Lines) - Max), Lines),
+    io:format("     --- last ~b lines of OS pid ~b ---~n", [length(Last), OsPid]),
+    [io:format("     | ~s~n", [L]) || L <- Last],
+    ok.
+
+drain_lines(Port, Acc) ->
+    receive
+        {Port, {data, {_, Line}}} -> drain_lines(Port, [Line | Acc])
+    after 0 -> lists:reverse(Acc)
     end.
 
 cleanup() ->
@@ -71,6 +92,8 @@ pid_text(P) ->
 run_case(F) ->
     {name, Name} = erlang:fun_info(F, name),
     T0 = erlang:monotonic_time(millisecond),
+    {_, {H, Mi, Se}} = calendar:system_time_to_universal_time(erlang:system_time(millisecond), millisecond),
+    At = io_lib:format("~2..0b:~2..0b:~2..0b.~3..0b", [H, Mi, Se, erlang:system_time(millisecond) rem 1000]),
     R = try F() of
             ok -> ok;
             Other -> {fail, Other}
@@ -79,7 +102,7 @@ run_case(F) ->
         end,
     Ms = erlang:monotonic_time(millisecond) - T0,
     case R of
-        ok -> io:format("ok   ~s (~b ms)~n", [Name, Ms]);
-        {fail, Why} -> io:format("FAIL ~s (~b ms): ~p~n", [Name, Ms, Why])
+        ok -> io:format("ok   ~s (~b ms from ~s UTC)~n", [Name, Ms, At]);
+        {fail, Why} -> io:format("FAIL ~s (~b ms from ~s UTC): ~p~n", [Name, Ms, At, Why])
     end,
     R.

@@ -141,7 +141,13 @@ a_killed_node_s_children_start_on_the_others_within_a_second() ->
     ok = wait_until(fun() -> [W || {_, _, W} <- which(H1), W =:= H2] =/= [] end),
     T0 = erlang:monotonic_time(millisecond),
     os:cmd("kill -9 " ++ integer_to_list(get({os, H2}))),
-    ok = wait_until(fun() -> one_copy_each([H1, H3], Ids) end, 5000),
+    case wait_until(fun() -> one_copy_each([H1, H3], Ids) end, 5000) of
+        ok -> ok;
+        timeout ->
+            io:format("     views: ~p~n     ~p~n", [which(H1), which(H3)]),
+            [print_output(get({os, N}), 60) || N <- [H1, H2, H3]],
+            error(not_moved)
+    end,
     Took = erlang:monotonic_time(millisecond) - T0,
     io:format("     kill -9: children running again on the survivors after ~b ms~n", [Took]),
     true = Took < 1000,

@@ -82,6 +82,13 @@ struct RemoteChild {
   Pid pid;
 };
 
+// A start deferred to the process that held the id: started again should that one end.
+struct Holder {
+  ChildSpec spec;
+  Pid holder;
+  std::deque<Clock::time_point> restarts;
+};
+
 struct Member {
   Ref mref;
   bool leaving = false;
@@ -223,6 +230,8 @@ class Sup final : public GenServer {
     } else if (match(msg, tuple("child_down", bind(from), bind(id)))) {
       auto it = members_.find(from);
       if (it != members_.end()) {
+        // Its pid may stay in this node's registry replica a moment: not a holder to defer to.
+        if (auto c = it->second.children.find(*id); c != it->second.children.end()) gone_.insert(c->second.pid);
         it->second.children.erase(*id);
       }
     } else if (match(msg, tuple("child_ended", bind(from), bind(id), bind(pid)))) {
@@ -264,8 +273,9 @@ class Sup final : public GenServer {
       }
     } else if (match(msg, tuple("handover", bind(from), bind(items)))) {
       co_await handover(self, from, *items);
-    } else if (match(msg, tuple("DOWN", bind(ref), "process", bind(pid), any))) {
-      co_await member_down(self, pid);
+    } else if (match(msg, tuple("DOWN", bind(ref), "process", bind(pid), bind(reason)))) {
+      if (auto h = holders_.find(ref); h != holders_.end()) co_await holder_down(self, h, *reason);
+      else co_await member_down(self, pid);
     } else if (match(msg, tuple("nodeup", bind(node)))) {
       say_hello(self, node);
     } else if (!match(msg, tuple("nodedown", any))) {
@@ -582,13 +592,50 @@ class Sup final : public GenServer {
     }
     const Term why = held ? Term::tuple({Term(Atom("already_started")), e[1]}) : e;
     if (now.reply_to) gen::reply(self, *now.reply_to, error(why));
-    if (!now.reply_to)
+    if (!now.reply_to && held && now.spec.restart != Restart::Temporary) {
+      // A restart or an adoption, and another process holds the id: that one runs it. Should
+      // it end without a successor (a copy that lost a conflict and whose unregistration this
+      // node has not heard yet, or one that dies later), this member starts it again.
+      watch_holder(self, now.spec, e[1].pid(), std::move(now.restarts));
+      log::event(log::Level::Info, node_.name().text(), "supervisor_child_held_elsewhere",
+                 {{"id", pattern::detail::shorten(id)}, {"holder", e[1].to_string()}});
+    } else if (!now.reply_to) {
       log::event(log::Level::Warn, node_.name().text(), "supervisor_child_not_started",
                  {{"id", pattern::detail::shorten(id)}, {"reason", why.to_string()}});
+    }
+    if (!now.reply_to) broadcast_down(self, id);  // a restart: the members' entry of its last run goes
     pending_.erase(it);
     pid_ids_.erase(runner);
     self.unlink(runner);
     self.exit(runner, Term(Atom("kill")));
+  }
+
+  void watch_holder(Process& self, const ChildSpec& spec, const Pid& holder, std::deque<Clock::time_point> restarts) {
+    if (auto old = holder_ids_.find(spec.id); old != holder_ids_.end()) {
+      self.demonitor(old->second, true);
+      holders_.erase(old->second);
+      holder_ids_.erase(old);
+    }
+    const Ref ref = self.monitor(holder);
+    holders_[ref] = Holder{spec, holder, std::move(restarts)};
+    holder_ids_[spec.id] = ref;
+  }
+
+  // The process that held a child's id (when this member wanted to start it) ended. Unless the
+  // child ended for good, runs (here or at another member), or the holder stopped cleanly and
+  // the child is not permanent, this member starts it: the registry keeps it to one copy.
+  Task<> holder_down(Process& self, std::map<Ref, Holder>::iterator it, Term reason) {
+    Holder h = std::move(it->second);
+    holder_ids_.erase(h.spec.id);
+    holders_.erase(it);
+    gone_.insert(h.holder);
+    if (ended_.count(h.spec.id) || runs_other_than(h.spec.id, h.holder)) co_return;
+    if (h.spec.restart != Restart::Permanent && gen_server::is_clean_stop(reason)) co_return;
+    if (!quorum()) {
+      parked_[h.spec.id] = h.spec;
+      co_return;
+    }
+    co_await start_local(self, std::move(h.spec), std::nullopt, std::move(h.restarts));
   }
 
   // Tells every member; the reply (if any) goes once all of them hold the child.
@@ -771,6 +818,8 @@ class Sup final : public GenServer {
   std::map<Term, Pending> pending_;
   std::map<Pid, Term> pid_ids_;  // our runners and children -> their ids
   std::map<Term, AckWait> acks_;
+  std::map<Ref, Holder> holders_;     // holders of ids this member deferred to, by monitor
+  std::map<Term, Ref> holder_ids_;
   std::set<Pid> gone_;  // children known to have ended (their ids may still be in a registry replica)
   std::set<Atom> known_;                // quorum: the members a majority is counted from
   std::map<Term, ChildSpec> parked_;    // quorum: children stopped (or not adopted) in a minority
