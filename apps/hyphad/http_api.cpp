@@ -1,29 +1,27 @@
 #include "http_api.hpp"
 
-#include <httplib.h>
+#include <dirent.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <ctime>
 #include <deque>
 #include <map>
 #include <mutex>
-#include <nlohmann/json.hpp>
 #include <thread>
 
+#include "http_common.hpp"
 #include "hypha/base/log.hpp"
+#include "hypha/term/text.hpp"
 
 namespace hypha::http {
 
-namespace {
+namespace detail {
 
-using json = nlohmann::json;
 using SysClock = std::chrono::system_clock;
-
-constexpr std::size_t kMaxBody = 1u << 20;
-constexpr std::size_t kThreads = 64;
-constexpr std::chrono::seconds kIoTimeout{5};
-constexpr std::size_t kMaxDownNodes = 1000;
-constexpr std::chrono::milliseconds kSnapshotEvery{1000};
 
 std::string rfc3339(SysClock::time_point t) {
   const std::time_t secs = SysClock::to_time_t(t);
@@ -36,14 +34,66 @@ std::string rfc3339(SysClock::time_point t) {
   return buf;
 }
 
-void send_json(httplib::Response& res, int status, const json& body) {
-  res.status = status;
-  res.set_content(body.dump(), "application/json; charset=utf-8");
+json rfc3339_or_null(std::int64_t unix_ms) {
+  if (unix_ms <= 0) return nullptr;
+  return rfc3339(SysClock::time_point(std::chrono::milliseconds(unix_ms)));
 }
 
-void send_error(httplib::Response& res, int status, std::string_view code, std::string_view detail) {
-  send_json(res, status, json{{"error", code}, {"detail", detail}});
+void send_json(httplib::Response& res, int status, const json& body) {
+  res.status = status;
+  // Replaced, not escaped, when a text is not UTF-8 (a term's text always is; a header may not).
+  res.set_content(body.dump(-1, ' ', false, json::error_handler_t::replace), "application/json; charset=utf-8");
 }
+
+void send_error(httplib::Response& res, int status, std::string_view code, std::string_view detail, const json& extra) {
+  json body{{"error", code}, {"detail", detail}};
+  for (auto it = extra.begin(); it != extra.end(); ++it) body[it.key()] = it.value();
+  send_json(res, status, body);
+}
+
+namespace {
+
+// UTF-8 (no overlong forms, surrogates or code points past U+10FFFF) without control
+// characters other than tab and newlines: text a person would read as text.
+bool readable_utf8(std::string_view s) {
+  std::size_t i = 0;
+  while (i < s.size()) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c < 0x80) {
+      if ((c < 0x20 && c != '\t' && c != '\n' && c != '\r') || c == 0x7f) return false;
+      ++i;
+      continue;
+    }
+    std::size_t n;
+    std::uint32_t cp;
+    if ((c & 0xE0) == 0xC0) n = 1, cp = c & 0x1F;
+    else if ((c & 0xF0) == 0xE0) n = 2, cp = c & 0x0F;
+    else if ((c & 0xF8) == 0xF0) n = 3, cp = c & 0x07;
+    else return false;
+    for (std::size_t k = 1; k <= n; ++k) {
+      if (i + k >= s.size()) return false;
+      const auto d = static_cast<unsigned char>(s[i + k]);
+      if ((d & 0xC0) != 0x80) return false;
+      cp = (cp << 6) | (d & 0x3F);
+    }
+    static constexpr std::uint32_t kMin[] = {0, 0x80, 0x800, 0x10000};
+    if (cp < kMin[n] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return false;
+    i += n + 1;
+  }
+  return true;
+}
+
+}  // namespace
+
+std::string term_text(const Term& t) {
+  if (t.is_binary() && readable_utf8(t.binary_view())) return std::string(t.binary_view());
+  if (t.is_atom()) return std::string(t.atom_value().text());
+  std::string out;
+  format_term(out, t);
+  return out;
+}
+
+namespace {
 
 // Equal strings, in a time that does not depend on where they differ.
 bool same_secret(std::string_view a, std::string_view b) {
@@ -53,6 +103,91 @@ bool same_secret(std::string_view a, std::string_view b) {
   return diff == 0;
 }
 
+}  // namespace
+
+bool Context::allowed(const httplib::Request& req, bool mutating) const {
+  const std::string& need = mutating ? opts.token : opts.read_token;
+  if (need.empty()) return true;
+  const std::string auth = req.get_header_value("Authorization");
+  constexpr std::string_view kBearer = "Bearer ";
+  if (auth.size() <= kBearer.size() || auth.compare(0, kBearer.size(), kBearer) != 0) return false;
+  const std::string_view given = std::string_view(auth).substr(kBearer.size());
+  return same_secret(given, need) || (!mutating && !opts.token.empty() && same_secret(given, opts.token));
+}
+
+Handler Context::open(std::string route, Handler f) const { return wrap(std::move(route), Need::Nothing, std::move(f)); }
+Handler Context::read(std::string route, Handler f) const { return wrap(std::move(route), Need::Read, std::move(f)); }
+Handler Context::write(std::string route, Handler f) const { return wrap(std::move(route), Need::Write, std::move(f)); }
+
+Handler Context::wrap(std::string, Need need, Handler f) const {
+  return [this, need, f = std::move(f)](const httplib::Request& req, httplib::Response& res) {
+    ++active;
+    struct Done {
+      std::atomic<int>& n;
+      ~Done() { --n; }
+    } done{active};
+    if (need != Need::Nothing && !allowed(req, need == Need::Write)) {
+      res.set_header("WWW-Authenticate", "Bearer");
+      return send_error(res, 401, "unauthorized",
+                        need == Need::Write ? "this call needs the API token (Authorization: Bearer ...)"
+                                            : "this API's reads need the read token (Authorization: Bearer ...)");
+    }
+    f(req, res);
+  };
+}
+
+std::optional<json> body_object(const httplib::Request& req, httplib::Response& res) {
+  json j = json::parse(req.body, nullptr, false);
+  if (j.is_discarded()) {
+    send_error(res, 400, "bad_request", "the body is not JSON", {{"field", "body"}});
+    return std::nullopt;
+  }
+  if (!j.is_object()) {
+    send_error(res, 400, "bad_request", "the body must be a JSON object", {{"field", "body"}});
+    return std::nullopt;
+  }
+  return j;
+}
+
+}  // namespace detail
+
+using namespace detail;
+
+namespace {
+constexpr std::size_t kMaxBody = 1u << 20;
+constexpr std::size_t kThreads = 64;
+constexpr std::chrono::seconds kIoTimeout{5};
+constexpr std::size_t kMaxDownNodes = 1000;
+constexpr std::chrono::milliseconds kSnapshotEvery{1000};
+constexpr std::chrono::seconds kStopGrace{2};
+
+// Shuts down (both ways) every connected socket of this process whose local port is `port`:
+// the connections the API accepted, found through /proc/self/fd. Only its listening socket has
+// that local port otherwise, and it is not connected.
+void shut_connections_to(std::uint16_t port) {
+  DIR* dir = ::opendir("/proc/self/fd");
+  if (!dir) return;
+  while (dirent* e = ::readdir(dir)) {
+    char* end = nullptr;
+    const long fd = std::strtol(e->d_name, &end, 10);
+    if (end == e->d_name || *end != '\0' || fd == ::dirfd(dir)) continue;
+    struct stat st {};
+    if (::fstat(static_cast<int>(fd), &st) != 0 || !S_ISSOCK(st.st_mode)) continue;
+    sockaddr_storage addr{};
+    socklen_t len = sizeof addr;
+    if (::getsockname(static_cast<int>(fd), reinterpret_cast<sockaddr*>(&addr), &len) != 0) continue;
+    std::uint16_t local = 0;
+    if (addr.ss_family == AF_INET) local = ntohs(reinterpret_cast<sockaddr_in*>(&addr)->sin_port);
+    else if (addr.ss_family == AF_INET6) local = ntohs(reinterpret_cast<sockaddr_in6*>(&addr)->sin6_port);
+    else continue;
+    int listening = 0;
+    socklen_t olen = sizeof listening;
+    if (local != port || ::getsockopt(static_cast<int>(fd), SOL_SOCKET, SO_ACCEPTCONN, &listening, &olen) != 0 || listening)
+      continue;
+    ::shutdown(static_cast<int>(fd), SHUT_RDWR);
+  }
+  ::closedir(dir);
+}
 }  // namespace
 
 // What the API knows of the nodes of the cluster: the connected ones from the node itself, and
@@ -104,30 +239,9 @@ struct Api::Impl {
   Pid watcher;
   bool stopped = false;
 
+  Context ctx{node, opts};
+
   Impl(Node& n, Options o) : node(n), opts(std::move(o)) {}
-
-  // Reads are open unless read_token is set; mutating calls need the token when it is set.
-  bool allowed(const httplib::Request& req, bool mutating) const {
-    const std::string& need = mutating ? opts.token : opts.read_token;
-    if (need.empty()) return true;
-    const std::string auth = req.get_header_value("Authorization");
-    constexpr std::string_view kBearer = "Bearer ";
-    if (auth.size() <= kBearer.size() || auth.compare(0, kBearer.size(), kBearer) != 0) return false;
-    const std::string_view given = std::string_view(auth).substr(kBearer.size());
-    return same_secret(given, need) || (!mutating && !opts.token.empty() && same_secret(given, opts.token));
-  }
-
-  // A route that reads: refused with 401 when read_token is set and not given.
-  template <class F>
-  httplib::Server::Handler read_route(F f) {
-    return [this, f](const httplib::Request& req, httplib::Response& res) {
-      if (!allowed(req, false)) {
-        res.set_header("WWW-Authenticate", "Bearer");
-        return send_error(res, 401, "unauthorized", "this API's reads need the read token (Authorization: Bearer ...)");
-      }
-      f(req, res);
-    };
-  }
 
   json nodes_json() {
     book->snapshot(node.peers());
@@ -147,12 +261,13 @@ struct Api::Impl {
   }
 
   void routes() {
-    server.Get("/health", [this](const httplib::Request&, httplib::Response& res) {
+    server.Get("/health", ctx.open("/health", [this](const httplib::Request&, httplib::Response& res) {
       send_json(res, 200, json{{"status", "ok"}, {"node", node.name().text()}});
-    });
-    server.Get("/api/nodes", read_route([this](const httplib::Request&, httplib::Response& res) {
+    }));
+    server.Get("/api/nodes", ctx.read("/api/nodes", [this](const httplib::Request&, httplib::Response& res) {
       send_json(res, 200, nodes_json());
     }));
+    add_task_routes(server, ctx);
     // Every status an error: a JSON body with its code, unless the route wrote one.
     server.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
       if (!res.body.empty()) return;
@@ -234,7 +349,13 @@ std::uint16_t Api::port() const noexcept { return impl_->port; }
 void Api::stop() {
   if (!impl_ || impl_->stopped) return;
   impl_->stopped = true;
-  impl_->server.stop();
+  impl_->server.stop();  // no new connections
+  // Requests being handled get a moment to finish; then the connections left (idle keep-alive
+  // ones, which cpp-httplib would otherwise wait on for their whole timeout) are shut down.
+  const auto until = std::chrono::steady_clock::now() + kStopGrace;
+  while (impl_->ctx.active.load() > 0 && std::chrono::steady_clock::now() < until)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  shut_connections_to(impl_->port);
   if (impl_->thread.joinable()) impl_->thread.join();
   if (impl_->node.runtime().alive(impl_->watcher)) impl_->node.runtime().exit(impl_->watcher, Term(Atom("kill")));
 }

@@ -3,6 +3,7 @@
 //
 //   GET /health      200 {"status":"ok","node":"a@127.0.0.1"}
 //   GET /api/nodes   200 {"self":..., "nodes":[{"name","status","kind","since","messages_in",...}]}
+//   GET /api/tasks[/NAME], POST /api/tasks, DELETE /api/tasks/NAME   unique cluster tasks
 //
 // Served by cpp-httplib (docs/dependencies.md) on its own threads, apart from the node's: a
 // handler uses the blocking (Runtime&) forms of the APIs. Bodies over 1 MiB are refused (413),
@@ -15,7 +16,9 @@
 #include <memory>
 #include <string>
 
+#include "hypha/cluster/tasks.hpp"
 #include "hypha/node/node.hpp"
+#include "hypha/otp/exports.hpp"
 #include "hypha/term/result.hpp"
 
 namespace hypha::http {
@@ -25,6 +28,8 @@ struct Options {
   std::string bind = "127.0.0.1";
   std::string token;       // bearer token of every mutating /api call; empty: none needed
   std::string read_token;  // when set, reads need it too (or the token)
+  std::shared_ptr<tasks::Service> tasks;   // /api/tasks; null: 503 unavailable (no [tasks] here)
+  std::shared_ptr<const Exports> exports;  // what POST /api/tasks may start (checked first); null: unchecked
 };
 
 class Api {

@@ -61,11 +61,15 @@ int run(const std::string& path) {
   pthread_sigmask(SIG_BLOCK, &sigs, nullptr);  // to sigwait below, not to the node's threads
   auto s = load(path);
   if (!s) return fail(s.error(), 2);
-  auto node = start_cluster_node(s->node, {}, s->services);
+  kernel::Options kernel;
+  kernel.exports = std::make_shared<Exports>();
+  auto node = start_cluster_node(s->node, kernel, s->services);
   if (!node) return fail("node: " + node.error(), 1);
   Node& n = **node;
   std::unique_ptr<http::Api> api;
   if (s->http) {
+    s->http_opts.exports = kernel.exports;
+    if (s->services.tasks) s->http_opts.tasks = tasks::cluster_service(*s->services.tasks);
     auto a = http::Api::start(n, s->http_opts);
     if (!a) {
       n.stop();

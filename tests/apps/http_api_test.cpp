@@ -112,6 +112,146 @@ TEST_F(HttpApi, AReadTokenGuardsReadsButNotHealth) {
   EXPECT_EQ(get(port, "/health", 200)["status"], "ok");  // load balancers ask without a token
 }
 
+// A call with a body (POST) or without (DELETE), with the admin token unless told otherwise.
+struct Call {
+  int status = 0;
+  json body;
+};
+Call call(std::uint16_t port, const std::string& method, const std::string& path, const std::string& body = "",
+          const std::string& token = "admin") {
+  httplib::Client cli("127.0.0.1", port);
+  httplib::Headers h;
+  if (!token.empty()) h.emplace("Authorization", "Bearer " + token);
+  auto res = method == "POST" ? cli.Post(path.c_str(), h, body, "application/json") : cli.Delete(path.c_str(), h);
+  if (!res) return {};
+  EXPECT_EQ(res->get_header_value("Content-Type"), "application/json; charset=utf-8") << path;
+  return {res->status, json::parse(res->body, nullptr, false)};
+}
+
+// /api/tasks against the double of the tasks service: every answer and status of the routes.
+TEST_F(HttpApi, TasksAreListedStartedAndStoppedWithTheirStatusCodes) {
+  auto a = testing::start_node("ht", epmd);
+  ASSERT_TRUE(a);
+  auto fake = std::make_shared<tasks::Fake>();
+  auto exports = std::make_shared<Exports>();
+  exports->add("timer", "sleep", [](std::int64_t) { return Term(Atom("ok")); });
+  auto api = http::Api::start(*a, {.port = 0, .token = "admin", .tasks = fake, .exports = exports});
+  ASSERT_TRUE(api.ok()) << api.error();
+  const std::uint16_t port = (*api)->port();
+  EXPECT_EQ(get(port, "/api/tasks", 200), (json{{"tasks", json::array()}}));
+
+  const std::string job = R"({"name":"job1","module":"timer","function":"sleep","args":"[1000]","restart":false})";
+  EXPECT_EQ(call(port, "POST", "/api/tasks", job, "").status, 401);
+  EXPECT_EQ(call(port, "POST", "/api/tasks", job, "wrong").body["error"], "unauthorized");
+  EXPECT_TRUE(fake->started().empty());  // refused before anything started
+  const Call made = call(port, "POST", "/api/tasks", job);
+  ASSERT_EQ(made.status, 201) << made.body.dump();
+  EXPECT_EQ(made.body["name"], "job1");
+  EXPECT_EQ(made.body["node"], "ht@127.0.0.1");
+  EXPECT_EQ(made.body["pid"].get<std::string>().rfind("<'ht@127.0.0.1'.", 0), 0u) << made.body.dump();
+  ASSERT_EQ(fake->started().size(), 1u);
+  EXPECT_EQ(fake->started()[0].args, Term::list({Term(1000)}));
+  EXPECT_FALSE(fake->started()[0].opts.restart);
+  // The same name while it runs: 409 with the running task.
+  const Call dup = call(port, "POST", "/api/tasks", job);
+  EXPECT_EQ(dup.status, 409);
+  EXPECT_EQ(dup.body["error"], "running");
+  EXPECT_EQ(dup.body["task"]["pid"], made.body["pid"]);
+  // Bad requests name their field.
+  const std::vector<std::pair<std::string, std::string>> bad{
+      {"{not json", "body"},
+      {"[1,2]", "body"},
+      {R"({"name":"j","function":"sleep","args":"[1]"})", "module"},
+      {R"({"name":"j","module":"timer","function":7,"args":"[1]"})", "function"},
+      {R"({"name":"j","module":"timer","function":"sleep","args":"[1"})", "args"},
+      {R"({"name":"j","module":"timer","function":"sleep","args":"ok"})", "args"},
+      {R"({"name":"j","module":"timer","function":"sleep","args":[1]})", "args"},
+      {R"({"name":"j","module":"timer","function":"sleep","args":"[1]","restart":"yes"})", "restart"},
+      {R"({"name":"","module":"timer","function":"sleep","args":"[1]"})", "name"},
+      {R"({"name":"j","module":"timer","function":"sleep","args":"[1]","colour":"red"})", "colour"},
+      {R"({"name":"j","module":"timer","function":"slep","args":"[1]"})", "function"},
+      {R"({"name":"j","module":"timer","function":"sleep","args":"[1, 2]"})", "function"},
+      {R"({"name":"j","module":"timer","function":"sleep","args":"[1]","callback":"nocolon"})", "callback"},
+  };
+  for (const auto& [body, field] : bad) {
+    const Call c = call(port, "POST", "/api/tasks", body);
+    EXPECT_EQ(c.status, 400) << body;
+    EXPECT_EQ(c.body["error"], "bad_request") << body;
+    EXPECT_EQ(c.body["field"], field) << body << " " << c.body.dump();
+    EXPECT_FALSE(c.body["detail"].get<std::string>().empty());
+  }
+  EXPECT_EQ(fake->started().size(), 1u);
+  // Unnamed: a UUID; restart and callback passed on.
+  const Call anon = call(port, "POST", "/api/tasks",
+                         R"({"module":"timer","function":"sleep","args":"[5]","restart":true,"callback":"m:f"})");
+  ASSERT_EQ(anon.status, 201) << anon.body.dump();
+  EXPECT_EQ(anon.body["name"].get<std::string>().size(), 36u);
+  EXPECT_TRUE(fake->started()[1].opts.restart);
+  EXPECT_EQ(fake->started()[1].opts.callback, (std::pair{Atom("m"), Atom("f")}));
+
+  // Listed, then one by one with progress and result.
+  fake->set_progress(Term::binary("job1"), 40);
+  const json all = get(port, "/api/tasks", 200);
+  ASSERT_EQ(all["tasks"].size(), 2u);
+  const json one = get(port, "/api/tasks/job1", 200);
+  EXPECT_EQ(one["status"], "running");
+  EXPECT_EQ(one["progress"], 40);
+  EXPECT_EQ(one["node"], "ht@127.0.0.1");
+  EXPECT_EQ(get(port, "/api/tasks/" + anon.body["name"].get<std::string>(), 200)["progress"], nullptr);
+  EXPECT_EQ(get(port, "/api/tasks/nope", 404)["error"], "not_found");
+  fake->finish(Term::binary("job1"), Term::tuple({Term(Atom("ok")), Term::binary("é")}));
+  const json done = get(port, "/api/tasks/job1", 200);
+  EXPECT_EQ(done["status"], "done");
+  EXPECT_EQ(done["result"], "{ok,<<\"é\"/utf8>>}");
+
+  // DELETE: a running one is stopped (then failed, reason stopped), an ended one forgotten.
+  const std::string anon_path = "/api/tasks/" + anon.body["name"].get<std::string>();
+  EXPECT_EQ(call(port, "DELETE", anon_path, "", "").status, 401);
+  const Call stopped = call(port, "DELETE", anon_path);
+  EXPECT_EQ(stopped.status, 200);
+  EXPECT_EQ(stopped.body["status"], "stopped");
+  const json failed = get(port, anon_path, 200);
+  EXPECT_EQ(failed["status"], "failed");
+  EXPECT_EQ(failed["reason"], "stopped");
+  EXPECT_EQ(call(port, "DELETE", "/api/tasks/job1").body["status"], "forgotten");
+  EXPECT_EQ(call(port, "DELETE", "/api/tasks/job1").status, 404);
+  EXPECT_EQ(get(port, "/api/tasks/job1", 404)["error"], "not_found");
+
+  // While the orchestrator moves: 503.
+  fake->set_unavailable(true);
+  EXPECT_EQ(get(port, "/api/tasks", 503)["error"], "unavailable");
+  EXPECT_EQ(call(port, "POST", "/api/tasks", job).status, 503);
+  EXPECT_EQ(call(port, "DELETE", anon_path).status, 503);
+}
+
+TEST_F(HttpApi, WithoutTasksOnTheNodeTheTaskRoutesSayUnavailable) {
+  auto a = testing::start_node("hn", epmd);
+  ASSERT_TRUE(a);
+  auto api = http::Api::start(*a, {.port = 0});
+  ASSERT_TRUE(api.ok()) << api.error();
+  const std::uint16_t port = (*api)->port();
+  EXPECT_EQ(get(port, "/api/tasks", 503)["error"], "unavailable");
+  EXPECT_EQ(call(port, "POST", "/api/tasks", "{}", "").status, 503);
+}
+
+// Stopping does not wait for idle keep-alive connections (cpp-httplib alone would, for their
+// 5 s timeout): the client's connection is closed and stop() returns at once.
+TEST_F(HttpApi, StopClosesIdleKeepAliveConnectionsAtOnce) {
+  auto a = testing::start_node("hk", epmd);
+  ASSERT_TRUE(a);
+  auto api = http::Api::start(*a, {.port = 0});
+  ASSERT_TRUE(api.ok()) << api.error();
+  httplib::Client cli("127.0.0.1", (*api)->port());
+  cli.set_keep_alive(true);
+  auto res = cli.Get("/health");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 200);
+  const auto t0 = Clock::now();
+  (*api)->stop();
+  EXPECT_LT(Clock::now() - t0, 3s);
+  EXPECT_FALSE(cli.Get("/health"));  // nothing listens any more
+}
+
 // A client that connects and sends nothing is dropped after the read timeout (5 s), and others
 // are served meanwhile.
 TEST_F(HttpApi, AClientThatSendsNothingIsDropped) {

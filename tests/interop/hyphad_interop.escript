@@ -3,7 +3,8 @@
 %% hyphad as an OS process against OTP 25: the whole config is checked before anything starts
 %% (one line, exit 2), /health and /api/nodes over HTTP (httpc) with this Erlang node listed as a
 %% beam peer, SIGHUP keeps it running (a bad file is refused, the node serves on), SIGTERM leaves
-%% cleanly with exit 0.
+%% cleanly with exit 0; two daemons with [tasks] serve /api/tasks for the whole cluster (a task
+%% started through one is seen, refused twice and stopped through the other).
 %% Usage: escript hyphad_interop.escript HYPHAD_BINARY WORK_DIR   (ERL_EPMD_PORT set)
 -mode(compile).
 -include("hypha_nodes.hrl").
@@ -16,7 +17,8 @@ main([Hyphad, Dir]) ->
     {ok, _} = application:ensure_all_started(inets),
     put(hypha, Hyphad), put(dir, Dir), put(cookie, "hyphad_cookie"), put(os_pids, []),
     Results = [run_case(F) || F <- [fun bad_config_is_one_line_and_exit_2/0,
-                                    fun health_nodes_reload_and_sigterm/0]],
+                                    fun health_nodes_reload_and_sigterm/0,
+                                    fun tasks_over_http_from_either_daemon/0]],
     cleanup(),
     halt(case lists:all(fun(R) -> R =:= ok end, Results) of true -> 0; false -> 1 end).
 
@@ -46,11 +48,32 @@ bad_config_is_one_line_and_exit_2() ->
     {match, _} = re:run(Rest, ":4: http.port: expected an integer of 0..65535, got 70000\n$"),
     ok.
 
-get_json(Port, Path) ->
-    {ok, {{_, Status, _}, Headers, Body}} =
-        httpc:request(get, {"http://127.0.0.1:" ++ integer_to_list(Port) ++ Path, []}, [{timeout, 5000}], []),
-    "application/json; charset=utf-8" = proplists:get_value("content-type", Headers),
-    {Status, Body}.
+get_json(Port, Path) -> http(get, Port, Path, none, []).
+
+%% {Status, Body} of a request with JSON answered; Body none for GET and DELETE.
+http(Method, Port, Path, Body, Headers) ->
+    Url = "http://127.0.0.1:" ++ integer_to_list(Port) ++ Path,
+    Req = case Body of
+              none -> {Url, Headers};
+              _ -> {Url, Headers, "application/json", Body}
+          end,
+    {ok, {{_, Status, _}, RespHeaders, RespBody}} = httpc:request(Method, Req, [{timeout, 5000}], []),
+    "application/json; charset=utf-8" = proplists:get_value("content-type", RespHeaders),
+    {Status, RespBody}.
+
+has(Body, Text) -> string:find(Body, Text) =/= nomatch.
+
+%% A daemon with the registry, the distributed supervisor, tasks, a static list of the other
+%% and an API token; returns {OsPid, HttpPort}.
+task_daemon(Name, Other) ->
+    File = write(Name ++ ".toml",
+                 ["[node]\nname = \"", Name, "@127.0.0.1\"\ncookie = \"hyphad_cookie\"\n",
+                  "[cluster]\ndetect_ms = 1000\nstrategies = [\"static\"]\n[cluster.static]\nnodes = [\"", Other,
+                  "@127.0.0.1\"]\n[registry]\n[supervisor]\n[tasks]\n[http]\nport = 0\ntoken = \"t0k\"\n"]),
+    {Port, OsPid} = start_hyphad(File),
+    {ok, Line} = expect_line(Port, <<"started">>, 10000),
+    {match, [HttpPort]} = re:run(Line, "http 127\\.0\\.0\\.1:([0-9]+)", [{capture, all_but_first, list}]),
+    {OsPid, list_to_integer(HttpPort)}.
 
 health_nodes_reload_and_sigterm() ->
     Good = "[node]\nname = \"hd1@127.0.0.1\"\ncookie = \"hyphad_cookie\"\n[registry]\n[http]\nport = 0\n",
@@ -83,4 +106,41 @@ health_nodes_reload_and_sigterm() ->
     {ok, _} = expect_line(Port, <<"stopping (SIGTERM)">>, 5000),
     0 = exit_status(OsPid, 10000),
     {error, _} = httpc:request(get, {"http://127.0.0.1:" ++ HttpPort ++ "/health", []}, [{timeout, 2000}], []),
+    ok.
+
+tasks_over_http_from_either_daemon() ->
+    {Os2, P2} = task_daemon("hd2", "hd3"),
+    {Os3, P3} = task_daemon("hd3", "hd2"),
+    Auth = [{"authorization", "Bearer t0k"}],
+    %% The orchestrator runs (it answers through both) once the two have met.
+    ok = wait_until(fun() -> element(1, get_json(P2, "/api/tasks")) =:= 200 andalso
+                                 element(1, get_json(P3, "/api/tasks")) =:= 200 end, 10000),
+    Sleepy = "{\"name\":\"sleepy\",\"module\":\"timer\",\"function\":\"sleep\",\"args\":\"[600000]\",\"restart\":false}",
+    {401, NoToken} = http(post, P2, "/api/tasks", Sleepy, []),
+    true = has(NoToken, "\"error\":\"unauthorized\""),
+    {201, Made} = http(post, P2, "/api/tasks", Sleepy, Auth),
+    {match, [Where]} = re:run(Made, "\"node\":\"(hd[23]@127\\.0\\.0\\.1)\"", [{capture, all_but_first, list}]),
+    %% Seen through the other daemon, running where the first said; a second start is refused.
+    {200, Seen} = get_json(P3, "/api/tasks/sleepy"),
+    true = has(Seen, "\"status\":\"running\"") andalso has(Seen, "\"node\":\"" ++ Where ++ "\""),
+    {409, Dup} = http(post, P3, "/api/tasks", Sleepy, Auth),
+    true = has(Dup, "\"error\":\"running\""),
+    {400, Bad} = http(post, P3, "/api/tasks", "{\"name\":\"x\",\"module\":\"timer\",\"function\":\"sleep\",\"args\":\"[1,\"}", Auth),
+    true = has(Bad, "\"field\":\"args\""),
+    %% A short one runs to done, its result shown.
+    {201, _} = http(post, P3, "/api/tasks", "{\"name\":\"quick\",\"module\":\"timer\",\"function\":\"sleep\",\"args\":\"[10]\"}", Auth),
+    ok = wait_until(fun() -> {200, Q} = get_json(P2, "/api/tasks/quick"), has(Q, "\"status\":\"done\"") end),
+    {200, All} = get_json(P2, "/api/tasks"),
+    true = has(All, "\"name\":\"quick\"") andalso has(All, "\"name\":\"sleepy\""),
+    %% Stopped through the other daemon: terminated where it ran, failed with reason stopped.
+    {200, Stopped} = http(delete, P3, "/api/tasks/sleepy", none, Auth),
+    true = has(Stopped, "\"status\":\"stopped\""),
+    {200, After} = get_json(P2, "/api/tasks/sleepy"),
+    true = has(After, "\"status\":\"failed\"") andalso has(After, "\"reason\":\"stopped\""),
+    Task = {hypha_task, <<"sleepy">>},
+    ok = wait_until(fun() -> not lists:keymember(Task, 1, rpc:call(list_to_atom(Where), hypha_sup, which_children, [])) end),
+    {404, _} = http(delete, P2, "/api/tasks/nothing", none, Auth),
+    [os:cmd("kill -TERM " ++ integer_to_list(O)) || O <- [Os2, Os3]],
+    0 = exit_status(Os2, 10000),
+    0 = exit_status(Os3, 10000),
     ok.
