@@ -268,6 +268,7 @@ struct Api::Impl {
       send_json(res, 200, nodes_json());
     }));
     add_task_routes(server, ctx);
+    add_cluster_routes(server, ctx);
     // Every status an error: a JSON body with its code, unless the route wrote one.
     server.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
       if (!res.body.empty()) return;

@@ -4,6 +4,7 @@
 //   GET /health      200 {"status":"ok","node":"a@127.0.0.1"}
 //   GET /api/nodes   200 {"self":..., "nodes":[{"name","status","kind","since","messages_in",...}]}
 //   GET /api/tasks[/NAME], POST /api/tasks, DELETE /api/tasks/NAME   unique cluster tasks
+//   GET /api/registry, /api/groups, /api/caches[/NAME], /api/processes   the cluster's state
 //
 // Served by cpp-httplib (docs/dependencies.md) on its own threads, apart from the node's: a
 // handler uses the blocking (Runtime&) forms of the APIs. Bodies over 1 MiB are refused (413),
@@ -16,6 +17,7 @@
 #include <memory>
 #include <string>
 
+#include "hypha/cluster/cluster.hpp"
 #include "hypha/cluster/tasks.hpp"
 #include "hypha/node/node.hpp"
 #include "hypha/otp/exports.hpp"
@@ -30,6 +32,7 @@ struct Options {
   std::string read_token;  // when set, reads need it too (or the token)
   std::shared_ptr<tasks::Service> tasks;   // /api/tasks; null: 503 unavailable (no [tasks] here)
   std::shared_ptr<const Exports> exports;  // what POST /api/tasks may start (checked first); null: unchecked
+  cluster::Options services;               // what the node runs: /api/registry, /api/groups, /api/caches
 };
 
 class Api {

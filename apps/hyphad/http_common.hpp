@@ -55,5 +55,6 @@ struct Context {
 std::optional<json> body_object(const httplib::Request& req, httplib::Response& res);
 
 void add_task_routes(httplib::Server& server, const Context& ctx);
+void add_cluster_routes(httplib::Server& server, const Context& ctx);
 
 }  // namespace hypha::http::detail

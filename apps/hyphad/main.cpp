@@ -69,6 +69,7 @@ int run(const std::string& path) {
   std::unique_ptr<http::Api> api;
   if (s->http) {
     s->http_opts.exports = kernel.exports;
+    s->http_opts.services = s->services;
     if (s->services.tasks) s->http_opts.tasks = tasks::cluster_service(*s->services.tasks);
     auto a = http::Api::start(n, s->http_opts);
     if (!a) {

@@ -12,6 +12,10 @@
 
 #include <nlohmann/json.hpp>
 
+#include "hypha/cluster/cache.hpp"
+#include "hypha/cluster/pg.hpp"
+#include "hypha/cluster/registry.hpp"
+#include "hypha/term/text.hpp"
 #include "test_util.hpp"
 
 namespace hypha {
@@ -20,6 +24,12 @@ namespace {
 using json = nlohmann::json;
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
+
+std::string term_string(const Term& t) {
+  std::string out;
+  format_term(out, t);
+  return out;
+}
 
 class HttpApi : public ::testing::Test {
  protected:
@@ -232,6 +242,106 @@ TEST_F(HttpApi, WithoutTasksOnTheNodeTheTaskRoutesSayUnavailable) {
   const std::uint16_t port = (*api)->port();
   EXPECT_EQ(get(port, "/api/tasks", 503)["error"], "unavailable");
   EXPECT_EQ(call(port, "POST", "/api/tasks", "{}", "").status, 503);
+}
+
+// A node with the registry, pg, a replicated cache: what /api/registry, /api/groups and
+// /api/caches read.
+std::unique_ptr<Node> cluster_node(const std::string& alive, std::uint16_t epmd, const cluster::Options& co) {
+  NodeOptions o;
+  o.name = alive + "@127.0.0.1";
+  o.cookie = "cookie";
+  o.epmd_port = epmd;
+  o.threads = 2;
+  auto n = start_cluster_node(o, {}, co);
+  EXPECT_TRUE(n.ok()) << (n.ok() ? "" : n.error());
+  return n.ok() ? std::move(*n) : nullptr;
+}
+
+TEST_F(HttpApi, RegistryGroupsCachesAndProcessesOfTheCluster) {
+  cluster::Options co;
+  co.registry = registry::Options{};
+  co.caches.push_back(cache::Options{.name = Atom("c1"), .mode = cache::Mode::Replicated});
+  auto a = cluster_node("hca", epmd, co);
+  auto b = cluster_node("hcb", epmd, co);
+  ASSERT_TRUE(a && b);
+  ASSERT_TRUE(a->connect(b->name(), 5s).ok());
+  auto api = http::Api::start(*a, {.port = 0, .services = co});
+  ASSERT_TRUE(api.ok()) << api.error();
+  const std::uint16_t port = (*api)->port();
+
+  // Names registered on the other node, seen here.
+  const Pid w1 = b->runtime().spawn([](Process& self) -> Task<> { co_await self.receive(); });
+  const Pid w2 = b->runtime().spawn([](Process& self) -> Task<> { co_await self.receive(); });
+  ASSERT_TRUE(registry::register_name(b->runtime(), Term::tuple({Term(Atom("job")), Term(1)}), w1, Term(Atom("m"))).ok());
+  ASSERT_TRUE(registry::register_name(b->runtime(), Term::binary("two"), w2).ok());
+  ASSERT_TRUE(testing::eventually([&] { return get(port, "/api/registry", 200)["count"] == 2; }, 5s));
+  const json reg = get(port, "/api/registry", 200);
+  EXPECT_EQ(reg["truncated"], false);
+  ASSERT_EQ(reg["names"].size(), 2u);
+  EXPECT_EQ(reg["names"][0]["name"], "{job,1}");
+  EXPECT_EQ(reg["names"][0]["node"], "hcb@127.0.0.1");
+  EXPECT_EQ(reg["names"][0]["meta"], "m");
+  EXPECT_EQ(reg["names"][1]["name"], "two");
+  const json one = get(port, "/api/registry?limit=1", 200);
+  EXPECT_EQ(one["truncated"], true);
+  EXPECT_EQ(one["names"].size(), 1u);
+  EXPECT_EQ(get(port, "/api/registry?limit=0", 400)["field"], "limit");
+  EXPECT_EQ(get(port, "/api/registry?limit=x", 400)["field"], "limit");
+
+  // A pg group with members on both nodes.
+  ASSERT_TRUE(pg::join(b->runtime(), pg::default_scope(), Term::binary("workers"), {w1, w2}).ok());
+  const Pid w3 = a->runtime().spawn([](Process& self) -> Task<> { co_await self.receive(); });
+  ASSERT_TRUE(pg::join(a->runtime(), pg::default_scope(), Term::binary("workers"), {w3}).ok());
+  ASSERT_TRUE(testing::eventually([&] {
+    const json g = get(port, "/api/groups", 200);
+    return g["scopes"].size() == 1 && g["scopes"][0]["groups"].size() == 1 &&
+           g["scopes"][0]["groups"][0]["members"].size() == 3;
+  }, 5s));
+  const json groups = get(port, "/api/groups", 200);
+  EXPECT_EQ(groups["scopes"][0]["scope"], "pg");
+  EXPECT_EQ(groups["scopes"][0]["groups"][0]["group"], "workers");
+  EXPECT_EQ(groups["scopes"][0]["groups"][0]["nodes"], (json{{"hca@127.0.0.1", 1}, {"hcb@127.0.0.1", 2}}));
+
+  // The cache: size, and each member's counters summed.
+  EXPECT_EQ(get(port, "/api/caches", 200), (json{{"caches", json::array({json{{"name", "c1"}, {"mode", "replicated"}}})}}));
+  const cache::Cache c1(Atom("c1"));
+  ASSERT_TRUE(testing::eventually([&] { return c1.put(b->runtime(), Term(1), Term(2)).ok(); }, 5s));
+  ASSERT_TRUE(c1.put(b->runtime(), Term(3), Term(4)).ok());
+  (void)c1.get(b->runtime(), Term(1));   // a hit on b
+  (void)c1.get(b->runtime(), Term(99));  // a miss on b
+  (void)c1.get(a->runtime(), Term(1));   // a hit here, once it arrived
+  ASSERT_TRUE(testing::eventually([&] { return get(port, "/api/caches/c1", 200)["size"] == 2; }, 5s));
+  const json cache = get(port, "/api/caches/c1", 200);
+  EXPECT_EQ(cache["mode"], "replicated");
+  ASSERT_EQ(cache["nodes"].size(), 2u);
+  EXPECT_GE(cache["hits"].get<int>(), 1);
+  EXPECT_EQ(cache["misses"].get<int>() + cache["hits"].get<int>(), 3);
+  EXPECT_EQ(get(port, "/api/caches/nope", 404)["error"], "not_found");
+
+  // Processes: a process with a long queue comes first, here and on the other node.
+  const Pid stuck = a->runtime().spawn([](Process& self) -> Task<> {
+    co_await self.receive([](const Term& m) { return m.is_atom(Atom("never")); });
+  });
+  for (int i = 0; i < 250; ++i) a->runtime().send(stuck, Term(i));
+  const json top = get(port, "/api/processes?top=3", 200);
+  EXPECT_EQ(top["node"], "hca@127.0.0.1");
+  EXPECT_EQ(top["by"], "queue");
+  ASSERT_EQ(top["processes"].size(), 3u);
+  EXPECT_GT(top["total"].get<int>(), 3);
+  EXPECT_EQ(top["processes"][0]["pid"], term_string(Term(stuck)));
+  EXPECT_EQ(top["processes"][0]["queue"], 250);
+  const Pid stuck_b = b->runtime().spawn([](Process& self) -> Task<> {
+    co_await self.receive([](const Term& m) { return m.is_atom(Atom("never")); });
+  });
+  for (int i = 0; i < 40; ++i) b->runtime().send(stuck_b, Term(i));
+  const json remote = get(port, "/api/processes?node=hcb@127.0.0.1&by=queue&top=1", 200);
+  EXPECT_EQ(remote["node"], "hcb@127.0.0.1");
+  ASSERT_EQ(remote["processes"].size(), 1u);
+  EXPECT_EQ(remote["processes"][0]["queue"], 40);
+  EXPECT_EQ(get(port, "/api/processes?by=memory&top=2", 200)["processes"].size(), 2u);
+  EXPECT_EQ(get(port, "/api/processes?node=nobody@127.0.0.1", 404)["error"], "not_found");
+  EXPECT_EQ(get(port, "/api/processes?by=size", 400)["field"], "by");
+  EXPECT_EQ(get(port, "/api/processes?top=5000", 400)["field"], "top");
 }
 
 // Stopping does not wait for idle keep-alive connections (cpp-httplib alone would, for their

@@ -91,6 +91,11 @@ health_nodes_reload_and_sigterm() ->
                                 string:find(B, "\"name\":\"" ++ Me ++ "\"") =/= nomatch andalso
                                 string:find(B, "\"status\":\"up\"") =/= nomatch
                     end),
+    %% This Erlang node's processes, through the daemon (processes/0, then process_info/2 of each).
+    {200, Procs} = get_json(P, "/api/processes?node=" ++ Me ++ "&top=5&by=memory"),
+    true = has(Procs, "\"node\":\"" ++ Me ++ "\"") andalso has(Procs, "\"current\":\""),
+    {match, [Total]} = re:run(Procs, "\"total\":([0-9]+)", [{capture, all_but_first, list}]),
+    true = list_to_integer(Total) >= length(processes()) - 20,
     {404, NotFound} = get_json(P, "/api/none"),
     true = string:find(NotFound, "\"error\":\"not_found\"") =/= nomatch,
     %% SIGHUP with a valid file: said, still serving; with a broken one: refused, still serving.

@@ -35,6 +35,22 @@ Result<Pid, Term> start(Node& node, Options opts = {});
 // Adds the `erlang` built-ins to `exports` (the kernel does; for exports served by other means).
 void add_builtins(Exports& exports, Node& node);
 
+// The processes of this runtime that hold the most: what `hypha top`, the HTTP API and the
+// dashboard show. Also the export hypha_node:processes(queue | memory, N), which answers
+// {Total, [{Pid, Name | undefined, QueueLen, Memory, Status}]} (largest first).
+enum class TopBy { Queue, Memory };
+struct ProcessRow {
+  Pid pid;
+  std::optional<Atom> name;
+  std::size_t queue = 0, memory = 0;
+  ProcessStatus status = ProcessStatus::Waiting;
+};
+struct Top {
+  std::size_t total = 0;  // processes alive
+  std::vector<ProcessRow> rows;
+};
+Top top_processes(const Runtime& rt, TopBy by, std::size_t n);
+
 }  // namespace kernel
 
 // A node with its kernel: what programs start. An error names what failed.

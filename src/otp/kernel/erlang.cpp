@@ -1,6 +1,7 @@
 // The `erlang` built-ins that callers on other nodes reach through rpc, as on a BEAM node:
 // node/0, nodes/0,1, is_alive/0, whereis/1, registered/0, processes/0, is_process_alive/1,
-// process_info/1,2, self/0, exit/1,2, send/2, apply/3, phash2/1,2; and timer:sleep/1.
+// process_info/1,2, self/0, exit/1,2, send/2, apply/3, phash2/1,2; timer:sleep/1; and
+// hypha_node:processes/2 (kernel.hpp's top_processes).
 #include <algorithm>
 
 #include "../rpc_terms.hpp"
@@ -17,12 +18,16 @@ void require_local(Node& n, const Pid& p) {
   if (p.node != n.name()) throw Error(Term(at("badarg")), "argument 1: " + Term(p).to_string() + " is not a process of this node");
 }
 
+Atom status_atom(ProcessStatus s) {
+  static const char* const kNames[] = {"runnable", "running", "waiting", "exiting"};
+  return at(kNames[static_cast<int>(s)]);
+}
+
 // One {Item, Value} of erlang:process_info/2 (the items hypha keeps); badarg for the others.
 Term info_item(const ProcessInfo& info, Atom key) {
   Term value;
   if (key == at("status")) {
-    static const char* const kNames[] = {"runnable", "running", "waiting", "exiting"};
-    value = Term(at(kNames[static_cast<int>(info.status)]));
+    value = Term(status_atom(info.status));
   } else if (key == at("message_queue_len")) {
     value = Term(static_cast<std::int64_t>(info.message_queue_len));
   } else if (key == at("links")) {
@@ -43,6 +48,24 @@ Term info_item(const ProcessInfo& info, Atom key) {
 }
 
 }  // namespace
+
+Top top_processes(const Runtime& rt, TopBy by, std::size_t n) {
+  Top out;
+  for (const Pid& p : rt.processes()) {
+    const auto info = rt.process_info(p);
+    if (!info) continue;  // ended meanwhile
+    ++out.total;
+    out.rows.push_back(ProcessRow{p, info->registered_name, info->message_queue_len, info->memory, info->status});
+  }
+  const auto key = [by](const ProcessRow& r) { return by == TopBy::Queue ? r.queue : r.memory; };
+  const auto larger = [&](const ProcessRow& a, const ProcessRow& b) {
+    return key(a) != key(b) ? key(a) > key(b) : (a.memory != b.memory ? a.memory > b.memory : a.pid < b.pid);
+  };
+  const std::size_t keep = std::min(n, out.rows.size());
+  std::partial_sort(out.rows.begin(), out.rows.begin() + static_cast<std::ptrdiff_t>(keep), out.rows.end(), larger);
+  out.rows.resize(keep);
+  return out;
+}
 
 void add_builtins(Exports& exports, Node& node) {
   Node* n = &node;
@@ -103,6 +126,19 @@ void add_builtins(Exports& exports, Node& node) {
     std::vector<Term> pids;
     for (const Pid& p : n->runtime().processes()) pids.emplace_back(p);
     return Term::list(std::move(pids));
+  });
+  exports.add("hypha_node", "processes", [n](Atom by, std::int64_t top) {
+    if (by != at("queue") && by != at("memory"))
+      throw Error(Term(at("badarg")), "argument 1: queue or memory, got " + Term(by).to_string());
+    if (top < 0) throw Error(Term(at("badarg")), "argument 2: a count of processes, got " + std::to_string(top));
+    const Top t = top_processes(n->runtime(), by == at("queue") ? TopBy::Queue : TopBy::Memory,
+                                static_cast<std::size_t>(top));
+    std::vector<Term> rows;
+    for (const ProcessRow& r : t.rows)
+      rows.push_back(Term::tuple({Term(r.pid), r.name ? Term(*r.name) : Term(at("undefined")),
+                                  Term(static_cast<std::int64_t>(r.queue)), Term(static_cast<std::int64_t>(r.memory)),
+                                  Term(status_atom(r.status))}));
+    return Term::tuple({Term(static_cast<std::int64_t>(t.total)), Term::list(std::move(rows))});
   });
   exports.add("erlang", "is_process_alive", [n](Pid p) {
     require_local(*n, p);
