@@ -15,6 +15,7 @@
 
 #include "http_common.hpp"
 #include "hypha/base/log.hpp"
+#include "hypha/base/metrics.hpp"
 #include "hypha/term/text.hpp"
 
 namespace hypha::http {
@@ -119,13 +120,31 @@ Handler Context::open(std::string route, Handler f) const { return wrap(std::mov
 Handler Context::read(std::string route, Handler f) const { return wrap(std::move(route), Need::Read, std::move(f)); }
 Handler Context::write(std::string route, Handler f) const { return wrap(std::move(route), Need::Write, std::move(f)); }
 
-Handler Context::wrap(std::string, Need need, Handler f) const {
-  return [this, need, f = std::move(f)](const httplib::Request& req, httplib::Response& res) {
+void count_request(const std::string& node, const std::string& route, const std::string& method, int status,
+                   std::chrono::steady_clock::duration took) {
+  metrics::counter("hypha_http_requests_total", "HTTP API requests, by route, method and status",
+                   {{"node", node}, {"route", route}, {"method", method}, {"status", std::to_string(status)}})
+      .add();
+  metrics::histogram("hypha_http_request_duration_seconds", "How long HTTP API requests took to answer, by route",
+                     {0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5}, {{"node", node}, {"route", route}})
+      .observe(std::chrono::duration<double>(took).count());
+}
+
+Handler Context::wrap(std::string route, Need need, Handler f) const {
+  return [this, route = std::move(route), need, f = std::move(f)](const httplib::Request& req, httplib::Response& res) {
     ++active;
     struct Done {
-      std::atomic<int>& n;
-      ~Done() { --n; }
-    } done{active};
+      const Context& ctx;
+      const std::string& route;
+      const httplib::Request& req;
+      httplib::Response& res;
+      std::chrono::steady_clock::time_point t0 = std::chrono::steady_clock::now();
+      ~Done() {
+        count_request(std::string(ctx.node.name().text()), route, req.method, res.status,
+                      std::chrono::steady_clock::now() - t0);
+        --ctx.active;
+      }
+    } done{*this, route, req, res};
     if (need != Need::Nothing && !allowed(req, need == Need::Write)) {
       res.set_header("WWW-Authenticate", "Bearer");
       return send_error(res, 401, "unauthorized",
@@ -269,9 +288,11 @@ struct Api::Impl {
     }));
     add_task_routes(server, ctx);
     add_cluster_routes(server, ctx);
+    add_metrics_route(server, ctx);
     // Every status an error: a JSON body with its code, unless the route wrote one.
-    server.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
-      if (!res.body.empty()) return;
+    server.set_error_handler([this](const httplib::Request& req, httplib::Response& res) {
+      if (!res.body.empty()) return;  // a route's own error, counted with it
+      count_request(std::string(node.name().text()), "unmatched", req.method, res.status, {});
       switch (res.status) {
         case 404: return send_error(res, 404, "not_found", "no such route: " + req.method + " " + req.path);
         case 413: return send_error(res, 413, "payload_too_large", "bodies are limited to 1 MiB");

@@ -56,5 +56,6 @@ std::optional<json> body_object(const httplib::Request& req, httplib::Response& 
 
 void add_task_routes(httplib::Server& server, const Context& ctx);
 void add_cluster_routes(httplib::Server& server, const Context& ctx);
+void add_metrics_route(httplib::Server& server, const Context& ctx);
 
 }  // namespace hypha::http::detail

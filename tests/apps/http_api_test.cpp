@@ -11,6 +11,8 @@
 #include <unistd.h>
 
 #include <nlohmann/json.hpp>
+#include <regex>
+#include <sstream>
 
 #include "hypha/cluster/cache.hpp"
 #include "hypha/cluster/pg.hpp"
@@ -342,6 +344,63 @@ TEST_F(HttpApi, RegistryGroupsCachesAndProcessesOfTheCluster) {
   EXPECT_EQ(get(port, "/api/processes?node=nobody@127.0.0.1", 404)["error"], "not_found");
   EXPECT_EQ(get(port, "/api/processes?by=size", 400)["field"], "by");
   EXPECT_EQ(get(port, "/api/processes?top=5000", 400)["field"], "top");
+}
+
+// /metrics: every line is a comment or a sample of the text format; requests are counted by
+// route and status; peers, processes, the cache and the registry are read at the scrape.
+TEST_F(HttpApi, MetricsAreInPrometheusTextFormat) {
+  cluster::Options co;
+  co.registry = registry::Options{};
+  co.caches.push_back(cache::Options{.name = Atom("mc"), .mode = cache::Mode::Local});
+  auto a = cluster_node("hma", epmd, co);
+  auto b = cluster_node("hmb", epmd, co);
+  ASSERT_TRUE(a && b);
+  ASSERT_TRUE(a->connect(b->name(), 5s).ok());
+  auto api = http::Api::start(*a, {.port = 0, .read_token = "r", .services = co});
+  ASSERT_TRUE(api.ok()) << api.error();
+  const std::uint16_t port = (*api)->port();
+  const cache::Cache mc(Atom("mc"));
+  ASSERT_TRUE(mc.put(a->runtime(), Term(1), Term(1)).ok());
+  (void)mc.get(a->runtime(), Term(1));
+  (void)mc.get(a->runtime(), Term(2));
+  get(port, "/health", 200);
+  get(port, "/health", 200);
+  get(port, "/api/nope", 404);
+  get(port, "/api/nodes", 401);
+  httplib::Client cli("127.0.0.1", port);
+  EXPECT_EQ(cli.Get("/metrics")->status, 401);
+  auto res = cli.Get("/metrics", {{"Authorization", "Bearer r"}});
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 200);
+  EXPECT_EQ(res->get_header_value("Content-Type"), "text/plain; version=0.0.4; charset=utf-8");
+  const std::string& text = res->body;
+  const std::regex sample(R"(^[a-zA-Z_:][a-zA-Z0-9_:]*(\{[a-zA-Z_][a-zA-Z0-9_]*="(\\.|[^"\\])*"(,[a-zA-Z_][a-zA-Z0-9_]*="(\\.|[^"\\])*")*\})? ([-+]?[0-9.eE+-]+|[+-]Inf|NaN)$)");
+  std::istringstream lines(text);
+  std::string line;
+  std::size_t samples = 0;
+  while (std::getline(lines, line)) {
+    if (line.rfind("# HELP ", 0) == 0 || line.rfind("# TYPE ", 0) == 0) continue;
+    EXPECT_TRUE(std::regex_match(line, sample)) << line;
+    ++samples;
+  }
+  EXPECT_GT(samples, 20u);
+  const std::string n = R"(node="hma@127.0.0.1")";
+  for (const std::string& want : {
+           R"(hypha_http_requests_total{method="GET",)" + n + R"(,route="/health",status="200"} 2)",
+           R"(hypha_http_requests_total{method="GET",)" + n + R"(,route="unmatched",status="404"} 1)",
+           R"(hypha_http_requests_total{method="GET",)" + n + R"(,route="/api/nodes",status="401"} 1)",
+           R"(hypha_cache_hits_total{)" + n + R"(,cache="mc"} 1)",
+           R"(hypha_cache_misses_total{)" + n + R"(,cache="mc"} 1)",
+           R"(hypha_cache_entries{)" + n + R"(,cache="mc"} 1)",
+           R"(hypha_peer_up{)" + n + R"(,peer="hmb@127.0.0.1",kind="hypha"} 1)",
+           R"(hypha_registry_names{)" + n + R"(} 0)",
+       })
+    EXPECT_NE(text.find(want + "\n"), std::string::npos) << want;
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(text, m, std::regex(R"(hypha_processes\{node="hma@127\.0\.0\.1"\} ([0-9]+))")));
+  EXPECT_GT(std::stoi(m[1]), 5);
+  ASSERT_TRUE(std::regex_search(text, m, std::regex(R"(hypha_peer_messages_in_total\{node="hma@127\.0\.0\.1",peer="hmb@127\.0\.0\.1"\} ([0-9]+))")));
+  EXPECT_GT(std::stoi(m[1]), 0);
 }
 
 // Stopping does not wait for idle keep-alive connections (cpp-httplib alone would, for their

@@ -8,6 +8,7 @@
 
 #include <set>
 
+#include "hypha/base/metrics.hpp"
 #include "log_capture.hpp"
 #include "sim_cluster.hpp"
 #include "test_util.hpp"
@@ -86,8 +87,16 @@ TEST_F(DistSup, ChildrenSpreadByTheHashAndEveryMemberSeesThem) {
   EXPECT_EQ(again.error(), Term::tuple({"already_started"_atom, Term(first.pid)}));
 }
 
+// hypha_supervisor_{restarts,failovers}_total of a node (the metrics registry is the test
+// process's: compare before and after).
+std::int64_t sup_metric(const char* name, Atom node) {
+  const auto v = metrics::registry().value(name, {{"node", std::string(node.text())}, {"supervisor", "hypha_sup"}});
+  return v < 0 ? 0 : v;
+}
+
 TEST_F(DistSup, RestartsFollowTheRestartKindAndIntensityGivesUpOneChildOnly) {
   start("a");
+  const auto restarts0 = sup_metric("hypha_supervisor_restarts_total", c.name("a"));
   auto perm = dsup::start_child(c.rt("a"), sleeper("perm"));
   auto trans = dsup::start_child(c.rt("a"), sleeper("trans", Restart::Transient, Term(100)));
   auto temp = dsup::start_child(c.rt("a"), sleeper("temp", Restart::Temporary));
@@ -107,6 +116,7 @@ TEST_F(DistSup, RestartsFollowTheRestartKindAndIntensityGivesUpOneChildOnly) {
   ASSERT_TRUE(c.net->run_until([&] { return which("a").size() == 1; }, 1s));
   EXPECT_EQ(which("a")[0].id, T("perm"));
   EXPECT_TRUE(logs.wait_for({"event=supervisor_child_given_up", "id=crash", "restarts=4"}, 5s));
+  EXPECT_EQ(sup_metric("hypha_supervisor_restarts_total", c.name("a")) - restarts0, 1 + 3);  // perm once, crash 3 times
 }
 
 TEST_F(DistSup, TheChildrenOfAMemberThatGoesSilentStartOnTheSurvivorsOnce) {
@@ -121,6 +131,8 @@ TEST_F(DistSup, TheChildrenOfAMemberThatGoesSilentStartOnTheSurvivorsOnce) {
   for (const auto& ch : which("a"))
     if (ch.node == c.name("b")) (ch.restart == Restart::Temporary ? temporary_on_b : on_b).insert(ch.id);
   ASSERT_FALSE(on_b.empty());
+  const auto failovers0 = sup_metric("hypha_supervisor_failovers_total", c.name("a")) +
+                          sup_metric("hypha_supervisor_failovers_total", c.name("c"));
   c.net->isolate(c.name("b"));  // as a kill -9 or SIGSTOP looks from outside: silence
   const auto t0 = c.net->clock()->now();
   ASSERT_TRUE(c.net->run_until([&] {
@@ -135,6 +147,9 @@ TEST_F(DistSup, TheChildrenOfAMemberThatGoesSilentStartOnTheSurvivorsOnce) {
   for (const Term& id : temporary_on_b) EXPECT_EQ(copies.count(id), 0u) << id.to_string();  // not restarted
   EXPECT_EQ(copies.size(), 30u - temporary_on_b.size());  // temporary ones elsewhere run on
   EXPECT_TRUE(views_agree({"a", "c"}));
+  EXPECT_EQ(sup_metric("hypha_supervisor_failovers_total", c.name("a")) +
+                sup_metric("hypha_supervisor_failovers_total", c.name("c")) - failovers0,
+            static_cast<std::int64_t>(on_b.size()));
 }
 
 TEST_F(DistSup, AMemberThatLeavesCleanlyHandsItsChildrenOverFirst) {

@@ -10,6 +10,7 @@
 #include <set>
 
 #include "hypha/otp/blocking.hpp"
+#include "hypha/base/metrics.hpp"
 #include "log_capture.hpp"
 #include "sim_cluster.hpp"
 #include "test_util.hpp"
@@ -439,6 +440,11 @@ TEST_F(ClusterTasks, ProgressATaskReportsShowsInListAndInfoWithItsTimesAndResult
   EXPECT_EQ(i1->result, Term(4));
   EXPECT_GE(i1->ended_ms - i1->started_ms, 400);
   EXPECT_EQ(svc->info(c.rt("a"), bin("q")).error(), Term::tuple({"distributed_task_not_found"_atom, bin("q")}));
+  // Counted where it ran, its duration (400 ms of simulated time) in the histogram.
+  const std::string where(i1->node.text());
+  EXPECT_GE(metrics::registry().value("hypha_tasks_finished_total", {{"node", where}, {"outcome", "done"}}), 1);
+  const std::string text = metrics::registry().prometheus();
+  EXPECT_NE(text.find("hypha_task_duration_seconds_bucket{node=\"" + where + "\",le=\"0.5\"}"), std::string::npos);
 }
 
 TEST_F(ClusterTasks, WithoutAnOrchestratorCallsSayNotAvailable) {

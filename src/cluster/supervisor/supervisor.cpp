@@ -24,6 +24,7 @@
 #include <set>
 
 #include "hypha/base/log.hpp"
+#include "hypha/base/metrics.hpp"
 #include "hypha/cluster/registry.hpp"
 #include "hypha/cluster/routing.hpp"
 #include "hypha/process/gen.hpp"
@@ -738,6 +739,7 @@ class Sup final : public GenServer {
       ended(self, id, pid);
       co_return;
     }
+    restarts_->add();
     log::event(log::Level::Info, node_.name().text(), "supervisor_child_restarting",
                {{"id", pattern::detail::shorten(id)}, {"reason", pattern::detail::shorten(reason)}});
     co_await start_local(self, std::move(c.spec), std::nullopt, std::move(c.restarts));
@@ -779,7 +781,7 @@ class Sup final : public GenServer {
     if (!orphans.empty())
       log::event(log::Level::Info, node_.name().text(), "supervisor_member_down",
                  {{"member", pid.node.text()}, {"orphans", std::to_string(orphans.size())}});
-    co_await adopt(self, std::move(orphans));
+    co_await adopt(self, std::move(orphans), failovers_);
   }
 
   Task<> handover(Process& self, Pid from, const Term& items) {
@@ -802,10 +804,12 @@ class Sup final : public GenServer {
   }
 
   // Children of a member that went: each starts on the member the ring of those left picks.
-  Task<> adopt(Process& self, std::vector<ChildSpec> specs) {
+  // `counted`: what each child started here adds to (failovers: a member went).
+  Task<> adopt(Process& self, std::vector<ChildSpec> specs, metrics::Counter* counted = nullptr) {
     if (!quorum()) co_return;
     for (auto& spec : specs) {
       if (running_anywhere(spec.id) || ended_.count(spec.id) || owner_of(spec.id) != node_.name()) continue;
+      if (counted) counted->add();
       co_await start_local(self, std::move(spec), std::nullopt, {});
     }
   }
@@ -813,6 +817,12 @@ class Sup final : public GenServer {
   Node& node_;
   std::shared_ptr<Exports> exports_;
   Options opts_;
+  metrics::Counter* restarts_ = &metrics::counter(
+      "hypha_supervisor_restarts_total", "Children the distributed supervisor restarted on this node after they exited",
+      {{"node", std::string(node_.name().text())}, {"supervisor", std::string(opts_.name.text())}});
+  metrics::Counter* failovers_ = &metrics::counter(
+      "hypha_supervisor_failovers_total", "Children started on this node because the member running them went",
+      {{"node", std::string(node_.name().text())}, {"supervisor", std::string(opts_.name.text())}});
   std::map<Pid, Member> members_;
   std::map<Term, LocalChild> local_;
   std::map<Term, Pending> pending_;
