@@ -1,5 +1,7 @@
 #include "config.hpp"
 
+#include <cstdlib>
+
 #include <algorithm>
 #include <fstream>
 #include <sstream>
@@ -300,6 +302,29 @@ void read_node(Reader& r, NodeOptions& o, std::vector<std::string>* inboxes) {
   if (auto v = r.integer(limits, "max_connections", 1, 1000000)) o.max_connections = static_cast<std::size_t>(*v);
   if (auto v = r.integer(limits, "max_handshakes", 1, 100000)) o.max_handshakes = static_cast<std::size_t>(*v);
   if (auto v = r.integer(limits, "max_handshakes_per_source", 1, 100000)) o.max_handshakes_per_source = static_cast<std::size_t>(*v);
+}
+
+// ------------------------------------------------------------------------------------ log
+
+void read_log(Reader& r, LogSettings& s) {
+  if (auto v = r.string("log", "level", [](const std::string& t) {
+        return log::parse_level(t) ? "" : "expected error, warn, info or debug";
+      }))
+    s.level = log::parse_level(*v);
+  if (auto v = r.string("log", "format", [](const std::string& t) {
+        return t == "human" || t == "json" ? "" : "expected human or json";
+      }))
+    s.format = *v == "json" ? log::Format::Json : log::Format::Human;
+}
+
+void apply_log(const LogSettings& s, const NodeOptions& node, const cluster::Options& services,
+               const std::vector<std::string>& more) {
+  log::add_secret(node.cookie);
+  if (const char* env = std::getenv("HYPHA_COOKIE")) log::add_secret(env);
+  log::add_secret(services.formation.gossip.secret);
+  for (const auto& m : more) log::add_secret(m);
+  if (s.level) log::set_level(*s.level);
+  log::set_format(s.format);
 }
 
 // ------------------------------------------------------------------------------------ cluster

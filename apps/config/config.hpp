@@ -25,6 +25,7 @@
 
 #include <toml++/toml.h>
 
+#include "hypha/base/log.hpp"
 #include "hypha/cluster/cluster.hpp"
 #include "hypha/node/node.hpp"
 #include "hypha/term/result.hpp"
@@ -86,5 +87,17 @@ void read_node(Reader& r, NodeOptions& opts, std::vector<std::string>* inboxes =
 
 // [pg] (and, as they land, the other cluster sections) onto `opts`.
 void read_cluster(Reader& r, cluster::Options& opts);
+
+// [log]: level (error | warn | info | debug; absent: HYPHA_LOG, else warn) and format
+// (human | json).
+struct LogSettings {
+  std::optional<log::Level> level;
+  log::Format format = log::Format::Human;
+};
+void read_log(Reader& r, LogSettings& s);
+// Applies them to the process's log, and has it redact the secrets of these options (the
+// cookie, HYPHA_COOKIE, the gossip secret) and any `more` (API tokens).
+void apply_log(const LogSettings& s, const NodeOptions& node, const cluster::Options& services,
+               const std::vector<std::string>& more = {});
 
 }  // namespace hypha::config

@@ -39,6 +39,7 @@ struct KvConfig {
   cluster::Options services;
   std::uint16_t port = 4040;
   Router::Table table;
+  config::LogSettings log;
 };
 
 // [routing]: ranges of first bytes, or [routing.hash]; problems go to the reader with their line.
@@ -104,6 +105,7 @@ Result<KvConfig, config::Error> read_config(const std::string& path) {
   KvConfig c;
   config::read_node(*r, c.node);
   config::read_cluster(*r, c.services);
+  config::read_log(*r, c.log);
   if (c.node.name.empty() && r->ok()) r->fail("node.name", "missing: a kv node needs a name");
   if (auto port = r->integer("kv", "port", 0, 65535)) c.port = static_cast<std::uint16_t>(*port);
   auto table = routing_of(*r);
@@ -126,6 +128,7 @@ int run_kv(const std::string& path) {
     return 2;
   }
   const NodeOptions& opts = cfg->node;
+  config::apply_log(cfg->log, opts, cfg->services);
   auto exports = std::make_shared<Exports>();
   auto node = start_cluster_node(opts, {.exports = exports}, cfg->services);
   if (!node) return fail("kv: " + node.error());
@@ -155,6 +158,7 @@ int run_kv(const std::string& path) {
       continue;
     }
     (*router)->set_table(std::move(again->table));
+    config::apply_log(again->log, again->node, again->services);  // [log] applies live too
     std::cout << "routing table reloaded: " << (*router)->describe() << std::endl;
   }
   server->reset();

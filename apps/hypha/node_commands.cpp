@@ -77,11 +77,13 @@ int run_node(const NodeCmd& o) {
   NodeOptions opts;
   cluster::Options services;
   std::vector<std::string> inboxes;
+  config::LogSettings logs;
   if (!o.config.empty()) {
     auto r = config::Reader::load(o.config);
     if (r) {
       config::read_node(*r, opts, &inboxes);
       config::read_cluster(*r, services);
+      config::read_log(*r, logs);
     }
     auto done = r ? r->finish() : Result<bool, config::Error>(unexpected(r.error()));
     if (!done) {
@@ -99,6 +101,7 @@ int run_node(const NodeCmd& o) {
     fail("node: no name: give --name, or name in the [node] section of --config");
     return 2;
   }
+  config::apply_log(logs, opts, services);
   // With its kernel (:rpc.call and erpc from other nodes, built-ins only) and cluster services.
   auto node = start_cluster_node(opts, {}, services);
   if (!node) return fail("node: " + node.error());

@@ -16,6 +16,7 @@
 #include "http_common.hpp"
 #include "hypha/base/log.hpp"
 #include "hypha/base/metrics.hpp"
+#include "hypha/base/utf8.hpp"
 #include "hypha/term/text.hpp"
 
 namespace hypha::http {
@@ -54,34 +55,11 @@ void send_error(httplib::Response& res, int status, std::string_view code, std::
 
 namespace {
 
-// UTF-8 (no overlong forms, surrogates or code points past U+10FFFF) without control
-// characters other than tab and newlines: text a person would read as text.
+// UTF-8 without control characters other than tab and newlines: text a person would read.
 bool readable_utf8(std::string_view s) {
-  std::size_t i = 0;
-  while (i < s.size()) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    if (c < 0x80) {
-      if ((c < 0x20 && c != '\t' && c != '\n' && c != '\r') || c == 0x7f) return false;
-      ++i;
-      continue;
-    }
-    std::size_t n;
-    std::uint32_t cp;
-    if ((c & 0xE0) == 0xC0) n = 1, cp = c & 0x1F;
-    else if ((c & 0xF0) == 0xE0) n = 2, cp = c & 0x0F;
-    else if ((c & 0xF8) == 0xF0) n = 3, cp = c & 0x07;
-    else return false;
-    for (std::size_t k = 1; k <= n; ++k) {
-      if (i + k >= s.size()) return false;
-      const auto d = static_cast<unsigned char>(s[i + k]);
-      if ((d & 0xC0) != 0x80) return false;
-      cp = (cp << 6) | (d & 0x3F);
-    }
-    static constexpr std::uint32_t kMin[] = {0, 0x80, 0x800, 0x10000};
-    if (cp < kMin[n] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return false;
-    i += n + 1;
-  }
-  return true;
+  for (char c : s)
+    if ((static_cast<unsigned char>(c) < 0x20 && c != '\t' && c != '\n' && c != '\r') || c == 0x7f) return false;
+  return utf8::valid(s);
 }
 
 }  // namespace

@@ -22,6 +22,7 @@ struct Settings {
   std::vector<std::string> inboxes;
   bool http = false;  // an [http] section
   http::Options http_opts;
+  config::LogSettings log;
 };
 
 std::string text_check(const std::string& s) { return s.empty() ? "expected a non-empty string" : ""; }
@@ -41,10 +42,28 @@ Result<Settings, std::string> load(const std::string& path) {
   config::read_node(*r, s.node, &s.inboxes);
   config::read_cluster(*r, s.services);
   read_http(*r, s);
+  config::read_log(*r, s.log);
   if (auto done = r->finish(); !done) return unexpected(done.error().text());
   if (s.node.name.empty()) return unexpected(path + ": node.name: required (hyphad has no --name)");
   if (!s.inboxes.empty()) return unexpected(path + ": node.inbox: not served by hyphad (a hypha node option)");
   return s;
+}
+
+// What a valid file read again changes: applied live where it can be ([log]), else named as
+// needing a restart. One line: "applied log.level=info; restart to apply: http.port".
+std::string reload(Settings& now, const Settings& next) {
+  std::vector<std::string> applied;
+  if (next.log.level != now.log.level || next.log.format != now.log.format) {
+    config::apply_log(next.log, next.node, next.services, {next.http_opts.token, next.http_opts.read_token});
+    if (next.log.level != now.log.level)
+      applied.push_back("log.level=" + std::string(next.log.level ? log::level_name(*next.log.level) : "(HYPHA_LOG)"));
+    if (next.log.format != now.log.format)
+      applied.push_back(std::string("log.format=") + (next.log.format == log::Format::Json ? "json" : "human"));
+    now.log = next.log;
+  }
+  std::string out = applied.empty() ? "nothing to apply live" : "applied";
+  for (const auto& a : applied) out += " " + a;
+  return out + "; other sections apply at a restart";
 }
 
 int fail(const std::string& line, int code) {
@@ -61,6 +80,7 @@ int run(const std::string& path) {
   pthread_sigmask(SIG_BLOCK, &sigs, nullptr);  // to sigwait below, not to the node's threads
   auto s = load(path);
   if (!s) return fail(s.error(), 2);
+  config::apply_log(s->log, s->node, s->services, {s->http_opts.token, s->http_opts.read_token});
   kernel::Options kernel;
   kernel.exports = std::make_shared<Exports>();
   auto node = start_cluster_node(s->node, kernel, s->services);
@@ -91,8 +111,11 @@ int run(const std::string& path) {
     }
     // Nothing is applied live yet: the file is checked, and what differs is reported.
     auto again = load(path);
-    if (!again) std::cout << "hyphad: reload refused, running as before: " << again.error() << std::endl;
-    else std::cout << "hyphad: reload: the file is valid; no setting is applied live yet, restart to apply changes" << std::endl;
+    if (!again) {
+      std::cout << "hyphad: reload refused, running as before: " << again.error() << std::endl;
+      continue;
+    }
+    std::cout << "hyphad: reload: " << reload(*s, *again) << std::endl;
   }
   if (api) api->stop();
   cluster::stop(n);  // leave cleanly: the distributed supervisor hands its children over first

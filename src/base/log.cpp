@@ -1,5 +1,8 @@
 #include "hypha/base/log.hpp"
 
+#include <algorithm>
+#include "hypha/base/utf8.hpp"
+
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -16,11 +19,55 @@ namespace hypha::log {
 namespace {
 Level from_env() {
   const char* env = std::getenv("HYPHA_LOG");
-  const std::string v = env ? env : "warn";
-  if (v == "error") return Level::Error;
-  if (v == "info") return Level::Info;
-  if (v == "debug") return Level::Debug;
-  return Level::Warn;
+  return parse_level(env ? env : "warn").value_or(Level::Warn);
+}
+
+std::atomic<int> format_now{static_cast<int>(Format::Human)};
+thread_local bool tl_in_process = false;
+thread_local std::uint32_t tl_number = 0, tl_serial = 0;
+
+std::mutex secrets_mu;
+std::vector<std::string>& secrets() {  // under secrets_mu
+  static auto* v = new std::vector<std::string>();
+  return *v;
+}
+std::atomic<bool> have_secrets{false};
+
+void redact(std::string& line) {
+  std::lock_guard lock(secrets_mu);
+  for (const std::string& secret : secrets())
+    for (std::size_t at = line.find(secret); at != std::string::npos; at = line.find(secret, at + 10))
+      line.replace(at, secret.size(), "[redacted]");
+}
+
+// A JSON string: quotes, backslashes and control characters escaped; bytes that are not UTF-8
+// written as the Latin-1 characters they would be, so the line is always valid JSON.
+void append_json(std::string& out, std::string_view v) {
+  out.push_back('"');
+  for (std::size_t i = 0; i < v.size();) {
+    const auto c = static_cast<unsigned char>(v[i]);
+    if (c == '"' || c == '\\') {
+      out.push_back('\\');
+      out.push_back(static_cast<char>(c));
+      ++i;
+    } else if (c < 0x20 || c == 0x7f) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\u%04x", c);
+      out += buf;
+      ++i;
+    } else if (c < 0x80) {
+      out.push_back(static_cast<char>(c));
+      ++i;
+    } else if (const std::size_t n = utf8::sequence_at(v, i)) {
+      out.append(v.substr(i, n));
+      i += n;
+    } else {
+      out.push_back(static_cast<char>(0xC0 | (c >> 6)));
+      out.push_back(static_cast<char>(0x80 | (c & 0x3F)));
+      ++i;
+    }
+  }
+  out.push_back('"');
 }
 
 std::atomic<int>& level() {
@@ -49,6 +96,34 @@ std::function<void(const std::string&)> sink;  // under sink_mu; empty: stderr
 bool enabled(Level l) { return static_cast<int>(l) <= level().load(std::memory_order_relaxed); }
 
 void set_level(Level l) { level().store(static_cast<int>(l), std::memory_order_relaxed); }
+Level level_now() { return static_cast<Level>(level().load(std::memory_order_relaxed)); }
+
+std::string_view level_name(Level l) {
+  static constexpr std::string_view kNames[] = {"error", "warn", "info", "debug"};
+  return kNames[static_cast<int>(l)];
+}
+
+std::optional<Level> parse_level(std::string_view s) {
+  for (Level l : {Level::Error, Level::Warn, Level::Info, Level::Debug})
+    if (s == level_name(l)) return l;
+  return std::nullopt;
+}
+
+void set_format(Format f) { format_now.store(static_cast<int>(f), std::memory_order_relaxed); }
+
+void add_secret(std::string secret) {
+  if (secret.empty()) return;
+  std::lock_guard lock(secrets_mu);
+  if (std::find(secrets().begin(), secrets().end(), secret) == secrets().end()) secrets().push_back(std::move(secret));
+  have_secrets.store(true, std::memory_order_release);
+}
+
+void enter_process(std::uint32_t number, std::uint32_t serial) noexcept {
+  tl_in_process = true;
+  tl_number = number;
+  tl_serial = serial;
+}
+void leave_process() noexcept { tl_in_process = false; }
 
 void set_sink(std::function<void(const std::string& line)> s) {
   std::lock_guard lock(sink_mu);
@@ -58,7 +133,6 @@ void set_sink(std::function<void(const std::string& line)> s) {
 namespace {
 void write_line(Level l, std::string_view node, std::string_view name, Fields fields, std::string_view extra_key,
                 std::string_view extra_value) {
-  static const char* kNames[] = {"error", "warn", "info", "debug"};
   const auto now = std::chrono::system_clock::now();
   const std::time_t secs = std::chrono::system_clock::to_time_t(now);
   const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;
@@ -67,22 +141,47 @@ void write_line(Level l, std::string_view node, std::string_view name, Fields fi
   char stamp[32];
   std::snprintf(stamp, sizeof stamp, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
                 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(ms));
-  std::string line = std::string(stamp) + " " + kNames[static_cast<int>(l)] + " node=";
-  append_value(line, node);
-  line += " event=";
-  line += name;
-  for (const auto& [k, v] : fields) {
-    line.push_back(' ');
-    line += k;
-    line.push_back('=');
-    append_value(line, v);
+  char pid[32] = "";
+  if (tl_in_process) std::snprintf(pid, sizeof pid, "<0.%u.%u>", tl_number, tl_serial);
+  std::string line;
+  if (static_cast<Format>(format_now.load(std::memory_order_relaxed)) == Format::Json) {
+    const auto pair = [&line](std::string_view k, std::string_view v) {
+      line.push_back(line.empty() ? '{' : ',');
+      append_json(line, k);
+      line.push_back(':');
+      append_json(line, v);
+    };
+    pair("time", stamp);
+    pair("level", level_name(l));
+    pair("node", node);
+    if (*pid) pair("pid", pid);
+    pair("event", name);
+    for (const auto& [k, v] : fields) pair(k, v);
+    if (!extra_key.empty()) pair(extra_key, extra_value);
+    line.push_back('}');
+  } else {
+    line = std::string(stamp) + " " + std::string(level_name(l)) + " node=";
+    append_value(line, node);
+    if (*pid) {
+      line += " pid=";
+      line += pid;
+    }
+    line += " event=";
+    line += name;
+    for (const auto& [k, v] : fields) {
+      line.push_back(' ');
+      line += k;
+      line.push_back('=');
+      append_value(line, v);
+    }
+    if (!extra_key.empty()) {
+      line.push_back(' ');
+      line += extra_key;
+      line.push_back('=');
+      append_value(line, extra_value);
+    }
   }
-  if (!extra_key.empty()) {
-    line.push_back(' ');
-    line += extra_key;
-    line.push_back('=');
-    append_value(line, extra_value);
-  }
+  if (have_secrets.load(std::memory_order_acquire)) redact(line);
   line.push_back('\n');
   std::lock_guard lock(sink_mu);
   if (sink)

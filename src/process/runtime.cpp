@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <random>
 
+#include "hypha/base/log.hpp"
 #include "runtime_impl.hpp"
 
 namespace hypha {
@@ -355,6 +356,10 @@ void Runtime::Impl::run(ProcessCore* p) {
       }
     }
     try {
+      struct InProcess {  // the log's pid field, while this thread runs the process
+        explicit InProcess(const Pid& pid) { log::enter_process(pid.id, pid.serial); }
+        ~InProcess() { log::leave_process(); }
+      } in_process(p->pid);
       p->resume_point.resume();
       auto h = p->body_task.handle();
       if (h.done()) {

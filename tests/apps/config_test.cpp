@@ -364,5 +364,25 @@ TEST(Config, AFreeFormTableCountsAsRead) {
   EXPECT_EQ(bad->finish().error().text(), "k.toml:1: routing: expected a table, got an integer");
 }
 
+TEST(Config, LogLevelAndFormat) {
+  auto read = [](std::string_view text, LogSettings& s) {
+    auto r = Reader::parse(text, "l.toml");
+    read_log(*r, s);
+    auto done = r->finish();
+    return done ? std::string("accepted") : done.error().text();
+  };
+  LogSettings s;
+  EXPECT_EQ(read("[log]\nlevel = \"info\"\nformat = \"json\"\n", s), "accepted");
+  EXPECT_EQ(s.level, log::Level::Info);
+  EXPECT_EQ(s.format, log::Format::Json);
+  LogSettings d;
+  EXPECT_EQ(read("", d), "accepted");
+  EXPECT_FALSE(d.level);  // HYPHA_LOG decides
+  EXPECT_EQ(d.format, log::Format::Human);
+  EXPECT_EQ(read("[log]\nlevel = \"loud\"\n", d), "l.toml:2: log.level: expected error, warn, info or debug, got \"loud\"");
+  EXPECT_EQ(read("[log]\nformat = \"xml\"\n", d), "l.toml:2: log.format: expected human or json, got \"xml\"");
+  EXPECT_EQ(read("[log]\nlevels = \"info\"\n", d), "l.toml:2: log.levels: unknown key");
+}
+
 }  // namespace
 }  // namespace hypha::config

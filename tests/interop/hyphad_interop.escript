@@ -4,7 +4,9 @@
 %% (one line, exit 2), /health and /api/nodes over HTTP (httpc) with this Erlang node listed as a
 %% beam peer, SIGHUP keeps it running (a bad file is refused, the node serves on), SIGTERM leaves
 %% cleanly with exit 0; two daemons with [tasks] serve /api/tasks for the whole cluster (a task
-%% started through one is seen, refused twice and stopped through the other).
+%% started through one is seen, refused twice and stopped through the other); [log] format json
+%% gives JSON lines with node, pid and event, the cookie and token never in them, and SIGHUP
+%% applies a new level at once.
 %% Usage: escript hyphad_interop.escript HYPHAD_BINARY WORK_DIR   (ERL_EPMD_PORT set)
 -mode(compile).
 -include("hypha_nodes.hrl").
@@ -18,7 +20,8 @@ main([Hyphad, Dir]) ->
     put(hypha, Hyphad), put(dir, Dir), put(cookie, "hyphad_cookie"), put(os_pids, []),
     Results = [run_case(F) || F <- [fun bad_config_is_one_line_and_exit_2/0,
                                     fun health_nodes_reload_and_sigterm/0,
-                                    fun tasks_over_http_from_either_daemon/0]],
+                                    fun tasks_over_http_from_either_daemon/0,
+                                    fun json_logs_hold_no_secret_and_the_level_changes_live/0]],
     cleanup(),
     halt(case lists:all(fun(R) -> R =:= ok end, Results) of true -> 0; false -> 1 end).
 
@@ -100,7 +103,7 @@ health_nodes_reload_and_sigterm() ->
     true = string:find(NotFound, "\"error\":\"not_found\"") =/= nomatch,
     %% SIGHUP with a valid file: said, still serving; with a broken one: refused, still serving.
     os:cmd("kill -HUP " ++ integer_to_list(OsPid)),
-    {ok, _} = expect_line(Port, <<"reload: the file is valid">>, 5000),
+    {ok, _} = expect_line(Port, <<"reload: nothing to apply live">>, 5000),
     ok = file:write_file(File, Good ++ "nonsense = 1\n"),
     os:cmd("kill -HUP " ++ integer_to_list(OsPid)),
     {ok, Refused} = expect_line(Port, <<"reload refused">>, 5000),
@@ -149,3 +152,43 @@ tasks_over_http_from_either_daemon() ->
     0 = exit_status(Os2, 10000),
     0 = exit_status(Os3, 10000),
     ok.
+
+json_logs_hold_no_secret_and_the_level_changes_live() ->
+    Cfg = fun(Level) ->
+                  ["[node]\nname = \"hd4@127.0.0.1\"\ncookie = \"hyphad_cookie\"\n",
+                   "[log]\nformat = \"json\"\nlevel = \"", Level, "\"\n[http]\nport = 0\ntoken = \"tok-very-secret\"\n"]
+          end,
+    File = write("hd4.toml", Cfg("info")),
+    {Port, OsPid} = start_hyphad(File),
+    {ok, _} = expect_line(Port, <<"started">>, 10000),
+    %% A connection from this node: nodeup logged at info, as JSON, with node and event.
+    pong = net_adm:ping('hd4@127.0.0.1'),
+    {ok, Up} = expect_line(Port, <<"\"event\":\"nodeup\"">>, 5000),
+    <<"{\"time\":\"", _/binary>> = Up,
+    true = has(binary_to_list(Up), "\"node\":\"hd4@127.0.0.1\""),
+    %% SIGHUP: an unchanged file applies nothing; a new level applies at once.
+    os:cmd("kill -HUP " ++ integer_to_list(OsPid)),
+    {ok, Same} = expect_line(Port, <<"reload: ">>, 5000),
+    {match, _} = re:run(Same, "nothing to apply live"),
+    ok = file:write_file(File, Cfg("error")),
+    os:cmd("kill -HUP " ++ integer_to_list(OsPid)),
+    {ok, Applied} = expect_line(Port, <<"reload: ">>, 5000),
+    {match, _} = re:run(Applied, "applied log.level=error"),
+    %% At error, a nodedown (warn) is not written any more.
+    erlang:disconnect_node('hd4@127.0.0.1'),
+    pong = net_adm:ping('hd4@127.0.0.1'),
+    os:cmd("kill -TERM " ++ integer_to_list(OsPid)),
+    Rest = collect_lines(Port, []),
+    false = lists:any(fun(L) -> has(binary_to_list(L), "\"event\":\"nodeup\"") end, Rest),
+    All = [Up, Same, Applied | Rest],
+    %% The cookie and the token appear nowhere in what it wrote.
+    false = lists:any(fun(L) -> has(binary_to_list(L), "hyphad_cookie") orelse has(binary_to_list(L), "tok-very-secret") end, All),
+    ok.
+
+%% Every line until the port exits (exit status 0 required).
+collect_lines(Port, Acc) ->
+    receive
+        {Port, {data, {_, Line}}} -> collect_lines(Port, [Line | Acc]);
+        {Port, {exit_status, 0}} -> lists:reverse(Acc)
+    after 10000 -> error(no_exit)
+    end.

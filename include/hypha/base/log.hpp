@@ -1,6 +1,11 @@
 // Structured, quiet-by-default logging: one event per line on stderr,
-//   2026-11-23T18:20:01.123Z warn node=a@host event=handshake_failed peer=b@host reason="wrong cookie"
-// The level comes from HYPHA_LOG (error, warn, info, debug; default warn). Never log cookies.
+//   2026-11-23T18:20:01.123Z warn node=a@host pid=<0.85.0> event=handshake_failed peer=b@host reason="wrong cookie"
+// or, with set_format(Format::Json), one JSON object per line:
+//   {"time":"2026-11-23T18:20:01.123Z","level":"warn","node":"a@host","pid":"<0.85.0>","event":"handshake_failed","peer":"b@host",...}
+// pid is the process the logging thread runs at that moment (absent outside processes). The
+// level comes from HYPHA_LOG (error, warn, info, debug; default warn) until set_level. Never log
+// cookies; as a second line of defence, every secret given to add_secret is replaced by
+// "[redacted]" wherever it would appear in a line.
 //
 // Events that outsiders can cause at will (refused connections, bad handshakes, floods) go
 // through limited(): per (node, event, key) the first line goes out at once, later ones within
@@ -12,8 +17,10 @@
 
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <initializer_list>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -27,6 +34,20 @@ using Fields = std::initializer_list<std::pair<std::string_view, std::string_vie
 bool enabled(Level l);
 // Overrides HYPHA_LOG from now on (an application's own setting, a test that waits for an event).
 void set_level(Level l);
+Level level_now();
+// "error", "warn", "info", "debug".
+std::string_view level_name(Level l);
+std::optional<Level> parse_level(std::string_view s);
+
+enum class Format { Human, Json };
+void set_format(Format f);
+// A cookie, token or key: never written (replaced by [redacted]). Empty strings are ignored.
+void add_secret(std::string secret);
+
+// The process this thread runs now (its pid's number and serial), for the pid field: the
+// runtime sets it around each run of a process. A thread outside processes has none.
+void enter_process(std::uint32_t number, std::uint32_t serial) noexcept;
+void leave_process() noexcept;
 // Fields are key/value pairs; values with spaces or quotes are quoted.
 void event(Level l, std::string_view node, std::string_view name, Fields fields = {});
 // Sends each line (ending in a newline) to `sink` instead of stderr, e.g. into an application's
