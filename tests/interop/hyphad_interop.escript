@@ -140,6 +140,18 @@ tasks_over_http_from_either_daemon() ->
     ok = wait_until(fun() -> {200, Q} = get_json(P2, "/api/tasks/quick"), has(Q, "\"status\":\"done\"") end),
     {200, All} = get_json(P2, "/api/tasks"),
     true = has(All, "\"name\":\"quick\"") andalso has(All, "\"name\":\"sleepy\""),
+    %% A task that reports progress, followed by `hypha task watch` (not a terminal: a line
+    %% per change), which ends with its result.
+    {201, _} = http(post, P2, "/api/tasks", "{\"name\":\"stepper\",\"module\":\"hypha_tasks\",\"function\":\"steps\",\"args\":\"[5, 60]\"}", Auth),
+    Cli = filename:join([filename:dirname(filename:dirname(get(hypha))), "hypha", "hypha"]),
+    {0, Watched} = collect(open_port({spawn_executable, Cli}, [{args, ["task", "watch", "hd3@127.0.0.1", "stepper",
+                                                                      "--interval", "20", "--cookie", "hyphad_cookie"]},
+                                                             binary, exit_status, stderr_to_stdout]), <<>>),
+    WLines = [L || L <- binary:split(Watched, <<"\n">>, [global]), L =/= <<>>],
+    {match, _} = re:run(lists:last(WLines), "^stepper done in [0-9.]+ s: 5$"),
+    true = lists:any(fun(L) -> re:run(L, "^stepper \\[#+-+\\] +[0-9]+%  on hd[23]@127.0.0.1") =/= nomatch end, WLines),
+    {200, Stepped} = get_json(P3, "/api/tasks/stepper"),
+    true = has(Stepped, "\"progress\":100"),
     %% Stopped through the other daemon: terminated where it ran, failed with reason stopped.
     {200, Stopped} = http(delete, P3, "/api/tasks/sleepy", none, Auth),
     true = has(Stopped, "\"status\":\"stopped\""),

@@ -182,8 +182,10 @@ class Fake final : public Service {
 std::string uuid4();
 
 // hypha_tasks:start_async/3,4,5 ((M, F, A[, Opts]) or (M, F, A, Name, Opts); Opts a proplist or
-// map of name, callback ({Mod, Fun}), restart), get_status/1, result/1, list/0, stop/1
-// ({ok, stopped | forgotten} or {error, E}), and the internal
+// map of name, callback ({Mod, Fun}), restart), get_status/1, result/1, list/0, info/1 ({ok,
+// {Name, State, Node, Pid, Progress | undefined, StartedMs, EndedMs, Result}}), stop/1
+// ({ok, stopped | forgotten} or {error, E}), steps/2 (N, StepMs: a sample task that sleeps N
+// steps and reports its progress after each), and the internal
 // run_task/5 and orchestrator/0 the supervisor starts, on the default orchestrator.
 void add_exports(Exports& exports, Node& node, const Options& opts = {});
 

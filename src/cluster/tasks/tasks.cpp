@@ -1069,6 +1069,30 @@ void add_exports(Exports& exports, Node& node, const Options& opts) {
     auto r = co_await svc->result(self, name);
     co_return r ? Term::tuple({Term(Atom("ok")), *r}) : error(r.error());
   });
+  // hypha_tasks:steps(N, StepMs): a sample task for demos and tests: N steps of StepMs each,
+  // reporting its progress after each; returns N.
+  exports.add("hypha_tasks", "steps", [opts](Process& self, std::int64_t n, std::int64_t step_ms) -> Task<Term> {
+    if (n < 1 || n > 1000000 || step_ms < 0 || step_ms > 3600000)
+      throw Error(Term(Atom("badarg")), "steps(N, StepMs): N of 1..1000000, StepMs of 0..3600000");
+    for (std::int64_t i = 1; i <= n; ++i) {
+      co_await self.sleep(std::chrono::milliseconds(step_ms));
+      progress(self, static_cast<int>(i * 100 / n), opts);
+    }
+    co_return Term(n);
+  });
+  // {ok, {Name, State, Node, Pid, Progress | undefined, StartedMs, EndedMs, Result}}: what
+  // `hypha task watch` polls.
+  exports.add("hypha_tasks", "info", [svc](Process& self, Term name) -> Task<Term> {
+    auto r = co_await svc->info(self, name);
+    if (!r) co_return error(r.error());
+    const Info& i = *r;
+    co_return Term::tuple({Term(Atom("ok")),
+                           Term::tuple({i.name, Term(Atom(i.state == Status::Kind::Done ? "done"
+                                                          : i.state == Status::Kind::Failed ? "failed" : "running")),
+                                        Term(i.node), Term(i.pid),
+                                        i.progress ? Term(static_cast<std::int64_t>(*i.progress)) : Term(a_undefined()),
+                                        Term(i.started_ms), Term(i.ended_ms), i.result})});
+  });
   exports.add("hypha_tasks", "stop", [svc](Process& self, Term name) -> Task<Term> {
     auto r = co_await svc->stop(self, name);
     if (!r) co_return error(r.error());
