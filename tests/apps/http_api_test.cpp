@@ -259,14 +259,23 @@ std::unique_ptr<Node> cluster_node(const std::string& alive, std::uint16_t epmd,
   return n.ok() ? std::move(*n) : nullptr;
 }
 
+// Two such nodes, connected (either null if something failed, with the failure reported).
+std::pair<std::unique_ptr<Node>, std::unique_ptr<Node>> connected_pair(const std::string& a, const std::string& b,
+                                                                        std::uint16_t epmd, const cluster::Options& co) {
+  auto na = cluster_node(a, epmd, co);
+  auto nb = cluster_node(b, epmd, co);
+  if (na && nb) EXPECT_TRUE(na->connect(nb->name(), 5s).ok());
+  return {std::move(na), std::move(nb)};
+}
+
 TEST_F(HttpApi, RegistryGroupsCachesAndProcessesOfTheCluster) {
   cluster::Options co;
   co.registry = registry::Options{};
   co.caches.push_back(cache::Options{.name = Atom("c1"), .mode = cache::Mode::Replicated});
-  auto a = cluster_node("hca", epmd, co);
-  auto b = cluster_node("hcb", epmd, co);
+  auto pair = connected_pair("hca", "hcb", epmd, co);  // (no structured binding: lambdas capture these)
+  auto& a = pair.first;
+  auto& b = pair.second;
   ASSERT_TRUE(a && b);
-  ASSERT_TRUE(a->connect(b->name(), 5s).ok());
   auto api = http::Api::start(*a, {.port = 0, .services = co});
   ASSERT_TRUE(api.ok()) << api.error();
   const std::uint16_t port = (*api)->port();
@@ -352,10 +361,10 @@ TEST_F(HttpApi, MetricsAreInPrometheusTextFormat) {
   cluster::Options co;
   co.registry = registry::Options{};
   co.caches.push_back(cache::Options{.name = Atom("mc"), .mode = cache::Mode::Local});
-  auto a = cluster_node("hma", epmd, co);
-  auto b = cluster_node("hmb", epmd, co);
+  auto pair = connected_pair("hma", "hmb", epmd, co);  // (no structured binding: lambdas capture these)
+  auto& a = pair.first;
+  auto& b = pair.second;
   ASSERT_TRUE(a && b);
-  ASSERT_TRUE(a->connect(b->name(), 5s).ok());
   auto api = http::Api::start(*a, {.port = 0, .read_token = "r", .services = co});
   ASSERT_TRUE(api.ok()) << api.error();
   const std::uint16_t port = (*api)->port();
