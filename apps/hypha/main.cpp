@@ -10,6 +10,7 @@
 #include "registry_commands.hpp"
 #include "sup_commands.hpp"
 #include "task_commands.hpp"
+#include "top_command.hpp"
 #include "cache_commands.hpp"
 #include "term_command.hpp"
 
@@ -26,6 +27,7 @@ int main(int argc, char** argv) {
   hypha::cli::add_sup_commands(app, exit_code);
   hypha::cli::add_task_commands(app, exit_code);
   hypha::cli::add_cache_commands(app, exit_code);
+  hypha::cli::add_top_command(app, exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

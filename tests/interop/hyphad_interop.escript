@@ -66,6 +66,13 @@ http(Method, Port, Path, Body, Headers) ->
 
 has(Body, Text) -> string:find(Body, Text) =/= nomatch.
 
+%% The hypha CLI next to hyphad in the build tree: {ExitStatus, Output as a list}.
+cli_of(Args) ->
+    Cli = filename:join([filename:dirname(filename:dirname(get(hypha))), "hypha", "hypha"]),
+    {S, Out} = collect(open_port({spawn_executable, Cli}, [{args, Args ++ ["--cookie", "hyphad_cookie"]}, binary,
+                                                         exit_status, stderr_to_stdout]), <<>>),
+    {S, binary_to_list(Out)}.
+
 %% A daemon with the registry, the distributed supervisor, tasks, a static list of the other
 %% and an API token; returns {OsPid, HttpPort}.
 task_daemon(Name, Other) ->
@@ -94,6 +101,13 @@ health_nodes_reload_and_sigterm() ->
                                 string:find(B, "\"name\":\"" ++ Me ++ "\"") =/= nomatch andalso
                                 string:find(B, "\"status\":\"up\"") =/= nomatch
                     end),
+    %% `hypha top` of the daemon: a frame with its processes and this Erlang node as a beam peer;
+    %% of this Erlang node (not a hypha node): refused, exit 1.
+    {0, Top} = cli_of(["top", "hd1@127.0.0.1", "--once", "--top", "3"]),
+    true = has(Top, "hypha top hd1@127.0.0.1") andalso has(Top, "PID") andalso has(Top, "SEND QUEUE"),
+    {match, _} = re:run(Top, "\n" ++ Me ++ " +beam +[0-9]+"),
+    {1, NotHypha} = cli_of(["top", Me, "--once"]),
+    true = has(NotHypha, "hypha top reads hypha_node:processes/2"),
     %% This Erlang node's processes, through the daemon (processes/0, then process_info/2 of each).
     {200, Procs} = get_json(P, "/api/processes?node=" ++ Me ++ "&top=5&by=memory"),
     true = has(Procs, "\"node\":\"" ++ Me ++ "\"") andalso has(Procs, "\"current\":\""),
@@ -143,11 +157,8 @@ tasks_over_http_from_either_daemon() ->
     %% A task that reports progress, followed by `hypha task watch` (not a terminal: a line
     %% per change), which ends with its result.
     {201, _} = http(post, P2, "/api/tasks", "{\"name\":\"stepper\",\"module\":\"hypha_tasks\",\"function\":\"steps\",\"args\":\"[5, 60]\"}", Auth),
-    Cli = filename:join([filename:dirname(filename:dirname(get(hypha))), "hypha", "hypha"]),
-    {0, Watched} = collect(open_port({spawn_executable, Cli}, [{args, ["task", "watch", "hd3@127.0.0.1", "stepper",
-                                                                      "--interval", "20", "--cookie", "hyphad_cookie"]},
-                                                             binary, exit_status, stderr_to_stdout]), <<>>),
-    WLines = [L || L <- binary:split(Watched, <<"\n">>, [global]), L =/= <<>>],
+    {0, Watched} = cli_of(["task", "watch", "hd3@127.0.0.1", "stepper", "--interval", "20"]),
+    WLines = [L || L <- string:split(Watched, "\n", all), L =/= ""],
     {match, _} = re:run(lists:last(WLines), "^stepper done in [0-9.]+ s: 5$"),
     true = lists:any(fun(L) -> re:run(L, "^stepper \\[#+-+\\] +[0-9]+%  on hd[23]@127.0.0.1") =/= nomatch end, WLines),
     {200, Stepped} = get_json(P3, "/api/tasks/stepper"),

@@ -1,7 +1,7 @@
 // The `erlang` built-ins that callers on other nodes reach through rpc, as on a BEAM node:
 // node/0, nodes/0,1, is_alive/0, whereis/1, registered/0, processes/0, is_process_alive/1,
 // process_info/1,2, self/0, exit/1,2, send/2, apply/3, phash2/1,2; timer:sleep/1; and
-// hypha_node:processes/2 (kernel.hpp's top_processes).
+// hypha_node:processes/2 (kernel.hpp's top_processes) and hypha_node:peers/0 (what `hypha top` shows).
 #include <algorithm>
 
 #include "../rpc_terms.hpp"
@@ -139,6 +139,17 @@ void add_builtins(Exports& exports, Node& node) {
                                   Term(static_cast<std::int64_t>(r.queue)), Term(static_cast<std::int64_t>(r.memory)),
                                   Term(status_atom(r.status))}));
     return Term::tuple({Term(static_cast<std::int64_t>(t.total)), Term::list(std::move(rows))});
+  });
+  // [{Peer, hypha | beam | hidden, MessagesIn, MessagesOut, BytesIn, BytesOut, SendQueueBytes}]
+  exports.add("hypha_node", "peers", [n]() {
+    std::vector<Term> out;
+    for (const PeerInfo& p : n->peers()) {
+      const auto num = [](std::uint64_t v) { return Term(static_cast<std::int64_t>(v)); };
+      out.push_back(Term::tuple({Term(p.name), Term(at(p.hidden ? "hidden" : p.hypha ? "hypha" : "beam")),
+                                 num(p.messages_in), num(p.messages_out), num(p.bytes_in), num(p.bytes_out),
+                                 num(p.send_queue_bytes)}));
+    }
+    return Term::list(std::move(out));
   });
   exports.add("erlang", "is_process_alive", [n](Pid p) {
     require_local(*n, p);
