@@ -76,6 +76,9 @@ enum class St { Starting, Running, Restarting, Done, Failed };
 Atom state_atom(St s) {
   return Atom(s == St::Done ? "done" : s == St::Failed ? "failed" : "running");
 }
+Atom kind_atom(Status::Kind k) {
+  return Atom(k == Status::Kind::Done ? "done" : k == Status::Kind::Failed ? "failed" : "running");
+}
 Status::Kind kind_of(St s) {
   return s == St::Done ? Status::Kind::Done : s == St::Failed ? Status::Kind::Failed : Status::Kind::Running;
 }
@@ -345,8 +348,7 @@ class Orchestrator final : public GenServer {
     if (finished(r.st)) {
       unwatch(self, r);
       recs_.erase(it);
-      send_members(self, Term::tuple({Term(Atom("tasks_update")),
-                                      Term::list({Term::tuple({Term(Atom("forget")), name})})}));
+      tell_forgotten(self, name);
       gen::reply(self, from, Term::tuple({Term(Atom("ok")), Term(Atom("forgotten"))}));
       return;
     }
@@ -461,8 +463,13 @@ class Orchestrator final : public GenServer {
       gen::reply(self, w, error(Term::tuple({Term(Atom("running")), Term(r.pid)})));
   }
 
-  void unwatch(Process& self, Rec& r) {
+  // The record's runner no longer reports progress under its name.
+  void drop_runner(const Rec& r) {
     if (auto it = by_pid_.find(r.pid); it != by_pid_.end() && it->second == r.name) by_pid_.erase(it);
+  }
+
+  void unwatch(Process& self, Rec& r) {
+    drop_runner(r);
     if (!r.mon) return;
     mons_.erase(*r.mon);
     self.demonitor(*r.mon, true);
@@ -561,7 +568,7 @@ class Orchestrator final : public GenServer {
   }
 
   void finish(Process& self, Rec& r, St st, Term value) {
-    if (auto it = by_pid_.find(r.pid); it != by_pid_.end() && it->second == r.name) by_pid_.erase(it);
+    drop_runner(r);
     r.st = st;
     r.result = value;
     r.ended_ms = wall_ms(self);
@@ -656,6 +663,10 @@ class Orchestrator final : public GenServer {
     auto it = recs_.find(name);
     if (it == recs_.end() || it->second.gen != gen || !finished(it->second.st)) return;
     recs_.erase(it);
+    tell_forgotten(self, name);
+  }
+
+  void tell_forgotten(Process& self, const Term& name) {
     send_members(self, Term::tuple({Term(Atom("tasks_update")),
                                     Term::list({Term::tuple({Term(Atom("forget")), name})})}));
   }
@@ -1087,9 +1098,7 @@ void add_exports(Exports& exports, Node& node, const Options& opts) {
     if (!r) co_return error(r.error());
     const Info& i = *r;
     co_return Term::tuple({Term(Atom("ok")),
-                           Term::tuple({i.name, Term(Atom(i.state == Status::Kind::Done ? "done"
-                                                          : i.state == Status::Kind::Failed ? "failed" : "running")),
-                                        Term(i.node), Term(i.pid),
+                           Term::tuple({i.name, Term(kind_atom(i.state)), Term(i.node), Term(i.pid),
                                         i.progress ? Term(static_cast<std::int64_t>(*i.progress)) : Term(a_undefined()),
                                         Term(i.started_ms), Term(i.ended_ms), i.result})});
   });
@@ -1103,10 +1112,7 @@ void add_exports(Exports& exports, Node& node, const Options& opts) {
     if (!r) co_return error(r.error());
     std::vector<Term> out;
     for (const Info& i : *r)
-      out.push_back(Term::tuple({i.name, Term(state_atom(i.state == Status::Kind::Done ? St::Done
-                                                        : i.state == Status::Kind::Failed ? St::Failed
-                                                                                          : St::Running)),
-                                 Term(i.node), Term(i.pid)}));
+      out.push_back(Term::tuple({i.name, Term(kind_atom(i.state)), Term(i.node), Term(i.pid)}));
     co_return Term::list(std::move(out));
   });
 }
