@@ -15,6 +15,9 @@ packages=(
   erlang-nox erlang-dev elixir
   # the DNS server the dns formation strategy's tests ask (the binary only, no system service)
   dnsmasq-base
+  # the dashboard's browser tests and the demo: nginx in front of three hyphad, headless Chromium
+  # driven by selenium (Debian's python3 module: run with /usr/bin/python3)
+  nginx-light chromium chromium-driver python3-selenium
 )
 
 missing=()
