@@ -13,6 +13,7 @@
 #include <mutex>
 #include <thread>
 
+#include "dashboard.hpp"
 #include "http_common.hpp"
 #include "hypha/base/log.hpp"
 #include "hypha/base/metrics.hpp"
@@ -89,8 +90,12 @@ bool Context::allowed(const httplib::Request& req, bool mutating) const {
   if (need.empty()) return true;
   const std::string auth = req.get_header_value("Authorization");
   constexpr std::string_view kBearer = "Bearer ";
-  if (auth.size() <= kBearer.size() || auth.compare(0, kBearer.size(), kBearer) != 0) return false;
-  const std::string_view given = std::string_view(auth).substr(kBearer.size());
+  std::string_view given;
+  if (auth.size() > kBearer.size() && auth.compare(0, kBearer.size(), kBearer) == 0)
+    given = std::string_view(auth).substr(kBearer.size());
+  else if (!mutating && req.has_param("token"))
+    given = req.get_param_value("token");  // a read by a browser's EventSource, which sends no headers
+  if (given.empty()) return false;
   return same_secret(given, need) || (!mutating && !opts.token.empty() && same_secret(given, opts.token));
 }
 
@@ -234,6 +239,8 @@ struct Api::Impl {
   std::uint16_t port = 0;
   std::shared_ptr<NodeBook> book = std::make_shared<NodeBook>();
   Pid watcher;
+  std::shared_ptr<Hub> hub;  // the dashboard's, with services.events
+  Pid reporter;
   bool stopped = false;
 
   Context ctx{node, opts};
@@ -267,6 +274,10 @@ struct Api::Impl {
     add_task_routes(server, ctx);
     add_cluster_routes(server, ctx);
     add_metrics_route(server, ctx);
+    if (opts.services.events) {
+      hub = std::make_shared<Hub>();
+      add_dashboard_routes(server, ctx, DashboardFeed{hub, [this] { return nodes_json(); }});
+    }
     // Every status an error: a JSON body with its code, unless the route wrote one.
     server.set_error_handler([this](const httplib::Request& req, httplib::Response& res) {
       if (!res.body.empty()) return;  // a route's own error, counted with it
@@ -336,6 +347,14 @@ Result<std::unique_ptr<Api>, std::string> Api::start(Node& node, Options opts) {
                       " (in use, or not an address of this machine)");
   i.port = static_cast<std::uint16_t>(bound);
   i.start_watcher();
+  if (i.hub)
+    i.reporter = start_reporter(node, ReporterOptions{.pubsub = *i.opts.services.events,
+                                                      .hub = i.hub,
+                                                      .caches = i.opts.services.caches,
+                                                      .registry = i.opts.services.registry
+                                                                      ? std::optional<Atom>(i.opts.services.registry->name)
+                                                                      : std::nullopt,
+                                                      .pg_scopes = i.opts.services.pg_scopes});
   i.thread = std::thread([&i] { i.server.listen_after_bind(); });
   log::event(log::Level::Info, node.name().text(), "http_listening", {{"address", i.opts.bind + ":" + std::to_string(i.port)}});
   return std::unique_ptr<Api>(new Api(std::move(impl)));
@@ -349,6 +368,7 @@ std::uint16_t Api::port() const noexcept { return impl_->port; }
 void Api::stop() {
   if (!impl_ || impl_->stopped) return;
   impl_->stopped = true;
+  if (impl_->hub) impl_->hub->close();  // the event streams end
   impl_->server.stop();  // no new connections
   // Requests being handled get a moment to finish; then the connections left (idle keep-alive
   // ones, which cpp-httplib would otherwise wait on for their whole timeout) are shut down.
@@ -357,7 +377,8 @@ void Api::stop() {
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   shut_connections_to(impl_->port);
   if (impl_->thread.joinable()) impl_->thread.join();
-  if (impl_->node.runtime().alive(impl_->watcher)) impl_->node.runtime().exit(impl_->watcher, Term(Atom("kill")));
+  for (const Pid& p : {impl_->watcher, impl_->reporter})
+    if (impl_->node.runtime().alive(p)) impl_->node.runtime().exit(p, Term(Atom("kill")));
 }
 
 }  // namespace hypha::http

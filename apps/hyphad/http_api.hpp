@@ -5,6 +5,8 @@
 //   GET /api/nodes   200 {"self":..., "nodes":[{"name","status","kind","since","messages_in",...}]}
 //   GET /api/tasks[/NAME], POST /api/tasks, DELETE /api/tasks/NAME   unique cluster tasks
 //   GET /api/registry, /api/groups, /api/caches[/NAME], /api/processes   the cluster's state
+//   GET /, /api/dashboard, /api/events   the live dashboard (server-sent events)
+//   GET /metrics     Prometheus text
 //
 // Served by cpp-httplib (docs/dependencies.md) on its own threads, apart from the node's: a
 // handler uses the blocking (Runtime&) forms of the APIs. Bodies over 1 MiB are refused (413),
@@ -33,6 +35,8 @@ struct Options {
   std::shared_ptr<tasks::Service> tasks;   // /api/tasks; null: 503 unavailable (no [tasks] here)
   std::shared_ptr<const Exports> exports;  // what POST /api/tasks may start (checked first); null: unchecked
   cluster::Options services;               // what the node runs: /api/registry, /api/groups, /api/caches
+  // The dashboard (GET /, /api/dashboard, /api/events) is served when services.events names the
+  // events pubsub (cluster/events.hpp); its reporter publishes this node's figures there.
 };
 
 class Api {

@@ -144,6 +144,41 @@ json cache_nodes(Node& node, const cache::Cache& c) {
 
 }  // namespace
 
+json names_json(Runtime& rt, Atom registry, std::size_t limit) {
+  const auto all = registry::select(rt, Term(Atom("_")), registry);
+  json names = json::array();
+  for (std::size_t i = 0; i < all.size() && i < limit; ++i)
+    names.push_back(json{{"name", term_text(all[i].name)},
+                         {"pid", term_text(Term(all[i].pid))},
+                         {"node", all[i].pid.node.text()},
+                         {"meta", term_text(all[i].meta)}});
+  return json{{"count", all.size()}, {"truncated", all.size() > limit}, {"names", std::move(names)}};
+}
+
+json groups_json(Runtime& rt, const cluster::Options& services, bool with_members) {
+  std::vector<Atom> scopes = services.pg_scopes;
+  if (!services.pubsubs.empty() || services.events) scopes.push_back(pubsub::scope());
+  std::sort(scopes.begin(), scopes.end(), [](Atom a, Atom b) { return a.text() < b.text(); });
+  scopes.erase(std::unique(scopes.begin(), scopes.end()), scopes.end());
+  json out = json::array();
+  for (Atom scope : scopes) {
+    json groups = json::array();
+    for (const Term& g : pg::which_groups(rt, scope)) {
+      json members = json::array();
+      std::map<std::string, int> per_node;
+      for (const Pid& p : pg::get_members(rt, scope, g)) {
+        if (with_members) members.push_back(term_text(Term(p)));
+        ++per_node[std::string(p.node.text())];
+      }
+      json group{{"group", term_text(g)}, {"nodes", per_node}};
+      if (with_members) group["members"] = std::move(members);
+      groups.push_back(std::move(group));
+    }
+    out.push_back(json{{"scope", scope.text()}, {"groups", std::move(groups)}});
+  }
+  return json{{"scopes", std::move(out)}};
+}
+
 void add_cluster_routes(httplib::Server& server, const Context& ctx) {
   Node* node = &ctx.node;
   const cluster::Options& services = ctx.opts.services;
@@ -152,37 +187,11 @@ void add_cluster_routes(httplib::Server& server, const Context& ctx) {
     if (!services.registry) return send_error(res, 503, "unavailable", "this node runs no cluster registry ([registry])");
     auto limit = count_param(req, res, "limit", kDefaultLimit, kMaxLimit);
     if (!limit) return;
-    const Atom reg = services.registry->name;
-    const auto all = registry::select(node->runtime(), Term(Atom("_")), reg);
-    json names = json::array();
-    for (std::size_t i = 0; i < all.size() && i < *limit; ++i)
-      names.push_back(json{{"name", term_text(all[i].name)},
-                           {"pid", term_text(Term(all[i].pid))},
-                           {"node", all[i].pid.node.text()},
-                           {"meta", term_text(all[i].meta)}});
-    send_json(res, 200, json{{"count", all.size()}, {"truncated", all.size() > *limit}, {"names", std::move(names)}});
+    send_json(res, 200, names_json(node->runtime(), services.registry->name, *limit));
   }));
 
   server.Get("/api/groups", ctx.read("/api/groups", [node, &services](const httplib::Request&, httplib::Response& res) {
-    std::vector<Atom> scopes = services.pg_scopes;
-    if (!services.pubsubs.empty()) scopes.push_back(pubsub::scope());
-    std::sort(scopes.begin(), scopes.end(), [](Atom a, Atom b) { return a.text() < b.text(); });
-    scopes.erase(std::unique(scopes.begin(), scopes.end()), scopes.end());
-    json out = json::array();
-    for (Atom scope : scopes) {
-      json groups = json::array();
-      for (const Term& g : pg::which_groups(node->runtime(), scope)) {
-        json members = json::array();
-        std::map<std::string, int> per_node;
-        for (const Pid& p : pg::get_members(node->runtime(), scope, g)) {
-          members.push_back(term_text(Term(p)));
-          ++per_node[std::string(p.node.text())];
-        }
-        groups.push_back(json{{"group", term_text(g)}, {"members", std::move(members)}, {"nodes", per_node}});
-      }
-      out.push_back(json{{"scope", scope.text()}, {"groups", std::move(groups)}});
-    }
-    send_json(res, 200, json{{"scopes", std::move(out)}});
+    send_json(res, 200, groups_json(node->runtime(), services, true));
   }));
 
   server.Get("/api/caches", ctx.read("/api/caches", [&services](const httplib::Request&, httplib::Response& res) {

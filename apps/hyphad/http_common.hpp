@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
@@ -54,8 +55,24 @@ struct Context {
 // The JSON body of a request as an object, or a 400 written to `res` (nullopt).
 std::optional<json> body_object(const httplib::Request& req, httplib::Response& res);
 
+// GET /api/registry's answer: the first `limit` names of the cluster registry, sorted.
+json names_json(Runtime& rt, Atom registry, std::size_t limit);
+// GET /api/groups' answer: every pg scope this node runs, its groups and their members (or
+// only how many on each node).
+json groups_json(Runtime& rt, const cluster::Options& services, bool with_members);
+// A task as /api/tasks shows it (with its result or reason when asked).
+json task_json(const tasks::Info& i, bool with_result);
+
+class Hub;  // dashboard.hpp
+// What the dashboard's routes are fed from: the Hub, and GET /api/nodes' answer.
+struct DashboardFeed {
+  std::shared_ptr<Hub> hub;
+  std::function<json()> nodes;
+};
+
 void add_task_routes(httplib::Server& server, const Context& ctx);
 void add_cluster_routes(httplib::Server& server, const Context& ctx);
 void add_metrics_route(httplib::Server& server, const Context& ctx);
+void add_dashboard_routes(httplib::Server& server, const Context& ctx, DashboardFeed feed);
 
 }  // namespace hypha::http::detail

@@ -5,6 +5,7 @@
 // status, each cache's counters here, the registry's names.
 #include <sstream>
 
+#include "dashboard.hpp"
 #include "http_common.hpp"
 #include "hypha/base/metrics.hpp"
 #include "hypha/cluster/cache.hpp"
@@ -78,12 +79,7 @@ void peers(Out& out, Node& node) {
 
 void runtime(Out& out, Node& node) {
   const std::string self(node.name().text());
-  std::uint64_t total = 0, runnable = 0;
-  for (const Pid& p : node.runtime().processes())
-    if (auto info = node.runtime().process_info(p)) {
-      ++total;
-      if (info->status == ProcessStatus::Runnable) ++runnable;
-    }
+  const auto [total, runnable] = count_processes(node);
   out.family("hypha_processes", "gauge", "Processes alive on this node");
   out.sample("hypha_processes", {{"node", self}}, total);
   out.family("hypha_run_queue", "gauge", "Processes runnable and waiting for a worker thread");

@@ -25,6 +25,8 @@ const char* status_name(Status::Kind k) {
   }
 }
 
+}  // namespace
+
 json task_json(const tasks::Info& i, bool with_result) {
   json j{{"name", term_text(i.name)},
          {"status", status_name(i.state)},
@@ -37,6 +39,8 @@ json task_json(const tasks::Info& i, bool with_result) {
   if (with_result && i.state == Status::Kind::Failed) j["reason"] = term_text(i.result);
   return j;
 }
+
+namespace {
 
 bool is_unavailable(const Term& e) { return e == tasks::unavailable(); }
 

@@ -9,6 +9,7 @@
 #include <iostream>
 
 #include "config.hpp"
+#include "dashboard.hpp"
 #include "http_api.hpp"
 #include "hypha/cluster/cluster.hpp"
 
@@ -43,6 +44,7 @@ Result<Settings, std::string> load(const std::string& path) {
   config::read_cluster(*r, s.services);
   read_http(*r, s);
   config::read_log(*r, s.log);
+  s.services.events = Atom("Elixir.Hypha.PubSub");  // the dashboard's events (cluster/events.hpp)
   if (auto done = r->finish(); !done) return unexpected(done.error().text());
   if (s.node.name.empty()) return unexpected(path + ": node.name: required (hyphad has no --name)");
   if (!s.inboxes.empty()) return unexpected(path + ": node.inbox: not served by hyphad (a hypha node option)");
@@ -87,6 +89,9 @@ int run(const std::string& path) {
   if (!node) return fail("node: " + node.error(), 1);
   Node& n = **node;
   std::unique_ptr<http::Api> api;
+  if (!s->http)  // its figures still reach the dashboards other nodes serve
+    http::detail::start_reporter(n, http::detail::ReporterOptions{.pubsub = *s->services.events,
+                                                                  .caches = s->services.caches});
   if (s->http) {
     s->http_opts.exports = kernel.exports;
     s->http_opts.services = s->services;

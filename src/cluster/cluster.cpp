@@ -11,6 +11,9 @@ namespace hypha {
 namespace cluster {
 
 Result<Pid, Term> start(Node& node, const std::shared_ptr<Exports>& exports, const Options& opts) {
+  // The supervisor and the tasks tell their events on opts.events unless their own say otherwise.
+  tasks::Options task_opts = opts.tasks.value_or(tasks::Options{});
+  if (!task_opts.events) task_opts.events = opts.events;
   if (exports) {
     pg::add_exports(*exports, node);
     pubsub::add_exports(*exports, node);
@@ -19,19 +22,26 @@ Result<Pid, Term> start(Node& node, const std::shared_ptr<Exports>& exports, con
     if (opts.supervisor) {
       dsup::add_exports(*exports, node);
       // Every supervisor member may be asked to run a task or the orchestrator.
-      tasks::add_exports(*exports, node, opts.tasks.value_or(tasks::Options{}));
+      tasks::add_exports(*exports, node, task_opts);
     }
   }
+  std::vector<pubsub::Options> pubsubs = opts.pubsubs;
+  if (opts.events && std::none_of(pubsubs.begin(), pubsubs.end(), [&](const pubsub::Options& p) { return p.name == *opts.events; }))
+    pubsubs.push_back(pubsub::Options{.name = *opts.events});
   std::vector<Atom> scopes = opts.pg_scopes;
-  if (!opts.pubsubs.empty() && std::find(scopes.begin(), scopes.end(), pubsub::scope()) == scopes.end())
+  if (!pubsubs.empty() && std::find(scopes.begin(), scopes.end(), pubsub::scope()) == scopes.end())
     scopes.push_back(pubsub::scope());
   std::vector<ChildSpec> children;
   for (Atom scope : scopes) children.push_back(pg::scope_spec(node, scope));
-  for (const auto& ps : opts.pubsubs) children.push_back(pubsub::spec(node, ps));
+  for (const auto& ps : pubsubs) children.push_back(pubsub::spec(node, ps));
   for (const auto& c : opts.caches) children.push_back(cache::spec(node, c));
   if (opts.registry) children.push_back(registry::spec(node, *opts.registry));
-  if (opts.supervisor) children.push_back(dsup::spec(node, exports, *opts.supervisor));
-  if (opts.supervisor && opts.tasks) children.push_back(tasks::spec(node, exports, *opts.tasks));
+  if (opts.supervisor) {
+    dsup::Options so = *opts.supervisor;
+    if (!so.events) so.events = opts.events;
+    children.push_back(dsup::spec(node, exports, so));
+  }
+  if (opts.supervisor && opts.tasks) children.push_back(tasks::spec(node, exports, task_opts));
   if (!opts.formation.strategies.empty()) children.push_back(formation::spec(node, opts.formation));
   if (!opts.global_names.empty()) children.push_back(global::names_spec(node, opts.global_names));
   ChildSpec sup;

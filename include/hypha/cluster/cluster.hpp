@@ -33,6 +33,10 @@ struct Options {
   std::optional<dsup::Options> supervisor;     // [supervisor]: the distributed supervisor (needs the registry)
   std::optional<tasks::Options> tasks;         // [tasks]: unique cluster tasks (need both)
   std::vector<cache::Options> caches;          // [[cache]]: the caches (cluster/cache.hpp)
+  // The pubsub the services tell their events on (cluster/events.hpp): started with the others
+  // when it is not among `pubsubs`, and given to the supervisor and the tasks. hyphad sets
+  // 'Elixir.Hypha.PubSub'; unset: no events.
+  std::optional<Atom> events;
 };
 
 // Starts cluster_sup under kernel_sup (the node's kernel must run) and adds the services'

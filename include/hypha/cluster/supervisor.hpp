@@ -68,6 +68,8 @@ struct Options {
   // the node's detect time). Keep it under the others' detect time, so that the children stop
   // before the others declare this member down and start them.
   std::chrono::milliseconds lease{0};
+  // A pubsub each member tells its children's starts and ends on (cluster/events.hpp); none: quiet.
+  std::optional<Atom> events;
 };
 
 struct ChildSpec {

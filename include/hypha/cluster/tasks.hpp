@@ -58,6 +58,8 @@ struct Options {
   std::chrono::milliseconds cleanup{60000};  // a finished task is forgotten after this
   Atom supervisor = dsup::default_name();    // whose children tasks are
   Atom registry = Atom("hypha_registry");   // where the orchestrator is registered
+  // A pubsub the orchestrator tells every change of a task on (cluster/events.hpp); none: quiet.
+  std::optional<Atom> events;
 };
 
 // hypha_tasks_member, the member process of every node that runs tasks (it holds the replica of the

@@ -25,6 +25,7 @@
 
 #include "hypha/base/log.hpp"
 #include "hypha/base/metrics.hpp"
+#include "hypha/cluster/events.hpp"
 #include "hypha/cluster/registry.hpp"
 #include "hypha/cluster/routing.hpp"
 #include "hypha/process/gen.hpp"
@@ -644,6 +645,7 @@ class Sup final : public GenServer {
     const LocalChild& c = local_.at(id);
     const Ref ref = self.make_ref();
     const Term msg = Term::tuple({Term(Atom("child_up")), Term(self.pid()), Term(ref), id, c.spec.to_term(), Term(c.pid)});
+    tell_watchers(self, id, true, c.pid);
     std::set<Pid> waiting;
     for (const auto& [pid, m] : members_) {
       self.send(pid, msg);
@@ -669,6 +671,17 @@ class Sup final : public GenServer {
   void broadcast_down(Process& self, const Term& id) {
     const Term msg = Term::tuple({Term(Atom("child_down")), Term(self.pid()), id});
     for (const auto& [pid, m] : members_) self.send(pid, msg);
+    tell_watchers(self, id, false, std::nullopt);
+  }
+
+  // A child up or down here, to whoever watches the cluster (cluster/events.hpp).
+  void tell_watchers(Process& self, const Term& id, bool up, std::optional<Pid> pid) {
+    events::publish(self.runtime(), opts_.events,
+                    events::map({{"kind", Term(Atom("child"))},
+                                 {"id", id},
+                                 {"status", Term(Atom(up ? "up" : "down"))},
+                                 {"node", Term(node_.name())},
+                                 {"pid", pid ? Term(*pid) : Term(Atom("undefined"))}}));
   }
 
   Term stop_local(Process& self, const Term& id) {

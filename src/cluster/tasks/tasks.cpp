@@ -28,6 +28,7 @@
 
 #include "hypha/base/log.hpp"
 #include "hypha/base/metrics.hpp"
+#include "hypha/cluster/events.hpp"
 #include "hypha/cluster/registry.hpp"
 #include "hypha/otp/blocking.hpp"
 #include "hypha/process/gen.hpp"
@@ -281,8 +282,13 @@ class Orchestrator final : public GenServer {
     std::int64_t percent = 0;
     if (match(msg, tuple("task_progress", bind(pid), bind(percent)))) {
       if (auto it = by_pid_.find(pid); it != by_pid_.end())
-        if (auto r = recs_.find(it->second); r != recs_.end() && r->second.st == St::Running)
-          r->second.progress = static_cast<int>(std::clamp<std::int64_t>(percent, 0, 100));
+        if (auto r = recs_.find(it->second); r != recs_.end() && r->second.st == St::Running) {
+          const int now = static_cast<int>(std::clamp<std::int64_t>(percent, 0, 100));
+          if (r->second.progress != now) {
+            r->second.progress = now;
+            tell_watchers(self, r->second);
+          }
+        }
     } else if (match(msg, tuple("may_run", bind(pid), bind(ref_t), bind(name)))) {
       auto it = recs_.find(*name);
       const bool ended = it != recs_.end() && finished(it->second.st) && it->second.pid != pid;
@@ -669,11 +675,28 @@ class Orchestrator final : public GenServer {
   void tell_forgotten(Process& self, const Term& name) {
     send_members(self, Term::tuple({Term(Atom("tasks_update")),
                                     Term::list({Term::tuple({Term(Atom("forget")), name})})}));
+    events::publish(self.runtime(), opts_.events,
+                    events::map({{"kind", Term(Atom("task"))}, {"name", name}, {"status", Term(Atom("forgotten"))}}));
   }
 
   void put(Process& self, const Rec& r) {
     send_members(self, Term::tuple({Term(Atom("tasks_update")),
                                     Term::list({Term::tuple({Term(Atom("put")), rec_term(r, clock_now(self))})})}));
+    tell_watchers(self, r);
+  }
+
+  // The task as it is now, to whoever watches the cluster (cluster/events.hpp).
+  void tell_watchers(Process& self, const Rec& r) {
+    if (!opts_.events || r.st == St::Starting) return;
+    events::publish(self.runtime(), opts_.events,
+                    events::map({{"kind", Term(Atom("task"))},
+                                 {"name", r.name},
+                                 {"status", Term(state_atom(r.st))},
+                                 {"node", Term(r.node)},
+                                 {"pid", Term(r.pid)},
+                                 {"progress", r.progress ? Term(static_cast<std::int64_t>(*r.progress)) : Term(a_undefined())},
+                                 {"started", Term(r.started_ms)},
+                                 {"ended", Term(r.ended_ms)}}));
   }
 
   void send_members(Process& self, const Term& msg) {
