@@ -1,5 +1,7 @@
 #include "dashboard.hpp"
 
+#include <algorithm>
+
 #include <unistd.h>
 
 #include <fstream>
@@ -64,7 +66,21 @@ void Hub::push(json event) {
   else if (kind == "groups") groups_ = event;
   else if (kind == "names") names_ = event;
   else {
-    history_.push_back(event);
+    // A task's progress, or a child's new pid, is not news: the latest line about that task or
+    // child, if it says the same state on the same node, is updated in place (its time stays the
+    // state's first); otherwise the history would be all progress of a few tasks.
+    const char* key = kind == "task" ? "name" : kind == "child" ? "id" : nullptr;
+    auto same = history_.rend();
+    if (key)
+      same = std::find_if(history_.rbegin(), history_.rend(),
+                          [&](const json& o) { return o.value("kind", "") == kind && o[key] == event[key]; });
+    if (same != history_.rend() && (*same)["status"] == event["status"] && (*same)["node"] == event["node"]) {
+      json line = event;
+      line["at"] = (*same)["at"];
+      *same = std::move(line);
+    } else {
+      history_.push_back(event);
+    }
     if (history_.size() > kHistory) history_.pop_front();
   }
   recent_.emplace_back(seq_, event.dump(-1, ' ', false, json::error_handler_t::replace));

@@ -42,7 +42,8 @@ json event_json(const Term& t);
 class Hub {
  public:
   static constexpr std::size_t kRecent = 4096;  // events kept for the streams
-  static constexpr std::size_t kHistory = 200;  // events other than figures, for a page's history
+  static constexpr std::size_t kHistory = 200;  // events other than figures (a task's progress updating
+                                                // its line in place), for a page's history
 
   // An event from the reporter: numbered ("seq"), stamped ("at", when it has none), kept.
   void push(json event);

@@ -46,6 +46,29 @@ TEST(Dashboard, EventMapsBecomeJsonAsThePageReadsThem) {
   EXPECT_EQ(http::detail::event_json(Term::list({})), json::array());
 }
 
+TEST(Dashboard, ATasksProgressUpdatesItsLatestLineInTheHistoryANewStateIsANewLine) {
+  Hub hub;
+  const auto task = [](const char* name, const char* status, int progress) {
+    return json{{"kind", "task"}, {"name", name}, {"status", status}, {"node", "a"}, {"progress", progress}};
+  };
+  hub.push(task("t", "running", 10));
+  const json first_at = hub.state()["history"][0]["at"];
+  hub.push({{"kind", "node"}, {"node", "a"}, {"peer", "b"}, {"status", "up"}});
+  hub.push(task("t", "running", 50));
+  hub.push(task("u", "running", 5));
+  hub.push(task("t", "done", 100));
+  hub.push(task("t", "running", 0));  // started again: news (the latest line about t says done)
+  const json h = hub.state()["history"];
+  ASSERT_EQ(h.size(), 5u);
+  EXPECT_EQ(h[0]["progress"], 50);  // t's running line, updated where it was
+  EXPECT_EQ(h[0]["at"], first_at);   // its time: when it began to run
+  EXPECT_EQ(h[1]["kind"], "node");
+  EXPECT_EQ(h[2]["name"], "u");
+  EXPECT_EQ(h[3]["status"], "done");
+  EXPECT_EQ(h[4]["status"], "running");
+  EXPECT_EQ(hub.state()["seq"], 6);  // every one of them still numbered, for the streams
+}
+
 TEST(Dashboard, TheHubNumbersEventsKeepsTheLatestOfEachNodeAndTellsASlowStreamItLost) {
   Hub hub;
   hub.push({{"kind", "stats"}, {"node", "a"}, {"processes", 1}});
