@@ -174,7 +174,13 @@ asio::awaitable<void> Node::Impl::accept_one(std::shared_ptr<net::Connection> c)
     failure = "cannot make the peer's name an atom: " + name.error();
   }
   if (yielded_to) yield_ended(yielded_to, false);
-  log::limited(log::Level::Warn, self_name.text(), "connection_refused", c->source() + " " + log::reason_class(failure),
+  // A node on its way out refuses every handshake: expected, not worth a warning.
+  bool leaving = false;
+  {
+    std::lock_guard lock(mu);
+    leaving = stopped;
+  }
+  log::limited(leaving ? log::Level::Debug : log::Level::Warn, self_name.text(), "connection_refused", c->source() + " " + log::reason_class(failure),
                {{"source", c->source()}, {"reason", failure}});
 }
 
