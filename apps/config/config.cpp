@@ -90,6 +90,47 @@ struct Reader::Impl {
   }
 };
 
+namespace {
+
+bool same_value(const toml::node& x, const toml::node& y) {
+  if (x.type() != y.type()) return false;
+  return x.visit([&](const auto& vx) {
+    using N = std::remove_cvref_t<decltype(vx)>;
+    const N* vy = dynamic_cast<const N*>(&y);
+    return vy && vx == *vy;
+  });
+}
+
+void changed_under(const toml::table* a, const toml::table* b, const std::string& prefix, std::set<std::string>& out) {
+  std::set<std::string> keys;
+  if (a)
+    for (const auto& [k, v] : *a) keys.insert(std::string(k.str()));
+  if (b)
+    for (const auto& [k, v] : *b) keys.insert(std::string(k.str()));
+  for (const std::string& k : keys) {
+    const toml::node* x = a ? a->get(k) : nullptr;
+    const toml::node* y = b ? b->get(k) : nullptr;
+    const std::string key = prefix.empty() ? k : prefix + "." + k;
+    const toml::table* tx = x ? x->as_table() : nullptr;
+    const toml::table* ty = y ? y->as_table() : nullptr;
+    if ((tx || !x) && (ty || !y) && (tx || ty)) {
+      changed_under(tx, ty, key, out);
+      if (!x || !y) out.insert(key);  // a section added or removed ([registry] alone is a switch)
+    } else if (!x || !y || !same_value(*x, *y)) {
+      out.insert(key);
+    }
+  }
+}
+
+}  // namespace
+
+std::vector<std::string> changed_keys(const toml::table& before, const toml::table& after) {
+  std::set<std::string> out;
+  changed_under(&before, &after, "", out);
+  return {out.begin(), out.end()};
+}
+
+
 Reader::Reader(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Reader::Reader(Reader&&) noexcept = default;
 Reader& Reader::operator=(Reader&&) noexcept = default;
@@ -114,6 +155,7 @@ Result<Reader, Error> Reader::load(const std::string& path) {
   return parse(text.str(), path);
 }
 
+const toml::table& Reader::root() const noexcept { return impl_->root; }
 const std::string& Reader::file() const noexcept { return impl_->file; }
 bool Reader::ok() const noexcept { return !impl_->first; }
 

@@ -72,6 +72,7 @@ class Reader {
 
   bool ok() const noexcept;
   const std::string& file() const noexcept;
+  const toml::table& root() const noexcept;  // the whole file as parsed
   // The first problem read so far, else the first key (in file order) nobody read.
   Result<bool, Error> finish() const;
 
@@ -81,6 +82,11 @@ class Reader {
   const toml::node* find(std::string_view section, std::string_view key);
   std::unique_ptr<Impl> impl_;
 };
+
+// The dotted keys whose values differ between two files (a reload's change): leaves of tables,
+// arrays compared whole (an array of tables, [[cache]], is one key), in sorted order. Keys only,
+// never values (some are secrets).
+std::vector<std::string> changed_keys(const toml::table& before, const toml::table& after);
 
 // [node] and [node.limits] onto `opts` (and the names of inbox processes to start).
 void read_node(Reader& r, NodeOptions& opts, std::vector<std::string>* inboxes = nullptr);

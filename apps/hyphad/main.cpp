@@ -24,6 +24,9 @@ struct Settings {
   bool http = false;  // an [http] section
   http::Options http_opts;
   config::LogSettings log;
+  // As read: what needs a restart is measured from the file the node started with, formation's
+  // lists from the file whose lists run (the same until a reload applies new ones).
+  std::shared_ptr<const toml::table> file, formation_file;
 };
 
 std::string text_check(const std::string& s) { return s.empty() ? "expected a non-empty string" : ""; }
@@ -46,15 +49,35 @@ Result<Settings, std::string> load(const std::string& path) {
   config::read_log(*r, s.log);
   s.services.events = Atom("Elixir.Hypha.PubSub");  // the dashboard's events (cluster/events.hpp)
   if (auto done = r->finish(); !done) return unexpected(done.error().text());
+  s.file = s.formation_file = std::make_shared<const toml::table>(r->root());
   if (s.node.name.empty()) return unexpected(path + ": node.name: required (hyphad has no --name)");
   if (!s.inboxes.empty()) return unexpected(path + ": node.inbox: not served by hyphad (a hypha node option)");
   return s;
 }
 
-// What a valid file read again changes: applied live where it can be ([log]), else named as
-// needing a restart. One line: "applied log.level=info; restart to apply: http.port".
-std::string reload(Settings& now, const Settings& next) {
-  std::vector<std::string> applied;
+bool formation_key(const std::string& key) {
+  for (const char* k : {"cluster.strategies", "cluster.mesh", "cluster.disconnect_dropped"})
+    if (key == k) return true;
+  for (const char* s : {"cluster.static", "cluster.epmd", "cluster.dns", "cluster.gossip"})
+    if (key == s || key.rfind(std::string(s) + ".", 0) == 0) return true;
+  return false;
+}
+
+// What a valid file read again changes, in one line. Applied live: [log], and formation's lists
+// and strategies (formation::reconfigure) when formation runs; every other changed key is named
+// as applying at a restart (names only: some values are secrets).
+//   "applied log.level=info cluster.static.nodes; at a restart: http.port"
+std::string reload(Node& n, Settings& now, const Settings& next) {
+  // Started with formation (strategies listed at the start): it takes new lists, even empty ones.
+  const bool formation_runs = n.runtime().whereis(Atom("hypha_formation")).has_value();
+  std::vector<std::string> applied, later, formation_keys;
+  for (const std::string& key : config::changed_keys(*now.file, *next.file)) {
+    if (key == "log" || key.rfind("log.", 0) == 0) continue;  // below, with their values
+    if (!formation_runs || !formation_key(key)) later.push_back(key);
+  }
+  if (formation_runs)
+    for (const std::string& key : config::changed_keys(*now.formation_file, *next.file))
+      if (formation_key(key)) formation_keys.push_back(key);
   if (next.log.level != now.log.level || next.log.format != now.log.format) {
     config::apply_log(next.log, next.node, next.services, {next.http_opts.token, next.http_opts.read_token});
     if (next.log.level != now.log.level)
@@ -63,9 +86,24 @@ std::string reload(Settings& now, const Settings& next) {
       applied.push_back(std::string("log.format=") + (next.log.format == log::Format::Json ? "json" : "human"));
     now.log = next.log;
   }
+  std::string refused;
+  if (!formation_keys.empty() && !(next.services.formation == now.services.formation)) {
+    if (auto r = formation::reconfigure(n.runtime(), next.services.formation)) {
+      applied.insert(applied.end(), formation_keys.begin(), formation_keys.end());
+      now.services.formation = next.services.formation;
+      now.formation_file = next.file;
+    } else {
+      refused = r.error();
+    }
+  }
   std::string out = applied.empty() ? "nothing to apply live" : "applied";
   for (const auto& a : applied) out += " " + a;
-  return out + "; other sections apply at a restart";
+  if (!refused.empty()) out += "; refused, formation runs as before: " + refused;
+  if (!later.empty()) {
+    out += "; at a restart:";
+    for (const auto& k : later) out += " " + k;
+  }
+  return out;
 }
 
 int fail(const std::string& line, int code) {
@@ -114,13 +152,12 @@ int run(const std::string& path) {
                 << std::endl;
       break;
     }
-    // Nothing is applied live yet: the file is checked, and what differs is reported.
     auto again = load(path);
     if (!again) {
       std::cout << "hyphad: reload refused, running as before: " << again.error() << std::endl;
       continue;
     }
-    std::cout << "hyphad: reload: " << reload(*s, *again) << std::endl;
+    std::cout << "hyphad: reload: " << reload(n, *s, *again) << std::endl;
   }
   if (api) api->stop();
   cluster::stop(n);  // leave cleanly: the distributed supervisor hands its children over first

@@ -112,5 +112,53 @@ TEST_F(Formation, APartitionIsHealedByReconnecting) {
   EXPECT_LE(c.net->clock()->now() - t0, 5s + 7s);
 }
 
+TEST_F(Formation, AReloadChangesTheListInPlaceKeepingConnectionsOfNodesStillListed) {
+  c.start("b");
+  c.start("c");
+  c.start("d");
+  c.start("a", {}, static_list({"b@sim", "c@sim"}, false));
+  Mailbox events = c.rt("a").mailbox();
+  formation::subscribe(c.rt("a"), events.pid());
+  ASSERT_TRUE(c.net->run_until([&] { return connected("a", "b") && connected("a", "c"); }, 5s));
+  const Pid before = *c.rt("a").whereis(Atom("hypha_formation"));
+
+  // c dropped and d added: d is connected, c stays connected (disconnect_dropped off) but is not
+  // wanted any more, so it is not connected again after it comes back.
+  formation::Options next = static_list({"b@sim", "d@sim"}, false).formation;
+  ASSERT_TRUE(formation::reconfigure(c.rt("a"), next).ok());
+  ASSERT_TRUE(c.net->run_until([&] { return connected("a", "d"); }, 5s));
+  EXPECT_TRUE(connected("a", "c"));
+  EXPECT_EQ(*c.rt("a").whereis(Atom("hypha_formation")), before);  // the same process: subscribers kept
+  c.stop("c");
+  ASSERT_TRUE(c.settle());
+  c.start("c");
+  ASSERT_TRUE(c.net->advance(20s));
+  EXPECT_FALSE(connected("a", "c"));
+  // b restarted is connected again: still listed.
+  c.stop("b");
+  ASSERT_TRUE(c.settle());
+  c.start("b");
+  ASSERT_TRUE(c.net->run_until([&] { return connected("a", "b"); }, 10s));
+
+  // With disconnect_dropped, a node dropped from the list is disconnected at once.
+  next.static_nodes = {"b@sim"};
+  next.disconnect_dropped = true;
+  ASSERT_TRUE(formation::reconfigure(c.rt("a"), next).ok());
+  ASSERT_TRUE(c.net->run_until([&] { return !connected("a", "d"); }, 5s));
+  EXPECT_TRUE(connected("a", "b"));
+  std::vector<Term> seen;
+  ASSERT_TRUE(c.net->run_until([&] {
+    for (auto& e : drain(events)) seen.push_back(e);
+    return std::count(seen.begin(), seen.end(), T("{hypha_formation, connected, 'd@sim', static}")) == 1;
+  }, 5s));
+}
+
+TEST_F(Formation, AReloadIsRefusedWhereNoFormationRuns) {
+  c.start("a");
+  auto r = formation::reconfigure(c.rt("a"), static_list({"b@sim"}).formation);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error(), "no formation runs on this node");
+}
+
 }  // namespace
 }  // namespace hypha

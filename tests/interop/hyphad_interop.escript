@@ -21,6 +21,7 @@ main([Hyphad, Dir]) ->
     Results = [run_case(F) || F <- [fun bad_config_is_one_line_and_exit_2/0,
                                     fun health_nodes_reload_and_sigterm/0,
                                     fun tasks_over_http_from_either_daemon/0,
+                                    fun formation_lists_reload_live/0,
                                     fun json_logs_hold_no_secret_and_the_level_changes_live/0]],
     cleanup(),
     halt(case lists:all(fun(R) -> R =:= ok end, Results) of true -> 0; false -> 1 end).
@@ -206,6 +207,36 @@ json_logs_hold_no_secret_and_the_level_changes_live() ->
     All = [Up, Same, Applied | Rest],
     %% The cookie and the token appear nowhere in what it wrote.
     false = lists:any(fun(L) -> has(binary_to_list(L), "hyphad_cookie") orelse has(binary_to_list(L), "tok-very-secret") end, All),
+    ok.
+
+%% SIGHUP applies a new formation list at once: the daemon connects to a node added to
+%% cluster.static.nodes, and with disconnect_dropped disconnects one dropped from it; a key that
+%% cannot change live is named (http.port), its value never.
+formation_lists_reload_live() ->
+    Me = atom_to_list(node()),
+    Cfg = fun(Nodes, Dropped, HttpPort) ->
+                  ["[node]\nname = \"hd5@127.0.0.1\"\ncookie = \"hyphad_cookie\"\n[cluster]\nstrategies = [\"static\"]\n",
+                   "mesh = false\ndisconnect_dropped = ", Dropped, "\n[cluster.static]\nnodes = [", Nodes, "]\n",
+                   "[http]\nport = ", HttpPort, "\n"]
+          end,
+    File = write("hd5.toml", Cfg("", "false", "0")),
+    {Port, OsPid} = start_hyphad(File),
+    {ok, _} = expect_line(Port, <<"started">>, 10000),
+    false = lists:member('hd5@127.0.0.1', nodes()),
+    ok = file:write_file(File, Cfg("\"" ++ Me ++ "\"", "false", "0")),
+    os:cmd("kill -HUP " ++ integer_to_list(OsPid)),
+    {ok, Added} = expect_line(Port, <<"reload: ">>, 5000),
+    {match, _} = re:run(Added, "applied cluster.static.nodes$"),
+    ok = wait_until(fun() -> lists:member('hd5@127.0.0.1', nodes()) end),
+    %% Dropped, with disconnect_dropped: disconnected; the port change waits for a restart.
+    ok = file:write_file(File, Cfg("", "true", "1")),
+    os:cmd("kill -HUP " ++ integer_to_list(OsPid)),
+    {ok, Dropped} = expect_line(Port, <<"reload: ">>, 5000),
+    {match, _} = re:run(Dropped, "applied cluster.disconnect_dropped cluster.static.nodes; at a restart: http.port$"),
+    ok = wait_until(fun() -> not lists:member('hd5@127.0.0.1', nodes()) end),
+    os:cmd("kill -TERM " ++ integer_to_list(OsPid)),
+    {ok, _} = expect_line(Port, <<"stopping (SIGTERM)">>, 5000),
+    0 = exit_status(OsPid, 10000),
     ok.
 
 %% Every line until the port exits (exit status 0 required).

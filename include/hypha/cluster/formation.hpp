@@ -44,6 +44,7 @@ struct GossipOptions {
   std::string format = "hypha";      // or "libcluster"
   std::string cluster = "hypha";     // format "hypha": heartbeats of other clusters are dropped
   std::chrono::milliseconds interval{5000};  // heartbeats at random times up to this
+  bool operator==(const GossipOptions&) const = default;
 };
 
 struct Options {
@@ -61,6 +62,7 @@ struct Options {
   GossipOptions gossip;
   std::chrono::milliseconds mesh_interval{5000};
   std::chrono::milliseconds backoff_min{200}, backoff_max{5000};
+  bool operator==(const Options&) const = default;
 };
 
 // For config checks: a name the dns strategy can look up; a dns server "host:port" (else the
@@ -70,6 +72,12 @@ Result<bool, std::string> dns_server_ok(std::string_view server);
 
 // The formation process (registered as hypha_formation) as a supervised child.
 ChildSpec spec(Node& node, Options opts);
+// A reload (hyphad's SIGHUP): the running formation process takes `opts` in place of the ones it
+// started with, keeping its connections and the state of every node still listed. Strategies may
+// be turned on or off (gossip's socket is reopened when its options change); nodes no strategy
+// lists any more are no longer wanted (disconnected if disconnect_dropped). Blocking (up to 5 s);
+// an error (none runs here, a gossip socket that cannot be opened) changes nothing.
+Result<bool, std::string> reconfigure(Runtime& rt, Options opts);
 // Events to `subscriber` until it exits (a cast to hypha_formation).
 void subscribe(Runtime& rt, const Pid& subscriber);
 

@@ -6,6 +6,8 @@
 
 #include <algorithm>
 #include <map>
+#include <mutex>
+#include <optional>
 #include <random>
 #include <set>
 #include <sstream>
@@ -42,6 +44,25 @@ std::vector<std::string> epmd_listed(const std::string& text, const std::string&
   return out;
 }
 
+// Options handed to the formation process by reconfigure(): the call names them by number.
+std::mutex pending_mu;
+std::map<std::int64_t, Options> pending_options;
+std::int64_t pending_next = 0;
+
+std::int64_t put_reconfiguration(Options opts) {
+  std::lock_guard lock(pending_mu);
+  pending_options[++pending_next] = std::move(opts);
+  return pending_next;
+}
+
+std::optional<Options> take_reconfiguration(std::int64_t id) {
+  std::lock_guard lock(pending_mu);
+  std::optional<Options> out;
+  if (auto it = pending_options.find(id); it != pending_options.end()) out = std::move(it->second);
+  pending_options.erase(pending_options.begin(), pending_options.upper_bound(id));  // older ones: abandoned calls
+  return out;
+}
+
 class Formation final : public GenServer {
  public:
   Formation(Node& node, Options opts) : node_(node), opts_(std::move(opts)) {}
@@ -51,21 +72,12 @@ class Formation final : public GenServer {
     node_.monitor_nodes(self.pid());
     if (uses("static"))
       for (const auto& n : opts_.static_nodes) want(n, "static");
-    if (uses("epmd")) self.send(self.pid(), Term(Atom("epmd_poll")));
-    if (uses("dns")) self.send(self.pid(), Term(Atom("dns_poll")));
     if (uses("gossip")) {
-      Runtime* rt = &self.runtime();
-      const Pid me = self.pid();
-      auto g = GossipSocket::open(node_.io_context(), opts_.gossip, std::string(node_.name().text()),
-                                  [rt, me](const std::string& n) {
-                                    rt->send(me, Term::tuple({Term(Atom("gossip_heard")), Term::binary(n)}));
-                                  });
+      auto g = open_gossip(self, opts_.gossip);
       if (!g) throw Exit(Term::tuple({Term(Atom("gossip")), Term::binary(g.error())}));
       gossip_ = *g;
-      gossip_->send_heartbeat();  // at start, then at random times up to the interval
-      self.runtime().send_after(next_heartbeat(), self.pid(), Term(Atom("gossip_send")));
     }
-    if (opts_.mesh) self.runtime().send_after(opts_.mesh_interval, self.pid(), Term(Atom("mesh_poll")));
+    start_loops(self);
     // Nodes already connected count as up (a restarted formation process).
     for (Atom n : node_.nodes(true)) up(self, n);
     attempt_due(self);
@@ -76,6 +88,15 @@ class Formation final : public GenServer {
     node_.monitor_nodes(self.pid(), false);
     if (gossip_) gossip_->close();
     co_return;
+  }
+
+  Task<Action> handle_call(Process& self, const Term& request, const From&) override {
+    std::int64_t id = 0;
+    if (!match(request, tuple("reconfigure", bind(id)))) co_return Action::reply(Term::tuple({Term(Atom("error")), Term(Atom("badarg"))}));
+    auto next = take_reconfiguration(id);
+    if (!next) co_return Action::reply(Term::tuple({Term(Atom("error")), Term::binary("options expired")}));
+    auto r = reconfigure(self, std::move(*next));
+    co_return Action::reply(r ? Term(Atom("ok")) : Term::tuple({Term(Atom("error")), Term::binary(r.error())}));
   }
 
   Task<Action> handle_cast(Process& self, const Term& msg) override {
@@ -103,23 +124,21 @@ class Formation final : public GenServer {
       tick_armed_ = false;
       attempt_due(self);
     } else if (match(msg, "mesh_poll")) {
-      mesh_asks_.clear();  // a peer that did not answer the last round is asked again, not remembered
-      for (Atom n : node_.nodes(true)) ask_peers(self, n);
-      self.runtime().send_after(opts_.mesh_interval, self.pid(), Term(Atom("mesh_poll")));
+      if (loop_goes_on(self, "mesh_poll", opts_.mesh, opts_.mesh_interval)) {
+        mesh_asks_.clear();  // a peer that did not answer the last round is asked again, not remembered
+        for (Atom n : node_.nodes(true)) ask_peers(self, n);
+      }
     } else if (match(msg, tuple("gossip_heard", bind(host)))) {
-      heard(host);
+      if (gossip_) heard(host);  // (not one of a socket a reload closed)
       attempt_due(self);
     } else if (match(msg, "gossip_send")) {
-      if (gossip_) gossip_->send_heartbeat();
-      self.runtime().send_after(next_heartbeat(), self.pid(), Term(Atom("gossip_send")));
+      if (loop_goes_on(self, "gossip_send", gossip_ != nullptr, next_heartbeat())) gossip_->send_heartbeat();
     } else if (match(msg, "epmd_poll")) {
-      poll_epmd(self);
-      self.runtime().send_after(opts_.epmd_interval, self.pid(), Term(Atom("epmd_poll")));
+      if (loop_goes_on(self, "epmd_poll", uses("epmd"), opts_.epmd_interval)) poll_epmd(self);
     } else if (match(msg, tuple("epmd_names", bind(host), bind(body)))) {
-      epmd_names(self, host, *body);
+      if (uses("epmd") && std::count(opts_.epmd_hosts.begin(), opts_.epmd_hosts.end(), host)) epmd_names(self, host, *body);
     } else if (match(msg, "dns_poll")) {
-      poll_dns(self);
-      self.runtime().send_after(opts_.dns_interval, self.pid(), Term(Atom("dns_poll")));
+      if (loop_goes_on(self, "dns_poll", uses("dns"), opts_.dns_interval)) poll_dns(self);
     } else if (match(msg, tuple("dns_answer", bind(body)))) {
       dns_answer(self, *body);
     } else if (match(msg, tuple("DOWN", bind(ref), "process", any, any))) {
@@ -142,6 +161,85 @@ class Formation final : public GenServer {
     Clock::time_point heard{};  // the last heartbeat (gossip)
     std::string strategy() const { return by.empty() ? "mesh" : *by.begin(); }
   };
+
+  // The polling loops (one message each, re-armed after it is handled): each runs while its
+  // strategy is configured, and a reload that turns one on starts it unless it still runs.
+  std::set<std::string> loops_;
+  void start_loops(Process& self) {
+    const auto start = [&](const char* tick, bool on, bool at_once, milliseconds first) {
+      if (!on || loops_.count(tick)) return;
+      loops_.insert(tick);
+      if (at_once) self.send(self.pid(), Term(Atom(tick)));
+      else self.runtime().send_after(first, self.pid(), Term(Atom(tick)));
+    };
+    start("epmd_poll", uses("epmd"), true, {});
+    start("dns_poll", uses("dns"), true, {});
+    start("mesh_poll", opts_.mesh, false, opts_.mesh_interval);
+    if (gossip_ && !loops_.count("gossip_send")) gossip_->send_heartbeat();  // at start, then at random times up to the interval
+    start("gossip_send", gossip_ != nullptr, false, next_heartbeat());
+  }
+  // Whether the loop's tick is to be handled (and then it is armed again), else the loop ends.
+  bool loop_goes_on(Process& self, const char* tick, bool on, milliseconds again) {
+    if (!on) {
+      loops_.erase(tick);
+      return false;
+    }
+    self.runtime().send_after(again, self.pid(), Term(Atom(tick)));
+    return true;
+  }
+
+  Result<std::shared_ptr<GossipSocket>, std::string> open_gossip(Process& self, const GossipOptions& g) {
+    Runtime* rt = &self.runtime();
+    const Pid me = self.pid();
+    return GossipSocket::open(node_.io_context(), g, std::string(node_.name().text()), [rt, me](const std::string& n) {
+      rt->send(me, Term::tuple({Term(Atom("gossip_heard")), Term::binary(n)}));
+    });
+  }
+
+  // A reload's options (formation::reconfigure). All or nothing: a gossip socket that cannot be
+  // opened refuses the whole change. Nodes no strategy lists any more are no longer wanted (and
+  // disconnected with disconnect_dropped); those still listed keep their state and backoff.
+  Result<bool, std::string> reconfigure(Process& self, Options next) {
+    const auto in = [](const Options& o, std::string_view s) {
+      return std::find(o.strategies.begin(), o.strategies.end(), s) != o.strategies.end();
+    };
+    std::shared_ptr<GossipSocket> gossip = gossip_;
+    const bool gossip_now = in(next, "gossip");
+    if (gossip_now && (!gossip_ || !(next.gossip == opts_.gossip))) {
+      if (gossip_) gossip_->close();  // (its port may be the new one's)
+      auto g = open_gossip(self, next.gossip);
+      if (!g) {
+        if (gossip_) {  // the old socket again, as before
+          auto old = open_gossip(self, opts_.gossip);
+          gossip_ = old ? *old : nullptr;
+        }
+        return unexpected("cluster.gossip: " + g.error());
+      }
+      gossip = *g;
+    } else if (!gossip_now && gossip_) {
+      gossip_->close();
+      gossip = nullptr;
+    }
+    const auto everything = [](const std::string&) { return true; };
+    const std::vector<std::string> none;
+    opts_.disconnect_dropped = next.disconnect_dropped;  // for the relists below
+    relist("static", in(next, "static") ? next.static_nodes : none, everything);
+    if (!in(next, "epmd")) relist("epmd", none, everything);
+    else
+      relist("epmd", none, [&](const std::string& name) {  // nodes of hosts no longer asked
+        const std::string host = name.substr(name.find('@') + 1);
+        return std::find(next.epmd_hosts.begin(), next.epmd_hosts.end(), host) == next.epmd_hosts.end();
+      });
+    if (!in(next, "dns") || next.dns_query != opts_.dns_query || next.dns_basename != opts_.dns_basename ||
+        next.dns_server != opts_.dns_server)
+      relist("dns", none, everything);  // the new query's answer lists them again
+    if (!gossip_now) relist("gossip", none, everything);
+    opts_ = std::move(next);
+    gossip_ = gossip;
+    start_loops(self);
+    attempt_due(self);
+    return true;
+  }
 
   bool uses(std::string_view s) const {
     return std::find(opts_.strategies.begin(), opts_.strategies.end(), s) != opts_.strategies.end();
@@ -414,6 +512,20 @@ class Formation final : public GenServer {
 ChildSpec spec(Node& node, Options opts) {
   return ChildSpec::server(Term(a_formation()), [&node, opts] { return std::make_unique<Formation>(node, opts); },
                            gen_server::StartOptions{.name = a_formation()});
+}
+
+Result<bool, std::string> reconfigure(Runtime& rt, Options opts) {
+  if (!rt.whereis(a_formation())) return unexpected(std::string("no formation runs on this node"));
+  const std::int64_t id = put_reconfiguration(std::move(opts));
+  auto r = gen_server::call(rt, ServerRef(a_formation()), Term::tuple({Term(Atom("reconfigure")), Term(id)}),
+                            std::chrono::seconds(5));
+  if (!r) {
+    take_reconfiguration(id);
+    return unexpected("formation: " + r.error().to_string());
+  }
+  if (r->is_atom(Atom("ok"))) return true;
+  if (r->is_tuple() && r->tuple_size() == 2 && (*r)[1].is_binary()) return unexpected(std::string((*r)[1].binary_view()));
+  return unexpected(r->to_string());
 }
 
 void subscribe(Runtime& rt, const Pid& subscriber) {
