@@ -11,6 +11,8 @@ packages=(
   zlib1g-dev libcli11-dev libasio-dev libssl-dev libgtest-dev libgmock-dev libtomlplusplus-dev
   # hyphad's HTTP API: the server library and JSON
   libcpp-httplib-dev nlohmann-json3-dev
+  # the download manager's fetches (HTTP and HTTPS, Range, redirects)
+  libcurl4-openssl-dev
   # the reference implementation, peer of the interop tests and the benchmarks
   erlang-nox erlang-dev elixir
   # the DNS server the dns formation strategy's tests ask (the binary only, no system service)

@@ -1,0 +1,105 @@
+// The download manager (the seeds' example, for real): a visitor starts a download; it runs
+// somewhere in the cluster, reports its progress, and survives the death of the node running it.
+//
+//   downloads::Options o{.dir = "/var/lib/hypha/downloads", .cache = Atom("downloads")};
+//   downloads::add_exports(exports, o);                     // on every node, before start_node
+//   downloads::start(rt, o, visitor, "http://files/x.iso");  // {ok, Pid} | {already_started, Pid}
+//   downloads::status(rt, o, visitor);                      // from any node
+//
+// - One job per visitor in the whole cluster: the job is the distributed supervisor's child
+//   {download, Visitor} (cluster/supervisor.hpp), placed by its hash, restarted on a survivor
+//   when its node dies (restart transient: a job that ended, ready or in error, stays ended).
+// - Its state (Status below) lives in a replicated cache under the same key with a TTL, so any
+//   node answers for it; every change is also published as a cluster event
+//   #{kind => download, visitor => V, state => ..., progress => ..., ...} (cluster/events.hpp),
+//   which is how pages see it move.
+// - The job fetches with libcurl on a thread of its own (the process only waits for its
+//   messages), into `dir/<job>.part` (the job: a random id per download). A checkpoint is the bytes flushed to disk
+//   (fdatasync) and then written to the cache, at most every `checkpoint` and at the end; a job
+//   started again (on another node, or after a lost connection) truncates the part file to its
+//   checkpoint, hashes what it holds, and asks for the rest with `Range: bytes=N-` (and
+//   `If-Range` with the source's ETag or Last-Modified): a 206 appends, a 200 (the source
+//   changed or ignores ranges) starts over. A node whose `dir` does not hold the part file (each
+//   node its own disk) starts over from 0, logged as `download_checkpoint_missing`.
+// - At the end the length is checked against Content-Length / Content-Range, and the SHA-256
+//   against the source's when it gives one (`Repr-Digest`/`Digest: sha-256=<base64>` or
+//   `X-Checksum-Sha256: <hex>`); a mismatch is the state error. The part file is then renamed
+//   `dir/<job>`.
+// - The finished file is read by any node: from its own `dir` when it holds it (a shared
+//   volume), else in chunks from the node that has it (hypha_downloads:read/3 over rpc).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "hypha/cluster/supervisor.hpp"
+#include "hypha/node/node.hpp"
+#include "hypha/otp/exports.hpp"
+#include "hypha/term/result.hpp"
+
+namespace hypha::downloads {
+
+struct Options {
+  std::filesystem::path dir;                 // part files and finished files
+  Atom cache = Atom("downloads");            // a replicated cache running on every node
+  std::optional<Atom> events;                // the events pubsub (progress for pages); none: no events
+  Atom supervisor = dsup::default_name();    // the distributed supervisor the jobs run under
+  std::chrono::milliseconds ttl{24 * 3600 * 1000};  // a visitor's state is kept this long after its last change
+  std::chrono::milliseconds checkpoint{500};        // at most this long between checkpoints
+  std::uint64_t max_bytes = 4ULL << 30;      // a bigger download is refused (error too_large)
+  int attempts = 5;                          // a transfer that breaks is resumed this many times in a row
+  std::chrono::milliseconds stall{15000};    // no byte for this long: the transfer broke
+};
+
+enum class State { Pending, Processing, Ready, Error };
+std::string_view state_name(State s);
+
+struct Status {
+  State state = State::Pending;
+  std::string url;
+  std::string job;        // this download's id (a new one per POST): the part file's name
+  std::uint64_t bytes = 0;                 // checkpointed (processing) or all (ready)
+  std::optional<std::uint64_t> total;      // when the source said
+  std::string node;       // where it runs (ran)
+  std::string sha256;     // hex, once ready
+  std::string error;      // once in error: why
+  std::string validator;  // the source's ETag or Last-Modified, for If-Range
+  std::int64_t updated_ms = 0;  // Unix ms of this state
+  int progress() const;   // 0..100 (0 while the total is unknown, 100 once ready)
+
+  Term to_term() const;   // #{state => processing, url => <<..>>, ...}: what the cache holds
+  static std::optional<Status> from_term(const Term& t);
+};
+
+// A visitor's id from its session secret: 32 hex digits of its SHA-256 (the secret itself never
+// leaves the HTTP layer: the id is what names the job, the cache entry and the events).
+std::string visitor_id(std::string_view session);
+// {download, <<Visitor>>}: the job's child id and the cache key.
+Term job_key(const std::string& visitor);
+// The finished (or part) file of a download in this node's dir.
+std::filesystem::path file_path(const Options& o, const Status& s, bool part = false);
+
+// hypha_downloads:run/3 (the job: Visitor, Url, Job, all binaries) and read/3 (Job, Offset,
+// Length -> {ok, Binary} | eof | {error, enoent}: a finished file's bytes, 1 MiB at most).
+void add_exports(Exports& exports, const Options& o);
+
+// Starts the visitor's download: its state pending in the cache, then the job. Errors:
+// {already_started, Pid} (the visitor has one running: nothing changed), {bad_url, Why}, or
+// what the supervisor or the cache said.
+Result<Pid, Term> start(Runtime& rt, const Options& o, const std::string& visitor, const std::string& url);
+// The visitor's state (nullopt: none, or expired).
+Result<std::optional<Status>, Term> status(Runtime& rt, const Options& o, const std::string& visitor);
+
+// Reads up to `len` bytes at `offset` of a ready download's file: from this node's dir when it
+// holds the whole file, else from the node that ran the job. Empty at the end. Errors: a term
+// (nodedown, {error, enoent}, ...).
+Result<std::string, Term> read(Runtime& rt, const Options& o, const Status& s, std::uint64_t offset, std::size_t len);
+
+// "http" / "https" URL with a host: empty, else what is wrong with it.
+std::string check_url(const std::string& url);
+
+}  // namespace hypha::downloads
