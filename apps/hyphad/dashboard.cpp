@@ -69,7 +69,7 @@ void Hub::push(json event) {
     // A task's progress, or a child's new pid, is not news: the latest line about that task or
     // child, if it says the same state on the same node, is updated in place (its time stays the
     // state's first); otherwise the history would be all progress of a few tasks.
-    const char* key = kind == "task" ? "name" : kind == "child" ? "id" : nullptr;
+    const char* key = kind == "task" ? "name" : kind == "child" ? "id" : kind == "download" ? "visitor" : nullptr;
     auto same = history_.rend();
     if (key)
       same = std::find_if(history_.rbegin(), history_.rend(),

@@ -278,6 +278,7 @@ struct Api::Impl {
       hub = std::make_shared<Hub>();
       add_dashboard_routes(server, ctx, DashboardFeed{hub, [this] { return nodes_json(); }});
     }
+    if (opts.downloads) add_download_routes(server, ctx, hub);
     // Every status an error: a JSON body with its code, unless the route wrote one.
     server.set_error_handler([this](const httplib::Request& req, httplib::Response& res) {
       if (!res.body.empty()) return;  // a route's own error, counted with it

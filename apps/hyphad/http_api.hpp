@@ -6,6 +6,7 @@
 //   GET /api/tasks[/NAME], POST /api/tasks, DELETE /api/tasks/NAME   unique cluster tasks
 //   GET /api/registry, /api/groups, /api/caches[/NAME], /api/processes   the cluster's state
 //   GET /, /api/dashboard, /api/events   the live dashboard (server-sent events)
+//   GET /downloads, POST /api/downloads, GET /api/downloads/me[/file|/events]   the download manager
 //   GET /metrics     Prometheus text
 //
 // Served by cpp-httplib (docs/dependencies.md) on its own threads, apart from the node's: a
@@ -19,6 +20,7 @@
 #include <memory>
 #include <string>
 
+#include "downloads.hpp"
 #include "hypha/cluster/cluster.hpp"
 #include "hypha/cluster/tasks.hpp"
 #include "hypha/node/node.hpp"
@@ -35,6 +37,8 @@ struct Options {
   std::shared_ptr<tasks::Service> tasks;   // /api/tasks; null: 503 unavailable (no [tasks] here)
   std::shared_ptr<const Exports> exports;  // what POST /api/tasks may start (checked first); null: unchecked
   cluster::Options services;               // what the node runs: /api/registry, /api/groups, /api/caches
+  // The download manager's page and visitor API (GET /downloads, /api/downloads...); none: 404.
+  std::optional<downloads::Options> downloads;
   // The dashboard (GET /, /api/dashboard, /api/events) is served when services.events names the
   // events pubsub (cluster/events.hpp); its reporter publishes this node's figures there.
 };

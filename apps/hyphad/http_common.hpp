@@ -74,5 +74,7 @@ void add_task_routes(httplib::Server& server, const Context& ctx);
 void add_cluster_routes(httplib::Server& server, const Context& ctx);
 void add_metrics_route(httplib::Server& server, const Context& ctx);
 void add_dashboard_routes(httplib::Server& server, const Context& ctx, DashboardFeed feed);
+// ctx.opts.downloads must be set; `hub` feeds the visitor's event stream (null: 503).
+void add_download_routes(httplib::Server& server, const Context& ctx, std::shared_ptr<Hub> hub);
 
 }  // namespace hypha::http::detail

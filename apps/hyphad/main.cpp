@@ -6,11 +6,13 @@
 #include <CLI/CLI.hpp>
 #include <signal.h>
 
+#include <algorithm>
 #include <iostream>
 
 #include "config.hpp"
 #include "dashboard.hpp"
 #include "http_api.hpp"
+#include "downloads.hpp"
 #include "hypha/cluster/cluster.hpp"
 
 namespace {
@@ -31,6 +33,33 @@ struct Settings {
 
 std::string text_check(const std::string& s) { return s.empty() ? "expected a non-empty string" : ""; }
 
+// [download_manager] (docs/config.md): the jobs run under the distributed supervisor, their
+// state in a cache of that name (started replicated when no [[cache]] names it).
+void read_downloads(config::Reader& r, Settings& s) {
+  if (!r.present("download_manager")) return;
+  const bool enabled = r.boolean("download_manager", "enabled").value_or(false);
+  downloads::Options o;
+  const auto dir = r.string("download_manager", "dir", text_check);
+  if (dir) o.dir = *dir;
+  if (auto v = r.string("download_manager", "cache", text_check)) o.cache = Atom(*v);
+  if (auto v = r.integer("download_manager", "ttl_ms", 1000, 365LL * 86'400'000)) o.ttl = std::chrono::milliseconds(*v);
+  if (auto v = r.integer("download_manager", "max_bytes", 1, std::int64_t{1} << 50)) o.max_bytes = static_cast<std::uint64_t>(*v);
+  if (!enabled) return;
+  const toml::node* where = r.table("download_manager")->get("enabled");
+  if (!dir) return r.fail_at(*where, "download_manager.dir", "a directory, required when enabled (where the files go)");
+  if (!s.services.supervisor || !s.services.registry)
+    return r.fail_at(*where, "download_manager.enabled", "[registry] and [supervisor] as well (the jobs are supervised children)");
+  auto same = std::find_if(s.services.caches.begin(), s.services.caches.end(),
+                           [&o](const cache::Options& c) { return c.name == o.cache; });
+  if (same == s.services.caches.end()) s.services.caches.push_back({.name = o.cache, .mode = cache::Mode::Replicated});
+  else if (same->mode == cache::Mode::Local)
+    return r.fail_at(*r.table("download_manager")->get("cache"), "download_manager.cache",
+                     "a replicated or partitioned cache (every node reads the downloads' state), not a local one");
+  o.events = s.services.events;
+  o.supervisor = s.services.supervisor->name;
+  s.http_opts.downloads = o;
+}
+
 void read_http(config::Reader& r, Settings& s) {
   s.http = r.present("http");
   if (auto v = r.integer("http", "port", 0, 65535)) s.http_opts.port = static_cast<std::uint16_t>(*v);
@@ -48,6 +77,7 @@ Result<Settings, std::string> load(const std::string& path) {
   read_http(*r, s);
   config::read_log(*r, s.log);
   s.services.events = Atom("Elixir.Hypha.PubSub");  // the dashboard's events (cluster/events.hpp)
+  read_downloads(*r, s);
   if (auto done = r->finish(); !done) return unexpected(done.error().text());
   s.file = s.formation_file = std::make_shared<const toml::table>(r->root());
   if (s.node.name.empty()) return unexpected(path + ": node.name: required (hyphad has no --name)");
@@ -123,6 +153,7 @@ int run(const std::string& path) {
   config::apply_log(s->log, s->node, s->services, {s->http_opts.token, s->http_opts.read_token});
   kernel::Options kernel;
   kernel.exports = std::make_shared<Exports>();
+  if (s->http_opts.downloads) downloads::add_exports(*kernel.exports, *s->http_opts.downloads);
   auto node = start_cluster_node(s->node, kernel, s->services);
   if (!node) return fail("node: " + node.error(), 1);
   Node& n = **node;

@@ -46,7 +46,7 @@ def free_port():
         return s.getsockname()[1]
 
 
-def http(method, url, body=None, token=None, timeout=5.0):
+def http(method, url, body=None, token=None, timeout=5.0, headers=None):
     """(status, parsed JSON or text) of one request."""
     data = None if body is None else json.dumps(body).encode()
     req = urllib.request.Request(url, data=data, method=method)
@@ -54,6 +54,8 @@ def http(method, url, body=None, token=None, timeout=5.0):
         req.add_header("Content-Type", "application/json")
     if token:
         req.add_header("Authorization", "Bearer " + token)
+    for k, v in (headers or {}).items():
+        req.add_header(k, v)
     try:
         with urllib.request.urlopen(req, timeout=timeout) as r:
             status, text = r.status, r.read().decode()
@@ -206,3 +208,57 @@ def attrs(driver, css, names):
     return driver.execute_script(
         "return Array.from(document.querySelectorAll(arguments[0])).map("
         "e => Object.fromEntries(arguments[1].map(n => [n, e.getAttribute(n)])));", css, names)
+
+
+class FileServer:
+    """A local HTTP file server that can be slowed down: GET /NAME serves `data` at `rate` bytes
+    per second, with Range (206, Content-Range), an ETag and X-Checksum-Sha256; every Range
+    header asked is kept in `ranges` (None for none)."""
+
+    def __init__(self, data, rate):
+        import hashlib
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+        self.data, self.rate, self.ranges = data, rate, []
+        self.sha256 = hashlib.sha256(data).hexdigest()
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *a):
+                pass
+
+            def do_GET(self):
+                rng = self.headers.get("Range")
+                outer.ranges.append(rng)
+                start = 0
+                m = re.match(r"bytes=(\d+)-$", rng or "")
+                if m and int(m.group(1)) < len(outer.data):
+                    start = int(m.group(1))
+                    self.send_response(206)
+                    self.send_header("Content-Range", f"bytes {start}-{len(outer.data) - 1}/{len(outer.data)}")
+                else:
+                    self.send_response(200)
+                self.send_header("Content-Length", str(len(outer.data) - start))
+                self.send_header("Content-Type", "application/octet-stream")
+                self.send_header("ETag", '"e2e-1"')
+                self.send_header("X-Checksum-Sha256", outer.sha256)
+                self.end_headers()
+                step = 16384
+                try:
+                    for off in range(start, len(outer.data), step):
+                        self.wfile.write(outer.data[off:off + step])
+                        self.wfile.flush()
+                        time.sleep(step / outer.rate)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def url(self, name="file.bin"):
+        return f"http://127.0.0.1:{self.server.server_address[1]}/{name}"
+
+    def stop(self):
+        self.server.shutdown()

@@ -50,6 +50,13 @@ bad_config_is_one_line_and_exit_2() ->
     Range = write("range.toml", "[node]\nname = \"hbad@127.0.0.1\"\n[http]\nport = 70000\n"),
     {2, <<"hyphad: ", Rest/binary>>} = collect(element(1, start_hyphad(Range, [])), <<>>),
     {match, _} = re:run(Rest, ":4: http.port: expected an integer of 0..65535, got 70000\n$"),
+    %% The download manager: a dir is required, and the supervisor it runs its jobs under.
+    NoDir = write("dm_nodir.toml", "[node]\nname = \"hbad@127.0.0.1\"\n[download_manager]\nenabled = true\n"),
+    {2, NoDirOut} = collect(element(1, start_hyphad(NoDir, [])), <<>>),
+    NoDirOut = iolist_to_binary(["hyphad: ", NoDir, ":4: download_manager.dir: a directory, required when enabled (where the files go)\n"]),
+    NoSup = write("dm_nosup.toml", "[node]\nname = \"hbad@127.0.0.1\"\n[download_manager]\nenabled = true\ndir = \"/tmp\"\n"),
+    {2, NoSupOut} = collect(element(1, start_hyphad(NoSup, [])), <<>>),
+    {match, _} = re:run(NoSupOut, ":4: download_manager.enabled: \\[registry\\] and \\[supervisor\\] as well"),
     ok.
 
 get_json(Port, Path) -> http(get, Port, Path, none, []).
