@@ -6,6 +6,8 @@
 #   4. the KV router: two `hypha kv` nodes, their text servers, and an Elixir node calling in
 #   5. cluster services: three nodes run the registry, the distributed supervisor and named tasks; kill -9
 #      and SIGTERM move a node's jobs to the others
+#   6. hyphad behind nginx: three daemons, the dashboard's address, tasks and a download that go on
+#      after kill -9 of their node (DEMO_KEEP=1: the cluster stays up until Enter)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/build.sh >/dev/null
@@ -25,3 +27,7 @@ ERL_EPMD_PORT=${DEMO_EPMD_PORT:-44369} escript demo/kv.escript "$hypha" "$PWD/bu
 echo
 echo "######## cluster services"
 ERL_EPMD_PORT=${DEMO_EPMD_PORT:-44369} escript demo/services.escript "$hypha" "$PWD/build/demo/services"
+echo
+echo "######## hyphad behind nginx (the dashboard)"
+ERL_EPMD_PORT=${DEMO_EPMD_PORT:-44369} /usr/bin/python3 demo/hyphad_cluster.py --bin "$PWD/build/release" \
+  --out "$PWD/build/demo/hyphad" ${DEMO_KEEP:+--keep}
