@@ -396,7 +396,11 @@ TEST_F(HostilePeer, PartialFramesOfAllConnectionsHaveOneCap) {
   ASSERT_TRUE(p2.connect(a.port(), std::string(a.name().text()), "cookie"));
   std::vector<std::uint8_t> part = frame_header(16u << 20);
   part.resize(part.size() + (5u << 20), 0);
-  asio::write(p1.sock, asio::buffer(part));  // grows to 4 MiB of extra, then 8: past the cap
+  // Grows to 4 MiB of extra, then 8: past the cap. The node may close before all is written
+  // (a broken pipe here is the node doing its job).
+  asio::error_code ec;
+  asio::write(p1.sock, asio::buffer(part), ec);
+  EXPECT_TRUE(!ec || ec == asio::error::broken_pipe || ec == asio::error::connection_reset) << ec.message();
   EXPECT_TRUE(p1.closed_by_peer(kWait));
   EXPECT_TRUE(logs.wait_for({"event=nodedown", "partial frames of all connections"}, kWait));
   EXPECT_TRUE(testing::eventually([] { return net::partial_frame_bytes() == 0; }, kWait));
