@@ -2,7 +2,7 @@
 # Benchmark runner: each BEAM side and hypha side on the same work, in the same run, then a ratio
 # for every metric, oriented so that above 1 means hypha is better (hypha/BEAM for rates,
 # BEAM/hypha for sizes and latencies). A metric measured several times counts its best value.
-# Usage: bench/run.sh [term|process|dist|otp|kv|cluster|form|registry|supervisor|tasks|cache ...]   (default: all; builds the release preset first)
+# Usage: bench/run.sh [term|process|dist|otp|kv|cluster|form|registry|supervisor|tasks|cache|apps ...]   (default: all; builds the release preset first)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/build.sh >/dev/null
@@ -147,6 +147,12 @@ run_cache() {
   build/release/bench/cache_bench drive "ccached_serve_$$@127.0.0.1" "$s"
   pkill -9 -f "serve_$$[@.]" 2>/dev/null || true
 }
+# The apps (issue 15): HTTP requests/s against OTP's inets httpd, dashboard update latency,
+# download failover (bench/apps_bench.py).
+run_apps() {
+  export ERL_EPMD_PORT=34369
+  /usr/bin/python3 bench/apps_bench.py build/release "$dir/apps"
+}
 # Formation: 5 nodes started at once until each is connected to the 4 others, per strategy; the
 # time from the launch, the start of each VM included (what a user waits for). Gossip in a
 # network namespace of its own (bench/form_gossip.sh).
@@ -192,7 +198,8 @@ for b in "${benches[@]}"; do
     supervisor) run_supervisor | tee -a "$out" ;;
     tasks) run_tasks | tee -a "$out" ;;
     cache) run_cache | tee -a "$out" ;;
-    *) echo "unknown benchmark $b (term, process, dist, otp, kv, cluster, form, registry, supervisor, tasks, cache)" >&2; exit 2 ;;
+    apps) run_apps | tee -a "$out" ;;
+    *) echo "unknown benchmark $b (term, process, dist, otp, kv, cluster, form, registry, supervisor, tasks, cache, apps)" >&2; exit 2 ;;
   esac
 done
 echo "# ratios against BEAM-to-BEAM (above 1: better than BEAM)"

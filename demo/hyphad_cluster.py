@@ -16,7 +16,7 @@ import time
 import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "e2e"))
-from harness import FileServer, Hyphad, Nginx, cluster_config, http, wait_for  # noqa: E402
+from harness import FileServer, http, Nginx, start_cluster, stop_all, wait_for  # noqa: E402
 
 NAMES = ["alpha@127.0.0.1", "beta@127.0.0.1", "gamma@127.0.0.1"]
 
@@ -38,17 +38,12 @@ def main():
     hyphad = os.path.join(args.bin, "apps", "hyphad", "hyphad")
     shared = os.path.join(args.out, "downloads")
     extra = f'[download_manager]\nenabled = true\ndir = "{shared}"\n'
-    nodes = [Hyphad(hyphad, args.out, n, cluster_config(n, NAMES, "demo-cookie", extra)) for n in NAMES]
+    nodes = start_cluster(hyphad, args.out, NAMES, "demo-cookie", extra)
     by_name = {n.name: n for n in nodes}
     data = random.Random(1).randbytes(16 << 20)
     files = FileServer(data, 2 << 20)
     nginx = None
     try:
-        for n in nodes:
-            n.started()
-        wait_for("the three nodes to see each other", lambda: sum(
-            1 for x in http("GET", nodes[0].url("/api/nodes"))[1]["nodes"] if x["status"] == "up") == 2)
-        wait_for("the tasks' orchestrator", lambda: http("GET", nodes[0].url("/api/tasks"))[0] == 200)
         nginx = Nginx(args.out, [n.http_port for n in nodes], port=args.port)
         say(f"three hyphad nodes ({', '.join(NAMES)}) behind nginx:")
         print(f"    dashboard:  {nginx.url('/')}\n    downloads:  {nginx.url('/downloads')}\n"
@@ -90,11 +85,7 @@ def main():
             say(f"the cluster runs on (two of three nodes); dashboard at {nginx.url('/')}; Enter stops it")
             input()
     finally:
-        if nginx:
-            nginx.stop()
-        for n in nodes:
-            n.kill()
-        files.stop()
+        stop_all(nginx, nodes, files)
 
 
 if __name__ == "__main__":

@@ -138,6 +138,13 @@ Handler Context::wrap(std::string route, Need need, Handler f) const {
   };
 }
 
+std::optional<bool> write_pending(std::string& pending, httplib::DataSink& sink) {
+  if (pending.empty()) return std::nullopt;
+  const std::string out = std::move(pending);
+  pending.clear();
+  return sink.write(out.data(), out.size());
+}
+
 std::optional<json> body_object(const httplib::Request& req, httplib::Response& res) {
   json j = json::parse(req.body, nullptr, false);
   if (j.is_discarded()) {

@@ -52,6 +52,10 @@ struct Context {
   Handler wrap(std::string route, Need need, Handler f) const;
 };
 
+// An event stream's first write (what it holds back until the stream runs): written and cleared,
+// with the write's outcome; nullopt when nothing was held.
+std::optional<bool> write_pending(std::string& pending, httplib::DataSink& sink);
+
 // The JSON body of a request as an object, or a 400 written to `res` (nullopt).
 std::optional<json> body_object(const httplib::Request& req, httplib::Response& res);
 

@@ -77,11 +77,7 @@ void add_dashboard_routes(httplib::Server& server, const Context& ctx, Dashboard
     res.set_chunked_content_provider(
         "text/event-stream",
         [&ctx, feed, hub, st](std::size_t, httplib::DataSink& sink) {
-          if (!st->pending.empty()) {
-            const std::string out = std::move(st->pending);
-            st->pending.clear();
-            return sink.write(out.data(), out.size());
-          }
+          if (auto wrote = write_pending(st->pending, sink)) return *wrote;
           Hub::Batch b = hub->wait(st->after, kQuiet);
           if (b.closed) return false;
           if (b.lost) {  // too slow for the events kept: start again from the state

@@ -189,11 +189,7 @@ void add_download_routes(httplib::Server& server, const Context& ctx, std::share
     res.set_chunked_content_provider(
         "text/event-stream",
         [&ctx, &o, hub, st, visitor](std::size_t, httplib::DataSink& sink) {
-          if (!st->pending.empty()) {
-            const std::string out = std::move(st->pending);
-            st->pending.clear();
-            return sink.write(out.data(), out.size());
-          }
+          if (auto wrote = write_pending(st->pending, sink)) return *wrote;
           Hub::Batch b = hub->wait(st->after, kQuiet);
           if (b.closed) return false;
           std::string out;

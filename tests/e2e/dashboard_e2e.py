@@ -12,7 +12,6 @@ Screenshots of each state go to --out (docs/img holds copies). Every wait has a 
 a condition; nothing waits for a fixed time.
 Usage: /usr/bin/python3 dashboard_e2e.py --hyphad PATH --out DIR   (ERL_EPMD_PORT set)
 """
-import argparse
 import os
 import shutil
 import subprocess
@@ -20,7 +19,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import Failure, Hyphad, Nginx, attrs, browser, cluster_config, http, wait_for  # noqa: E402
+from harness import attrs, browser, e2e_main, Failure, http, Nginx, start_cluster, stop_all, wait_for  # noqa: E402
 
 NAMES = ["alpha@127.0.0.1", "beta@127.0.0.1", "gamma@127.0.0.1"]
 TASKS = ["nightly-report", "reindex-search", "thumbnails"]
@@ -62,16 +61,11 @@ def run(args):
     os.makedirs(args.out)
     # An epmd of the test's own port (ERL_EPMD_PORT): the nodes outlive any one of them.
     subprocess.run(["epmd", "-daemon"], check=True)
-    nodes = [Hyphad(args.hyphad, args.out, n, cluster_config(n, NAMES, "dashboard-e2e")) for n in NAMES]
+    nodes = start_cluster(args.hyphad, args.out, NAMES, "dashboard-e2e")
     procs = {n.name: n for n in nodes}
     nginx = driver = None
     try:
-        for n in nodes:
-            n.started()
         first = nodes[0]
-        wait_for("the three nodes to see each other", lambda: sum(
-            1 for x in http("GET", first.url("/api/nodes"))[1]["nodes"] if x["status"] == "up") == 2)
-        wait_for("the tasks' orchestrator", lambda: http("GET", first.url("/api/tasks"))[0] == 200)
 
         nginx = Nginx(args.out, [n.http_port for n in nodes])
         driver = browser()
@@ -143,30 +137,8 @@ def run(args):
                           f"\n  console={driver.get_log('browser')}") from None
         raise
     finally:
-        if driver:
-            driver.quit()
-        if nginx:
-            nginx.stop()
-        for n in nodes:
-            n.kill()
-
-
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--hyphad", required=True)
-    ap.add_argument("--out", required=True)
-    args = ap.parse_args()
-    try:
-        run(args)
-    except Failure as e:
-        print(f"e2e.dashboard: FAILED: {e}", file=sys.stderr)
-        for f in sorted(os.listdir(args.out)):
-            if f.endswith(".log"):
-                with open(os.path.join(args.out, f)) as log:
-                    tail = log.readlines()[-15:]
-                print(f"--- {f} (last lines)\n" + "".join(tail), file=sys.stderr)
-        sys.exit(1)
+        stop_all(driver, nginx, nodes)
 
 
 if __name__ == "__main__":
-    main()
+    e2e_main("e2e.dashboard", run)

@@ -13,7 +13,6 @@ Screenshots of each state go to --out (docs/img holds copies). Every wait polls 
 a deadline; nothing waits for a fixed time.
 Usage: /usr/bin/python3 downloads_e2e.py --hyphad PATH --out DIR   (ERL_EPMD_PORT set)
 """
-import argparse
 import hashlib
 import os
 import random
@@ -25,7 +24,7 @@ import time
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import FileServer, Failure, Hyphad, Nginx, attrs, browser, cluster_config, http, wait_for  # noqa: E402
+from harness import attrs, browser, e2e_main, Failure, FileServer, http, Nginx, start_cluster, stop_all, wait_for  # noqa: E402
 
 NAMES = ["alpha@127.0.0.1", "beta@127.0.0.1", "gamma@127.0.0.1"]
 SIZE = 8 << 20         # 8 MiB
@@ -60,7 +59,7 @@ def run(args):
     shared = os.path.join(args.out, "shared-downloads")  # one volume for the three nodes
     subprocess.run(["epmd", "-daemon"], check=True)
     extra = f'[download_manager]\nenabled = true\ndir = "{shared}"\ncache = "downloads"\n'
-    nodes = [Hyphad(args.hyphad, args.out, n, cluster_config(n, NAMES, "downloads-e2e", extra)) for n in NAMES]
+    nodes = start_cluster(args.hyphad, args.out, NAMES, "downloads-e2e", extra)
     procs = {n.name: n for n in nodes}
     data = random.Random(7).randbytes(SIZE)
     files = FileServer(data, RATE)
@@ -80,10 +79,6 @@ def run(args):
             time.sleep(0.1)
 
     try:
-        for n in nodes:
-            n.started()
-        wait_for("the three nodes to see each other", lambda: sum(
-            1 for x in http("GET", nodes[0].url("/api/nodes"))[1]["nodes"] if x["status"] == "up") == 2)
         nginx = Nginx(args.out, [n.http_port for n in nodes])
         driver = browser(1100, 800)
         driver.get(nginx.url("/downloads"))
@@ -173,31 +168,8 @@ def run(args):
         raise
     finally:
         watching = False
-        if driver:
-            driver.quit()
-        if nginx:
-            nginx.stop()
-        for n in nodes:
-            n.kill()
-        files.stop()
-
-
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--hyphad", required=True)
-    ap.add_argument("--out", required=True)
-    args = ap.parse_args()
-    try:
-        run(args)
-    except Failure as e:
-        print(f"e2e.downloads: FAILED: {e}", file=sys.stderr)
-        for f in sorted(os.listdir(args.out)):
-            if f.endswith(".log"):
-                with open(os.path.join(args.out, f)) as log:
-                    tail = log.readlines()[-15:]
-                print(f"--- {f} (last lines)\n" + "".join(tail), file=sys.stderr)
-        sys.exit(1)
+        stop_all(driver, nginx, nodes, files)
 
 
 if __name__ == "__main__":
-    main()
+    e2e_main("e2e.downloads", run)

@@ -262,3 +262,54 @@ class FileServer:
 
     def stop(self):
         self.server.shutdown()
+
+
+def start_cluster(hyphad, workdir, names, cookie, extra=""):
+    """Three (or more) hyphad of a static cluster, started, seeing each other, with the tasks'
+    orchestrator answering: the nodes, in the order of `names`."""
+    nodes = [Hyphad(hyphad, workdir, n, cluster_config(n, names, cookie, extra)) for n in names]
+    try:
+        for n in nodes:
+            n.started()
+        wait_for("the nodes to see each other", lambda: sum(
+            1 for x in http("GET", nodes[0].url("/api/nodes"))[1]["nodes"] if x["status"] == "up") == len(names) - 1)
+        wait_for("the tasks' orchestrator", lambda: http("GET", nodes[0].url("/api/tasks"))[0] == 200)
+    except BaseException:
+        stop_all(nodes)
+        raise
+    return nodes
+
+
+def stop_all(*things):
+    """Stops what a test started, whatever it is (lists of them too), ignoring what is None."""
+    for t in things:
+        if t is None:
+            continue
+        if isinstance(t, (list, tuple)):
+            stop_all(*t)
+        elif hasattr(t, "quit"):
+            t.quit()
+        elif isinstance(t, Hyphad):
+            t.kill()
+        else:
+            t.stop()
+
+
+def e2e_main(name, run):
+    """An e2e script's main: --hyphad and --out, and on a Failure the nodes' last log lines."""
+    import argparse
+    import sys
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--hyphad", required=True)
+    ap.add_argument("--out", required=True)
+    args = ap.parse_args()
+    try:
+        run(args)
+    except Failure as e:
+        print(f"{name}: FAILED: {e}", file=sys.stderr)
+        for f in sorted(os.listdir(args.out)):
+            if f.endswith(".log"):
+                with open(os.path.join(args.out, f)) as log:
+                    tail = log.readlines()[-15:]
+                print(f"--- {f} (last lines)\n" + "".join(tail), file=sys.stderr)
+        sys.exit(1)
