@@ -1,24 +1,25 @@
 #!/usr/bin/env escript
 %% -*- erlang -*-
+%%! -kernel inet_default_listen_options [{nodelay,true}]
 -mode(compile).
 %% The BEAM side of the HTTP benchmark: OTP's own HTTP server (inets httpd) answering
 %% GET /api/nodes with the same JSON shape hyphad's does, built from nodes() and the node's
-%% figures, so that the client measures both servers the same way.
-%% Usage: escript http_beam.escript PORTFILE NAME COOKIE NODE...   (the port goes in PORTFILE once
+%% figures, so that the client measures both servers the same way. No Nagle, as hyphad (the
+%% emulator flag above: accepted sockets inherit the listen socket's options).
+%% Usage: escript http_beam.escript PORT PORTFILE NAME COOKIE NODE...   (PORTFILE is written once
 %% it listens; it is connected to the NODEs first, so that nodes() lists as many as hyphad's answer)
 -export([do/1]).
 
-main([PortFile, Name, Cookie | Peers]) ->
+main([PortText, PortFile, Name, Cookie | Peers]) ->
     {ok, _} = net_kernel:start([list_to_atom(Name), longnames]),
     erlang:set_cookie(node(), list_to_atom(Cookie)),
     [true = net_kernel:connect_node(list_to_atom(P)) || P <- Peers],
     ok = inets:start(),
-    {ok, Pid} = inets:start(httpd, [{port, 0}, {server_name, "beam"}, {server_root, "/tmp"},
+    {ok, _} = inets:start(httpd, [{port, list_to_integer(PortText)}, {server_name, "beam"}, {server_root, "/tmp"},
                                    {document_root, "/tmp"}, {bind_address, {127, 0, 0, 1}},
                                    {modules, [?MODULE]}, {max_clients, 256}, {keep_alive, true},
                                    {max_keep_alive_request, 1000000}]),
-    [{port, Port}] = httpd:info(Pid, [port]),
-    ok = file:write_file(PortFile, integer_to_list(Port)),
+    ok = file:write_file(PortFile, PortText),
     io:format("ready~n"),
     receive stop -> ok end.
 

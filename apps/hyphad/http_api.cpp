@@ -337,6 +337,9 @@ Result<std::unique_ptr<Api>, std::string> Api::start(Node& node, Options opts) {
   i.server.set_write_timeout(kIoTimeout);
   i.server.set_keep_alive_timeout(kIoTimeout.count());
   i.server.set_payload_max_length(kMaxBody);
+  // Headers and body go in separate writes: with Nagle on, a keep-alive client's delayed ACK
+  // holds every answer ~40 ms (measured: 148 requests/s direct against 3,114 through nginx).
+  i.server.set_tcp_nodelay(true);
   // Address reuse after a restart, but not SO_REUSEPORT (httplib's default): a second daemon
   // given the same port must fail, not share the port with the first.
   i.server.set_socket_options([](socket_t sock) {

@@ -129,7 +129,7 @@ class Nginx:
     def __init__(self, workdir, upstreams, binary="/usr/sbin/nginx", port=None):
         if not shutil.which(binary):
             raise Failure(f"{binary} is missing: scripts/setup.sh installs nginx-light")
-        self.dir = os.path.join(workdir, "nginx")
+        self.dir = os.path.abspath(os.path.join(workdir, "nginx"))
         os.makedirs(os.path.join(self.dir, "tmp"), exist_ok=True)
         self.port = port or free_port()
         servers = "\n".join(f"    server 127.0.0.1:{p} max_fails=1 fail_timeout=3s;" for p in upstreams)
