@@ -53,7 +53,8 @@ void read_downloads(config::Reader& r, Settings& s) {
                            [&o](const cache::Options& c) { return c.name == o.cache; });
   if (same == s.services.caches.end()) s.services.caches.push_back({.name = o.cache, .mode = cache::Mode::Replicated});
   else if (same->mode == cache::Mode::Local)
-    return r.fail_at(*r.table("download_manager")->get("cache"), "download_manager.cache",
+    return r.fail_at(r.table("download_manager")->get("cache") ? *r.table("download_manager")->get("cache") : *where,
+                     "download_manager.cache",
                      "a replicated or partitioned cache (every node reads the downloads' state), not a local one");
   o.events = s.services.events;
   o.supervisor = s.services.supervisor->name;
