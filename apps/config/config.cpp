@@ -562,4 +562,61 @@ void read_cluster(Reader& r, cluster::Options& o) {
   }
 }
 
+std::optional<RoutingTable> read_routing(Reader& r, bool required) {
+  const toml::table* routing = r.table("routing");
+  if (!routing) {
+    if (required && r.ok()) r.fail("routing", "missing: the [routing] table is required");
+    return std::nullopt;
+  }
+  if (const toml::node* hash_node = routing->get("hash")) {
+    const toml::table* hash = hash_node->as_table();
+    if (!hash) {
+      r.fail_at(*hash_node, "routing.hash", "expected a table");
+      return std::nullopt;
+    }
+    for (const auto& [k, v] : *hash)
+      if (k.str() != "vnodes" && k.str() != "nodes") {
+        r.fail_at(v, "routing.hash." + std::string(k.str()), "unknown key (vnodes, nodes)");
+        return std::nullopt;
+      }
+    const toml::node* vnodes = hash->get("vnodes");
+    if (vnodes && (!vnodes->is_integer() || *vnodes->value<std::int64_t>() < 1 || *vnodes->value<std::int64_t>() > 4096)) {
+      r.fail_at(*vnodes, "routing.hash.vnodes", "expected an integer of 1..4096");
+      return std::nullopt;
+    }
+    HashRing ring(static_cast<unsigned>(vnodes ? *vnodes->value<std::int64_t>() : 128));
+    const toml::table* nodes = (*hash)["nodes"].as_table();
+    if (!nodes || nodes->empty()) {
+      r.fail_at(*hash_node, "routing.hash.nodes", "expected nodes = { \"name@host\" = weight, ... }");
+      return std::nullopt;
+    }
+    for (const auto& [k, v] : *nodes) {
+      const std::string node(k.str());
+      auto weight = v.value<std::int64_t>();
+      auto atom = Atom::make(node);
+      if (!v.is_integer() || *weight < 1 || *weight > 1000 || !atom || node.find('@') == std::string::npos) {
+        r.fail_at(v, "routing.hash.nodes.\"" + node + "\"", "expected a node name and a weight of 1..1000");
+        return std::nullopt;
+      }
+      ring.add(*atom, static_cast<unsigned>(*weight));
+    }
+    return RoutingTable(std::move(ring));
+  }
+  std::vector<std::pair<std::string, std::string>> entries;
+  for (const auto& [k, v] : *routing) {
+    if (!v.is_string()) {
+      r.fail_at(v, "routing.\"" + std::string(k.str()) + "\"", "expected the owner's node name (a string)");
+      return std::nullopt;
+    }
+    entries.emplace_back(std::string(k.str()), *v.value<std::string>());
+  }
+  auto t = RangeTable::parse(entries);
+  if (!t) {
+    r.fail_at(*routing, "routing", t.error());
+    return std::nullopt;
+  }
+  return RoutingTable(std::move(*t));
+}
+
+
 }  // namespace hypha::config

@@ -18,6 +18,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <variant>
 #include <set>
 #include <string>
 #include <string_view>
@@ -27,6 +28,7 @@
 
 #include "hypha/base/log.hpp"
 #include "hypha/cluster/cluster.hpp"
+#include "hypha/cluster/routing.hpp"
 #include "hypha/node/node.hpp"
 #include "hypha/term/result.hpp"
 
@@ -90,6 +92,11 @@ std::vector<std::string> changed_keys(const toml::table& before, const toml::tab
 
 // [node] and [node.limits] onto `opts` (and the names of inbox processes to start).
 void read_node(Reader& r, NodeOptions& opts, std::vector<std::string>* inboxes = nullptr);
+
+// [routing]: ranges of first bytes ("a-m" = "foo@host"), or [routing.hash] (vnodes, nodes with
+// weights): the KV router's table (hypha kv, hyphad). Absent: nullopt, and an error when `required`.
+using RoutingTable = std::variant<RangeTable, HashRing>;
+std::optional<RoutingTable> read_routing(Reader& r, bool required);
 
 // [pg] (and, as they land, the other cluster sections) onto `opts`.
 void read_cluster(Reader& r, cluster::Options& opts);

@@ -13,6 +13,8 @@
 #include "dashboard.hpp"
 #include "http_api.hpp"
 #include "downloads.hpp"
+#include "kv.hpp"
+#include "router.hpp"
 #include "hypha/cluster/cluster.hpp"
 
 namespace {
@@ -26,9 +28,13 @@ struct Settings {
   bool http = false;  // an [http] section
   http::Options http_opts;
   config::LogSettings log;
+  // [kv] and [routing]: the KV store, its router and text server (as `hypha kv`).
+  bool kv = false;
+  std::uint16_t kv_port = 4040;
+  std::optional<config::RoutingTable> routing;
   // As read: what needs a restart is measured from the file the node started with, formation's
   // lists from the file whose lists run (the same until a reload applies new ones).
-  std::shared_ptr<const toml::table> file, formation_file;
+  std::shared_ptr<const toml::table> file, formation_file, routing_file;
 };
 
 std::string text_check(const std::string& s) { return s.empty() ? "expected a non-empty string" : ""; }
@@ -79,8 +85,11 @@ Result<Settings, std::string> load(const std::string& path) {
   config::read_log(*r, s.log);
   s.services.events = Atom("Elixir.Hypha.PubSub");  // the dashboard's events (cluster/events.hpp)
   read_downloads(*r, s);
+  s.kv = r->present("kv") || r->present("routing");
+  if (auto v = r->integer("kv", "port", 0, 65535)) s.kv_port = static_cast<std::uint16_t>(*v);
+  if (s.kv) s.routing = config::read_routing(*r, true);
   if (auto done = r->finish(); !done) return unexpected(done.error().text());
-  s.file = s.formation_file = std::make_shared<const toml::table>(r->root());
+  s.file = s.formation_file = s.routing_file = std::make_shared<const toml::table>(r->root());
   if (s.node.name.empty()) return unexpected(path + ": node.name: required (hyphad has no --name)");
   if (!s.inboxes.empty()) return unexpected(path + ": node.inbox: not served by hyphad (a hypha node option)");
   return s;
@@ -98,12 +107,15 @@ bool formation_key(const std::string& key) {
 // and strategies (formation::reconfigure) when formation runs; every other changed key is named
 // as applying at a restart (names only: some values are secrets).
 //   "applied log.level=info cluster.static.nodes; at a restart: http.port"
-std::string reload(Node& n, Settings& now, const Settings& next) {
+std::string reload(Node& n, Settings& now, const Settings& next, Router* router) {
   // Started with formation (strategies listed at the start): it takes new lists, even empty ones.
   const bool formation_runs = n.runtime().whereis(Atom("hypha_formation")).has_value();
   std::vector<std::string> applied, later, formation_keys;
   for (const std::string& key : config::changed_keys(*now.file, *next.file)) {
     if (key == "log" || key.rfind("log.", 0) == 0) continue;  // below, with their values
+    if (key == "routing" || key.rfind("routing.", 0) == 0) {
+      if (router && next.routing) continue;  // below: the table is swapped live
+    }
     if (!formation_runs || !formation_key(key)) later.push_back(key);
   }
   if (formation_runs)
@@ -116,6 +128,17 @@ std::string reload(Node& n, Settings& now, const Settings& next) {
     if (next.log.format != now.log.format)
       applied.push_back(std::string("log.format=") + (next.log.format == log::Format::Json ? "json" : "human"));
     now.log = next.log;
+  }
+  // The routing table: compared as written in the file the router runs now.
+  if (router && next.routing) {
+    bool changed = false;
+    for (const std::string& key : config::changed_keys(*now.routing_file, *next.file))
+      changed = changed || key == "routing" || key.rfind("routing.", 0) == 0;
+    if (changed) {
+      router->set_table(*next.routing);
+      now.routing_file = next.file;
+      applied.push_back("routing");
+    }
   }
   std::string refused;
   if (!formation_keys.empty() && !(next.services.formation == now.services.formation)) {
@@ -173,9 +196,22 @@ int run(const std::string& path) {
     }
     api = std::move(*a);
   }
+  std::shared_ptr<Router> router;
+  std::unique_ptr<kv::TextServer> kv_server;
+  if (s->kv) {  // as `hypha kv` does
+    if (auto st = kv::start_store(n, *kernel.exports); !st) return fail("kv: store: " + st.error().to_string(), 1);
+    auto r = Router::start(n, kernel.exports, *s->routing);
+    if (!r) return fail("kv: router: " + r.error().to_string(), 1);
+    router = *r;
+    auto server = kv::TextServer::start(n.io_context(), s->kv_port, n.runtime(), router);
+    if (!server) return fail("kv: " + server.error(), 1);
+    kv_server = std::move(*server);
+  }
   std::cout << "hyphad " << n.name().text() << " started (port " << n.port() << ", epmd "
             << (n.serves_epmd() ? "embedded" : "external") << ", http "
             << (api ? s->http_opts.bind + ":" + std::to_string(api->port()) : std::string("off")) << ")" << std::endl;
+  if (router)
+    std::cout << "hyphad: kv port " << kv_server->port() << ", routing table: " << router->describe() << std::endl;
   for (;;) {
     int sig = 0;
     sigwait(&sigs, &sig);
@@ -189,8 +225,9 @@ int run(const std::string& path) {
       std::cout << "hyphad: reload refused, running as before: " << again.error() << std::endl;
       continue;
     }
-    std::cout << "hyphad: reload: " << reload(n, *s, *again) << std::endl;
+    std::cout << "hyphad: reload: " << reload(n, *s, *again, router.get()) << std::endl;
   }
+  kv_server.reset();
   if (api) api->stop();
   cluster::stop(n);  // leave cleanly: the distributed supervisor hands its children over first
   n.stop();

@@ -22,6 +22,7 @@ main([Hyphad, Dir]) ->
                                     fun health_nodes_reload_and_sigterm/0,
                                     fun tasks_over_http_from_either_daemon/0,
                                     fun formation_lists_reload_live/0,
+                                    fun kv_routing_table_reloads_live/0,
                                     fun json_logs_hold_no_secret_and_the_level_changes_live/0]],
     cleanup(),
     halt(case lists:all(fun(R) -> R =:= ok end, Results) of true -> 0; false -> 1 end).
@@ -241,6 +242,32 @@ formation_lists_reload_live() ->
     {ok, Dropped} = expect_line(Port, <<"reload: ">>, 5000),
     {match, _} = re:run(Dropped, "applied cluster.disconnect_dropped cluster.static.nodes; at a restart: http.port$"),
     ok = wait_until(fun() -> not lists:member('hd5@127.0.0.1', nodes()) end),
+    os:cmd("kill -TERM " ++ integer_to_list(OsPid)),
+    {ok, _} = expect_line(Port, <<"stopping (SIGTERM)">>, 5000),
+    0 = exit_status(OsPid, 10000),
+    ok.
+
+%% [kv] and [routing]: the KV store's text server answers; SIGHUP swaps the routing table live
+%% (a bucket routed to a node that does not exist is then an error, one routed here works).
+kv_routing_table_reloads_live() ->
+    Cfg = fun(Routing) ->
+                  ["[node]\nname = \"hd6@127.0.0.1\"\ncookie = \"hyphad_cookie\"\n[kv]\nport = 0\n[routing]\n", Routing]
+          end,
+    File = write("hd6.toml", Cfg("\"a-z\" = \"hd6@127.0.0.1\"\n")),
+    {Port, OsPid} = start_hyphad(File),
+    {ok, _} = expect_line(Port, <<"started">>, 10000),
+    {ok, KvLine} = expect_line(Port, <<"kv port">>, 5000),
+    {match, [KvPort]} = re:run(KvLine, "kv port ([0-9]+)", [{capture, all_but_first, list}]),
+    {ok, S} = gen_tcp:connect({127, 0, 0, 1}, list_to_integer(KvPort), [binary, {packet, line}, {active, false}]),
+    Ask = fun(Line) -> ok = gen_tcp:send(S, [Line, "\r\n"]), {ok, A} = gen_tcp:recv(S, 0, 10000), A end,
+    <<"OK\r\n">> = Ask("CREATE shopping"),
+    <<"OK\r\n">> = Ask("CREATE apples"),
+    ok = file:write_file(File, Cfg("\"a-m\" = \"hd6@127.0.0.1\"\n\"n-z\" = \"ghost@127.0.0.1\"\n")),
+    os:cmd("kill -HUP " ++ integer_to_list(OsPid)),
+    {ok, <<"hyphad: reload: applied routing">>} = expect_line(Port, <<"reload: ">>, 5000),
+    <<"ERROR ", _/binary>> = Ask("CREATE shopping"),  % s: routed to ghost now
+    <<"OK\r\n">> = Ask("CREATE bananas"),
+    gen_tcp:close(S),
     os:cmd("kill -TERM " ++ integer_to_list(OsPid)),
     {ok, _} = expect_line(Port, <<"stopping (SIGTERM)">>, 5000),
     0 = exit_status(OsPid, 10000),
