@@ -166,7 +166,10 @@ struct Fetch {
   std::string source_sha, etag, last_modified, failure;
   std::optional<std::uint64_t> length_header, range_total, range_start;
 
-  void send(Term msg) { rt->send(to, Term::tuple({Term(a_tag()), ref, std::move(msg)})); }
+  // Nothing once cancelled: the job's process is gone, and its runtime may be on its way out.
+  void send(Term msg) {
+    if (!cancel) rt->send(to, Term::tuple({Term(a_tag()), ref, std::move(msg)}));
+  }
 
   bool checkpoint() {
     if (fd >= 0 && ::fdatasync(fd) != 0) {
