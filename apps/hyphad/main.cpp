@@ -196,6 +196,7 @@ int run(const std::string& path) {
     }
     api = std::move(*a);
   }
+  if (s->http_opts.downloads) downloads::start_sweeper(n.runtime(), *s->http_opts.downloads);  // expired files go
   std::shared_ptr<Router> router;
   std::unique_ptr<kv::TextServer> kv_server;
   if (s->kv) {  // as `hypha kv` does

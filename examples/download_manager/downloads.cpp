@@ -621,6 +621,33 @@ fs::path file_path(const Options& o, const Status& s, bool part) {
   return o.dir / (s.job + (part ? ".part" : ""));
 }
 
+std::size_t sweep(const Options& o, fs::file_time_type now) {
+  std::size_t removed = 0;
+  std::error_code ec;
+  for (auto it = fs::directory_iterator(o.dir, ec); !ec && it != fs::directory_iterator(); it.increment(ec)) {
+    std::string name = it->path().filename().string();
+    if (name.size() > 5 && name.compare(name.size() - 5, 5, ".part") == 0) name.resize(name.size() - 5);
+    if (name.size() != 32 || !std::all_of(name.begin(), name.end(), [](unsigned char c) { return std::isxdigit(c); }))
+      continue;
+    std::error_code e;
+    const auto written = fs::last_write_time(it->path(), e);
+    if (e || now - written < o.ttl || !it->is_regular_file(e)) continue;
+    if (fs::remove(it->path(), e)) ++removed;
+  }
+  return removed;
+}
+
+Pid start_sweeper(Runtime& rt, const Options& o, std::chrono::milliseconds every) {
+  return rt.spawn([o, every](Process& self) -> Task<> {
+    for (;;) {
+      if (const std::size_t n = sweep(o); n > 0)
+        log::event(log::Level::Info, self.runtime().node().text(), "downloads_swept",
+                   {{"dir", o.dir.string()}, {"removed", std::to_string(n)}});
+      co_await self.sleep(every);
+    }
+  });
+}
+
 std::string check_url(const std::string& url) {
   const auto scheme_end = url.find("://");
   if (scheme_end == std::string::npos) return "not a URL (http://host/path)";

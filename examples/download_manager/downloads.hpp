@@ -99,6 +99,14 @@ Result<std::optional<Status>, Term> status(Runtime& rt, const Options& o, const 
 // (nodedown, {error, enoent}, ...).
 Result<std::string, Term> read(Runtime& rt, const Options& o, const Status& s, std::uint64_t offset, std::size_t len);
 
+// Removes from `dir` the files of downloads whose state has expired: a finished file or a part
+// file not written for `ttl` (the state expires `ttl` after its last change, and a job writes its
+// part file at every checkpoint), so nothing can ask for it any more. Only names this library
+// makes (32 hex digits, optionally .part) are touched. The number removed.
+std::size_t sweep(const Options& o, std::filesystem::file_time_type now = std::filesystem::file_time_type::clock::now());
+// A process on `node` that sweeps `dir` every `every` (hyphad starts one with [download_manager]).
+Pid start_sweeper(Runtime& rt, const Options& o, std::chrono::milliseconds every = std::chrono::minutes(1));
+
 // "http" / "https" URL with a host: empty, else what is wrong with it.
 std::string check_url(const std::string& url);
 

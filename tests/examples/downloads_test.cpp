@@ -9,6 +9,7 @@
 #include <openssl/evp.h>
 
 #include <atomic>
+#include <fstream>
 #include <mutex>
 #include <random>
 #include <thread>
@@ -286,6 +287,33 @@ TEST_F(Downloads, AWrongChecksumA404AndABadUrlAreErrorsThatNameTheCause) {
     ASSERT_FALSE(r.ok()) << bad;
     EXPECT_TRUE(r.error()[0].is_atom(Atom("bad_url"))) << bad;
   }
+}
+
+TEST(DownloadsSweep, FilesOfExpiredDownloadsGoOthersStay) {
+  const fs::path dir = fs::temp_directory_path() / ("hypha_sweep_" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  downloads::Options o;
+  o.dir = dir;
+  o.ttl = std::chrono::hours(1);
+  const auto now = fs::file_time_type::clock::now();
+  auto make = [&](const std::string& name, std::chrono::minutes age) {
+    std::ofstream(dir / name) << "x";
+    fs::last_write_time(dir / name, now - age);
+  };
+  const std::string a(32, 'a'), b(32, 'b'), c(32, 'c');
+  make(a, std::chrono::minutes(61));            // finished, expired
+  make(b + ".part", std::chrono::minutes(90));  // an orphan part file
+  make(c, std::chrono::minutes(10));            // finished, still asked for
+  make(c + ".part", std::chrono::minutes(1));   // being written
+  make("notes.txt", std::chrono::minutes(999)); // not ours
+  EXPECT_EQ(downloads::sweep(o, now), 2u);
+  EXPECT_FALSE(fs::exists(dir / a));
+  EXPECT_FALSE(fs::exists(dir / (b + ".part")));
+  EXPECT_TRUE(fs::exists(dir / c));
+  EXPECT_TRUE(fs::exists(dir / (c + ".part")));
+  EXPECT_TRUE(fs::exists(dir / "notes.txt"));
+  EXPECT_EQ(downloads::sweep(o, now), 0u);
+  fs::remove_all(dir);
 }
 
 }  // namespace
