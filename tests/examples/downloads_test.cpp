@@ -151,6 +151,26 @@ class Downloads : public ::testing::Test {
       return s && s->state == want;
     }, limit);
   }
+  // Two nodes `a` and `b` on one volume; the visitor's download of `files` starts, and once the
+  // other node sees a checkpoint of 256 KiB or more, the node running it is gone without
+  // leaving cleanly. The survivor's name, and the checkpoint it saw.
+  std::pair<std::string, std::uint64_t> start_then_kill_its_node(FileServer& files, const std::string& a,
+                                                                 const std::string& b, const std::string& visitor) {
+    start(a, "shared"), start(b, "shared");
+    mesh();
+    auto pid = downloads::start(nodes[a]->runtime(), opts[a], visitor, files.url());
+    EXPECT_TRUE(pid.ok()) << (pid.ok() ? "" : pid.error().to_string());
+    if (!pid.ok()) return {};
+    const std::string ran_on = pid->node.text() == a + "@127.0.0.1" ? a : b;
+    const std::string survivor = ran_on == a ? b : a;
+    EXPECT_TRUE(testing::eventually([&] {
+      auto s = status(survivor, visitor);
+      return s && s->bytes >= 256 * 1024;
+    }, 10s));
+    const std::uint64_t seen = status(survivor, visitor)->bytes;
+    nodes.erase(ran_on);  // the survivor sees it down
+    return {survivor, seen};
+  }
   std::string read_all(const std::string& on, const downloads::Status& s) {
     std::string out;
     for (;;) {
@@ -215,19 +235,9 @@ TEST_F(Downloads, OneJobPerVisitorInTheWholeCluster) {
 TEST_F(Downloads, ASurvivorResumesTheJobOfANodeThatDiedFromItsCheckpointWithARange) {
   FileServer files(2 << 20);
   files.pace_ms = 15;
-  start("de", "shared"), start("df", "shared");  // one volume for both
-  mesh();
   const std::string visitor = downloads::visitor_id("session-3");
-  auto pid = downloads::start(nodes["de"]->runtime(), opts["de"], visitor, files.url());
-  ASSERT_TRUE(pid.ok()) << pid.error().to_string();
-  const std::string ran_on = pid->node.text() == "de@127.0.0.1" ? "de" : "df";
-  const std::string survivor = ran_on == "de" ? "df" : "de";
-  ASSERT_TRUE(testing::eventually([&] {
-    auto s = status(survivor, visitor);
-    return s && s->bytes >= 256 * 1024;
-  }, 10s));
-  const std::uint64_t checkpoint_seen = status(survivor, visitor)->bytes;
-  nodes.erase(ran_on);  // gone without leaving cleanly: the survivor sees it down
+  const auto [survivor, checkpoint_seen] = start_then_kill_its_node(files, "de", "df", visitor);
+  ASSERT_FALSE(survivor.empty());
   ASSERT_TRUE(until_state(survivor, visitor, downloads::State::Ready, 30s)) << status(survivor, visitor)->error;
   const auto s = *status(survivor, visitor);
   EXPECT_EQ(s.node, survivor + "@127.0.0.1");
@@ -246,18 +256,9 @@ TEST_F(Downloads, ASourceThatIgnoresTheRangeIsFetchedAgainFromTheStart) {
   FileServer files(2 << 20);
   files.pace_ms = 15;
   files.ignore_ranges = true;
-  start("dg", "shared"), start("dh", "shared");
-  mesh();
   const std::string visitor = downloads::visitor_id("session-4");
-  auto pid = downloads::start(nodes["dg"]->runtime(), opts["dg"], visitor, files.url());
-  ASSERT_TRUE(pid.ok());
-  const std::string ran_on = pid->node.text() == "dg@127.0.0.1" ? "dg" : "dh";
-  const std::string survivor = ran_on == "dg" ? "dh" : "dg";
-  ASSERT_TRUE(testing::eventually([&] {
-    auto s = status(survivor, visitor);
-    return s && s->bytes >= 256 * 1024;
-  }, 10s));
-  nodes.erase(ran_on);
+  const std::string survivor = start_then_kill_its_node(files, "dg", "dh", visitor).first;
+  ASSERT_FALSE(survivor.empty());
   files.pace_ms = 1;
   ASSERT_TRUE(until_state(survivor, visitor, downloads::State::Ready, 30s));
   const auto s = *status(survivor, visitor);
