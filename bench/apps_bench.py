@@ -107,7 +107,7 @@ def main():
     os.makedirs(out, exist_ok=True)
     subprocess.run(["epmd", "-daemon"], check=True)
     shared = os.path.join(out, "downloads")
-    extra = f'[download_manager]\nenabled = true\ndir = "{shared}"\n'
+    extra = f'[download_manager]\nenabled = true\ndir = "{shared}"\nallow = ["127.0.0.0/8"]  # the local file server\n'
     hyphad = os.path.join(build, "apps", "hyphad", "hyphad")
     nodes = start_cluster(hyphad, out, NAMES, "bench-apps", extra)
     beam = None

@@ -37,7 +37,7 @@ def main():
     subprocess.run(["epmd", "-daemon"], check=True)
     hyphad = os.path.join(args.bin, "apps", "hyphad", "hyphad")
     shared = os.path.join(args.out, "downloads")
-    extra = f'[download_manager]\nenabled = true\ndir = "{shared}"\n'
+    extra = f'[download_manager]\nenabled = true\ndir = "{shared}"\nallow = ["127.0.0.0/8"]  # the local file server\n'
     nodes = start_cluster(hyphad, args.out, NAMES, "demo-cookie", extra)
     by_name = {n.name: n for n in nodes}
     data = random.Random(1).randbytes(16 << 20)

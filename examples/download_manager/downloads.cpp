@@ -1,13 +1,17 @@
 // The download manager's job, its state and its file (downloads.hpp).
 #include "downloads.hpp"
 
+#include <arpa/inet.h>
 #include <curl/curl.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/file.h>
 #include <openssl/evp.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <cctype>
 #include <condition_variable>
@@ -136,6 +140,115 @@ class Sha256 {
   EVP_MD_CTX* ctx_;
 };
 
+// --- addresses (AddressPolicy) ---
+
+using Addr16 = std::array<unsigned char, 16>;
+
+// IPv4 a.b.c.d as ::ffff:a.b.c.d.
+Addr16 mapped(const unsigned char* v4) {
+  Addr16 a{};
+  a[10] = a[11] = 0xff;
+  std::memcpy(a.data() + 12, v4, 4);
+  return a;
+}
+
+std::string address_text(const unsigned char* a) {
+  char buf[INET6_ADDRSTRLEN] = {};
+  static const unsigned char v4mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+  if (std::memcmp(a, v4mapped, 12) == 0) ::inet_ntop(AF_INET, a + 12, buf, sizeof buf);
+  else ::inet_ntop(AF_INET6, a, buf, sizeof buf);
+  return buf;
+}
+
+bool in_network(const unsigned char* a, const AddressPolicy::Network& n) {
+  const int full = n.prefix / 8, rest = n.prefix % 8;
+  if (std::memcmp(a, n.addr, static_cast<std::size_t>(full)) != 0) return false;
+  if (rest == 0) return true;
+  const unsigned char mask = static_cast<unsigned char>(0xff << (8 - rest));
+  return (a[full] & mask) == (n.addr[full] & mask);
+}
+
+// "10.0.0.0/8", "::1": nullopt when it is not a network, and `why` says what was expected.
+std::optional<AddressPolicy::Network> parse_network(const std::string& text, std::string& why) {
+  const auto slash = text.find('/');
+  const std::string addr = text.substr(0, slash);
+  AddressPolicy::Network n{};
+  int bits = 0;
+  unsigned char v4[4];
+  if (::inet_pton(AF_INET, addr.c_str(), v4) == 1) {
+    const Addr16 m = mapped(v4);
+    std::memcpy(n.addr, m.data(), 16);
+    bits = 32;
+  } else if (::inet_pton(AF_INET6, addr.c_str(), n.addr) == 1) {
+    bits = 128;
+  } else {
+    why = "an address or network (10.0.0.0/8, 127.0.0.1, fd00::/8; not a host name)";
+    return std::nullopt;
+  }
+  int prefix = bits;
+  if (slash != std::string::npos) {
+    const std::string p = text.substr(slash + 1);
+    if (p.empty() || p.size() > 3 || !std::all_of(p.begin(), p.end(), [](unsigned char c) { return std::isdigit(c); }) ||
+        std::stoi(p) > bits) {
+      why = "a prefix length of 0.." + std::to_string(bits);
+      return std::nullopt;
+    }
+    prefix = std::stoi(p);
+  }
+  n.prefix = prefix + (128 - bits);
+  AddressPolicy::Network masked = n;
+  for (int i = 0; i < 16; ++i) {
+    const int keep = std::clamp(n.prefix - 8 * i, 0, 8);
+    masked.addr[i] = static_cast<unsigned char>(n.addr[i] & (keep == 0 ? 0 : 0xff << (8 - keep)));
+  }
+  if (std::memcmp(masked.addr, n.addr, 16) != 0) {
+    why = "a network without host bits (" + address_text(masked.addr) + "/" + std::to_string(prefix) + ")";
+    return std::nullopt;
+  }
+  return n;
+}
+
+// Ranges that are not public unicast (IANA special-purpose registries), refused unless allowed.
+const std::vector<AddressPolicy::Network>& not_public() {
+  static const std::vector<AddressPolicy::Network> nets = [] {
+    std::vector<AddressPolicy::Network> out;
+    for (const char* t : {"0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16", "172.16.0.0/12",
+                          "192.0.0.0/24", "192.0.2.0/24", "192.88.99.0/24", "192.168.0.0/16", "198.18.0.0/15",
+                          "198.51.100.0/24", "203.0.113.0/24", "224.0.0.0/4", "240.0.0.0/4", "::/128", "::1/128",
+                          "100::/64", "2001::/32", "2001:db8::/32", "fc00::/7", "fe80::/10", "fec0::/10", "ff00::/8"}) {
+      std::string why;
+      out.push_back(*parse_network(t, why));
+    }
+    return out;
+  }();
+  return nets;
+}
+
+// The IPv4 address an IPv6 one carries (mapped, NAT64, 6to4), as ::ffff:a.b.c.d.
+std::optional<Addr16> embedded_v4(const unsigned char* a) {
+  static const unsigned char nat64[12] = {0x00, 0x64, 0xff, 0x9b, 0, 0, 0, 0, 0, 0, 0, 0};
+  static const unsigned char v4mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+  if (std::memcmp(a, v4mapped, 12) == 0) return std::nullopt;  // already IPv4
+  if (std::memcmp(a, nat64, 12) == 0) return mapped(a + 12);
+  if (a[0] == 0x20 && a[1] == 0x02) return mapped(a + 2);
+  return std::nullopt;
+}
+
+// A sockaddr's address as 16 bytes; nullopt for another family.
+std::optional<Addr16> sockaddr_bytes(const void* sa) {
+  const auto* base = static_cast<const sockaddr*>(sa);
+  if (base->sa_family == AF_INET) {
+    const auto* in = static_cast<const sockaddr_in*>(sa);
+    return mapped(reinterpret_cast<const unsigned char*>(&in->sin_addr));
+  }
+  if (base->sa_family == AF_INET6) {
+    Addr16 a;
+    std::memcpy(a.data(), &static_cast<const sockaddr_in6*>(sa)->sin6_addr, 16);
+    return a;
+  }
+  return std::nullopt;
+}
+
 std::once_flag curl_once;
 
 // One fetch on a thread of its own; it tells the job's process what happens, as
@@ -165,6 +278,7 @@ struct Fetch {
   bool body_started = false;
   std::string source_sha, etag, last_modified, failure;
   std::optional<std::uint64_t> length_header, range_total, range_start;
+  std::string refused;  // an address the policy refused to connect to
 
   // Nothing once cancelled: the job's process is gone, and its runtime may be on its way out.
   void send(Term msg) {
@@ -290,6 +404,18 @@ struct Fetch {
     return len;
   }
 
+  // Every connection libcurl makes (to the source, after each redirect): refused unless the
+  // policy permits the address it resolved to.
+  static curl_socket_t on_open_socket(void* self_, curlsocktype purpose, curl_sockaddr* address) {
+    auto* self = static_cast<Fetch*>(self_);
+    if (purpose == CURLSOCKTYPE_IPCXN && !self->o.addresses.permits(&address->addr)) {
+      const auto a = sockaddr_bytes(&address->addr);
+      self->refused = a ? address_text(a->data()) : "an address of family " + std::to_string(address->family);
+      return CURL_SOCKET_BAD;
+    }
+    return ::socket(address->family, address->socktype | SOCK_CLOEXEC, address->protocol);
+  }
+
   static int on_progress(void* self_, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
     return static_cast<Fetch*>(self_)->cancel ? 1 : 0;
   }
@@ -320,6 +446,9 @@ struct Fetch {
     curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, &Fetch::on_progress);
     curl_easy_setopt(c, CURLOPT_XFERINFODATA, this);
     curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(c, CURLOPT_OPENSOCKETFUNCTION, &Fetch::on_open_socket);
+    curl_easy_setopt(c, CURLOPT_OPENSOCKETDATA, this);
+    curl_easy_setopt(c, CURLOPT_PROXY, o.proxy.c_str());  // "": no proxy, whatever the environment says
     const std::string range = std::to_string(bytes) + "-";
     curl_slist* headers = nullptr;
     if (bytes > 0) {
@@ -328,6 +457,7 @@ struct Fetch {
     }
     if (headers) curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
     failure.clear();
+    refused.clear();
     const CURLcode rc = curl_easy_perform(c);
     curl_slist_free_all(headers);
     curl_easy_cleanup(c);
@@ -336,6 +466,11 @@ struct Fetch {
       return false;
     }
     if (rc == CURLE_OK) return true;
+    if (!refused.empty() && rc == CURLE_COULDNT_CONNECT) {
+      failure = "address_refused: " + refused + " is not an address downloads may reach (download_manager.allow)";
+      retryable = false;
+      return false;
+    }
     if (failure.empty()) failure = curl_easy_strerror(rc);
     // What a dead or stalled connection looks like: try again from what we have.
     retryable = !cancel && (rc == CURLE_COULDNT_CONNECT || rc == CURLE_PARTIAL_FILE || rc == CURLE_OPERATION_TIMEDOUT ||
@@ -540,6 +675,44 @@ Task<Term> run_job(Process& self, Options o, std::string visitor, std::string ur
 
 }  // namespace
 
+Result<AddressPolicy, std::string> AddressPolicy::parse(const std::vector<std::string>& allow) {
+  AddressPolicy p;
+  for (const auto& entry : allow) {
+    std::string why;
+    auto n = parse_network(entry, why);
+    if (!n) return unexpected("expected " + why + ", got \"" + entry + "\"");
+    p.allow_.push_back(*n);
+  }
+  return p;
+}
+
+std::string AddressPolicy::check(const std::string& entry) {
+  std::string why;
+  return parse_network(entry, why) ? std::string() : "expected " + why;
+}
+
+bool AddressPolicy::permits16(const unsigned char* a) const {
+  for (const auto& n : allow_)
+    if (in_network(a, n)) return true;
+  for (const auto& n : not_public())
+    if (in_network(a, n)) return false;
+  if (auto v4 = embedded_v4(a)) return permits16(v4->data());
+  return true;
+}
+
+bool AddressPolicy::permits(const void* sockaddr) const {
+  const auto a = sockaddr_bytes(sockaddr);
+  return a && permits16(a->data());
+}
+
+std::optional<bool> AddressPolicy::permits_literal(const std::string& text) const {
+  unsigned char v4[4];
+  Addr16 a;
+  if (::inet_pton(AF_INET, text.c_str(), v4) == 1) a = mapped(v4);
+  else if (::inet_pton(AF_INET6, text.c_str(), a.data()) != 1) return std::nullopt;
+  return permits16(a.data());
+}
+
 std::string_view state_name(State s) {
   switch (s) {
     case State::Pending: return "pending";
@@ -648,7 +821,7 @@ Pid start_sweeper(Runtime& rt, const Options& o, std::chrono::milliseconds every
   });
 }
 
-std::string check_url(const std::string& url) {
+std::string check_url(const std::string& url, const AddressPolicy* policy) {
   const auto scheme_end = url.find("://");
   if (scheme_end == std::string::npos) return "not a URL (http://host/path)";
   const std::string scheme = lower(url.substr(0, scheme_end));
@@ -659,6 +832,14 @@ std::string check_url(const std::string& url) {
   if (url.size() > 4096) return "longer than 4096 characters";
   for (unsigned char ch : url)
     if (ch <= 0x20 || ch == 0x7f) return "spaces and control characters must be percent-encoded";
+  if (policy) {
+    std::string host = rest.substr(0, host_end);
+    if (const auto at = host.rfind('@'); at != std::string::npos) host = host.substr(at + 1);
+    if (!host.empty() && host.front() == '[') host = host.substr(1, host.find(']') - 1);
+    else host = host.substr(0, host.find(':'));
+    if (policy->permits_literal(host) == false)
+      return host + " is not an address downloads may reach (download_manager.allow)";
+  }
   return {};
 }
 
@@ -690,7 +871,7 @@ void add_exports(Exports& exports, const Options& o) {
 }
 
 Result<Pid, Term> start(Runtime& rt, const Options& o, const std::string& visitor, const std::string& url) {
-  if (auto why = check_url(url); !why.empty()) return unexpected(Term::tuple({Term(Atom("bad_url")), Term::binary(why)}));
+  if (auto why = check_url(url, &o.addresses); !why.empty()) return unexpected(Term::tuple({Term(Atom("bad_url")), Term::binary(why)}));
   const Term key = job_key(visitor);
   const cache::Cache c(o.cache);
   // Refused before anything changes when the visitor's job runs already. A job that has said

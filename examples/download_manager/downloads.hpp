@@ -35,6 +35,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "hypha/cluster/supervisor.hpp"
 #include "hypha/node/node.hpp"
@@ -42,6 +43,39 @@
 #include "hypha/term/result.hpp"
 
 namespace hypha::downloads {
+
+// Where a download may connect (against server-side request forgery: a visitor's URL must not
+// reach the cluster's own services, the cloud's metadata address or the office network). Every
+// address is checked as libcurl connects to it, after name resolution and at each redirect, so
+// a host name that resolves to (or a redirect to) a refused address is refused too:
+// - permitted: every public unicast address, and whatever is in `allow`;
+// - refused unless allowed: loopback, private (10/8, 172.16/12, 192.168/16, fc00::/7),
+//   link-local (169.254/16 with the metadata address, fe80::/10), CGNAT (100.64/10), this
+//   network (0/8, ::), documentation, benchmarking, multicast and reserved ranges, Teredo; an IPv6
+//   address embedding an IPv4 one (::ffff:0:0/96, 64:ff9b::/96, 2002::/16) is judged by the
+//   IPv4 address it embeds.
+class AddressPolicy {
+ public:
+  AddressPolicy() = default;  // public addresses only
+  // Entries "10.0.0.0/8", "127.0.0.1", "fd00::/8", "::1" (an address alone: that one address);
+  // "0.0.0.0/0" and "::/0" allow everything. Errors: "expected ..., got \"entry\"".
+  static Result<AddressPolicy, std::string> parse(const std::vector<std::string>& allow);
+  // One entry: "" when it is one, else "expected ..." (a config reader's check).
+  static std::string check(const std::string& entry);
+  // A sockaddr_in / sockaddr_in6 (anything else is refused).
+  bool permits(const void* sockaddr) const;
+  // An address literal ("127.0.0.1", "::1"); nullopt when the text is not an address.
+  std::optional<bool> permits_literal(const std::string& text) const;
+
+  struct Network {
+    unsigned char addr[16];  // IPv6; IPv4 as ::ffff:a.b.c.d
+    int prefix;              // bits
+  };
+
+ private:
+  bool permits16(const unsigned char* a) const;
+  std::vector<Network> allow_;
+};
 
 struct Options {
   std::filesystem::path dir;                 // part files and finished files
@@ -53,6 +87,9 @@ struct Options {
   std::uint64_t max_bytes = 4ULL << 30;      // a bigger download is refused (error too_large)
   int attempts = 5;                          // a transfer that breaks is resumed this many times in a row
   std::chrono::milliseconds stall{15000};    // no byte for this long: the transfer broke
+  AddressPolicy addresses;                   // where a download may connect
+  std::string proxy;                         // an HTTP(S) proxy for every download ("": none; the
+                                             // environment's http_proxy is never used)
 };
 
 enum class State { Pending, Processing, Ready, Error };
@@ -107,7 +144,9 @@ std::size_t sweep(const Options& o, std::filesystem::file_time_type now = std::f
 // A process on `node` that sweeps `dir` every `every` (hyphad starts one with [download_manager]).
 Pid start_sweeper(Runtime& rt, const Options& o, std::chrono::milliseconds every = std::chrono::minutes(1));
 
-// "http" / "https" URL with a host: empty, else what is wrong with it.
-std::string check_url(const std::string& url);
+// "http" / "https" URL with a host: empty, else what is wrong with it. With a policy, a host
+// that is an address literal the policy refuses is wrong too (a host name is checked when the
+// job connects).
+std::string check_url(const std::string& url, const AddressPolicy* policy = nullptr);
 
 }  // namespace hypha::downloads

@@ -58,7 +58,7 @@ def run(args):
     os.makedirs(args.out)
     shared = os.path.join(args.out, "shared-downloads")  # one volume for the three nodes
     subprocess.run(["epmd", "-daemon"], check=True)
-    extra = f'[download_manager]\nenabled = true\ndir = "{shared}"\ncache = "downloads"\n'
+    extra = f'[download_manager]\nenabled = true\ndir = "{shared}"\nallow = ["127.0.0.0/8"]  # the local file server\ncache = "downloads"\n'
     nodes = start_cluster(args.hyphad, args.out, NAMES, "downloads-e2e", extra)
     procs = {n.name: n for n in nodes}
     data = random.Random(7).randbytes(SIZE)
@@ -100,9 +100,12 @@ def run(args):
         status, body = http("GET", nginx.url("/api/downloads/me/file"), headers={"Cookie": cookie})
         if status != 409 or body.get("error") != "not_ready" or body["download"]["state"] != "processing":
             raise Failure(f"GET /api/downloads/me/file while it runs: {status} {body}")
-        for bad in [{}, {"url": 42}, {"url": "ftp://127.0.0.1/x"}]:
+        # (The cloud's metadata address is not in `allow`: refused as such.)
+        metadata = {"url": "http://169.254.169.254/latest/meta-data/"}
+        for bad in [{}, {"url": 42}, {"url": "ftp://127.0.0.1/x"}, metadata]:
             status, body = http("POST", nginx.url("/api/downloads"), bad, headers={"Cookie": cookie})
-            if status != 400 or body.get("field") != "url":
+            if status != 400 or body.get("field") != "url" or \
+                    (bad is metadata and "download_manager.allow" not in body.get("detail", "")):
                 raise Failure(f"POST /api/downloads {bad}: {status} {body}")
         status, body = http("GET", nginx.url("/api/downloads/me"), headers={"Cookie": "hypha_session=not-a-session"})
         if status != 404:

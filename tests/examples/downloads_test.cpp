@@ -4,7 +4,9 @@
 // running a job makes a survivor resume it from its checkpoint with a Range request.
 #include "downloads.hpp"
 
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
 #include <httplib.h>
 #include <openssl/evp.h>
 
@@ -40,6 +42,7 @@ class FileServer {
   std::string data;
   std::atomic<bool> ignore_ranges{false}, lie{false};
   std::atomic<int> pace_ms{5};
+  std::string redirect_to;  // where GET /redirect sends (set before the first request)
 
   explicit FileServer(std::size_t size) {
     std::mt19937 gen(42);
@@ -66,6 +69,7 @@ class FileServer {
       res.set_content_provider(data.size(), "application/octet-stream",
                                [chunk](std::size_t offset, std::size_t, httplib::DataSink& sink) { return chunk(offset, sink); });
     });
+    server_.Get("/redirect", [this](const httplib::Request&, httplib::Response& res) { res.set_redirect(redirect_to); });
     port_ = static_cast<std::uint16_t>(server_.bind_to_any_port("127.0.0.1"));
     thread_ = std::thread([this] { server_.listen_after_bind(); });
     while (!server_.is_running()) std::this_thread::sleep_for(1ms);
@@ -74,7 +78,9 @@ class FileServer {
     server_.stop();
     thread_.join();
   }
-  std::string url(const std::string& path = "/file") const { return "http://127.0.0.1:" + std::to_string(port_) + path; }
+  std::string url(const std::string& path = "/file", const std::string& host = "127.0.0.1") const {
+    return "http://" + host + ":" + std::to_string(port_) + path;
+  }
   std::vector<std::string> ranges() {
     std::lock_guard lock(mu_);
     return ranges_;
@@ -103,10 +109,12 @@ class Downloads : public ::testing::Test {
   }
 
   // A node with the registry, the distributed supervisor and the downloads cache; its dir is
-  // `dir` under root (two nodes given the same one share a volume).
-  Node& start(const std::string& alive, const std::string& dir) {
+  // `dir` under root (two nodes given the same one share a volume); downloads may reach `allow`
+  // (the file server is on loopback) besides public addresses.
+  Node& start(const std::string& alive, const std::string& dir, const std::vector<std::string>& allow = {"127.0.0.0/8"}) {
     downloads::Options o;
     o.dir = root / dir;
+    o.addresses = *downloads::AddressPolicy::parse(allow);
     o.checkpoint = 50ms;
     auto exports = std::make_shared<Exports>();
     downloads::add_exports(*exports, o);
@@ -287,6 +295,93 @@ TEST_F(Downloads, AWrongChecksumA404AndABadUrlAreErrorsThatNameTheCause) {
     auto r = downloads::start(rt, opts["di"], downloads::visitor_id(bad), bad);
     ASSERT_FALSE(r.ok()) << bad;
     EXPECT_TRUE(r.error()[0].is_atom(Atom("bad_url"))) << bad;
+  }
+}
+
+TEST_F(Downloads, AddressesThePolicyRefusesAreNotReachedByLiteralNameOrRedirect) {
+  FileServer files(64 * 1024);
+  // (A job runs on any node, under that node's policy: one node per policy here.)
+  start("dp", "p", {});  // public addresses only
+  mesh();
+  auto& rt = nodes["dp"]->runtime();
+  // Address literals are refused at once, IPv4 in IPv6 too.
+  for (const std::string host : {"127.0.0.1", "[::1]", "[::ffff:127.0.0.1]", "user@127.0.0.1", "10.0.0.1", "169.254.169.254"}) {
+    auto r = downloads::start(rt, opts["dp"], downloads::visitor_id("lit" + host), files.url("/file", host));
+    ASSERT_FALSE(r.ok()) << host;
+    EXPECT_TRUE(r.error()[0].is_atom(Atom("bad_url"))) << host;
+    EXPECT_NE(r.error()[1].to_string().find("download_manager.allow"), std::string::npos) << r.error().to_string();
+  }
+  // A name is checked where it resolves to, as the job connects: the source sees nothing.
+  const std::string v1 = downloads::visitor_id("by-name");
+  ASSERT_TRUE(downloads::start(rt, opts["dp"], v1, files.url("/file", "localhost")).ok());
+  ASSERT_TRUE(until_state("dp", v1, downloads::State::Error)) << status("dp", v1)->to_term().to_string();
+  EXPECT_EQ(status("dp", v1)->error.rfind("address_refused: ", 0), 0u) << status("dp", v1)->error;
+  EXPECT_TRUE(files.ranges().empty());
+  nodes.clear();
+  start("dq", "q", {"127.0.0.1/32"});
+  mesh();
+  // An allowed source redirecting to a refused address: the redirect is not followed.
+  files.redirect_to = files.url("/file", "127.0.0.2");
+  const std::string v2 = downloads::visitor_id("redirected");
+  ASSERT_TRUE(downloads::start(nodes["dq"]->runtime(), opts["dq"], v2, files.url("/redirect")).ok());
+  ASSERT_TRUE(until_state("dq", v2, downloads::State::Error));
+  EXPECT_EQ(status("dq", v2)->error,
+            "address_refused: 127.0.0.2 is not an address downloads may reach (download_manager.allow)");
+  EXPECT_TRUE(files.ranges().empty());  // /redirect was asked, /file never
+  // Allowed, the same redirect target on the allowed address is fetched.
+  files.redirect_to = files.url("/file");
+  const std::string v3 = downloads::visitor_id("redirected-ok");
+  ASSERT_TRUE(downloads::start(nodes["dq"]->runtime(), opts["dq"], v3, files.url("/redirect")).ok());
+  ASSERT_TRUE(until_state("dq", v3, downloads::State::Ready));
+  EXPECT_EQ(status("dq", v3)->sha256, sha256_hex(files.data));
+}
+
+TEST(DownloadsAddressPolicy, PublicAddressesAndTheAllowedNetworksOnly) {
+  const downloads::AddressPolicy pub;
+  for (const char* a : {"8.8.8.8", "1.1.1.1", "172.32.0.1", "100.128.0.1", "2606:4700::1111", "::ffff:8.8.8.8",
+                        "64:ff9b::808:808", "2002:808:808::1"})
+    EXPECT_EQ(pub.permits_literal(a), true) << a;
+  for (const char* a : {"127.0.0.1", "127.255.0.9", "10.1.2.3", "172.16.0.1", "172.31.255.255", "192.168.1.1",
+                        "169.254.169.254", "100.64.0.1", "0.0.0.0", "224.0.0.1", "255.255.255.255", "192.0.2.7",
+                        "198.18.0.1", "::", "::1", "fe80::1", "fd12::1", "fc00::1", "ff02::1", "2001:db8::1",
+                        "::ffff:10.0.0.1", "::ffff:127.0.0.1", "64:ff9b::a00:1", "2002:7f00:1::", "2001::1"})
+    EXPECT_EQ(pub.permits_literal(a), false) << a;
+  EXPECT_EQ(pub.permits_literal("localhost"), std::nullopt);
+  EXPECT_EQ(pub.permits_literal("127.1"), std::nullopt);  // not an address literal: checked once resolved
+
+  auto lan = downloads::AddressPolicy::parse({"10.0.0.0/8", "fd00::/8", "192.168.7.9"});
+  ASSERT_TRUE(lan.ok()) << lan.error();
+  for (const char* a : {"10.1.2.3", "::ffff:10.1.2.3", "64:ff9b::a00:1", "fd12::1", "192.168.7.9", "8.8.8.8"})
+    EXPECT_EQ(lan->permits_literal(a), true) << a;
+  for (const char* a : {"192.168.7.10", "fc00::1", "127.0.0.1", "11.0.0.0" /* public */})
+    EXPECT_EQ(lan->permits_literal(a), std::string(a) == "11.0.0.0") << a;
+
+  auto v4all = downloads::AddressPolicy::parse({"0.0.0.0/0"});
+  EXPECT_EQ(v4all->permits_literal("127.0.0.1"), true);
+  EXPECT_EQ(v4all->permits_literal("::1"), false);
+  auto all = downloads::AddressPolicy::parse({"::/0"});
+  EXPECT_EQ(all->permits_literal("::1"), true);
+  EXPECT_EQ(all->permits_literal("10.0.0.1"), true);
+
+  // A sockaddr as libcurl gives it.
+  sockaddr_in in{};
+  in.sin_family = AF_INET;
+  ::inet_pton(AF_INET, "192.168.1.1", &in.sin_addr);
+  EXPECT_FALSE(pub.permits(&in));
+  ::inet_pton(AF_INET, "9.9.9.9", &in.sin_addr);
+  EXPECT_TRUE(pub.permits(&in));
+  sockaddr_in6 in6{};
+  in6.sin6_family = AF_INET6;
+  ::inet_pton(AF_INET6, "::1", &in6.sin6_addr);
+  EXPECT_FALSE(pub.permits(&in6));
+
+  for (const auto& [bad, says] : std::vector<std::pair<std::string, std::string>>{
+           {"10.0.0.1/8", "expected a network without host bits (10.0.0.0/8), got \"10.0.0.1/8\""},
+           {"fd00::1/8", "(fd00::/8)"}, {"10.0.0.0/33", "0..32"}, {"::1/129", "0..128"},
+           {"files.lan", "not a host name), got \"files.lan\""}, {"10.0.0.0/", "0..32"}, {"10.0.0.0/-1", "0..32"}}) {
+    auto p = downloads::AddressPolicy::parse({"127.0.0.0/8", bad});
+    ASSERT_FALSE(p.ok()) << bad;
+    EXPECT_NE(p.error().find(says), std::string::npos) << p.error();
   }
 }
 

@@ -58,6 +58,10 @@ bad_config_is_one_line_and_exit_2() ->
     NoSup = write("dm_nosup.toml", "[node]\nname = \"hbad@127.0.0.1\"\n[download_manager]\nenabled = true\ndir = \"/tmp\"\n"),
     {2, NoSupOut} = collect(element(1, start_hyphad(NoSup, [])), <<>>),
     {match, _} = re:run(NoSupOut, ":4: download_manager.enabled: \\[registry\\] and \\[supervisor\\] as well"),
+    BadAllow = write("dm_allow.toml", "[node]\nname = \"hbad@127.0.0.1\"\n[download_manager]\nenabled = false\n"
+                                      "allow = [\"127.0.0.0/8\", \"10.0.0.1/8\"]\n"),
+    {2, BadAllowOut} = collect(element(1, start_hyphad(BadAllow, [])), <<>>),
+    {match, _} = re:run(BadAllowOut, ":5: download_manager.allow: expected a network without host bits \\(10.0.0.0/8\\), got \"10.0.0.1/8\"\n$"),
     ok.
 
 get_json(Port, Path) -> http(get, Port, Path, none, []).
