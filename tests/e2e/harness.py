@@ -148,6 +148,7 @@ http {{
   scgi_temp_path {d}/tmp/scgi;
   upstream hypha {{
 {servers}
+    keepalive 16;
   }}
   server {{
     listen 127.0.0.1:{self.port};
