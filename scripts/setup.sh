@@ -20,6 +20,8 @@ packages=(
   # the dashboard's browser tests and the demo: nginx in front of three hyphad, headless Chromium
   # driven by selenium (Debian's python3 module: run with /usr/bin/python3)
   nginx-light chromium chromium-driver python3-selenium
+  # the packaging test's clean Debian 12 (a minimal bookworm from the Debian mirror, in a chroot)
+  mmdebstrap
   # the HTTP load generator of bench/run.sh apps (a C client: the figures are the server's)
   wrk
 )

@@ -4,12 +4,19 @@
 #   2. a separate project finds it with find_package(hypha CONFIG), builds, runs;
 #   3. the same program built with pkg-config only;
 #   4. CPack makes the two .deb files; their fields are right, and hyphad unpacked from the
-#      package runs (a bad config: exit 2; a good one: started, SIGTERM, exit 0).
+#      package runs (a bad config: exit 2; a good one: started, SIGTERM, exit 0);
+#   5. on a clean Debian 12 (a minimal bookworm made by mmdebstrap from the Debian mirror, kept
+#      as a tarball in BUILD_DIR for the next run, unpacked fresh each time, run in a chroot in a
+#      mount namespace of its own): `apt-get install ./hypha.deb ./libhypha-dev.deb` pulls their
+#      dependencies from the mirror, the postinst made the user and /etc/hypha/hyphad.toml, the
+#      consumer builds there with pkg-config and runs, hyphad runs as the hypha user from the
+#      installed config (answers /health, `hypha ping` from the chroot says pong, SIGTERM: 0).
+#      Needs root (chroot) and the Debian mirror (HYPHA_DEBIAN_MIRROR, default deb.debian.org).
 # Usage: package_test.sh BUILD_DIR SOURCE_DIR
 set -euo pipefail
 build=$1 src=$2
 work=$(mktemp -d)
-trap 'kill "${pid:-}" 2>/dev/null || true; rm -rf "$work"' EXIT
+trap 'kill "${pid:-}" 2>/dev/null || true; [[ -n "${chroot_pid:-}" ]] && kill -9 "$chroot_pid" 2>/dev/null; rm -rf "$work"' EXIT
 fails=0
 check() {  # check WHAT EXPECTED ACTUAL
   if [[ "$2" != "$3" ]]; then echo "FAIL $1: expected [$2], got [$3]"; fails=1; else echo "ok   $1"; fi
@@ -72,4 +79,71 @@ set +e
 wait "$pid"
 check "SIGTERM: exit 0" 0 "$?"
 set -e
+pid=
+
+# 5. A clean Debian 12.
+[[ $(id -u) -eq 0 ]] || { echo "FAIL clean Debian 12: needs root (chroot)"; exit 1; }
+command -v mmdebstrap >/dev/null || { echo "FAIL clean Debian 12: mmdebstrap missing (scripts/setup.sh installs it)"; exit 1; }
+mirror=${HYPHA_DEBIAN_MIRROR:-http://deb.debian.org/debian}
+base="$build/debian12-base.tar"
+if [[ ! -s $base ]]; then
+  mmdebstrap --variant=apt --quiet bookworm "${base%.tar}.tmp.tar" "deb $mirror bookworm main" "deb $mirror bookworm-updates main" \
+    "deb ${HYPHA_DEBIAN_SECURITY:-http://deb.debian.org/debian-security} bookworm-security main" >"$work/mmdebstrap.log" 2>&1 \
+    || { tail -20 "$work/mmdebstrap.log"; echo "FAIL clean Debian 12: mmdebstrap (is $mirror reachable?)"; exit 1; }
+  mv "${base%.tar}.tmp.tar" "$base"
+fi
+root12="$work/debian12"
+mkdir -p "$root12"
+tar -C "$root12" -xf "$base"
+cp "$deb" "$dev" "$root12/tmp/"
+cp "$src/tests/package/consumer/main.cpp" "$root12/tmp/consumer.cpp"
+cp /etc/resolv.conf "$root12/etc/resolv.conf"
+http12=$(port) epmd12=$(port)
+cat >"$root12/tmp/inside.sh" <<INSIDE
+set -e
+export DEBIAN_FRONTEND=noninteractive ERL_EPMD_PORT=$epmd12
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends /tmp/$(basename "$deb") /tmp/$(basename "$dev") pkg-config >/tmp/apt.log 2>&1 \
+  || { tail -20 /tmp/apt.log; exit 1; }
+echo "user: \$(getent passwd hypha | cut -d: -f1,6,7)"
+echo "config: \$(stat -c '%U:%G %a' /etc/hypha/hyphad.toml)"
+g++ -O1 -o /tmp/consumer /tmp/consumer.cpp \$(pkg-config --cflags --libs hypha)
+/tmp/consumer $epmd12
+# What an admin does: a name, a cookie, a port; then the service's state directory.
+sed -i -e 's/^port = 8080/port = $http12/' -e 's/^cookie = .*/cookie = "clean-debian"/' /etc/hypha/hyphad.toml
+install -d -o hypha -g hypha /var/lib/hypha
+setpriv --reuid=hypha --regid=hypha --init-groups env ERL_EPMD_PORT=$epmd12 /usr/bin/hyphad --config /etc/hypha/hyphad.toml >/tmp/hyphad.out 2>/tmp/hyphad.err &
+hpid=\$!
+for _ in \$(seq 300); do grep -q started /tmp/hyphad.out && break; sleep 0.1; done
+cat /tmp/hyphad.out
+echo "ping: \$(hypha ping hypha@127.0.0.1 --cookie clean-debian 2>&1)"
+touch /tmp/ready
+while [ ! -e /tmp/stop ]; do sleep 0.1; done
+kill -TERM \$hpid
+set +e
+wait \$hpid
+echo "hyphad exit: \$?"
+INSIDE
+unshare --mount --propagation private sh -c "mount -t proc proc '$root12/proc' && mount --bind /dev '$root12/dev' && \
+  exec chroot '$root12' sh /tmp/inside.sh" >"$work/inside.out" 2>&1 &
+chroot_pid=$!
+for _ in $(seq 1800); do [[ -e $root12/tmp/ready ]] || ! kill -0 "$chroot_pid" 2>/dev/null && break; sleep 0.1; done
+health=$(/usr/bin/python3 -c "import urllib.request,sys; print(urllib.request.urlopen('http://127.0.0.1:$http12/health', timeout=5).read().decode())" 2>&1 || true)
+touch "$root12/tmp/stop"
+set +e
+wait "$chroot_pid"
+rc=$?
+set -e
+chroot_pid=
+out12=$(cat "$work/inside.out")
+check "clean Debian 12: install, build, run (exit)" 0 "$rc"
+check "clean Debian 12: the postinst's user" "user: hypha:/var/lib/hypha:/usr/sbin/nologin" "$(grep '^user: ' <<<"$out12")"
+check "clean Debian 12: the postinst's config" "config: root:hypha 640" "$(grep '^config: ' <<<"$out12")"
+check "clean Debian 12: the consumer built with pkg-config runs" "consumer: consumer@127.0.0.1 {ok,[1,2]}" "$(grep '^consumer: ' <<<"$out12")"
+check "clean Debian 12: hyphad started as hypha from /etc/hypha/hyphad.toml" yes \
+      "$(grep -q 'hyphad hypha@127.0.0.1 started' <<<"$out12" && echo yes || echo no)"
+check "clean Debian 12: GET /health" '{"node":"hypha@127.0.0.1","status":"ok"}' "$health"
+check "clean Debian 12: hypha ping" "ping: pong" "$(grep '^ping: ' <<<"$out12")"
+check "clean Debian 12: SIGTERM: exit 0" "hyphad exit: 0" "$(grep '^hyphad exit: ' <<<"$out12")"
+[[ $fails -eq 0 ]] || { echo "--- inside the chroot:"; cat "$work/inside.out"; cat "$root12/tmp/hyphad.err" 2>/dev/null; }
 exit $fails
