@@ -4,6 +4,7 @@
 #include "hypha/base/utf8.hpp"
 
 #include <atomic>
+#include <cctype>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -33,11 +34,25 @@ std::vector<std::string>& secrets() {  // under secrets_mu
 }
 std::atomic<bool> have_secrets{false};
 
+// A secret shorter than this is redacted only where it stands alone (not inside a longer word):
+// a cookie "abc" must not turn every "abc" of a peer's name into [redacted].
+constexpr std::size_t kWordSecret = 8;
+
+bool word_char(char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-'; }
+
 void redact(std::string& line) {
   std::lock_guard lock(secrets_mu);
   for (const std::string& secret : secrets())
-    for (std::size_t at = line.find(secret); at != std::string::npos; at = line.find(secret, at + 10))
-      line.replace(at, secret.size(), "[redacted]");
+    for (std::size_t at = line.find(secret); at != std::string::npos;) {
+      const std::size_t end = at + secret.size();
+      const bool alone = (at == 0 || !word_char(line[at - 1])) && (end == line.size() || !word_char(line[end]));
+      if (secret.size() >= kWordSecret || alone) {
+        line.replace(at, secret.size(), "[redacted]");
+        at = line.find(secret, at + 10);
+      } else {
+        at = line.find(secret, at + 1);
+      }
+    }
 }
 
 // A JSON string: quotes, backslashes and control characters escaped; bytes that are not UTF-8

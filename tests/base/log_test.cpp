@@ -72,6 +72,20 @@ TEST(Log, SecretsAreNeverWritten) {
   EXPECT_EQ(out.last().find("s3cr3t-cookie"), std::string::npos) << out.last();
 }
 
+TEST(Log, AShortSecretIsRedactedWhereItStandsAloneNotInsideWords) {
+  Lines out;
+  log::add_secret("zq");  // a two-letter cookie: redacting every "zq" would garble the log
+  log::event(log::Level::Error, "zqa@host", "nodeup", {{"peer", "bzq@host"}, {"cookie", "zq"}, {"said", "it was zq."}});
+  const std::string line = out.last();
+  EXPECT_NE(line.find("zqa@host"), std::string::npos) << line;
+  EXPECT_NE(line.find("bzq@host"), std::string::npos) << line;
+  EXPECT_NE(line.find("cookie=[redacted]"), std::string::npos) << line;
+  EXPECT_NE(line.find("it was [redacted]."), std::string::npos) << line;
+  log::set_format(log::Format::Json);
+  log::event(log::Level::Error, "a@host", "x", {{"cookie", "zq"}});
+  EXPECT_NE(out.last().find("\"cookie\":\"[redacted]\""), std::string::npos) << out.last();
+}
+
 TEST(Log, LevelsParseAndName) {
   for (auto l : {log::Level::Error, log::Level::Warn, log::Level::Info, log::Level::Debug})
     EXPECT_EQ(log::parse_level(log::level_name(l)), l);
