@@ -143,6 +143,7 @@ class Sha256 {
 // --- addresses (AddressPolicy) ---
 
 using Addr16 = std::array<unsigned char, 16>;
+constexpr unsigned char kV4Mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};  // ::ffff:0:0/96
 
 // IPv4 a.b.c.d as ::ffff:a.b.c.d.
 Addr16 mapped(const unsigned char* v4) {
@@ -154,8 +155,7 @@ Addr16 mapped(const unsigned char* v4) {
 
 std::string address_text(const unsigned char* a) {
   char buf[INET6_ADDRSTRLEN] = {};
-  static const unsigned char v4mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-  if (std::memcmp(a, v4mapped, 12) == 0) ::inet_ntop(AF_INET, a + 12, buf, sizeof buf);
+  if (std::memcmp(a, kV4Mapped, 12) == 0) ::inet_ntop(AF_INET, a + 12, buf, sizeof buf);
   else ::inet_ntop(AF_INET6, a, buf, sizeof buf);
   return buf;
 }
@@ -227,8 +227,7 @@ const std::vector<AddressPolicy::Network>& not_public() {
 // The IPv4 address an IPv6 one carries (mapped, NAT64, 6to4), as ::ffff:a.b.c.d.
 std::optional<Addr16> embedded_v4(const unsigned char* a) {
   static const unsigned char nat64[12] = {0x00, 0x64, 0xff, 0x9b, 0, 0, 0, 0, 0, 0, 0, 0};
-  static const unsigned char v4mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-  if (std::memcmp(a, v4mapped, 12) == 0) return std::nullopt;  // already IPv4
+  if (std::memcmp(a, kV4Mapped, 12) == 0) return std::nullopt;  // already IPv4
   if (std::memcmp(a, nat64, 12) == 0) return mapped(a + 12);
   if (a[0] == 0x20 && a[1] == 0x02) return mapped(a + 2);
   return std::nullopt;
