@@ -50,8 +50,9 @@ void read_downloads(config::Reader& r, Settings& s) {
   if (auto v = r.string("download_manager", "cache", text_check)) o.cache = Atom(*v);
   if (auto v = r.integer("download_manager", "ttl_ms", 1000, 365LL * 86'400'000)) o.ttl = std::chrono::milliseconds(*v);
   if (auto v = r.integer("download_manager", "max_bytes", 1, std::int64_t{1} << 50)) o.max_bytes = static_cast<std::uint64_t>(*v);
+  // Every entry checked as it is read (an error names its line): what is returned parses.
   if (auto v = r.strings("download_manager", "allow", &downloads::AddressPolicy::check))
-    if (auto p = downloads::AddressPolicy::parse(*v)) o.addresses = *p;
+    o.addresses = *downloads::AddressPolicy::parse(*v);
   if (auto v = r.string("download_manager", "proxy", [](const std::string& p) {
         return downloads::check_url(p).empty() ? std::string() : "an http:// or https:// proxy URL";
       }))
